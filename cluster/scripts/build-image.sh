@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build a RabbitMQ >= 4.0 image from Debian's own packages, for hosts that cannot pull the
+# official `rabbitmq` image (no Docker Hub). Usage: build-image.sh TAG [SUITE]
+#
+# SUITE defaults to `sid` (RabbitMQ 4.3 on Erlang 29: the current series, with the single active
+# consumer fixes that trixie's 4.0.5 lacks). The image's paths match the official image's
+# (/etc/rabbitmq/rabbitmq.conf, /etc/rabbitmq/enabled_plugins, /var/lib/rabbitmq), so the same
+# docker-compose.yml runs either. Nothing on the host changes but the debootstrap package and
+# a scratch folder that is removed afterwards.
+set -euo pipefail
+tag="${1:?usage: build-image.sh TAG [SUITE]}"
+suite="${2:-${SUPERTICKS_DEBIAN_SUITE:-sid}}"
+say() { printf 'superticks image: %s\n' "$*" >&2; }
+die() { say "$*"; exit 2; }
+
+[ "$(id -u)" = 0 ] || die "building the RabbitMQ image needs root (debootstrap); or set
+SUPERTICKS_RABBITMQ_IMAGE to an image this Docker engine has or can pull"
+
+debian_mirror() {
+  if [ -n "${SUPERTICKS_DEBIAN_MIRROR:-}" ]; then echo "$SUPERTICKS_DEBIAN_MIRROR"; return; fi
+  local m
+  m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
+  [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null \
+      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
+  [ -n "$m" ] || die "cannot find a Debian mirror in /etc/apt; set SUPERTICKS_DEBIAN_MIRROR"
+  echo "$m"
+}
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "debootstrap is needed to build the image (install it)"
+  say "installing debootstrap ..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+root=$(mktemp -d /var/tmp/superticks-rootfs.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+say "debootstrap $suite with rabbitmq-server (about 35 s) ..."
+debootstrap --variant=minbase --include=rabbitmq-server "$suite" "$root" "$(debian_mirror)" \
+  >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; die "debootstrap failed (log above)"; }
+rm -f "$root.log"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+version=$(chroot "$root" dpkg-query -W -f='${Version}' rabbitmq-server)
+say "importing as $tag (rabbitmq-server $version) ..."
+# Like the official image: the server runs in the foreground as PID 1, as user rabbitmq (so a
+# SIGTERM from `docker stop` reaches it), with its CLI tools on PATH for `docker exec`.
+tar -C "$root" -c . | docker import \
+  -c 'ENV PATH=/usr/lib/rabbitmq/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c 'ENV HOME=/var/lib/rabbitmq' \
+  -c 'USER rabbitmq' \
+  -c 'WORKDIR /var/lib/rabbitmq' \
+  -c "LABEL org.superticks.rabbitmq-version=$version org.superticks.debian-suite=$suite" \
+  -c 'EXPOSE 4369 5552 5672 15672 15692 25672' \
+  -c 'CMD ["rabbitmq-server"]' - "$tag" >/dev/null
+say "built $tag"

@@ -1,0 +1,140 @@
+"""Every error superticks raises, in one tree. rstream's and Docker's exceptions never leak out:
+the adapter and the cluster package map them onto these, and each message says what to do.
+
+::
+
+    SuperticksError                      base: catch this to catch everything of ours
+    ├── ConfigError                      a bad flag, env var or setting; raised before anything starts
+    ├── ClusterError                     the docker-compose cluster cannot be driven
+    │   ├── EngineUnavailable            no Docker engine / Compose v2 answers
+    │   ├── PortInUse                    a port the cluster publishes is taken (names it)
+    │   ├── NodeBootFailed               a node did not join (carries its last log lines)
+    │   ├── UnknownNode                  a node name that is not rabbit1..rabbit3
+    │   └── ChaosRefused                 chaos asked of an external cluster
+    ├── StreamError                      talking to RabbitMQ Streams failed
+    │   ├── ConnectionFailed             no node could be reached, or it dropped
+    │   ├── TopologyError                a stream/super stream cannot be created as asked
+    │   │   └── TopologyMismatch         it exists with another shape (e.g. partition count)
+    │   ├── StreamNotFound               a stream/super stream that does not exist
+    │   ├── PublishTimeout               a send stayed unconfirmed past its deadline
+    │   └── ProducerClosed               send() on a producer that is stopping or stopped
+    ├── TickError                        a tick that is not valid (carries the field and value)
+    │   └── DecodeError                  bytes that are not a tick of our wire format
+    └── ReplayTimeout                    a replay did not reach its end offsets in time
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosRefused",
+    "ClusterError",
+    "ConfigError",
+    "ConnectionFailed",
+    "DecodeError",
+    "EngineUnavailable",
+    "NodeBootFailed",
+    "PortInUse",
+    "ProducerClosed",
+    "PublishTimeout",
+    "ReplayTimeout",
+    "StreamError",
+    "StreamNotFound",
+    "SuperticksError",
+    "TickError",
+    "TopologyError",
+    "TopologyMismatch",
+    "UnknownNode",
+]
+
+
+class SuperticksError(Exception):
+    """Base of every superticks error."""
+
+
+class ConfigError(SuperticksError):
+    """A setting, flag or environment variable is invalid. Raised before any work starts."""
+
+
+class ClusterError(SuperticksError):
+    """The docker-compose cluster could not be brought up, inspected or changed."""
+
+
+class EngineUnavailable(ClusterError):
+    """No Docker engine (or no Compose v2) answers."""
+
+
+class PortInUse(ClusterError):
+    """A host port that docker-compose.yml publishes is already taken."""
+
+    def __init__(self, port: int, service: str) -> None:
+        self.port = port
+        self.service = service
+        super().__init__(
+            f"port 127.0.0.1:{port} (for {service}) is already in use: stop whatever listens "
+            f"there (`ss -ltnp 'sport = :{port}'` shows it) or run `superticks cluster down`"
+        )
+
+
+class NodeBootFailed(ClusterError):
+    """A node did not start or did not join the cluster in time."""
+
+    def __init__(self, node: str, reason: str, last_log_lines: list[str]) -> None:
+        self.node = node
+        self.last_log_lines = last_log_lines
+        tail = "\n".join(f"    {line}" for line in last_log_lines)
+        super().__init__(
+            f"node {node} failed to boot: {reason}\n  last log lines "
+            f"(`superticks cluster logs {node}` shows all):\n{tail}"
+        )
+
+
+class UnknownNode(ClusterError):
+    """A node name that the cluster does not have."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        self.name = name
+        super().__init__(f"unknown node {name!r}: the cluster's nodes are {', '.join(known)}")
+
+
+class ChaosRefused(ClusterError):
+    """Chaos commands only drive the compose cluster, never an external one."""
+
+
+class StreamError(SuperticksError):
+    """An operation on RabbitMQ Streams failed."""
+
+
+class ConnectionFailed(StreamError):
+    """No node answered, or the connection dropped and could not be recovered."""
+
+
+class TopologyError(StreamError):
+    """A stream or super stream could not be declared or deleted as asked."""
+
+
+class TopologyMismatch(TopologyError):
+    """A super stream exists with another shape than the one asked for."""
+
+
+class StreamNotFound(StreamError):
+    """The stream or super stream does not exist."""
+
+
+class PublishTimeout(StreamError):
+    """A message was not confirmed before its deadline."""
+
+
+class ProducerClosed(StreamError):
+    """The producer is stopping or stopped and takes no more sends."""
+
+
+class TickError(SuperticksError, ValueError):
+    """A tick that breaks the model's rules; names the field and what was wrong."""
+
+
+class DecodeError(TickError):
+    """Bytes that are not a tick in superticks' wire format."""
+
+
+class ReplayTimeout(SuperticksError):
+    """A replay did not reach the end offsets it set itself before its timeout."""

@@ -1,0 +1,117 @@
+"""Frozen settings shared by every command: where the cluster is and how to reach it.
+
+One `ConnectionSettings` is embedded in the producer's and the worker's configs, so the options
+that say how to reach RabbitMQ cannot drift between them. Values come from `SUPERTICKS_*`
+environment variables, then from CLI flags (which build a copy with `model_copy(update=...)`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "ClusterBackend",
+    "ClusterSettings",
+    "ConnectionSettings",
+    "NodeAddress",
+    "load_settings",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class NodeAddress(BaseModel):
+    """One node's stream endpoint as seen from the client."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+    @classmethod
+    def parse(cls, text: str) -> NodeAddress:
+        host, sep, port = text.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"node address {text!r} is not HOST:PORT (e.g. localhost:5552)")
+        return cls(host=host, port=int(port))
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _parse_nodes(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = [p for p in value.split(",") if p.strip()]
+        if not parts:
+            raise ValueError("at least one node address is needed (HOST:PORT,...)")
+        return [NodeAddress.parse(p) for p in parts]
+    return value
+
+
+class ConnectionSettings(BaseSettings):
+    """How to reach RabbitMQ Streams. Env: SUPERTICKS_NODES, SUPERTICKS_USERNAME, ...
+
+    `nodes` lists every node's stream endpoint; clients start at the first that answers and follow
+    the broker's metadata to each partition's leader (the compose cluster advertises
+    localhost:5552..5554, its published ports).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SUPERTICKS_", frozen=True, extra="ignore")
+
+    nodes: Annotated[tuple[NodeAddress, ...], NoDecode] = (
+        NodeAddress(host="localhost", port=5552),
+        NodeAddress(host="localhost", port=5553),
+        NodeAddress(host="localhost", port=5554),
+    )
+    username: str = "superticks"
+    password: SecretStr = SecretStr("superticks")
+    vhost: str = "/"
+    tls: bool = False
+    heartbeat_s: int = Field(default=5, ge=1, le=600)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+    _split_nodes = field_validator("nodes", mode="before")(_parse_nodes)
+
+
+class ClusterBackend(StrEnum):
+    COMPOSE = "compose"
+    EXTERNAL = "external"
+
+
+class ClusterSettings(BaseSettings):
+    """Which cluster the commands drive. Env: SUPERTICKS_CLUSTER, SUPERTICKS_RABBITMQ_IMAGE, ...
+
+    `compose` (default): the three nodes of docker-compose.yml, which `superticks cluster` brings
+    up and the chaos commands may kill. `external`: an existing cluster named by
+    SUPERTICKS_NODES; `superticks cluster` then only reports and refuses chaos.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SUPERTICKS_", frozen=True, extra="ignore")
+
+    cluster: ClusterBackend = ClusterBackend.COMPOSE
+    compose_file: Path = REPO_ROOT / "docker-compose.yml"
+    project: str = Field(default="superticks", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    rabbitmq_image: str | None = None
+    local_image: str = "superticks/rabbitmq:4-local"
+    boot_timeout_s: float = Field(default=180.0, gt=0)
+
+
+def load_settings() -> tuple[ConnectionSettings, ClusterSettings]:
+    """Read both settings objects from the environment, with clear errors."""
+    from pydantic import ValidationError
+
+    from superticks.errors import ConfigError
+
+    try:
+        return ConnectionSettings(), ClusterSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SUPERTICKS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
