@@ -1,0 +1,309 @@
+"""The cluster of docker-compose.yml: brought up, inspected and taken down.
+
+`Cluster` is the one object that drives it. `up()` is idempotent: it makes sure a Docker engine
+and a RabbitMQ >= 4.0 image are there, checks the published ports, runs `docker compose up`
+and waits until the three nodes run as one cluster. With `SUPERTICKS_CLUSTER=external` it drives
+nothing and only reports on the cluster that `SUPERTICKS_NODES` names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+from testcontainers.compose import DockerCompose
+
+from cluster.engine import ensure_engine
+from cluster.image import ensure_image
+from cluster.management import ManagementClient
+from cluster.node import NODES, Node, node_named
+from superticks.errors import (
+    ChaosRefused,
+    ClusterError,
+    NodeBootFailed,
+    PortInUse,
+)
+from superticks.settings import ClusterBackend, ClusterSettings, ConnectionSettings
+
+__all__ = ["Cluster", "ClusterState", "ClusterStatus", "NodeStatus"]
+
+# testcontainers logs a failed compose command's whole output at ERROR; we raise our own errors.
+_tc_log = logging.getLogger("testcontainers")
+_tc_log.addHandler(logging.NullHandler())
+_tc_log.propagate = False
+
+
+class ClusterState(StrEnum):
+    DOWN = "down"  # no node runs
+    STARTING = "starting"
+    FORMED = "formed"  # three nodes run as one cluster
+    DEGRADED = "degraded"  # some node is down, paused or cut off
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    node: str
+    container: str
+    container_state: str  # running, exited, paused, missing (compose cluster); "-" (external)
+    in_cluster: bool  # running as a member, as the other nodes see it
+    ports: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    backend: str
+    state: ClusterState
+    rabbitmq_version: str
+    erlang_version: str
+    cluster_name: str
+    nodes: list[NodeStatus] = field(default_factory=list)
+
+    @property
+    def formed(self) -> bool:
+        return self.state is ClusterState.FORMED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        data["formed"] = self.formed
+        return data
+
+
+class Cluster:
+    """Drives the compose cluster. `start()`/`stop()` and `with Cluster(...)` bring it up and take
+    down only what this object brought up; `up()`/`down()` act unconditionally."""
+
+    def __init__(
+        self,
+        settings: ClusterSettings | None = None,
+        connection: ConnectionSettings | None = None,
+        progress: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.settings = settings or ClusterSettings()
+        self.connection = connection or ConnectionSettings()
+        self._progress = progress
+        self._started_here = False
+        self._compose_handle: DockerCompose | None = None
+        password = self.connection.password.get_secret_value()
+        if self.is_external:
+            hosts = {n.host for n in self.connection.nodes}
+            urls = tuple(f"http://{h}:15672" for h in sorted(hosts))
+        else:
+            urls = tuple(f"http://127.0.0.1:{n.management_port}" for n in NODES)
+        self.management = ManagementClient(urls, self.connection.username, password)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def is_external(self) -> bool:
+        return self.settings.cluster is ClusterBackend.EXTERNAL
+
+    def start(self) -> ClusterStatus:
+        """Bring the cluster up; remember whether it was already up (then `stop()` keeps it)."""
+        already = not self.is_external and self._all_containers_running()
+        status = self.up()
+        self._started_here = not already
+        return status
+
+    def stop(self) -> None:
+        """Take down what `start()` brought up, with its volumes. Safe to call twice."""
+        if self._started_here:
+            self._started_here = False
+            self.down(purge=True)
+
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- compose ---------------------------------------------------------------------------
+    def _compose(self) -> DockerCompose:
+        if self._compose_handle is None:
+            self._compose_handle = DockerCompose(
+                context=str(self.settings.compose_file.parent),
+                compose_file_name=self.settings.compose_file.name,
+                wait=True,
+            )
+        return self._compose_handle
+
+    def _refuse_external(self, what: str) -> None:
+        if self.is_external:
+            raise ChaosRefused(
+                f"`{what}` drives only the compose cluster; SUPERTICKS_CLUSTER=external points at "
+                "a cluster superticks does not own (unset it to use docker-compose.yml)"
+            )
+
+    def up(self) -> ClusterStatus:
+        """Idempotent: start whatever is not running and wait until three nodes form a cluster."""
+        if self.is_external:
+            return self.wait_until_formed()
+        ensure_engine()
+        image = ensure_image(self.settings, self._progress)
+        # docker compose interpolates ${SUPERTICKS_RABBITMQ_IMAGE} from this process's env.
+        os.environ["SUPERTICKS_RABBITMQ_IMAGE"] = image
+        self._check_ports()
+        self._progress(f"starting {len(NODES)} nodes from {image} ...")
+        try:
+            self._compose().start()
+        except subprocess.CalledProcessError as exc:
+            self._raise_boot_failure(exc.stderr.decode(errors="replace"))
+        return self.wait_until_formed()
+
+    def down(self, purge: bool = False) -> None:
+        """Stop and remove the containers (and with `purge`, their data volumes)."""
+        self._refuse_external("cluster down")
+        cmd = [*self._compose().compose_command_property, "down", "--timeout", "20"]
+        if purge:
+            cmd.append("--volumes")
+        subprocess.run(
+            cmd, cwd=self.settings.compose_file.parent, capture_output=True, check=False
+        )
+
+    def logs(self, node: str, tail: int | None = None) -> str:
+        self._refuse_external("cluster logs")
+        target = node_named(node)
+        cmd = ["docker", "logs", target.container]
+        if tail is not None:
+            cmd[2:2] = ["--tail", str(tail)]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ClusterError(f"no logs for {target.name}: {result.stderr.strip()}")
+        return result.stdout + result.stderr
+
+    # -- state -----------------------------------------------------------------------------
+    def container_states(self) -> dict[str, str]:
+        """Docker's state of each node's container (running, exited, paused ...; missing)."""
+        states = {n.name: "missing" for n in NODES}
+        try:
+            containers = self._compose().get_containers(include_all=True)
+        except (subprocess.CalledProcessError, OSError):
+            return states
+        for c in containers:
+            if c.Service in states:
+                states[c.Service] = (c.State or "unknown").lower()
+        return states
+
+    def _all_containers_running(self) -> bool:
+        try:
+            return all(s == "running" for s in self.container_states().values())
+        except ClusterError:
+            return False
+
+    def status(self) -> ClusterStatus:
+        states = (
+            {n.name: "-" for n in NODES} if self.is_external else self.container_states()
+        )
+        try:
+            members = {n.name: n for n in self.management.nodes()}
+            overview = self.management.overview()
+        except ClusterError:
+            members, overview = {}, None
+        nodes = []
+        for n in NODES:
+            info = members.get(n.erlang_name)
+            nodes.append(
+                NodeStatus(
+                    node=n.name,
+                    container=n.container if not self.is_external else "-",
+                    container_state=states[n.name],
+                    in_cluster=bool(info and info.running and not info.partitions),
+                    ports=n.ports,
+                )
+            )
+        if all(ns.in_cluster for ns in nodes) and (
+            self.is_external or all(s == "running" for s in states.values())
+        ):
+            state = ClusterState.FORMED
+        elif all(s in {"missing", "exited"} for s in states.values()):
+            state = ClusterState.DOWN
+        elif any(ns.in_cluster for ns in nodes):
+            state = ClusterState.DEGRADED
+        else:
+            state = ClusterState.STARTING
+        return ClusterStatus(
+            backend=str(self.settings.cluster),
+            state=state,
+            rabbitmq_version=overview.rabbitmq_version if overview else "",
+            erlang_version=overview.erlang_version if overview else "",
+            cluster_name=overview.cluster_name if overview else "",
+            nodes=nodes,
+        )
+
+    def wait_until_formed(self, timeout_s: float | None = None) -> ClusterStatus:
+        """Block until three nodes run as one cluster and every stream port answers."""
+        deadline = time.monotonic() + (timeout_s or self.settings.boot_timeout_s)
+        status = self.status()
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status.formed and self._stream_ports_answer():
+                return status
+            if not self.is_external:
+                for n in NODES:
+                    if self.container_states()[n.name] == "exited":
+                        self._raise_node_failure(n, "its container exited")
+            time.sleep(0.5)
+        missing = [ns.node for ns in status.nodes if not ns.in_cluster]
+        if self.is_external:
+            raise ClusterError(f"the external cluster is not whole: {missing} not running")
+        self._raise_node_failure(
+            node_named(missing[0]) if missing else NODES[0],
+            f"not a running cluster member after {timeout_s or self.settings.boot_timeout_s:.0f} s",
+        )
+
+    def _stream_ports_answer(self) -> bool:
+        addrs = (
+            [(a.host, a.port) for a in self.connection.nodes]
+            if self.is_external
+            else [("127.0.0.1", n.stream_port) for n in NODES]
+        )
+        for host, port in addrs:
+            try:
+                with socket.create_connection((host, port), timeout=1.0):
+                    pass
+            except OSError:
+                return False
+        return True
+
+    def _check_ports(self) -> None:
+        states = self.container_states()
+        for n in NODES:
+            if states[n.name] in {"running", "paused", "restarting"}:
+                continue  # its ports are its own
+            for kind, port in n.ports.items():
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        s.bind(("127.0.0.1", port))
+                    except OSError:
+                        raise PortInUse(port, f"{n.name} {kind}") from None
+
+    def _raise_node_failure(self, node: Node, reason: str) -> Any:
+        lines: list[str] = []
+        with contextlib.suppress(ClusterError):
+            lines = self.logs(node.name, tail=15).splitlines()
+        raise NodeBootFailed(node.name, reason, lines)
+
+    def _raise_boot_failure(self, stderr: str) -> Any:
+        if "address already in use" in stderr or "port is already allocated" in stderr:
+            raise ClusterError(f"a published port is taken: {stderr.strip()}")
+        states = self.container_states()
+        for n in NODES:
+            if states[n.name] != "running":
+                self._raise_node_failure(n, f"container {states[n.name]}: {stderr.strip()[-300:]}")
+        self._raise_node_failure(NODES[0], f"docker compose up failed: {stderr.strip()[-500:]}")

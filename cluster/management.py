@@ -1,0 +1,82 @@
+"""A small client of RabbitMQ's management HTTP API: cluster membership, versions, partitions.
+
+Cheaper than `rabbitmqctl` (no Erlang CLI start-up) and the same for a compose or an external
+cluster. It asks each URL in turn and answers from the first node that responds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from superticks.errors import ClusterError
+
+__all__ = ["ManagementClient", "NodeInfo", "Overview"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    running: bool
+    partitions: tuple[str, ...]
+    uptime_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    rabbitmq_version: str
+    erlang_version: str
+    cluster_name: str
+    answered_by: str
+
+
+class ManagementClient:
+    """Reads the management API of any reachable node (first answering URL wins)."""
+
+    def __init__(self, urls: tuple[str, ...], username: str, password: str, timeout_s: float = 3.0):
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._auth = f"Basic {token}"
+        self._urls = urls
+        self._timeout = timeout_s
+
+    def _get(self, path: str) -> Any:
+        errors: list[str] = []
+        for url in self._urls:
+            request = urllib.request.Request(url.rstrip("/") + path)
+            request.add_header("Authorization", self._auth)
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:
+                    raise ClusterError(
+                        f"{url} refused the credentials: check SUPERTICKS_USERNAME/PASSWORD"
+                    ) from None
+                errors.append(f"{url}: HTTP {exc.code}")
+            except (OSError, ValueError) as exc:
+                errors.append(f"{url}: {exc}")
+        raise ClusterError("no node's management API answered (" + "; ".join(errors) + ")")
+
+    def nodes(self) -> list[NodeInfo]:
+        return [
+            NodeInfo(
+                name=n["name"],
+                running=bool(n.get("running")),
+                partitions=tuple(n.get("partitions") or ()),
+                uptime_ms=int(n.get("uptime") or 0),
+            )
+            for n in self._get("/api/nodes")
+        ]
+
+    def overview(self) -> Overview:
+        data = self._get("/api/overview")
+        return Overview(
+            rabbitmq_version=str(data.get("rabbitmq_version", "")),
+            erlang_version=str(data.get("erlang_version", "")),
+            cluster_name=str(data.get("cluster_name", "")),
+            answered_by=str(data.get("node", "")),
+        )

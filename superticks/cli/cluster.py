@@ -1,0 +1,109 @@
+"""`superticks cluster ...`: the compose cluster's lifecycle and its chaos primitives."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import cluster as cl
+from superticks.settings import load_settings
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "cluster",
+        help="bring the three-node RabbitMQ cluster of docker-compose.yml up/down; chaos",
+        description="Drive the three-node cluster of docker-compose.yml (nodes rabbit1..rabbit3).",
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    up = sub.add_parser("up", help="start (idempotent) and wait until three nodes form a cluster")
+    up.add_argument("--json", action="store_true", help="print the final status as one JSON line")
+    up.set_defaults(handler=_up)
+
+    status = sub.add_parser("status", help="nodes, containers, ports, version and cluster state")
+    status.add_argument("--json", action="store_true", help="print one JSON line")
+    status.set_defaults(handler=_status)
+
+    down = sub.add_parser("down", help="stop and remove the nodes")
+    down.add_argument("--purge", action="store_true", help="also delete their data volumes")
+    down.set_defaults(handler=_down)
+
+    logs = sub.add_parser("logs", help="a node's log")
+    logs.add_argument("node", help="rabbit1, rabbit2 or rabbit3")
+    logs.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    logs.set_defaults(handler=_logs)
+
+    for name, helptext in (
+        ("kill", "SIGKILL a node (a crashed broker)"),
+        ("restart", "start a node again and wait until it is back in the cluster"),
+        ("pause", "freeze a node (a hung broker)"),
+        ("unpause", "thaw a paused node and wait for the cluster"),
+        ("partition", "cut a node off the cluster network"),
+        ("heal", "reconnect a partitioned node and wait for the cluster"),
+    ):
+        chaos = sub.add_parser(name, help=helptext)
+        chaos.add_argument("node", help="rabbit1, rabbit2 or rabbit3")
+        chaos.set_defaults(handler=_chaos, chaos=name)
+
+
+def _cluster() -> cl.Cluster:
+    connection, settings = load_settings()
+    return cl.Cluster(settings, connection, progress=lambda m: print(m, file=sys.stderr))
+
+
+def _print_status(status: cl.ClusterStatus, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status.to_dict()))
+        return
+    print(
+        f"cluster {status.cluster_name or '-'}: {status.state} "
+        f"(RabbitMQ {status.rabbitmq_version or '?'} on Erlang {status.erlang_version or '?'}, "
+        f"backend {status.backend})"
+    )
+    print(f"  {'node':8} {'container':20} {'state':9} {'member':6} ports (stream/amqp/mgmt/prom)")
+    for n in status.nodes:
+        ports = "/".join(str(p) for p in n.ports.values())
+        member = "yes" if n.in_cluster else "no"
+        print(f"  {n.node:8} {n.container:20} {n.container_state:9} {member:6} {ports}")
+
+
+def _up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    status = _cluster().up()
+    print(f"cluster up in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    _print_status(status, args.json)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _cluster().status()
+    _print_status(status, args.json)
+    return 0 if status.formed else 1
+
+
+def _down(args: argparse.Namespace) -> int:
+    _cluster().down(purge=args.purge)
+    print("cluster down" + (" (volumes deleted)" if args.purge else ""), file=sys.stderr)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    sys.stdout.write(_cluster().logs(args.node, tail=args.tail))
+    return 0
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    c = _cluster()
+    action = getattr(cl, args.chaos)
+    started = time.monotonic()
+    result = action(c, args.node)
+    print(f"{args.chaos} {args.node}: done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    if isinstance(result, cl.ClusterStatus):
+        _print_status(result, as_json=False)
+    return 0

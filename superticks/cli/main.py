@@ -1,0 +1,67 @@
+"""`superticks`: one console script for the cluster, the producer, the workers and the benches.
+
+Each command group lives in its own module of this package and registers its sub-commands on
+the parser; this module only parses, dispatches, and turns our errors into a clear message and
+exit status 2 (bad input: 2 as well, from argparse, before anything starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from superticks.errors import SuperticksError
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from superticks.cli import cluster as cluster_cmds
+
+    parser = argparse.ArgumentParser(
+        prog="superticks",
+        description=(
+            "Market-data ticks on a RabbitMQ Super Stream: a three-node cluster, a lossless "
+            "producer, single-active-consumer worker groups, and benchmarks. Connection settings "
+            "come from SUPERTICKS_* environment variables (SUPERTICKS_NODES, "
+            "SUPERTICKS_USERNAME, SUPERTICKS_PASSWORD, SUPERTICKS_CLUSTER=compose|external)."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cluster_cmds.register(commands)
+    for name in ("topology", "produce", "worker", "replay", "bench"):
+        module = _optional_module(name)
+        if module is not None:
+            module.register(commands)
+    return parser
+
+
+def _optional_module(name: str) -> object | None:
+    import importlib
+
+    try:
+        return importlib.import_module(f"superticks.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"superticks.cli.{name}":
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except SuperticksError as exc:
+        print(f"superticks: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

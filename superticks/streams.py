@@ -1,0 +1,677 @@
+"""The adapter: the only module that imports rstream. Everything else uses the typed API here.
+
+rstream 1.1.1's traps, each handled once, here:
+
+* reads of 256 bytes at a time (`Connection._read`): replaced by `readexactly` (one read per
+  frame part), which is what makes a chunk of a thousand ticks cheap to receive;
+* two offset types (`ConsumerOffsetSpecification` for subscribe, `OffsetSpecification` for the
+  SAC consumer-update answer): callers use our one `Offset` type;
+* raw SAC property strings, and the missing `super-stream` property that silently makes every
+  partition its own group: `subscribe(..., group=..., super_stream=...)` sets all three;
+* the shared default recovery strategy with 1-8 s of random jitter: every consumer gets its own
+  `_QuickRecovery` (short, bounded back-off, retries until stopped);
+* exceptions swallowed in callbacks (delivery and consumer-update handlers only log them): ours
+  are caught, kept, and surfaced through `Subscription.failure` / the owner's error callback;
+* unbounded `send()` and no re-send after recovery: we do not use rstream's producer; a
+  `PartitionPublisher` writes publish frames with our own publishing ids and reports confirms,
+  errors and disconnects, so the producer above can bound, re-send and deduplicate;
+* rstream's exceptions never leave this module: `_mapped()` turns them into ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import rstream
+from rstream import exceptions as rs_exc
+from rstream import schema
+from rstream.client import Client
+from rstream.connection import Connection, ConnectionClosed
+from rstream.constants import ConsumerOffsetSpecification, OffsetType
+from rstream.recovery import IReliableEntity, RecoveryStrategy
+
+from superticks.errors import (
+    ConnectionFailed,
+    StreamError,
+    StreamNotFound,
+    TopologyError,
+)
+from superticks.settings import ConnectionSettings, NodeAddress
+
+__all__ = [
+    "Admin",
+    "Chunk",
+    "Offset",
+    "OffsetKind",
+    "PartitionPublisher",
+    "StreamInfo",
+    "Subscription",
+    "encode_publish_frame",
+]
+
+log = logging.getLogger("superticks.streams")
+
+FRAME_MAX = 1_048_576
+
+
+# --- rstream's 256-byte reads, replaced once --------------------------------------------------
+async def _read_exactly(self: Connection, n: int) -> bytes:
+    reader = self._reader
+    assert reader is not None
+    try:
+        return await reader.readexactly(n)
+    except asyncio.IncompleteReadError:
+        raise ConnectionClosed from None
+
+
+Connection._read = _read_exactly  # type: ignore[method-assign,assignment]
+
+
+# --- error mapping ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """Turn rstream's and the socket's exceptions into ours, naming what we were doing."""
+    try:
+        yield
+    except rs_exc.StreamDoesNotExist:
+        raise StreamNotFound(f"{what}: the stream does not exist (create it first)") from None
+    except rs_exc.StreamAlreadyExists:
+        raise TopologyError(f"{what}: it already exists") from None
+    except (rs_exc.AuthenticationFailure, rs_exc.SASLAuthenticationFailureLoopback):
+        raise ConnectionFailed(
+            f"{what}: authentication failed; check SUPERTICKS_USERNAME/SUPERTICKS_PASSWORD"
+        ) from None
+    except rs_exc.VirtualHostAccessFailure:
+        raise ConnectionFailed(f"{what}: no access to the virtual host (SUPERTICKS_VHOST)") from None
+    except rs_exc.PreconditionFailed as exc:
+        raise TopologyError(f"{what}: precondition failed ({exc})") from None
+    except (rs_exc.ServerError, rs_exc.ClientError) as exc:
+        raise StreamError(f"{what}: {type(exc).__name__} {exc}") from None
+    except (OSError, ConnectionClosed, ConnectionError) as exc:
+        raise ConnectionFailed(f"{what}: connection failed ({exc or type(exc).__name__})") from None
+    except TimeoutError:
+        raise ConnectionFailed(f"{what}: the broker did not answer in time") from None
+
+
+async def _connect(
+    settings: ConnectionSettings,
+    address: NodeAddress,
+    name: str,
+    on_closed: Callable[[Any], Awaitable[None]] | None = None,
+) -> Client:
+    client = Client(
+        host=address.host,
+        port=address.port,
+        frame_max=FRAME_MAX,
+        heartbeat=settings.heartbeat_s,
+        connection_name=name,
+        connection_closed_handler=on_closed,
+    )
+    try:
+        with _mapped(f"connecting to {address}"):
+            await asyncio.wait_for(client.start(), settings.connect_timeout_s)
+            await asyncio.wait_for(
+                client.authenticate(
+                    settings.vhost, settings.username, settings.password.get_secret_value()
+                ),
+                settings.connect_timeout_s,
+            )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await client.close()
+        raise
+    return client
+
+
+async def _connect_any(settings: ConnectionSettings, name: str) -> Client:
+    errors = []
+    for address in settings.nodes:
+        try:
+            return await _connect(settings, address, name)
+        except ConnectionFailed as exc:
+            if "authentication" in str(exc):
+                raise
+            errors.append(str(exc))
+    raise ConnectionFailed("no node answered: " + "; ".join(errors))
+
+
+# --- offsets ----------------------------------------------------------------------------------
+class OffsetKind(Enum):
+    FIRST = "first"
+    LAST = "last"
+    NEXT = "next"
+    OFFSET = "offset"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """Where a subscription starts. `Offset.at(n)`, `Offset.since(ms)`, or FIRST/LAST/NEXT."""
+
+    kind: OffsetKind
+    value: int | None = None
+
+    @classmethod
+    def first(cls) -> Offset:
+        return cls(OffsetKind.FIRST)
+
+    @classmethod
+    def last(cls) -> Offset:
+        return cls(OffsetKind.LAST)
+
+    @classmethod
+    def next(cls) -> Offset:
+        return cls(OffsetKind.NEXT)
+
+    @classmethod
+    def at(cls, offset: int) -> Offset:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, not {offset}")
+        return cls(OffsetKind.OFFSET, offset)
+
+    @classmethod
+    def since(cls, timestamp_ms: int) -> Offset:
+        return cls(OffsetKind.TIMESTAMP, timestamp_ms)
+
+    def _type(self) -> OffsetType:
+        return OffsetType[self.kind.name]
+
+    def _for_subscribe(self) -> ConsumerOffsetSpecification:
+        return ConsumerOffsetSpecification(self._type(), self.value)
+
+    def _for_consumer_update(self) -> schema.OffsetSpecification:
+        return schema.OffsetSpecification(self._type(), self.value or 0)
+
+
+# --- topology / admin -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    name: str
+    leader: str  # host:port as advertised
+    replicas: tuple[str, ...]
+
+
+class Admin:
+    """Control-plane calls on one connection to any node: streams, super streams, offsets."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = await _connect_any(self._settings, "superticks-admin")
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def __aenter__(self) -> Admin:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None or not self._client.is_connection_alive():
+            raise ConnectionFailed("the admin connection is not open (call start())")
+        return self._client
+
+    async def create_stream(self, name: str, arguments: dict[str, Any]) -> bool:
+        """Create a stream; False if it already exists."""
+        try:
+            with _mapped(f"creating stream {name}"):
+                await self.client.create_stream(name, arguments)
+        except TopologyError as exc:
+            if "already exists" in str(exc):
+                return False
+            raise
+        return True
+
+    async def delete_stream(self, name: str) -> bool:
+        try:
+            with _mapped(f"deleting stream {name}"):
+                await self.client.delete_stream(name)
+        except StreamNotFound:
+            return False
+        return True
+
+    async def stream_exists(self, name: str) -> bool:
+        with _mapped(f"looking up stream {name}"):
+            return bool(await self.client.stream_exists(name))
+
+    async def create_super_stream(
+        self, name: str, partitions: Sequence[str], arguments: dict[str, Any]
+    ) -> bool:
+        """Create a super stream whose partition i has binding key str(i); False if it exists."""
+        try:
+            with _mapped(f"creating super stream {name}"):
+                await self.client.create_super_stream(
+                    name,
+                    partitions=list(partitions),
+                    binding_keys=[str(i) for i in range(len(partitions))],
+                    arguments=arguments,
+                )
+        except TopologyError as exc:
+            if "already exists" in str(exc):
+                return False
+            raise
+        return True
+
+    async def delete_super_stream(self, name: str) -> bool:
+        try:
+            with _mapped(f"deleting super stream {name}"):
+                await self.client.delete_super_stream(name)
+        except StreamNotFound:
+            return False
+        return True
+
+    async def partitions(self, super_stream: str) -> list[str]:
+        """The super stream's partition streams in binding-key order ([] if it does not exist)."""
+        with _mapped(f"listing partitions of {super_stream}"):
+            streams = await self.client.partitions(super_stream)
+        return list(streams or [])
+
+    async def info(self, stream: str) -> StreamInfo:
+        with _mapped(f"reading metadata of {stream}"):
+            leader, replicas = await self.client.query_leader_and_replicas(stream)
+        return StreamInfo(
+            name=stream,
+            leader=f"{leader.host}:{leader.port}",
+            replicas=tuple(f"{r.host}:{r.port}" for r in replicas),
+        )
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        """The offset stored under `reference` (a consumer group's name), or None."""
+        try:
+            with _mapped(f"querying offset of {reference} on {stream}"):
+                return int(await self.client.query_offset(stream, reference))
+        except StreamError as exc:
+            if "OffsetNotFound" in str(exc):
+                return None
+            raise
+
+    async def store_offset(self, stream: str, reference: str, offset: int) -> None:
+        with _mapped(f"storing offset of {reference} on {stream}"):
+            await self.client.store_offset(stream, reference, offset)
+
+    async def publisher_sequence(self, stream: str, reference: str) -> int:
+        """The highest publishing id the stream stored for producer `reference` (0 if none)."""
+        with _mapped(f"querying publisher sequence of {reference} on {stream}"):
+            return int(await self.client.query_publisher_sequence(stream, reference))
+
+    async def last_offset(self, stream: str, timeout_s: float = 2.0) -> int:
+        """The offset of the stream's last message now (-1 when the stream is empty).
+
+        Subscribes at LAST, which delivers the last chunk; its first offset plus its record
+        count is one past the end. An empty stream delivers nothing, seen as the timeout.
+        """
+        result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def on_chunk(chunk: Chunk) -> None:
+            if not result.done():
+                result.set_result(chunk.first_offset + chunk.record_count - 1)
+
+        sub = Subscription(self._settings, stream, on_chunk, Offset.last(), name="tail-probe")
+        await sub.start()
+        try:
+            return await asyncio.wait_for(result, timeout_s)
+        except TimeoutError:
+            return -1
+        finally:
+            await sub.stop()
+
+
+# --- publishing -------------------------------------------------------------------------------
+_PUBLISH_V1 = struct.pack(">HH", 0x0002, 1)
+_PUBLISH_V2 = struct.pack(">HH", 0x0002, 2)
+_ID_LEN = struct.Struct(">QI")
+_ID_FILTER = struct.Struct(">QH")
+_LEN = struct.Struct(">I")
+
+
+def encode_publish_frame(
+    publisher_id: int,
+    messages: Sequence[tuple[int, bytes]],
+    filter_values: Sequence[bytes] | None = None,
+) -> bytes:
+    """One Publish frame (protocol v1; v2 with per-message filter values) for (id, message)s."""
+    pack_id_len = _ID_LEN.pack
+    parts: list[bytes] = []
+    append = parts.append
+    if filter_values is None:
+        for pid, data in messages:
+            append(pack_id_len(pid, len(data)))
+            append(data)
+        head = _PUBLISH_V1
+    else:
+        pack_id_filter, pack_len = _ID_FILTER.pack, _LEN.pack
+        for (pid, data), fv in zip(messages, filter_values, strict=True):
+            append(pack_id_filter(pid, len(fv)))
+            append(fv)
+            append(pack_len(len(data)))
+            append(data)
+        head = _PUBLISH_V2
+    body = b"".join(parts)
+    size = 4 + 1 + 4 + len(body)
+    return b"".join(
+        (_LEN.pack(size), head, publisher_id.to_bytes(1, "big"), _LEN.pack(len(messages)), body)
+    )
+
+
+class PartitionPublisher:
+    """A publisher of one stream, on a connection to its leader, speaking raw publish frames.
+
+    It owns no buffer and resends nothing: it reports. `on_confirm(ids)` for confirmed
+    publishing ids; `on_error(ids_with_codes)` for ids the broker refused; `on_lost()` once when
+    the connection drops or the stream's leader moves. The owner then calls `start()` again
+    (a new connection to the current leader) and resends what is unconfirmed under the same ids.
+    """
+
+    PUBLISHER_ID = 0
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        stream: str,
+        reference: str,
+        on_confirm: Callable[[list[int]], None],
+        on_error: Callable[[list[tuple[int, int]]], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self._settings = settings
+        self.stream = stream
+        self.reference = reference
+        self._on_confirm = on_confirm
+        self._on_error = on_error
+        self._on_lost = on_lost
+        self._client: Client | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.leader = ""
+        self.connected = False
+
+    async def start(self) -> int:
+        """Connect to the leader and declare the publisher; returns the last stored id."""
+        await self.stop()
+        locator = await _connect_any(self._settings, f"superticks-locator-{self.reference}")
+        try:
+            with _mapped(f"locating the leader of {self.stream}"):
+                leader, _ = await locator.query_leader_and_replicas(self.stream)
+        finally:
+            with contextlib.suppress(Exception):
+                await locator.close()
+        address = NodeAddress(host=leader.host, port=leader.port)
+        client = await _connect(
+            self._settings, address, f"superticks-producer-{self.reference}", self._closed
+        )
+        client.add_stream(self.stream)  # so rstream reports the connection's loss to us
+        client.add_handler(schema.PublishConfirm, self._confirmed, name="superticks")
+        client.add_handler(schema.PublishError, self._refused, name="superticks")
+        client.add_handler(schema.MetadataUpdate, self._metadata, name="superticks")
+        try:
+            with _mapped(f"declaring producer {self.reference} on {self.stream}"):
+                await client.declare_publisher(self.stream, self.reference, self.PUBLISHER_ID)
+                last = int(await client.query_publisher_sequence(self.stream, self.reference))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.close()
+            raise
+        self._client = client
+        conn = client._conn  # noqa: SLF001 - raw frames go straight to the socket
+        assert conn is not None
+        self._writer = conn._writer  # noqa: SLF001
+        self.leader = str(address)
+        self.connected = True
+        return last
+
+    async def stop(self) -> None:
+        """Close the connection (without deleting the publisher: its sequence stays stored)."""
+        client, self._client, self._writer = self._client, None, None
+        self.connected = False
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 5)
+
+    def write(self, frame: bytes) -> None:
+        """Queue one encoded publish frame (see `encode_publish_frame`) on the socket."""
+        writer = self._writer
+        if writer is None or not self.connected:
+            raise ConnectionFailed(f"publisher {self.reference} has no connection")
+        writer.write(frame)
+
+    async def drain(self) -> None:
+        writer = self._writer
+        if writer is not None and self.connected:
+            try:
+                await writer.drain()
+            except (ConnectionError, OSError):
+                self._lose("socket closed while draining")
+
+    def _lose(self, why: str) -> None:
+        if self.connected:
+            self.connected = False
+            self._on_lost(why)
+
+    def _confirmed(self, frame: schema.PublishConfirm) -> None:
+        if frame.publisher_id == self.PUBLISHER_ID:
+            self._on_confirm(frame.publishing_ids)
+
+    def _refused(self, frame: schema.PublishError) -> None:
+        if frame.publisher_id == self.PUBLISHER_ID:
+            self._on_error([(e.publishing_id, e.response_code) for e in frame.errors])
+
+    def _metadata(self, frame: schema.MetadataUpdate) -> None:
+        if frame.metadata_info.stream == self.stream:
+            self._lose(f"metadata update for {self.stream} (leader moved or stream deleted)")
+
+    async def _closed(self, _info: Any) -> None:
+        self._lose("connection closed")
+
+
+# --- consuming --------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Chunk:
+    """One delivered chunk: its messages (AMQP 1.0 bytes) with consecutive offsets."""
+
+    stream: str
+    first_offset: int  # offset of messages[0]
+    timestamp_ms: int
+    messages: list[bytes]
+    record_count: int  # records in the whole chunk (>= len(messages) when some were skipped)
+
+
+def _split_chunk(data: bytes, entries: int) -> list[bytes]:
+    """Messages of a chunk made only of simple entries (what superticks writes)."""
+    out: list[bytes] = []
+    append = out.append
+    pos = 0
+    from_bytes = int.from_bytes
+    for _ in range(entries):
+        if data[pos] & 0x80:
+            raise ValueError("sub-entry batch")
+        size = from_bytes(data[pos : pos + 4], "big")
+        pos += 4
+        append(data[pos : pos + size])
+        pos += size
+    return out
+
+
+class _QuickRecovery(RecoveryStrategy):
+    """Re-subscribe after a lost connection quickly (0.1 s, 0.2 s, ... up to 1 s), no jitter,
+    for as long as the subscription lives. One instance per consumer (never shared)."""
+
+    def __init__(self) -> None:
+        super().__init__(enable=True, max_retries=10_000)
+
+    async def recover(
+        self,
+        entity: IReliableEntity,
+        stream: str,
+        error: Exception,
+        attempt: int,
+        recovery_fun: Callable[[], Awaitable[Any]],
+    ) -> None:
+        while self._enable:
+            await asyncio.sleep(min(0.1 * attempt, 1.0))
+            try:
+                if await entity.stream_exists(stream, on_close_event=True):
+                    await recovery_fun()
+                    return
+            except Exception as exc:  # noqa: BLE001 - any failure means: try again
+                log.info("re-subscribing to %s failed (attempt %d): %s", stream, attempt, exc)
+            attempt += 1
+
+
+class _ChunkConsumer(rstream.Consumer):
+    """rstream's Consumer, delivering whole chunks to one callback instead of per message."""
+
+    chunk_callbacks: dict[str, Callable[[Chunk], Awaitable[None]]]
+
+    async def _on_deliver(  # type: ignore[override]
+        self, frame: schema.Deliver, subscriber: Any, filter_value: Any
+    ) -> None:
+        if frame.subscription_id != subscriber.subscription_id:
+            return
+        first = frame.chunk_first_offset
+        try:
+            messages = _split_chunk(frame.data, frame.num_entries)
+        except (ValueError, IndexError):
+            messages = frame.get_messages()  # sub-entry batches from another producer
+        start = 0
+        if subscriber.offset_type is OffsetType.OFFSET and subscriber.offset > first:
+            start = min(subscriber.offset - first, len(messages))
+        subscriber.offset = first + frame.num_records
+        chunk = Chunk(subscriber.stream, first + start, frame.timestamp, messages[start:],
+                      frame.num_records)
+        await self.chunk_callbacks[subscriber.stream](chunk)
+        # Credit only after the chunk was handed over: a slow owner slows the broker down.
+        await subscriber.client.credit(subscriber.subscription_id, 1)
+
+
+class Subscription:
+    """A subscription to one stream delivering `Chunk`s, optionally in a SAC group.
+
+    With `group` set the subscription joins the single-active-consumer group `group` (for the
+    super stream `super_stream`, so partitions spread over the group). `on_activation(active)`
+    is awaited when the broker makes this subscription active (True: return the `Offset` to
+    start from) or passive (False: store what you processed; the return value is ignored).
+    If a callback raises, the subscription records it in `failure` and calls `on_failure`.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        stream: str,
+        on_chunk: Callable[[Chunk], Awaitable[None]],
+        offset: Offset,
+        *,
+        name: str = "superticks",
+        group: str | None = None,
+        super_stream: str | None = None,
+        on_activation: Callable[[bool], Awaitable[Offset]] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+        initial_credit: int = 4,
+    ) -> None:
+        self._settings = settings
+        self.stream = stream
+        self._on_chunk = on_chunk
+        self._offset = offset
+        self._name = name
+        self._group = group
+        self._super_stream = super_stream
+        self._on_activation = on_activation
+        self._on_failure = on_failure
+        self._credit = initial_credit
+        self._consumer: _ChunkConsumer | None = None
+        self.failure: BaseException | None = None
+
+    async def start(self) -> None:
+        first = self._settings.nodes[0]
+        consumer = _ChunkConsumer(
+            first.host,
+            first.port,
+            username=self._settings.username,
+            password=self._settings.password.get_secret_value(),
+            vhost=self._settings.vhost,
+            heartbeat=self._settings.heartbeat_s,
+            connection_name=f"superticks-{self._name}",
+            recovery_strategy=_QuickRecovery(),
+        )
+        consumer.chunk_callbacks = {self.stream: self._deliver}
+        properties: dict[str, str] | None = None
+        listener = None
+        if self._group is not None:
+            properties = {"single-active-consumer": "true", "name": self._group}
+            if self._super_stream is not None:
+                properties["super-stream"] = self._super_stream
+            listener = self._consumer_update
+        try:
+            with _mapped(f"subscribing to {self.stream}"):
+                await consumer.start()
+                await consumer.subscribe(
+                    self.stream,
+                    callback=_never_called,
+                    offset_specification=self._offset._for_subscribe(),  # noqa: SLF001
+                    initial_credit=self._credit,
+                    properties=properties,
+                    subscriber_name=self._group,
+                    consumer_update_listener=listener,
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.close()
+            raise
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer._recovery_strategy.disable()  # noqa: SLF001
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.close(), 5)
+
+    async def __aenter__(self) -> Subscription:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            log.error("subscription to %s failed: %r", self.stream, exc)
+            if self._on_failure is not None:
+                self._on_failure(exc)
+
+    async def _deliver(self, chunk: Chunk) -> None:
+        if self.failure is not None:
+            return
+        try:
+            await self._on_chunk(chunk)
+        except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
+            self._fail(exc)
+
+    async def _consumer_update(self, active: bool, _ctx: Any) -> schema.OffsetSpecification:
+        offset = self._offset
+        if self._on_activation is not None:
+            try:
+                offset = await self._on_activation(active)
+            except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
+                self._fail(exc)
+        return offset._for_consumer_update()  # noqa: SLF001
+
+
+async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover
+    raise AssertionError("chunks are delivered through Subscription, not per message")
