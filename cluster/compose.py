@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from testcontainers.compose import DockerCompose
 
@@ -171,9 +171,7 @@ class Cluster:
         cmd = [*self._compose().compose_command_property, "down", "--timeout", "20"]
         if purge:
             cmd.append("--volumes")
-        subprocess.run(
-            cmd, cwd=self.settings.compose_file.parent, capture_output=True, check=False
-        )
+        subprocess.run(cmd, cwd=self.settings.compose_file.parent, capture_output=True, check=False)
 
     def logs(self, node: str, tail: int | None = None) -> str:
         self._refuse_external("cluster logs")
@@ -206,9 +204,7 @@ class Cluster:
             return False
 
     def status(self) -> ClusterStatus:
-        states = (
-            {n.name: "-" for n in NODES} if self.is_external else self.container_states()
-        )
+        states = {n.name: "-" for n in NODES} if self.is_external else self.container_states()
         try:
             members = {n.name: n for n in self.management.nodes()}
             overview = self.management.overview()
@@ -293,13 +289,13 @@ class Cluster:
                     except OSError:
                         raise PortInUse(port, f"{n.name} {kind}") from None
 
-    def _raise_node_failure(self, node: Node, reason: str) -> Any:
+    def _raise_node_failure(self, node: Node, reason: str) -> NoReturn:
         lines: list[str] = []
         with contextlib.suppress(ClusterError):
             lines = self.logs(node.name, tail=15).splitlines()
         raise NodeBootFailed(node.name, reason, lines)
 
-    def _raise_boot_failure(self, stderr: str) -> Any:
+    def _raise_boot_failure(self, stderr: str) -> NoReturn:
         if "address already in use" in stderr or "port is already allocated" in stderr:
             raise ClusterError(f"a published port is taken: {stderr.strip()}")
         states = self.container_states()

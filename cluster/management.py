@@ -15,7 +15,7 @@ from typing import Any
 
 from superticks.errors import ClusterError
 
-__all__ = ["ManagementClient", "NodeInfo", "Overview"]
+__all__ = ["ManagementClient", "NodeInfo", "Overview", "QueueInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,16 @@ class Overview:
     answered_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    name: str
+    type: str
+    leader: str
+    members: tuple[str, ...]
+    online: tuple[str, ...]
+    messages: int
+
+
 class ManagementClient:
     """Reads the management API of any reachable node (first answering URL wins)."""
 
@@ -49,7 +59,7 @@ class ManagementClient:
             request = urllib.request.Request(url.rstrip("/") + path)
             request.add_header("Authorization", self._auth)
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
                     return json.loads(response.read())
             except urllib.error.HTTPError as exc:
                 if exc.code == 401:
@@ -79,4 +89,18 @@ class ManagementClient:
             erlang_version=str(data.get("erlang_version", "")),
             cluster_name=str(data.get("cluster_name", "")),
             answered_by=str(data.get("node", "")),
+        )
+
+    def queue(self, name: str, vhost: str = "/") -> QueueInfo:
+        """A queue's or stream's replicas as the broker sees them."""
+        from urllib.parse import quote
+
+        data = self._get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+        return QueueInfo(
+            name=str(data.get("name", name)),
+            type=str(data.get("type", "")),
+            leader=str(data.get("leader") or data.get("node") or ""),
+            members=tuple(data.get("members") or ()),
+            online=tuple(data.get("online") or ()),
+            messages=int(data.get("messages") or 0),
         )

@@ -4,7 +4,7 @@ the adapter and the cluster package map them onto these, and each message says w
 ::
 
     SuperticksError                      base: catch this to catch everything of ours
-    ├── ConfigError                      a bad flag, env var or setting; raised before anything starts
+    ├── ConfigError                      a bad flag, env var or setting (raised before any work)
     ├── ClusterError                     the docker-compose cluster cannot be driven
     │   ├── EngineUnavailable            no Docker engine / Compose v2 answers
     │   ├── PortInUse                    a port the cluster publishes is taken (names it)

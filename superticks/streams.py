@@ -89,7 +89,9 @@ def _mapped(what: str) -> Iterator[None]:
             f"{what}: authentication failed; check SUPERTICKS_USERNAME/SUPERTICKS_PASSWORD"
         ) from None
     except rs_exc.VirtualHostAccessFailure:
-        raise ConnectionFailed(f"{what}: no access to the virtual host (SUPERTICKS_VHOST)") from None
+        raise ConnectionFailed(
+            f"{what}: no access to the virtual host (SUPERTICKS_VHOST)"
+        ) from None
     except rs_exc.PreconditionFailed as exc:
         raise TopologyError(f"{what}: precondition failed ({exc})") from None
     except (rs_exc.ServerError, rs_exc.ClientError) as exc:
@@ -428,9 +430,9 @@ class PartitionPublisher:
                 await client.close()
             raise
         self._client = client
-        conn = client._conn  # noqa: SLF001 - raw frames go straight to the socket
+        conn = client._conn
         assert conn is not None
-        self._writer = conn._writer  # noqa: SLF001
+        self._writer = conn._writer
         self.leader = str(address)
         self.connected = True
         return last
@@ -538,7 +540,7 @@ class _ChunkConsumer(rstream.Consumer):
 
     chunk_callbacks: dict[str, Callable[[Chunk], Awaitable[None]]]
 
-    async def _on_deliver(  # type: ignore[override]
+    async def _on_deliver(
         self, frame: schema.Deliver, subscriber: Any, filter_value: Any
     ) -> None:
         if frame.subscription_id != subscriber.subscription_id:
@@ -552,8 +554,9 @@ class _ChunkConsumer(rstream.Consumer):
         if subscriber.offset_type is OffsetType.OFFSET and subscriber.offset > first:
             start = min(subscriber.offset - first, len(messages))
         subscriber.offset = first + frame.num_records
-        chunk = Chunk(subscriber.stream, first + start, frame.timestamp, messages[start:],
-                      frame.num_records)
+        chunk = Chunk(
+            subscriber.stream, first + start, frame.timestamp, messages[start:], frame.num_records
+        )
         await self.chunk_callbacks[subscriber.stream](chunk)
         # Credit only after the chunk was handed over: a slow owner slows the broker down.
         await subscriber.client.credit(subscriber.subscription_id, 1)
@@ -622,7 +625,7 @@ class Subscription:
                 await consumer.subscribe(
                     self.stream,
                     callback=_never_called,
-                    offset_specification=self._offset._for_subscribe(),  # noqa: SLF001
+                    offset_specification=self._offset._for_subscribe(),
                     initial_credit=self._credit,
                     properties=properties,
                     subscriber_name=self._group,
@@ -637,7 +640,7 @@ class Subscription:
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            consumer._recovery_strategy.disable()  # noqa: SLF001
+            consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.close(), 5)
 
@@ -670,7 +673,7 @@ class Subscription:
                 offset = await self._on_activation(active)
             except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
                 self._fail(exc)
-        return offset._for_consumer_update()  # noqa: SLF001
+        return offset._for_consumer_update()
 
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from superticks.errors import SuperticksError
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _optional_module(name: str) -> object | None:
+def _optional_module(name: str) -> ModuleType | None:
     import importlib
 
     try:

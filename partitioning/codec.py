@@ -1,0 +1,675 @@
+"""The wire format of a tick, and the fast paths that produce and read it.
+
+A tick travels as one AMQP 1.0 message (the bytes RabbitMQ Streams stores), made of:
+
+1. a ``properties`` section whose only field is ``content-type = application/json`` (a symbol);
+2. an ``application-properties`` section: ``{"symbol": <symbol>, "schema_version": "1"}`` (all
+   strings: some clients mishandle int, float, empty or zero values);
+3. one ``data`` section holding the body: compact UTF-8 JSON with exactly the keys of
+   `partitioning.model.WIRE_FIELDS`; decimals as JSON strings, the timestamp as
+   ``2026-11-25T14:03:07.123456Z``, ``sequence_number`` and ``version`` as JSON integers.
+
+Producer side: `format_body` builds a body from already formatted strings (no validation, no
+Decimal) and `frame_message` wraps it with a cached per-symbol prefix, in one concatenation.
+Consumer side: `decode_body` parses with orjson and checks every rule of `MarketData` by hand,
+handing anything it cannot vouch for to the model itself (which accepts it or says what is
+wrong), so it accepts exactly what `MarketData.from_bytes` accepts. `split_message` reads any
+AMQP 1.0 message a Java, Go, .NET or JS producer may send; `decode_message` recognises our own
+layout without the general parser. See docs/wire-format.md.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+import orjson
+
+from partitioning.model import (
+    MAX_DECIMAL_CHARS,
+    MAX_SEQUENCE_NUMBER,
+    SCHEMA_VERSION,
+    SECOND_PREFIXES,
+    WIRE_FIELDS,
+    MarketData,
+    check_symbol,
+    format_timestamp_us,
+    parse_timestamp_us,
+    second_prefix,
+    us_to_timestamp,
+)
+from superticks.errors import DecodeError
+
+__all__ = [
+    "CONTENT_TYPE",
+    "SCHEMA_VERSION",
+    "Tick",
+    "data_header",
+    "decode_body",
+    "decode_message",
+    "encode_body",
+    "encode_message",
+    "format_body",
+    "frame_message",
+    "message_prefix",
+    "split_message",
+]
+
+CONTENT_TYPE: Final = "application/json"
+
+_CACHE_LIMIT = 65_536
+_loads = orjson.loads
+_U32 = struct.Struct(">I")
+
+# -- producing bodies --------------------------------------------------------------------------
+
+_JSON_STRINGS: dict[str, str] = {}
+
+
+def _json_string(text: str) -> str:
+    encoded = orjson.dumps(text).decode()
+    if len(_JSON_STRINGS) >= _CACHE_LIMIT:
+        _JSON_STRINGS.clear()
+    _JSON_STRINGS[text] = encoded
+    return encoded
+
+
+def format_body(
+    symbol: str,
+    exchange: str,
+    bid_price: str,
+    bid_size: str,
+    ask_price: str,
+    ask_size: str,
+    last_price: str,
+    last_size: str,
+    volume: str,
+    timestamp_us: int,
+    sequence_number: int,
+) -> bytes:
+    """The wire body of a tick from already formatted decimal strings (the producer's path).
+
+    Nothing is validated: the decimal strings are written as given (they must be decimal
+    notation such as ``"187.25"``); `symbol` and `exchange` are JSON-escaped (cached).
+    Produces the same bytes as `encode_body` for the same values.
+    """
+    js = _JSON_STRINGS.get(symbol)
+    if js is None:
+        js = _json_string(symbol)
+    je = _JSON_STRINGS.get(exchange)
+    if je is None:
+        je = _json_string(exchange)
+    second, micros = divmod(timestamp_us, 1_000_000)
+    prefix = SECOND_PREFIXES.get(second)
+    if prefix is None:
+        prefix = second_prefix(second)
+    return (
+        f'{{"symbol":{js},"exchange":{je},"bid_price":"{bid_price}","bid_size":"{bid_size}",'
+        f'"ask_price":"{ask_price}","ask_size":"{ask_size}","last_price":"{last_price}",'
+        f'"last_size":"{last_size}","volume":"{volume}","timestamp":"{prefix}.{micros:06d}Z",'
+        f'"sequence_number":{sequence_number},"version":1}}'
+    ).encode()
+
+
+def encode_body(tick: MarketData) -> bytes:
+    """The wire body of a validated tick (slower than `format_body`, same bytes)."""
+    return tick.to_bytes()
+
+
+# -- AMQP 1.0 framing --------------------------------------------------------------------------
+
+_SEC_HEADER = 0x70
+_SEC_DELIVERY_ANNOTATIONS = 0x71
+_SEC_MESSAGE_ANNOTATIONS = 0x72
+_SEC_PROPERTIES = 0x73
+_SEC_APPLICATION_PROPERTIES = 0x74
+_SEC_DATA = 0x75
+_SEC_SEQUENCE = 0x76
+_SEC_VALUE = 0x77
+_SEC_FOOTER = 0x78
+_SYMBOLIC_SECTIONS = {
+    b"amqp:header:list": _SEC_HEADER,
+    b"amqp:delivery-annotations:map": _SEC_DELIVERY_ANNOTATIONS,
+    b"amqp:message-annotations:map": _SEC_MESSAGE_ANNOTATIONS,
+    b"amqp:properties:list": _SEC_PROPERTIES,
+    b"amqp:application-properties:map": _SEC_APPLICATION_PROPERTIES,
+    b"amqp:data:binary": _SEC_DATA,
+    b"amqp:amqp-sequence:list": _SEC_SEQUENCE,
+    b"amqp:amqp-value:*": _SEC_VALUE,
+    b"amqp:footer:map": _SEC_FOOTER,
+}
+
+
+def _section(code: int) -> bytes:
+    return bytes((0x00, 0x53, code))
+
+
+def _amqp_string(text: str, small: int = 0xA1, large: int = 0xB1) -> bytes:
+    raw = text.encode()
+    if len(raw) <= 255:
+        return bytes((small, len(raw))) + raw
+    return bytes((large,)) + _U32.pack(len(raw)) + raw
+
+
+def _amqp_map(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    content = b"".join(k + v for k, v in pairs)
+    count = 2 * len(pairs)
+    if len(content) + 1 <= 255 and count <= 255:
+        return bytes((0xC1, len(content) + 1, count)) + content
+    return b"\xd1" + _U32.pack(len(content) + 4) + _U32.pack(count) + content
+
+
+def _properties_section() -> bytes:
+    # properties is a list of 13 fields; content-type is the 7th, trailing nulls are omitted.
+    fields = b"\x40" * 6 + _amqp_string(CONTENT_TYPE, 0xA3, 0xB3)
+    return _section(_SEC_PROPERTIES) + bytes((0xC0, len(fields) + 1, 7)) + fields
+
+
+_PROPERTIES: Final = _properties_section()
+_VERSION_PROPERTY: Final = (_amqp_string("schema_version"), _amqp_string(str(SCHEMA_VERSION)))
+_PREFIXES: dict[str, bytes] = {}
+
+
+def message_prefix(symbol: str) -> bytes:
+    """The properties and application-properties sections of `symbol`'s messages (cached)."""
+    prefix = _PREFIXES.get(symbol)
+    if prefix is None:
+        application = _amqp_map([(_amqp_string("symbol"), _amqp_string(symbol)), _VERSION_PROPERTY])
+        prefix = _PROPERTIES + _section(_SEC_APPLICATION_PROPERTIES) + application
+        if len(_PREFIXES) >= _CACHE_LIMIT:
+            _PREFIXES.clear()
+        _PREFIXES[symbol] = prefix
+    return prefix
+
+
+def _data_header(size: int) -> bytes:
+    if size <= 255:
+        return bytes((0x00, 0x53, _SEC_DATA, 0xA0, size))
+    return bytes((0x00, 0x53, _SEC_DATA, 0xB0)) + _U32.pack(size)
+
+
+_DATA_HEADERS: Final = [_data_header(n) for n in range(4096)]
+
+
+def data_header(size: int) -> bytes:
+    """The header of a ``data`` section of `size` bytes (vbin8 up to 255, else vbin32)."""
+    if 0 <= size < 4096:
+        return _DATA_HEADERS[size]
+    if not 0 <= size <= 0xFFFFFFFF:
+        raise ValueError(f"a data section holds 0 .. 2**32-1 bytes, not {size}")
+    return _data_header(size)
+
+
+def frame_message(symbol: str, body: bytes) -> bytes:
+    """The AMQP 1.0 message of one tick: ``prefix(symbol) + data_header(len(body)) + body``."""
+    prefix = _PREFIXES.get(symbol)
+    if prefix is None:
+        prefix = message_prefix(symbol)
+    size = len(body)
+    if size < 4096:
+        return prefix + _DATA_HEADERS[size] + body
+    return prefix + data_header(size) + body
+
+
+def encode_message(tick: MarketData) -> bytes:
+    """The AMQP 1.0 message of a validated tick."""
+    return frame_message(tick.symbol, tick.to_bytes())
+
+
+# -- reading AMQP 1.0 --------------------------------------------------------------------------
+
+_FIXED_WIDTH = {0x4: 0, 0x5: 1, 0x6: 2, 0x7: 4, 0x8: 8, 0x9: 16}
+_INT_FORMATS = {
+    0x50: ">B",
+    0x51: ">b",
+    0x60: ">H",
+    0x61: ">h",
+    0x70: ">I",
+    0x71: ">i",
+    0x80: ">Q",
+    0x81: ">q",
+    0x83: ">q",  # timestamp: ms since the epoch
+    0x52: ">B",  # smalluint
+    0x53: ">B",  # smallulong
+    0x54: ">b",  # smallint
+    0x55: ">b",  # smalllong
+}
+_STRING_CODES = {0xA1, 0xB1, 0xA3, 0xB3}
+_SKIPPED = object()
+
+
+def _need(buf: bytes, end: int) -> None:
+    if end > len(buf):
+        raise DecodeError(f"AMQP message truncated: needs {end} bytes, has {len(buf)}")
+
+
+def _size_at(buf: bytes, pos: int, code: int) -> tuple[int, int]:
+    """(size, position after the size) of a variable-width or compound value at `pos`."""
+    if code >> 4 in (0xA, 0xC, 0xE):
+        _need(buf, pos + 1)
+        return buf[pos], pos + 1
+    _need(buf, pos + 4)
+    return _U32.unpack_from(buf, pos)[0], pos + 4
+
+
+def _skip(buf: bytes, pos: int) -> int:
+    """Position after the (possibly described) value at `pos`."""
+    _need(buf, pos + 1)
+    code = buf[pos]
+    pos += 1
+    if code == 0x00:
+        return _skip(buf, _skip(buf, pos))
+    width = _FIXED_WIDTH.get(code >> 4)
+    if width is not None:
+        _need(buf, pos + width)
+        return pos + width
+    if code >> 4 in (0xA, 0xB, 0xC, 0xD, 0xE, 0xF):
+        size, pos = _size_at(buf, pos, code)
+        _need(buf, pos + size)
+        return pos + size
+    raise DecodeError(f"unknown AMQP type code 0x{code:02x} at byte {pos - 1}")
+
+
+def _read(buf: bytes, pos: int) -> tuple[object, int]:
+    """(value, next position) for strings, symbols, binaries, integers and booleans; other
+    types are skipped and read as `_SKIPPED`."""
+    _need(buf, pos + 1)
+    code = buf[pos]
+    if code in _STRING_CODES or code in (0xA0, 0xB0):
+        size, start = _size_at(buf, pos + 1, code)
+        end = start + size
+        _need(buf, end)
+        raw = buf[start:end]
+        if code in (0xA0, 0xB0):
+            return raw, end
+        try:
+            return raw.decode(), end
+        except UnicodeDecodeError:
+            raise DecodeError(f"AMQP string at byte {pos} is not UTF-8") from None
+    fmt = _INT_FORMATS.get(code)
+    if fmt is not None:
+        end = pos + 1 + struct.calcsize(fmt)
+        _need(buf, end)
+        return struct.unpack_from(fmt, buf, pos + 1)[0], end
+    if code in (0x41, 0x42):
+        return code == 0x41, pos + 1
+    if code == 0x56:
+        _need(buf, pos + 2)
+        return buf[pos + 1] != 0, pos + 2
+    if code in (0x43, 0x44):
+        return 0, pos + 1
+    return _SKIPPED, _skip(buf, pos)
+
+
+def _read_map(buf: bytes, pos: int) -> tuple[dict[str, str | int], int]:
+    _need(buf, pos + 1)
+    code = buf[pos]
+    if code == 0x40:
+        return {}, pos + 1
+    if code not in (0xC1, 0xD1):
+        raise DecodeError(f"application-properties is not a map (type 0x{code:02x})")
+    size, start = _size_at(buf, pos + 1, code)
+    end = start + size
+    _need(buf, end)
+    count_width = 1 if code == 0xC1 else 4
+    count = buf[start] if code == 0xC1 else _U32.unpack_from(buf, start)[0]
+    if count % 2:
+        raise DecodeError(f"application-properties map has an odd element count ({count})")
+    result: dict[str, str | int] = {}
+    p = start + count_width
+    for _ in range(count // 2):
+        if p >= end:
+            raise DecodeError("application-properties map holds fewer entries than it says")
+        if buf[p] not in _STRING_CODES:
+            raise DecodeError(f"application-properties key at byte {p} is not a string")
+        key, p = _read(buf, p)
+        value, p = _read(buf, p)
+        if isinstance(value, str | int):
+            result[str(key)] = value
+    if p != end:
+        raise DecodeError("application-properties map size does not match its content")
+    return result, end
+
+
+def _section_code(buf: bytes, pos: int) -> tuple[int, int]:
+    """(section code, position of the section's value) of the described section at `pos`."""
+    _need(buf, pos + 2)
+    if buf[pos] != 0x00:
+        raise DecodeError(f"byte {pos} does not start an AMQP section (0x{buf[pos]:02x})")
+    code = buf[pos + 1]
+    if code == 0x53:
+        _need(buf, pos + 3)
+        return buf[pos + 2], pos + 3
+    if code == 0x80:
+        _need(buf, pos + 10)
+        return int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+    if code in (0xA3, 0xB3):
+        name, after = _read(buf, pos + 1)
+        symbolic = _SYMBOLIC_SECTIONS.get(str(name).encode())
+        if symbolic is None:
+            raise DecodeError(f"unknown AMQP section {name!r} at byte {pos}")
+        return symbolic, after
+    raise DecodeError(f"unknown AMQP section descriptor type 0x{code:02x} at byte {pos}")
+
+
+def split_message(message: bytes | bytearray | memoryview) -> tuple[dict[str, str | int], bytes]:
+    """(application properties, body) of an AMQP 1.0 message.
+
+    Reads any section layout a Java, Go, .NET or JS client may send: header, annotations,
+    properties and footer are skipped; application-properties keys may be str or symbol,
+    string/symbol values are read as str, integer, boolean and timestamp values as int, others
+    are left out; the body is the concatenation of all ``data`` sections, or an ``amqp-value``
+    holding a binary or a string (UTF-8 encoded). Raises `DecodeError`.
+    """
+    buf = message if type(message) is bytes else bytes(message)
+    pos = 0
+    properties: dict[str, str | int] = {}
+    chunks: list[bytes] = []
+    value_body: bytes | None = None
+    while pos < len(buf):
+        section, pos = _section_code(buf, pos)
+        if section == _SEC_APPLICATION_PROPERTIES:
+            properties, pos = _read_map(buf, pos)
+        elif section == _SEC_DATA:
+            if buf[pos] not in (0xA0, 0xB0):
+                raise DecodeError(f"data section at byte {pos} does not hold a binary")
+            chunk, pos = _read(buf, pos)
+            chunks.append(chunk)  # type: ignore[arg-type]
+        elif section == _SEC_VALUE:
+            code = buf[pos] if pos < len(buf) else -1
+            if code not in (0xA0, 0xB0, 0xA1, 0xB1):
+                raise DecodeError(
+                    f"amqp-value section holds type 0x{code:02x}, not a binary or a string"
+                )
+            value, pos = _read(buf, pos)
+            value_body = value.encode() if isinstance(value, str) else value  # type: ignore[assignment]
+        elif section in (
+            _SEC_HEADER,
+            _SEC_DELIVERY_ANNOTATIONS,
+            _SEC_MESSAGE_ANNOTATIONS,
+            _SEC_PROPERTIES,
+            _SEC_FOOTER,
+        ):
+            pos = _skip(buf, pos)
+        elif section == _SEC_SEQUENCE:
+            raise DecodeError("amqp-sequence bodies are not supported: send a data section")
+        else:
+            raise DecodeError(f"unknown AMQP section code 0x{section:x}")
+    if chunks and value_body is not None:
+        raise DecodeError("message has both data and amqp-value sections")
+    if value_body is not None:
+        return properties, value_body
+    if not chunks:
+        raise DecodeError("message has no body (no data or amqp-value section)")
+    return properties, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# our own layout: properties, then map8 {"symbol": str8, "schema_version": "1"}, then data
+_OWN_HEAD: Final = _PROPERTIES + _section(_SEC_APPLICATION_PROPERTIES) + b"\xc1"
+_OWN_SYMBOL_KEY: Final = b"\x04" + _amqp_string("symbol") + b"\xa1"
+_OWN_TAIL: Final = b"".join(_VERSION_PROPERTY) + _section(_SEC_DATA)
+_HEAD_LEN: Final = len(_OWN_HEAD)
+_KEY_END: Final = _HEAD_LEN + 1 + len(_OWN_SYMBOL_KEY)
+_TAIL_LEN: Final = len(_OWN_TAIL)
+_MAP_SIZE_BASE: Final = len(_OWN_SYMBOL_KEY) + 1 + len(b"".join(_VERSION_PROPERTY))
+
+
+def _own_body(message: bytes) -> bytes | None:
+    """The body if `message` has exactly the layout `frame_message` writes, else None."""
+    if not message.startswith(_OWN_HEAD) or message[_HEAD_LEN + 1 : _KEY_END] != _OWN_SYMBOL_KEY:
+        return None
+    length = len(message)
+    if length <= _KEY_END:
+        return None
+    symbol_len = message[_KEY_END]
+    tail = _KEY_END + 1 + symbol_len
+    if message[_HEAD_LEN] != _MAP_SIZE_BASE + symbol_len:
+        return None
+    if message[tail : tail + _TAIL_LEN] != _OWN_TAIL:
+        return None
+    pos = tail + _TAIL_LEN
+    if pos + 2 > length:
+        return None
+    code = message[pos]
+    if code == 0xA0:
+        start = pos + 2
+        size = message[pos + 1]
+    elif code == 0xB0 and pos + 5 <= length:
+        start = pos + 5
+        size = _U32.unpack_from(message, pos + 1)[0]
+    else:
+        return None
+    if start + size != length:
+        return None
+    try:
+        message[_KEY_END + 1 : tail].decode()
+    except UnicodeDecodeError:
+        return None
+    return message[start:]
+
+
+def decode_message(message: bytes | bytearray | memoryview) -> Tick:
+    """The validated tick in an AMQP 1.0 message; raises `DecodeError`."""
+    if type(message) is not bytes:
+        message = bytes(message)
+    body = _own_body(message)
+    if body is None:
+        body = split_message(message)[1]
+    return decode_body(body)
+
+
+# -- decoding bodies ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Tick:
+    """A decoded, validated tick as handlers see it.
+
+    Decimal fields keep their exact wire strings (lossless; convert with `Decimal(...)` when
+    arithmetic is needed), the timestamp is microseconds since the epoch (UTC).
+    """
+
+    symbol: str
+    exchange: str
+    bid_price: str
+    bid_size: str
+    ask_price: str
+    ask_size: str
+    last_price: str
+    last_size: str
+    volume: str
+    timestamp_us: int
+    sequence_number: int
+    version: int
+
+    @property
+    def last_price_decimal(self) -> Decimal:
+        """`last_price` as a Decimal."""
+        return Decimal(self.last_price)
+
+    @property
+    def last_size_decimal(self) -> Decimal:
+        """`last_size` as a Decimal."""
+        return Decimal(self.last_size)
+
+    @property
+    def timestamp_iso(self) -> str:
+        """The timestamp in its wire form, ``2026-11-25T14:03:07.123456Z``."""
+        return format_timestamp_us(self.timestamp_us)
+
+    def to_model(self) -> MarketData:
+        """The same tick as a `MarketData` (validated again; raises `TickError`)."""
+        return MarketData.build(
+            symbol=self.symbol,
+            exchange=self.exchange,
+            bid_price=self.bid_price,
+            bid_size=self.bid_size,
+            ask_price=self.ask_price,
+            ask_size=self.ask_size,
+            last_price=self.last_price,
+            last_size=self.last_size,
+            volume=self.volume,
+            timestamp=us_to_timestamp(self.timestamp_us),
+            sequence_number=self.sequence_number,
+            version=self.version,
+        )
+
+
+class _Slow(Exception):
+    """The fast path cannot vouch for a body: let the model decide."""
+
+
+_DECIMALS: dict[str, float] = {}
+_SYMBOLS: set[str] = set()
+_SECONDS: dict[str, int] = {}
+_INF = float("inf")
+_KEYS = WIRE_FIELDS
+
+
+def _decimal_miss(text: object, cache: bool = True) -> float:
+    """The float of a decimal string the fast path may trust (cached); else raise _Slow.
+
+    Trusted: ASCII decimal notation (float() then accepts exactly DECIMAL_RE) with a finite
+    float; since float() rounds monotonically, its sign and order agree with the Decimal's,
+    except for zeros, so '-'-prefixed strings rounding to 0.0 are not trusted.
+    """
+    if (
+        type(text) is not str
+        or len(text) > MAX_DECIMAL_CHARS
+        or not text.isascii()
+        or not text.isprintable()
+        or " " in text
+        or "_" in text
+    ):
+        raise _Slow
+    value = float(text)
+    if value - value != 0.0 or (value == 0.0 and text[0] == "-"):
+        raise _Slow
+    if cache:
+        if len(_DECIMALS) >= _CACHE_LIMIT:
+            _DECIMALS.clear()
+        _DECIMALS[text] = value
+    return value
+
+
+def _symbol_miss(symbol: object) -> None:
+    try:
+        check_symbol(symbol)
+    except ValueError:
+        raise _Slow from None
+    if len(_SYMBOLS) >= _CACHE_LIMIT:
+        _SYMBOLS.clear()
+    _SYMBOLS.add(symbol)  # type: ignore[arg-type]
+
+
+def _timestamp_miss(text: object) -> int:
+    if type(text) is not str:
+        raise _Slow
+    micros = parse_timestamp_us(text)  # ValueError: let the model explain
+    if len(text) == 27 and text[26] == "Z" and text[19] == ".":
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        _SECONDS[text[:20]] = micros - micros % 1_000_000
+    return micros
+
+
+def decode_body(body: bytes | bytearray | memoryview | str) -> Tick:
+    """The validated tick of a wire body; raises `DecodeError` naming the field and value.
+
+    Accepts exactly what `MarketData.from_bytes` accepts (any decimal notation, ``Z`` or
+    ``+00:00``, 0-9 fraction digits, keys in any order).
+    """
+    try:
+        data = _loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"body is not UTF-8 JSON: {exc}") from None
+    try:
+        if type(data) is not dict or len(data) != 12:
+            raise _Slow
+        symbol = data["symbol"]
+        exchange = data["exchange"]
+        bp = data["bid_price"]
+        bs = data["bid_size"]
+        ap = data["ask_price"]
+        az = data["ask_size"]
+        lp = data["last_price"]
+        ls = data["last_size"]
+        vol = data["volume"]
+        ts = data["timestamp"]
+        seq = data["sequence_number"]
+        ver = data["version"]
+        if symbol not in _SYMBOLS:
+            _symbol_miss(symbol)
+        if type(exchange) is not str or not exchange:
+            raise _Slow
+        if type(seq) is not int or seq < 0 or seq > MAX_SEQUENCE_NUMBER:
+            raise _Slow
+        if type(ver) is not int or ver != SCHEMA_VERSION:
+            raise _Slow
+        # prices > 0, bid <= ask
+        get = _DECIMALS.get
+        fbp = get(bp)
+        if fbp is None:
+            fbp = _decimal_miss(bp)
+        fap = get(ap)
+        if fap is None:
+            fap = _decimal_miss(ap)
+        flp = get(lp)
+        if flp is None:
+            flp = _decimal_miss(lp)
+        if not (fbp > 0.0 and fap > 0.0 and flp > 0.0):
+            raise _Slow
+        if fbp >= fap and (fbp > fap or (bp != ap and Decimal(bp) > Decimal(ap))):
+            raise _Slow
+        # sizes and volume >= 0; volume grows forever, so it is never cached
+        f = get(bs)
+        if f is None:
+            f = _decimal_miss(bs)
+        g = get(az)
+        if g is None:
+            g = _decimal_miss(az)
+        h = get(ls)
+        if h is None:
+            h = _decimal_miss(ls)
+        if f < 0.0 or g < 0.0 or h < 0.0:
+            raise _Slow
+        if not (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS):
+            if _decimal_miss(vol, cache=False) < 0.0:
+                raise _Slow
+        # the common form: ...T14:03:07.123456Z, with its second seen before
+        if (
+            len(ts) == 27
+            and (base := _SECONDS.get(ts[:20])) is not None
+            and (frac := ts[20:26]).isdigit()
+            and ts[26] == "Z"
+            and frac.isascii()
+        ):
+            micros = base + int(frac)
+        else:
+            micros = _timestamp_miss(ts)
+        return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
+    except (_Slow, TypeError, ValueError, KeyError, AttributeError):
+        pass
+    return _decode_slow(data)
+
+
+def _decode_slow(data: object) -> Tick:
+    """Validate with the model (which raises a DecodeError saying what is wrong)."""
+    model = MarketData.from_wire_dict(data)
+    wire: dict[str, str] = data  # type: ignore[assignment]  # validated: a dict of the fields
+    return Tick(
+        model.symbol,
+        model.exchange,
+        wire["bid_price"],
+        wire["bid_size"],
+        wire["ask_price"],
+        wire["ask_size"],
+        wire["last_price"],
+        wire["last_size"],
+        wire["volume"],
+        model.timestamp_us,
+        model.sequence_number,
+        model.version,
+    )

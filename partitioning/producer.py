@@ -1,0 +1,372 @@
+"""The producer: every tick lands once, in its symbol's partition, in order.
+
+How it keeps that promise:
+
+* route once per symbol (`Router`, the Java clients' murmur3 rule), frame each tick once as an
+  AMQP 1.0 message, and give it the next publishing id of its partition;
+* write ordinary publish frames (one message per tick, per-message ids: readable by every client
+  and safe for broker deduplication), each up to `batch_size` messages;
+* keep every unconfirmed message, bounded by `max_in_flight`: `send()` waits for room
+  (backpressure) rather than growing memory or dropping;
+* when a partition's connection drops, its leader moves, a publish is refused, or confirms stall
+  for `confirm_timeout_s`, reconnect to the current leader under the same producer name, ask the
+  broker for the last id it stored, count everything up to it as confirmed, and re-send the rest
+  in id order. Deduplication (producer name + id) makes re-sends invisible to consumers, also
+  across restarts: ids continue from the broker's stored sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from partitioning.codec import frame_message
+from partitioning.router import Router
+from superticks.errors import (
+    ConnectionFailed,
+    ProducerClosed,
+    StreamError,
+    StreamNotFound,
+)
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin, PartitionPublisher, encode_publish_frame
+
+__all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState"]
+
+log = logging.getLogger("superticks.producer")
+
+
+class ProducerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    super_stream: str = "ticks"
+    name: str = Field(default="superticks", pattern=r"^[A-Za-z0-9._-]+$")
+    max_in_flight: int = Field(default=50_000, ge=1)
+    batch_size: int = Field(default=1_000, ge=1, le=10_000)
+    filter_values: bool = True  # publish v2 with the symbol as filter value (stream filtering)
+    confirm_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_delay_s: float = Field(default=0.05, gt=0)
+
+
+class ProducerState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class ProducerMetrics:
+    sent: int = 0
+    confirmed: int = 0
+    resent: int = 0
+    reconnects: int = 0
+    in_flight: int = 0
+    confirm_latency_s: list[float] = field(default_factory=list)  # per send/send_batch call
+
+    def latency_quantile(self, q: float) -> float:
+        samples = sorted(self.confirm_latency_s)
+        return samples[min(len(samples) - 1, int(q * len(samples)))] if samples else 0.0
+
+
+class _Ticket:
+    """The confirmation of one send()/send_batch() call: done when all its ticks are."""
+
+    __slots__ = ("future", "remaining", "started")
+
+    def __init__(self, future: asyncio.Future[None], remaining: int) -> None:
+        self.future = future
+        self.remaining = remaining
+        self.started = time.monotonic()
+
+
+class _Partition:
+    __slots__ = ("index", "last_progress", "link", "next_id", "pending", "ready", "recovering")
+
+    def __init__(self, index: int, link: PartitionPublisher) -> None:
+        self.index = index
+        self.link = link
+        self.next_id = 1
+        # id -> (message, filter value, ticket), in id order (dicts keep insertion order)
+        self.pending: dict[int, tuple[bytes, bytes, _Ticket]] = {}
+        self.ready = False  # connected and caught up: new frames may be written
+        self.recovering: asyncio.Task[None] | None = None
+        self.last_progress = time.monotonic()
+
+
+class Producer:
+    """Publishes ticks to the partitions of a super stream, losing none. See module docstring.
+
+    `await send(symbol, body)` / `await send_batch([(symbol, body), ...])` return a future that
+    resolves when the broker confirmed every tick of the call. The await itself only waits for
+    room in the in-flight window. Cancelling the returned future does not unsend anything: the
+    ticks stay in flight and are still re-sent until confirmed (or until `stop()`).
+    """
+
+    def __init__(self, config: ProducerConfig | None = None) -> None:
+        self.config = config or ProducerConfig()
+        self.state = ProducerState.NEW
+        self.metrics = ProducerMetrics()
+        self._partitions: list[_Partition] = []
+        self._router: Router | None = None
+        self._room = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.state is not ProducerState.NEW:
+            raise ProducerClosed(f"a producer starts once (it is {self.state})")
+        cfg = self.config
+        async with Admin(cfg.connection) as admin:
+            streams = await admin.partitions(cfg.super_stream)
+        if not streams:
+            raise StreamNotFound(
+                f"super stream {cfg.super_stream!r} does not exist: `superticks topology create`"
+            )
+        self._router = Router(len(streams))
+        for i, stream in enumerate(streams):
+            part = _Partition(i, None)  # type: ignore[arg-type]
+            part.link = PartitionPublisher(
+                cfg.connection,
+                stream,
+                f"{cfg.name}-{i}",
+                on_confirm=lambda ids, p=part: self._confirmed(p, ids),
+                on_error=lambda errors, p=part: self._refused(p, errors),
+                on_lost=lambda why, p=part: self._lost(p, why),
+            )
+            self._partitions.append(part)
+        try:
+            lasts = await asyncio.gather(*(p.link.start() for p in self._partitions))
+        except BaseException:
+            await asyncio.gather(*(p.link.stop() for p in self._partitions))
+            raise
+        for part, last in zip(self._partitions, lasts, strict=True):
+            part.next_id = last + 1
+            part.ready = True
+        self._room.set()
+        self._idle.set()
+        self._watchdog = asyncio.create_task(self._watch(), name="producer-watchdog")
+        self.state = ProducerState.RUNNING
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Wait up to `timeout_s` for confirms, then close. Safe to call twice. Ticks still
+        unconfirmed at the deadline fail their futures with `ProducerClosed`."""
+        if self.state in (ProducerState.STOPPING, ProducerState.STOPPED):
+            return
+        if self.state is ProducerState.RUNNING:
+            self.state = ProducerState.STOPPING
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout_s)
+        tasks = [p.recovering for p in self._partitions if p.recovering is not None]
+        if self._watchdog is not None:
+            tasks.append(self._watchdog)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(p.link.stop() for p in self._partitions))
+        self._fail_pending(ProducerClosed("the producer stopped before these ticks were confirmed"))
+        self.state = ProducerState.STOPPED
+
+    async def __aenter__(self) -> Producer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def partitions(self) -> int:
+        return len(self._partitions)
+
+    def partition_for(self, symbol: str) -> int:
+        assert self._router is not None
+        return self._router.route(symbol)
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, symbol: str, body: bytes) -> asyncio.Future[None]:
+        """Send one tick (its JSON body); see `send_batch`."""
+        return await self.send_batch(((symbol, body),))
+
+    async def send_batch(self, items: Sequence[tuple[str, bytes]]) -> asyncio.Future[None]:
+        """Send ticks as (symbol, JSON body); returns a future done when all are confirmed.
+
+        Waits while the in-flight window is full (backpressure: also while the cluster is
+        down). Raises `ProducerClosed` once the producer is stopping or has failed.
+        """
+        window = max(1, self.config.max_in_flight // 2)
+        if len(items) > window:
+            futures = [
+                await self.send_batch(items[i : i + window]) for i in range(0, len(items), window)
+            ]
+            return _all_of(futures)
+        await self._wait_for_room(len(items))
+        loop = asyncio.get_running_loop()
+        ticket = _Ticket(loop.create_future(), len(items))
+        if not items:
+            ticket.future.set_result(None)
+            return ticket.future
+        route = self._router.route  # type: ignore[union-attr]
+        buckets: dict[int, list[tuple[int, bytes, bytes]]] = {}
+        for symbol, body in items:
+            part = self._partitions[route(symbol)]
+            pid = part.next_id
+            part.next_id = pid + 1
+            message = frame_message(symbol, body)
+            fv = symbol.encode()
+            part.pending[pid] = (message, fv, ticket)
+            bucket = buckets.get(part.index)
+            if bucket is None:
+                bucket = buckets[part.index] = []
+            bucket.append((pid, message, fv))
+        self.metrics.sent += len(items)
+        self.metrics.in_flight += len(items)
+        self._idle.clear()
+        for index, bucket in buckets.items():
+            part = self._partitions[index]
+            if part.ready:
+                self._write(part, bucket)
+        return ticket.future
+
+    async def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every tick sent so far is confirmed."""
+        await asyncio.wait_for(self._idle.wait(), timeout_s)
+
+    async def _wait_for_room(self, count: int) -> None:
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if self.state is not ProducerState.RUNNING:
+                raise ProducerClosed(f"the producer is {self.state}; it takes no more ticks")
+            if self.metrics.in_flight + count <= self.config.max_in_flight:
+                return
+            self._room.clear()
+            await self._room.wait()
+
+    def _write(self, part: _Partition, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+        size = self.config.batch_size
+        use_filter = self.config.filter_values
+        try:
+            for start in range(0, len(items), size):
+                chunk = items[start : start + size]
+                frame = encode_publish_frame(
+                    PartitionPublisher.PUBLISHER_ID,
+                    [(pid, msg) for pid, msg, _ in chunk],
+                    [fv for _, _, fv in chunk] if use_filter else None,
+                )
+                part.link.write(frame)
+        except ConnectionFailed as exc:
+            self._lost(part, str(exc))
+
+    # -- confirms and recovery -------------------------------------------------------------
+    def _confirmed(self, part: _Partition, ids: Sequence[int]) -> None:
+        pending = part.pending
+        done = 0
+        now = time.monotonic()
+        for pid in ids:
+            entry = pending.pop(pid, None)
+            if entry is None:
+                continue  # a re-send's second confirm
+            done += 1
+            ticket = entry[2]
+            ticket.remaining -= 1
+            if ticket.remaining == 0:
+                if not ticket.future.done():
+                    ticket.future.set_result(None)
+                if len(self.metrics.confirm_latency_s) < 100_000:
+                    self.metrics.confirm_latency_s.append(now - ticket.started)
+        if done:
+            part.last_progress = now
+            self._settle(done)
+
+    def _settle(self, done: int) -> None:
+        self.metrics.confirmed += done
+        self.metrics.in_flight -= done
+        self._room.set()
+        if self.metrics.in_flight == 0:
+            self._idle.set()
+
+    def _refused(self, part: _Partition, errors: Sequence[tuple[int, int]]) -> None:
+        codes = sorted({code for _, code in errors})
+        self._lost(part, f"broker refused {len(errors)} publishes (codes {codes})")
+
+    def _lost(self, part: _Partition, why: str) -> None:
+        part.ready = False
+        if self.state not in (ProducerState.RUNNING, ProducerState.STOPPING):
+            return
+        if part.recovering is None or part.recovering.done():
+            log.warning("partition %d (%s): %s; reconnecting", part.index, part.link.stream, why)
+            part.recovering = asyncio.create_task(
+                self._recover(part), name=f"producer-recover-{part.index}"
+            )
+
+    async def _recover(self, part: _Partition) -> None:
+        delay = self.config.reconnect_delay_s
+        while True:
+            try:
+                last = await part.link.start()
+                break
+            except StreamNotFound as exc:
+                self._fail(exc)
+                return
+            except (ConnectionFailed, StreamError) as exc:
+                log.info("partition %d: reconnect failed (%s); retrying", part.index, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        self.metrics.reconnects += 1
+        # Everything up to `last` was stored (its confirm was lost with the connection).
+        stored = [pid for pid in part.pending if pid <= last]
+        if stored:
+            self._confirmed(part, stored)
+        resend = [(pid, m, fv) for pid, (m, fv, _) in part.pending.items()]
+        self.metrics.resent += len(resend)
+        part.last_progress = time.monotonic()
+        part.ready = True
+        if resend:
+            self._write(part, resend)
+        await part.link.drain()
+
+    async def _watch(self) -> None:
+        """Reconnect a partition whose confirms stalled (a hung node keeps its socket open)."""
+        timeout = self.config.confirm_timeout_s
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = time.monotonic()
+            for part in self._partitions:
+                if part.ready and part.pending and now - part.last_progress > timeout:
+                    await part.link.stop()
+                    self._lost(part, f"no confirm for {timeout:.0f} s")
+                elif part.ready and not part.pending:
+                    part.last_progress = now
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self.state = ProducerState.FAILED
+        self._fail_pending(exc)
+        self._room.set()
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        for part in self._partitions:
+            for _, _, ticket in part.pending.values():
+                if not ticket.future.done():
+                    ticket.future.set_exception(exc)
+                    ticket.future.exception()  # mark retrieved: the caller may not await it
+            part.pending.clear()
+        self.metrics.in_flight = 0
+        self._idle.set()
+
+
+def _all_of(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:
+    gathered: asyncio.Future[Any] = asyncio.gather(*futures)
+    return gathered

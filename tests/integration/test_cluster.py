@@ -1,0 +1,164 @@
+"""The compose cluster: one cluster of three RabbitMQ >= 4.0 nodes, readable from any node,
+that survives a killed, a paused and a cut-off node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+import pytest
+
+import cluster as cl
+from cluster.management import ManagementClient
+from superticks.settings import ConnectionSettings, NodeAddress
+from superticks.streams import (
+    Admin,
+    Chunk,
+    Offset,
+    PartitionPublisher,
+    Subscription,
+    encode_publish_frame,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2])
+
+
+def _on_node(connection: ConnectionSettings, index: int) -> ConnectionSettings:
+    node = cl.NODES[index]
+    return connection.model_copy(
+        update={"nodes": (NodeAddress(host="localhost", port=node.stream_port),)}
+    )
+
+
+async def _write(connection: ConnectionSettings, stream: str, count: int, base: int = 0) -> None:
+    confirmed: list[int] = []
+    publisher = PartitionPublisher(
+        connection, stream, f"{stream}-w", confirmed.extend, lambda _e: None, lambda _w: None
+    )
+    await publisher.start()
+    ids = range(base + 1, base + count + 1)
+    publisher.write(encode_publish_frame(0, [(i, b"m%d" % i) for i in ids]))
+    await publisher.drain()
+    for _ in range(200):
+        if len(confirmed) == count:
+            break
+        await asyncio.sleep(0.05)
+    await publisher.stop()
+    assert len(confirmed) == count
+
+
+async def _read_all(connection: ConnectionSettings, stream: str, count: int) -> list[bytes]:
+    got: list[bytes] = []
+    done = asyncio.Event()
+
+    async def on_chunk(chunk: Chunk) -> None:
+        got.extend(chunk.messages)
+        if len(got) >= count:
+            done.set()
+
+    async with Subscription(connection, stream, on_chunk, Offset.first()):
+        await asyncio.wait_for(done.wait(), 30)
+    return got
+
+
+def test_status_reports_one_cluster_of_three_rabbitmq_4_nodes(cluster: cl.Cluster) -> None:
+    result = subprocess.run(
+        ["superticks", "cluster", "status", "--json"], capture_output=True, text=True, check=True
+    )
+    status = json.loads(result.stdout)
+    assert status["formed"] is True
+    assert [n["node"] for n in status["nodes"]] == ["rabbit1", "rabbit2", "rabbit3"]
+    assert all(n["in_cluster"] and n["container_state"] == "running" for n in status["nodes"])
+    assert _version_tuple(status["rabbitmq_version"]) >= (4, 0)
+
+
+def test_up_is_idempotent(cluster: cl.Cluster) -> None:
+    assert cluster.up().formed
+
+
+async def test_stream_created_on_node1_is_replicated_and_read_on_node3(
+    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+) -> None:
+    via_node1 = _on_node(connection, 0)
+    async with Admin(via_node1) as admin:
+        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
+    await _write(via_node1, unique, 100)
+    info = ManagementClient(("http://127.0.0.1:15672",), "superticks", "superticks").queue(unique)
+    assert sorted(info.members) == [n.erlang_name for n in cl.NODES]
+    got = await _read_all(_on_node(connection, 2), unique, 100)
+    assert got == [b"m%d" % i for i in range(1, 101)]
+
+
+def test_unknown_node_is_a_clear_error(cluster: cl.Cluster) -> None:
+    result = subprocess.run(
+        ["superticks", "cluster", "kill", "rabbit7"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "unknown node 'rabbit7'" in result.stderr
+    assert "rabbit1, rabbit2, rabbit3" in result.stderr
+
+
+def test_external_cluster_refuses_chaos(cluster: cl.Cluster) -> None:
+    result = subprocess.run(
+        ["superticks", "cluster", "kill", "rabbit2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**__import__("os").environ, "SUPERTICKS_CLUSTER": "external"},
+    )
+    assert result.returncode == 2
+    assert "external" in result.stderr
+    assert cluster.status().formed
+
+
+@pytest.mark.chaos
+def test_killed_node_restarts_into_the_cluster(cluster: cl.Cluster) -> None:
+    cl.kill(cluster, "rabbit2")
+    assert cluster.container_states()["rabbit2"] == "exited"
+    status = cl.restart(cluster, "rabbit2")
+    assert status.formed
+    assert all(n.in_cluster for n in status.nodes)
+
+
+@pytest.mark.chaos
+async def test_paused_node_rejoins_and_stream_stays_readable(
+    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+) -> None:
+    async with Admin(connection) as admin:
+        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
+    await _write(connection, unique, 50)
+    cl.pause(cluster, "rabbit3")
+    try:
+        assert cluster.container_states()["rabbit3"] == "paused"
+    finally:
+        status = cl.unpause(cluster, "rabbit3")
+    assert status.formed
+    assert len(await _read_all(connection, unique, 50)) == 50
+
+
+@pytest.mark.chaos
+async def test_partitioned_node_heals_and_stream_stays_readable(
+    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+) -> None:
+    async with Admin(connection) as admin:
+        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
+    await _write(connection, unique, 50)
+    cl.partition(cluster, "rabbit3")
+    try:
+        # pause_minority + net_ticktime 10: the majority drops the cut-off node within ~15 s.
+        cut_off = {"rabbit1": True, "rabbit2": True, "rabbit3": False}
+        for _ in range(60):
+            members = {n.node: n.in_cluster for n in cluster.status().nodes}
+            if members == cut_off:
+                break
+            await asyncio.sleep(1)
+        assert members == cut_off
+    finally:
+        status = cl.heal(cluster, "rabbit3")
+    assert status.formed
+    assert len(await _read_all(connection, unique, 50)) == 50
