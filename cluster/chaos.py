@@ -56,10 +56,11 @@ def pause(cluster: Cluster, name: str) -> None:
     _docker("pause", node.container)
 
 
-def unpause(cluster: Cluster, name: str) -> ClusterStatus:
+def unpause(cluster: Cluster, name: str, wait: bool = True) -> ClusterStatus | None:
+    """Thaw the node; with `wait`, block until the three nodes form one cluster again."""
     node = _target(cluster, name, "unpause")
     _docker("unpause", node.container)
-    return cluster.wait_until_formed()
+    return cluster.wait_until_formed() if wait else None
 
 
 def partition(cluster: Cluster, name: str) -> None:

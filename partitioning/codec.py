@@ -30,14 +30,15 @@ import orjson
 from partitioning.model import (
     MAX_DECIMAL_CHARS,
     MAX_SEQUENCE_NUMBER,
+    MICROS_DIGITS,
+    MILLIS_PREFIXES,
     SCHEMA_VERSION,
-    SECOND_PREFIXES,
     WIRE_FIELDS,
     MarketData,
     check_symbol,
     format_timestamp_us,
+    millis_prefix,
     parse_timestamp_us,
-    second_prefix,
     us_to_timestamp,
 )
 from superticks.errors import DecodeError
@@ -101,14 +102,15 @@ def format_body(
     je = _JSON_STRINGS.get(exchange)
     if je is None:
         je = _json_string(exchange)
-    second, micros = divmod(timestamp_us, 1_000_000)
-    prefix = SECOND_PREFIXES.get(second)
+    millis = timestamp_us // 1000
+    prefix = MILLIS_PREFIXES.get(millis)
     if prefix is None:
-        prefix = second_prefix(second)
+        prefix = millis_prefix(millis)
+    micros = MICROS_DIGITS[timestamp_us - millis * 1000]
     return (
         f'{{"symbol":{js},"exchange":{je},"bid_price":"{bid_price}","bid_size":"{bid_size}",'
         f'"ask_price":"{ask_price}","ask_size":"{ask_size}","last_price":"{last_price}",'
-        f'"last_size":"{last_size}","volume":"{volume}","timestamp":"{prefix}.{micros:06d}Z",'
+        f'"last_size":"{last_size}","volume":"{volume}","timestamp":"{prefix}{micros}Z",'
         f'"sequence_number":{sequence_number},"version":1}}'
     ).encode()
 
@@ -416,38 +418,54 @@ _TAIL_LEN: Final = len(_OWN_TAIL)
 _MAP_SIZE_BASE: Final = len(_OWN_SYMBOL_KEY) + 1 + len(b"".join(_VERSION_PROPERTY))
 
 
+_OWN_PREFIXES: set[bytes] = set()
+"""Cache: message prefixes (up to the data section's type code) checked to be our layout."""
+
+
 def _own_body(message: bytes) -> bytes | None:
     """The body if `message` has exactly the layout `frame_message` writes, else None."""
-    if not message.startswith(_OWN_HEAD) or message[_HEAD_LEN + 1 : _KEY_END] != _OWN_SYMBOL_KEY:
+    if len(message) <= _KEY_END:
         return None
-    length = len(message)
-    if length <= _KEY_END:
+    end = _KEY_END + 1 + message[_KEY_END] + _TAIL_LEN
+    head = message[:end]
+    if head not in _OWN_PREFIXES and not _is_own_prefix(head):
         return None
-    symbol_len = message[_KEY_END]
-    tail = _KEY_END + 1 + symbol_len
-    if message[_HEAD_LEN] != _MAP_SIZE_BASE + symbol_len:
+    if end + 2 > len(message):
         return None
-    if message[tail : tail + _TAIL_LEN] != _OWN_TAIL:
-        return None
-    pos = tail + _TAIL_LEN
-    if pos + 2 > length:
-        return None
-    code = message[pos]
+    code = message[end]
     if code == 0xA0:
-        start = pos + 2
-        size = message[pos + 1]
-    elif code == 0xB0 and pos + 5 <= length:
-        start = pos + 5
-        size = _U32.unpack_from(message, pos + 1)[0]
+        start = end + 2
+        size = message[end + 1]
+    elif code == 0xB0:
+        start = end + 5
+        if start > len(message):
+            return None
+        size = _U32.unpack_from(message, end + 1)[0]
     else:
         return None
-    if start + size != length:
-        return None
-    try:
-        message[_KEY_END + 1 : tail].decode()
-    except UnicodeDecodeError:
+    if start + size != len(message):
         return None
     return message[start:]
+
+
+def _is_own_prefix(head: bytes) -> bool:
+    """Whether `head` is the properties and application-properties of `frame_message`, plus
+    the data section's descriptor (remembered when it is)."""
+    if not head.startswith(_OWN_HEAD) or head[_HEAD_LEN + 1 : _KEY_END] != _OWN_SYMBOL_KEY:
+        return False
+    symbol_len = head[_KEY_END]
+    if len(head) != _KEY_END + 1 + symbol_len + _TAIL_LEN or not head.endswith(_OWN_TAIL):
+        return False
+    if head[_HEAD_LEN] != _MAP_SIZE_BASE + symbol_len:
+        return False
+    try:
+        head[_KEY_END + 1 : _KEY_END + 1 + symbol_len].decode()
+    except UnicodeDecodeError:
+        return False
+    if len(_OWN_PREFIXES) >= _CACHE_LIMIT:
+        _OWN_PREFIXES.clear()
+    _OWN_PREFIXES.add(head)
+    return True
 
 
 def decode_message(message: bytes | bytearray | memoryview) -> Tick:
@@ -523,7 +541,10 @@ class _Slow(Exception):
 
 _DECIMALS: dict[str, float] = {}
 _SYMBOLS: set[str] = set()
-_SECONDS: dict[str, int] = {}
+_MILLIS: dict[str, int] = {}
+"""Cache: validated ``YYYY-MM-DDTHH:MM:SS.mmm`` -> microseconds since the epoch."""
+_MICROS_Z: Final = {f"{n:03d}Z": n for n in range(1000)}
+"""The last four characters of a canonical timestamp (``456Z``) -> microseconds."""
 _INF = float("inf")
 _KEYS = WIRE_FIELDS
 
@@ -567,11 +588,11 @@ def _symbol_miss(symbol: object) -> None:
 def _timestamp_miss(text: object) -> int:
     if type(text) is not str:
         raise _Slow
-    micros = parse_timestamp_us(text)  # ValueError: let the model explain
-    if len(text) == 27 and text[26] == "Z" and text[19] == ".":
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        _SECONDS[text[:20]] = micros - micros % 1_000_000
+    micros = parse_timestamp_us(text)  # ValueError: the model says what is wrong
+    if len(text) == 27 and text[19] == "." and text[26] == "Z":
+        if len(_MILLIS) >= 4096:
+            _MILLIS.clear()
+        _MILLIS[text[:23]] = micros - micros % 1000
     return micros
 
 
@@ -638,17 +659,9 @@ def decode_body(body: bytes | bytearray | memoryview | str) -> Tick:
         if not (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS):
             if _decimal_miss(vol, cache=False) < 0.0:
                 raise _Slow
-        # the common form: ...T14:03:07.123456Z, with its second seen before
-        if (
-            len(ts) == 27
-            and (base := _SECONDS.get(ts[:20])) is not None
-            and (frac := ts[20:26]).isdigit()
-            and ts[26] == "Z"
-            and frac.isascii()
-        ):
-            micros = base + int(frac)
-        else:
-            micros = _timestamp_miss(ts)
+        # the common form ...T14:03:07.123456Z, its millisecond seen before: two dict lookups
+        base = _MILLIS.get(ts[:23])
+        micros = _timestamp_miss(ts) if base is None else base + _MICROS_Z[ts[23:]]
         return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
     except (_Slow, TypeError, ValueError, KeyError, AttributeError):
         pass

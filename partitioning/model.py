@@ -160,28 +160,37 @@ def parse_timestamp_us(text: str) -> int:
     return (moment - EPOCH) // _ONE_S * 1_000_000 + micros
 
 
-SECOND_PREFIXES: dict[int, str] = {}
-"""Cache: second since the epoch -> ``YYYY-MM-DDTHH:MM:SS`` (read by the codec's fast path)."""
+MILLIS_PREFIXES: dict[int, str] = {}
+"""Cache: millisecond since the epoch -> ``YYYY-MM-DDTHH:MM:SS.mmm`` (the codec reads it)."""
+MICROS_DIGITS: tuple[str, ...] = tuple(f"{n:03d}" for n in range(1000))
+"""The last three fraction digits of a timestamp, by value."""
 
 
 def format_timestamp_us(timestamp_us: int) -> str:
     """The wire form of a timestamp: ``2026-11-25T14:03:07.123456Z`` (always 6 digits)."""
-    second, micros = divmod(timestamp_us, 1_000_000)
-    prefix = SECOND_PREFIXES.get(second)
+    millis = timestamp_us // 1000
+    prefix = MILLIS_PREFIXES.get(millis)
     if prefix is None:
-        prefix = second_prefix(second)
-    return f"{prefix}.{micros:06d}Z"
+        prefix = millis_prefix(millis)
+    return f"{prefix}{MICROS_DIGITS[timestamp_us - millis * 1000]}Z"
 
 
-def second_prefix(second: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SS`` of a second since the epoch (cached; TickError out of range)."""
+def millis_prefix(millis: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmm`` of a millisecond since the epoch (cached).
+
+    Raises TickError outside the years 1..9999.
+    """
+    second = millis // 1000
     try:
-        prefix = (EPOCH + timedelta(seconds=second)).isoformat()[:19]
+        text = (EPOCH + timedelta(seconds=second)).isoformat()[:19]
     except OverflowError:
-        raise TickError(f"timestamp={second}s since the epoch: outside the years 1..9999") from None
-    if len(SECOND_PREFIXES) >= 4096:
-        SECOND_PREFIXES.clear()
-    SECOND_PREFIXES[second] = prefix
+        raise TickError(
+            f"timestamp={millis * 1000}us since the epoch: outside the years 1..9999"
+        ) from None
+    prefix = f"{text}.{millis - second * 1000:03d}"
+    if len(MILLIS_PREFIXES) >= 4096:
+        MILLIS_PREFIXES.clear()
+    MILLIS_PREFIXES[millis] = prefix
     return prefix
 
 

@@ -102,6 +102,19 @@ def _mapped(what: str) -> Iterator[None]:
         raise ConnectionFailed(f"{what}: the broker did not answer in time") from None
 
 
+async def _close(client: Client) -> None:
+    """Close an rstream client, also when its connection is already dead (rstream's close()
+    may then fail before it closes the socket, which would leak it)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), 5)
+    conn = client._conn  # noqa: SLF001
+    writer = conn._writer if conn is not None else None  # noqa: SLF001
+    if writer is not None and not writer.is_closing():
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1)
+
+
 async def _connect(
     settings: ConnectionSettings,
     address: NodeAddress,
@@ -126,8 +139,7 @@ async def _connect(
                 settings.connect_timeout_s,
             )
     except BaseException:
-        with contextlib.suppress(Exception):
-            await client.close()
+        await _close(client)
         raise
     return client
 
@@ -214,8 +226,7 @@ class Admin:
     async def stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
+            await _close(client)
 
     async def __aenter__(self) -> Admin:
         await self.start()
@@ -411,8 +422,7 @@ class PartitionPublisher:
             with _mapped(f"locating the leader of {self.stream}"):
                 leader, _ = await locator.query_leader_and_replicas(self.stream)
         finally:
-            with contextlib.suppress(Exception):
-                await locator.close()
+            await _close(locator)
         address = NodeAddress(host=leader.host, port=leader.port)
         client = await _connect(
             self._settings, address, f"superticks-producer-{self.reference}", self._closed
@@ -426,8 +436,7 @@ class PartitionPublisher:
                 await client.declare_publisher(self.stream, self.reference, self.PUBLISHER_ID)
                 last = int(await client.query_publisher_sequence(self.stream, self.reference))
         except BaseException:
-            with contextlib.suppress(Exception):
-                await client.close()
+            await _close(client)
             raise
         self._client = client
         conn = client._conn
@@ -442,8 +451,7 @@ class PartitionPublisher:
         client, self._client, self._writer = self._client, None, None
         self.connected = False
         if client is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), 5)
+            await _close(client)
 
     def write(self, frame: bytes) -> None:
         """Queue one encoded publish frame (see `encode_publish_frame`) on the socket."""
@@ -678,3 +686,48 @@ class Subscription:
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover
     raise AssertionError("chunks are delivered through Subscription, not per message")
+
+
+# --- reference implementations for benchmarks -------------------------------------------------
+async def naive_rstream_publish(
+    settings: ConnectionSettings, super_stream: str, items: Sequence[tuple[str, bytes]]
+) -> float:
+    """Publish the way rstream's examples do, for comparison: `SuperStreamProducer.send` per
+    message (an `AMQPMessage` with the JSON body and a `symbol` property, rstream's own hash
+    routing), then wait until every message is confirmed. Returns the seconds it took."""
+    import time
+
+    from rstream import AMQPMessage, RouteType, SuperStreamProducer
+
+    first = settings.nodes[0]
+    confirmed = 0
+    done = asyncio.Event()
+    total = len(items)
+
+    async def on_confirm(status: Any) -> None:
+        nonlocal confirmed
+        confirmed += 1
+        if confirmed >= total:
+            done.set()
+
+    async def routing_key(message: Any) -> str:
+        return str(message.application_properties["symbol"])
+
+    producer = SuperStreamProducer(
+        first.host,
+        first.port,
+        username=settings.username,
+        password=settings.password.get_secret_value(),
+        vhost=settings.vhost,
+        super_stream=super_stream,
+        routing=RouteType.Hash,
+        routing_extractor=routing_key,
+    )
+    with _mapped(f"naive publish to {super_stream}"):
+        async with producer:
+            started = time.perf_counter()
+            for symbol, body in items:
+                message = AMQPMessage(body=body, application_properties={"symbol": symbol})
+                await producer.send(message, on_publish_confirm=on_confirm)
+            await asyncio.wait_for(done.wait(), 300)
+            return time.perf_counter() - started

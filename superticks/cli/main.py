@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from superticks.cli import cluster as cluster_cmds
+    from superticks.cli import bench, cluster, produce, topology
 
     parser = argparse.ArgumentParser(
         prog="superticks",
@@ -32,23 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cluster_cmds.register(commands)
-    for name in ("topology", "produce", "worker", "replay", "bench"):
-        module = _optional_module(name)
+    for module in (cluster, topology, produce, _worker_commands(), bench):
         if module is not None:
             module.register(commands)
     return parser
 
 
-def _optional_module(name: str) -> ModuleType | None:
-    import importlib
-
+def _worker_commands() -> ModuleType | None:
     try:
-        return importlib.import_module(f"superticks.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"superticks.cli.{name}":
-            return None
-        raise
+        from superticks.cli import worker
+    except ImportError:  # the workers' commands land with the workers package
+        return None
+    return worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:

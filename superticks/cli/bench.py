@@ -1,0 +1,50 @@
+"""`superticks bench ...`: benchmarks with a JSON summary (speed targets live here, not in tests)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import uvloop
+
+from superticks.settings import load_settings
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("bench", help="benchmarks (JSON out)")
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    publish = sub.add_parser("publish", help="superticks' producer vs naive rstream, pika, ceiling")
+    publish.add_argument("--count", type=int, default=200_000)
+    publish.add_argument("--naive-count", type=int, default=50_000)
+    publish.add_argument("--pika-count", type=int, default=2_000)
+    publish.add_argument("--symbols", type=int, default=200)
+    publish.add_argument("--seed", type=int, default=0)
+    publish.add_argument("--json", action="store_true")
+    publish.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from bench.publish import run_publish_bench
+
+    connection, _ = load_settings()
+    result = uvloop.run(
+        run_publish_bench(
+            connection,
+            count=args.count,
+            naive_count=args.naive_count,
+            pika_count=args.pika_count,
+            symbols=args.symbols,
+            seed=args.seed,
+        )
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
+    for row in result.rows:
+        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
+    print(f"superticks / naive rstream = {result.vs_naive}x; / ceiling = {result.vs_ceiling}x")
+    return 0

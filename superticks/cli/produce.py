@@ -1,0 +1,89 @@
+"""`superticks produce`: a simulated market feed published by the lossless producer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import uvloop
+
+from partitioning.feed import run_feed
+from partitioning.producer import Producer, ProducerConfig
+from superticks.errors import ConfigError
+from superticks.settings import load_settings
+
+__all__ = ["register"]
+
+
+def _rate(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate takes a number or 'max', not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--rate must be > 0, not {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text}")
+    return value
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("produce", help="publish a simulated feed (lossless producer)")
+    parser.add_argument("--symbols", type=_positive, default=200, help="how many symbols")
+    parser.add_argument("--rate", type=_rate, default=None, help="ticks/s, or max (default)")
+    limit = parser.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--count", type=_positive, help="stop after N ticks")
+    limit.add_argument("--duration", type=float, help="stop after D seconds")
+    parser.add_argument("--exchanges", default="NYSE,NASDAQ,CBOE,IEX,ARCA")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--super-stream", default="ticks")
+    parser.add_argument("--name", default="superticks", help="producer name (deduplication)")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line")
+    parser.set_defaults(handler=_produce)
+
+
+def _produce(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError(f"--duration must be > 0, not {args.duration}")
+    exchanges = [e.strip() for e in args.exchanges.split(",") if e.strip()]
+    if not exchanges:
+        raise ConfigError("--exchanges needs at least one exchange name")
+    from partitioning.simulator import MarketSimulator
+
+    connection, _ = load_settings()
+    config = ProducerConfig(connection=connection, super_stream=args.super_stream, name=args.name)
+    simulator = MarketSimulator(args.symbols, exchanges=exchanges, seed=args.seed)
+
+    async def main() -> dict[str, Any]:
+        async with Producer(config) as producer:
+            result = await run_feed(
+                producer,
+                simulator,
+                count=args.count,
+                duration_s=args.duration,
+                rate=args.rate,
+                progress=lambda line: print(line, file=sys.stderr),
+            )
+        return result.to_dict()
+
+    summary = uvloop.run(main())
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"sent {summary['sent']:,}, confirmed {summary['confirmed']:,}, re-sent "
+            f"{summary['resent']:,} in {summary['seconds']} s: {summary['ticks_per_s']:,.0f} ticks/s"
+        )
+    return 0

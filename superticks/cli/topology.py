@@ -1,0 +1,75 @@
+"""`superticks topology create|describe|delete`: the super stream of ticks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+from typing import Any
+
+import uvloop
+from pydantic import ValidationError
+
+from partitioning.model import StreamConfig
+from partitioning.topology import create_topology, delete_topology, describe_topology
+from superticks.errors import ConfigError
+from superticks.settings import load_settings
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("topology", help="create, describe or delete the super stream")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="declare the super stream (idempotent)")
+    create.add_argument("--super-stream", default="ticks")
+    create.add_argument("--partitions", type=int, default=3)
+    create.add_argument("--max-age-hours", type=float, default=24.0)
+    create.add_argument("--max-length-bytes", type=int, default=20_000_000_000)
+    create.add_argument("--max-segment-size-bytes", type=int, default=500_000_000)
+    create.set_defaults(handler=_create)
+    describe = sub.add_parser("describe", help="partitions, leaders, replicas, message counts")
+    describe.add_argument("--super-stream", default="ticks")
+    describe.add_argument("--json", action="store_true")
+    describe.set_defaults(handler=_describe)
+    delete = sub.add_parser("delete", help="delete the super stream and all its ticks")
+    delete.add_argument("--super-stream", default="ticks")
+    delete.set_defaults(handler=_delete)
+
+
+def _create(args: argparse.Namespace) -> int:
+    try:
+        config = StreamConfig(
+            super_stream=args.super_stream,
+            partitions=args.partitions,
+            max_age=timedelta(hours=args.max_age_hours),
+            max_length_bytes=args.max_length_bytes,
+            max_segment_size_bytes=args.max_segment_size_bytes,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid topology: {exc.errors()[0]['msg']}") from None
+    connection, _ = load_settings()
+    created = uvloop.run(create_topology(connection, config))
+    state = "created" if created else "already exists"
+    print(f"super stream {config.super_stream} ({config.partitions} partitions): {state}")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    connection, _ = load_settings()
+    info = uvloop.run(describe_topology(connection, args.super_stream))
+    if args.json:
+        print(json.dumps(info.to_dict()))
+        return 0
+    print(f"super stream {info.super_stream}: {len(info.partitions)} partitions")
+    for p in info.partitions:
+        replicas = ",".join(p.replicas) or "-"
+        print(f"  {p.stream:16} leader {p.leader:16} replicas {replicas:34} {p.messages:,} msgs")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    connection, _ = load_settings()
+    deleted = uvloop.run(delete_topology(connection, args.super_stream))
+    print(f"super stream {args.super_stream}: {'deleted' if deleted else 'did not exist'}")
+    return 0

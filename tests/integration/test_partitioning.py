@@ -1,0 +1,184 @@
+"""The producer side on the real cluster: topology declared once, every tick stored once in its
+symbol's partition and in order, also across a killed node, and backpressure when the cluster
+stops answering."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+import cluster as cl
+from bench.verdict import Verdict, VerdictBuilder
+from partitioning.codec import decode_message, format_body
+from partitioning.model import StreamConfig
+from partitioning.producer import Producer, ProducerConfig
+from partitioning.router import partition_for
+from partitioning.topology import create_topology, delete_topology, describe_topology
+from superticks.errors import TopologyMismatch
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin, Chunk, Offset, Subscription
+
+pytestmark = pytest.mark.cluster
+
+SYMBOLS = [f"SYM{i}" for i in range(50)] + ["BRK.B", "トヨタ", "Nestlé"]
+
+
+def _ticks(count: int) -> Iterator[tuple[str, bytes]]:
+    seq = dict.fromkeys(SYMBOLS, 0)
+    for i in range(count):
+        symbol = SYMBOLS[(i * 7) % len(SYMBOLS)]
+        n = seq[symbol]
+        seq[symbol] = n + 1
+        body = format_body(
+            symbol, "NYSE", "100.00", "100", "100.02", "200", "100.01", "100", str(n * 100),
+            1_764_072_000_000_000 + i, n,
+        )
+        yield symbol, body
+
+
+async def _read_back(
+    connection: ConnectionSettings, super_stream: str, items: list[tuple[str, bytes]]
+) -> tuple[Verdict, dict[str, set[int]]]:
+    """Read every partition from the start; judge what was read against what was sent."""
+    async with Admin(connection) as admin:
+        streams = await admin.partitions(super_stream)
+    builder = VerdictBuilder()
+    for symbol in SYMBOLS:
+        builder.expect(symbol, sum(1 for s, _ in items if s == symbol))
+    expected = len(items)
+    partitions_seen: dict[str, set[int]] = {}
+    received = 0
+    done = asyncio.Event()
+
+    def reader(index: int):  # noqa: ANN202
+        async def on_chunk(chunk: Chunk) -> None:
+            nonlocal received
+            for message in chunk.messages:
+                tick = decode_message(message)
+                builder.observe(tick.symbol, tick.sequence_number)
+                partitions_seen.setdefault(tick.symbol, set()).add(index)
+            received += len(chunk.messages)
+            if received >= expected:
+                done.set()
+
+        return on_chunk
+
+    subs = [Subscription(connection, s, reader(i), Offset.first()) for i, s in enumerate(streams)]
+    for sub in subs:
+        await sub.start()
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+        await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive now
+    finally:
+        for sub in subs:
+            await sub.stop()
+    return builder.result(), partitions_seen
+
+
+async def test_topology_create_is_idempotent(connection: ConnectionSettings, unique: str, cluster: cl.Cluster) -> None:
+    config = StreamConfig(super_stream=unique, partitions=3)
+    assert await create_topology(connection, config) is True
+    assert await create_topology(connection, config) is False
+    info = await describe_topology(connection, unique)
+    assert [p.stream for p in info.partitions] == [f"{unique}-0", f"{unique}-1", f"{unique}-2"]
+    assert all(len(p.replicas) == 2 for p in info.partitions)
+    await delete_topology(connection, unique)
+
+
+async def test_topology_with_another_partition_count_is_a_clear_error(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    with pytest.raises(TopologyMismatch, match="exists with 3 partitions, not 5"):
+        await create_topology(connection, StreamConfig(super_stream=unique, partitions=5))
+    await delete_topology(connection, unique)
+
+
+async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    items = list(_ticks(20_000))
+    async with Producer(ProducerConfig(connection=connection, super_stream=unique, name=unique)) as p:
+        await p.send_batch(items)
+        await p.flush(30)
+    result, seen = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+    assert {s: parts for s, parts in seen.items()} == {s: {partition_for(s, 3)} for s in SYMBOLS}
+    await delete_topology(connection, unique)
+
+
+async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twice(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    items = list(_ticks(3_000))
+    config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
+    async with Producer(config) as p:
+        await p.send_batch(items[:1_500])
+    async with Producer(config) as p:
+        await p.send_batch(items[1_500:])
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+    await delete_topology(connection, unique)
+
+
+@pytest.mark.chaos
+async def test_node_killed_while_producing_loses_and_duplicates_nothing(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    items = list(_ticks(150_000))
+    config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
+    async with Producer(config) as producer:
+
+        async def feed() -> None:
+            for i in range(0, len(items), 1_000):
+                await producer.send_batch(items[i : i + 1_000])
+                await asyncio.sleep(0.005)  # ~ a few seconds of traffic
+
+        task = asyncio.create_task(feed())
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(cl.kill, cluster, "rabbit2")
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(cl.restart, cluster, "rabbit2")
+        await task
+        await producer.flush(120)
+        assert producer.metrics.confirmed == len(items)
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+    await delete_topology(connection, unique)
+
+
+@pytest.mark.chaos
+async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    items = list(_ticks(20_000))
+    config = ProducerConfig(
+        connection=connection, super_stream=unique, name=unique, max_in_flight=2_000
+    )
+    async with Producer(config) as producer:
+        for node in cl.NODES:
+            await asyncio.to_thread(cl.pause, cluster, node.name)
+        try:
+            async def feed() -> None:
+                for i in range(0, len(items), 500):
+                    await producer.send_batch(items[i : i + 500])
+
+            task = asyncio.create_task(feed())
+            await asyncio.sleep(3.0)
+            assert not task.done()
+            assert producer.metrics.in_flight <= 2_000
+        finally:
+            for node in cl.NODES:
+                await asyncio.to_thread(cl.unpause, cluster, node.name, False)
+            await asyncio.to_thread(cluster.wait_until_formed)
+        await asyncio.wait_for(task, 120)
+        await producer.flush(120)
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+    await delete_topology(connection, unique)
