@@ -37,9 +37,20 @@ test: lint engine
 	@status=0; $(UV) run pytest tests $(PYTEST_ARGS) || status=$$?; \
 	  bash cluster/scripts/stop-engine.sh; exit $$status
 
+DEMO_SECONDS ?= 30
+DEMO_RATE ?= 20000
+
+# The live pipeline: cluster, topology, three VWAP workers of one group (their progress lines
+# show per-worker counts), a simulated feed; then the workers stop gracefully (SIGTERM).
 demo: setup engine
 	$(UV) run superticks cluster up
-	$(UV) run superticks demo
+	$(UV) run superticks topology create
+	@pids=""; for i in 1 2 3; do \
+	  $(UV) run superticks worker --group demo --name worker-$$i --handler vwap & pids="$$pids $$!"; \
+	done; sleep 3; \
+	$(UV) run superticks produce --symbols 200 --rate $(DEMO_RATE) --duration $(DEMO_SECONDS); \
+	sleep 3; kill -TERM $$pids; wait $$pids; \
+	$(UV) run superticks topology describe
 
 down: setup
 	$(UV) run superticks cluster down

@@ -26,7 +26,12 @@ from partitioning.router import Router
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin, PartitionPublisher, encode_publish_frame, naive_rstream_publish
+from superticks.streams import (
+    Admin,
+    PartitionPublisher,
+    encode_publish_frame,
+    naive_rstream_publish,
+)
 
 __all__ = ["PublishBench", "PublishRow", "run_publish_bench"]
 
@@ -53,7 +58,9 @@ def _row(name: str, ticks: int, seconds: float) -> PublishRow:
     return PublishRow(name, ticks, round(seconds, 3), round(ticks / seconds, 1))
 
 
-async def _superticks(settings: ConnectionSettings, ss: str, items: list[tuple[str, bytes]]) -> float:
+async def _superticks(
+    settings: ConnectionSettings, ss: str, items: list[tuple[str, bytes]]
+) -> float:
     config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-a")
     async with Producer(config) as producer:
         started = time.perf_counter()
@@ -108,9 +115,7 @@ def _pika(settings: ConnectionSettings, stream: str, items: list[tuple[str, byte
     params = pika.ConnectionParameters(
         host="localhost",
         port=5672,
-        credentials=pika.PlainCredentials(
-            settings.username, settings.password.get_secret_value()
-        ),
+        credentials=pika.PlainCredentials(settings.username, settings.password.get_secret_value()),
     )
     connection = pika.BlockingConnection(params)
     try:
@@ -155,7 +160,11 @@ async def run_publish_bench(
         seconds = await asyncio.to_thread(_pika, settings, f"bench-{tag}-c", pika_items)
         rows.append(_row("pika into a stream queue", pika_count, seconds))
         rows.append(
-            _row("ceiling: pre-encoded, per-message ids", count, await _ceiling(settings, names["d"], items))
+            _row(
+                "ceiling: pre-encoded, per-message ids",
+                count,
+                await _ceiling(settings, names["d"], items),
+            )
         )
     finally:
         for ss in names.values():

@@ -20,6 +20,7 @@ layout without the general parser. See docs/wire-format.md.
 
 from __future__ import annotations
 
+import operator
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
@@ -546,7 +547,7 @@ _MILLIS: dict[str, int] = {}
 _MICROS_Z: Final = {f"{n:03d}Z": n for n in range(1000)}
 """The last four characters of a canonical timestamp (``456Z``) -> microseconds."""
 _INF = float("inf")
-_KEYS = WIRE_FIELDS
+_fields = operator.itemgetter(*WIRE_FIELDS)
 
 
 def _decimal_miss(text: object, cache: bool = True) -> float:
@@ -609,18 +610,7 @@ def decode_body(body: bytes | bytearray | memoryview | str) -> Tick:
     try:
         if type(data) is not dict or len(data) != 12:
             raise _Slow
-        symbol = data["symbol"]
-        exchange = data["exchange"]
-        bp = data["bid_price"]
-        bs = data["bid_size"]
-        ap = data["ask_price"]
-        az = data["ask_size"]
-        lp = data["last_price"]
-        ls = data["last_size"]
-        vol = data["volume"]
-        ts = data["timestamp"]
-        seq = data["sequence_number"]
-        ver = data["version"]
+        (symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver) = _fields(data)
         if symbol not in _SYMBOLS:
             _symbol_miss(symbol)
         if type(exchange) is not str or not exchange:

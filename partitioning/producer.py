@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import frame_message
+from partitioning.codec import data_header, message_prefix
 from partitioning.router import Router
 from superticks.errors import (
     ConnectionFailed,
@@ -37,7 +37,13 @@ from superticks.errors import (
     StreamNotFound,
 )
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin, PartitionPublisher, encode_publish_frame
+from superticks.streams import (
+    Admin,
+    PartitionPublisher,
+    encode_record,
+    encode_records_frame,
+    filter_part,
+)
 
 __all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState"]
 
@@ -52,7 +58,6 @@ class ProducerConfig(BaseModel):
     name: str = Field(default="superticks", pattern=r"^[A-Za-z0-9._-]+$")
     max_in_flight: int = Field(default=50_000, ge=1)
     batch_size: int = Field(default=1_000, ge=1, le=10_000)
-    filter_values: bool = True  # publish v2 with the symbol as filter value (stream filtering)
     confirm_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=0.05, gt=0)
 
@@ -93,12 +98,14 @@ class _Ticket:
 class _Partition:
     __slots__ = ("index", "last_progress", "link", "next_id", "pending", "ready", "recovering")
 
-    def __init__(self, index: int, link: PartitionPublisher) -> None:
+    link: PartitionPublisher
+
+    def __init__(self, index: int) -> None:
         self.index = index
-        self.link = link
         self.next_id = 1
-        # id -> (message, filter value, ticket), in id order (dicts keep insertion order)
-        self.pending: dict[int, tuple[bytes, bytes, _Ticket]] = {}
+        # id -> (publish record, ticket), in id order (dicts keep insertion order); a record
+        # carries its id, so a re-send is the same bytes and the broker deduplicates it
+        self.pending: dict[int, tuple[bytes, _Ticket]] = {}
         self.ready = False  # connected and caught up: new frames may be written
         self.recovering: asyncio.Task[None] | None = None
         self.last_progress = time.monotonic()
@@ -119,6 +126,8 @@ class Producer:
         self.metrics = ProducerMetrics()
         self._partitions: list[_Partition] = []
         self._router: Router | None = None
+        # symbol -> (partition, filter-value field, AMQP message prefix): routed once
+        self._symbols: dict[str, tuple[_Partition, bytes, bytes]] = {}
         self._room = asyncio.Event()
         self._idle = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
@@ -136,17 +145,7 @@ class Producer:
                 f"super stream {cfg.super_stream!r} does not exist: `superticks topology create`"
             )
         self._router = Router(len(streams))
-        for i, stream in enumerate(streams):
-            part = _Partition(i, None)  # type: ignore[arg-type]
-            part.link = PartitionPublisher(
-                cfg.connection,
-                stream,
-                f"{cfg.name}-{i}",
-                on_confirm=lambda ids, p=part: self._confirmed(p, ids),
-                on_error=lambda errors, p=part: self._refused(p, errors),
-                on_lost=lambda why, p=part: self._lost(p, why),
-            )
-            self._partitions.append(part)
+        self._partitions = [self._partition(i, stream) for i, stream in enumerate(streams)]
         try:
             lasts = await asyncio.gather(*(p.link.start() for p in self._partitions))
         except BaseException:
@@ -159,6 +158,18 @@ class Producer:
         self._idle.set()
         self._watchdog = asyncio.create_task(self._watch(), name="producer-watchdog")
         self.state = ProducerState.RUNNING
+
+    def _partition(self, index: int, stream: str) -> _Partition:
+        part = _Partition(index)
+        part.link = PartitionPublisher(
+            self.config.connection,
+            stream,
+            f"{self.config.name}-{index}",
+            on_confirm=lambda ids: self._confirmed(part, ids),
+            on_error=lambda errors: self._refused(part, errors),
+            on_lost=lambda why: self._lost(part, why),
+        )
+        return part
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Wait up to `timeout_s` for confirms, then close. Safe to call twice. Ticks still
@@ -217,27 +228,38 @@ class Producer:
         if not items:
             ticket.future.set_result(None)
             return ticket.future
-        route = self._router.route  # type: ignore[union-attr]
-        buckets: dict[int, list[tuple[int, bytes, bytes]]] = {}
+        symbols = self._symbols
+        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
         for symbol, body in items:
-            part = self._partitions[route(symbol)]
+            known = symbols.get(symbol)
+            if known is None:
+                known = self._learn(symbol)
+            part, fv, prefix = known
             pid = part.next_id
             part.next_id = pid + 1
-            message = frame_message(symbol, body)
-            fv = symbol.encode()
-            part.pending[pid] = (message, fv, ticket)
-            bucket = buckets.get(part.index)
-            if bucket is None:
-                bucket = buckets[part.index] = []
-            bucket.append((pid, message, fv))
+            record = encode_record(pid, fv, prefix + data_header(len(body)), body)
+            part.pending[pid] = (record, ticket)
+            batch = touched.get(part.index)
+            if batch is None:
+                batch = touched[part.index] = (part, [])
+            batch[1].append(record)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
         self._idle.clear()
-        for index, bucket in buckets.items():
-            part = self._partitions[index]
+        for part, records in touched.values():
             if part.ready:
-                self._write(part, bucket)
+                self._write(part, records)
         return ticket.future
+
+    def _learn(self, symbol: str) -> tuple[_Partition, bytes, bytes]:
+        assert self._router is not None
+        known = (
+            self._partitions[self._router.route(symbol)],
+            filter_part(symbol.encode()),
+            message_prefix(symbol),
+        )
+        self._symbols[symbol] = known
+        return known
 
     async def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every tick sent so far is confirmed."""
@@ -254,18 +276,12 @@ class Producer:
             self._room.clear()
             await self._room.wait()
 
-    def _write(self, part: _Partition, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def _write(self, part: _Partition, records: Sequence[bytes]) -> None:
         size = self.config.batch_size
-        use_filter = self.config.filter_values
         try:
-            for start in range(0, len(items), size):
-                chunk = items[start : start + size]
-                frame = encode_publish_frame(
-                    PartitionPublisher.PUBLISHER_ID,
-                    [(pid, msg) for pid, msg, _ in chunk],
-                    [fv for _, _, fv in chunk] if use_filter else None,
-                )
-                part.link.write(frame)
+            for start in range(0, len(records), size):
+                chunk = records[start : start + size]
+                part.link.write(encode_records_frame(PartitionPublisher.PUBLISHER_ID, chunk))
         except ConnectionFailed as exc:
             self._lost(part, str(exc))
 
@@ -279,7 +295,7 @@ class Producer:
             if entry is None:
                 continue  # a re-send's second confirm
             done += 1
-            ticket = entry[2]
+            ticket = entry[1]
             ticket.remaining -= 1
             if ticket.remaining == 0:
                 if not ticket.future.done():
@@ -329,7 +345,7 @@ class Producer:
         stored = [pid for pid in part.pending if pid <= last]
         if stored:
             self._confirmed(part, stored)
-        resend = [(pid, m, fv) for pid, (m, fv, _) in part.pending.items()]
+        resend = [record for record, _ in part.pending.values()]
         self.metrics.resent += len(resend)
         part.last_progress = time.monotonic()
         part.ready = True
@@ -358,7 +374,7 @@ class Producer:
 
     def _fail_pending(self, exc: BaseException) -> None:
         for part in self._partitions:
-            for _, _, ticket in part.pending.values():
+            for _, ticket in part.pending.values():
                 if not ticket.future.done():
                     ticket.future.set_exception(exc)
                     ticket.future.exception()  # mark retrieved: the caller may not await it

@@ -17,7 +17,13 @@ from superticks.errors import StreamNotFound, TopologyMismatch
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
-__all__ = ["PartitionInfo", "TopologyInfo", "create_topology", "delete_topology", "describe_topology"]
+__all__ = [
+    "PartitionInfo",
+    "TopologyInfo",
+    "create_topology",
+    "delete_topology",
+    "describe_topology",
+]
 
 
 @dataclass(frozen=True, slots=True)

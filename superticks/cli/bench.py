@@ -1,4 +1,4 @@
-"""`superticks bench ...`: benchmarks with a JSON summary (speed targets live here, not in tests)."""
+"""`superticks bench ...`: benchmarks with JSON out (speed targets live here, not in tests)."""
 
 from __future__ import annotations
 

@@ -83,7 +83,8 @@ def _produce(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(
-            f"sent {summary['sent']:,}, confirmed {summary['confirmed']:,}, re-sent "
-            f"{summary['resent']:,} in {summary['seconds']} s: {summary['ticks_per_s']:,.0f} ticks/s"
+            f"sent {summary['sent']:,}, confirmed {summary['confirmed']:,}, "
+            f"re-sent {summary['resent']:,} in {summary['seconds']} s: "
+            f"{summary['ticks_per_s']:,.0f} ticks/s"
         )
     return 0

@@ -32,8 +32,17 @@ def _ticks(count: int) -> Iterator[tuple[str, bytes]]:
         n = seq[symbol]
         seq[symbol] = n + 1
         body = format_body(
-            symbol, "NYSE", "100.00", "100", "100.02", "200", "100.01", "100", str(n * 100),
-            1_764_072_000_000_000 + i, n,
+            symbol,
+            "NYSE",
+            "100.00",
+            "100",
+            "100.02",
+            "200",
+            "100.01",
+            "100",
+            str(n * 100),
+            1_764_072_000_000_000 + i,
+            n,
         )
         yield symbol, body
 
@@ -52,7 +61,7 @@ async def _read_back(
     received = 0
     done = asyncio.Event()
 
-    def reader(index: int):  # noqa: ANN202
+    def reader(index: int):
         async def on_chunk(chunk: Chunk) -> None:
             nonlocal received
             for message in chunk.messages:
@@ -77,7 +86,9 @@ async def _read_back(
     return builder.result(), partitions_seen
 
 
-async def test_topology_create_is_idempotent(connection: ConnectionSettings, unique: str, cluster: cl.Cluster) -> None:
+async def test_topology_create_is_idempotent(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
     config = StreamConfig(super_stream=unique, partitions=3)
     assert await create_topology(connection, config) is True
     assert await create_topology(connection, config) is False
@@ -101,7 +112,9 @@ async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
 ) -> None:
     await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(20_000))
-    async with Producer(ProducerConfig(connection=connection, super_stream=unique, name=unique)) as p:
+    async with Producer(
+        ProducerConfig(connection=connection, super_stream=unique, name=unique)
+    ) as p:
         await p.send_batch(items)
         await p.flush(30)
     result, seen = await _read_back(connection, unique, items)
@@ -165,6 +178,7 @@ async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
         for node in cl.NODES:
             await asyncio.to_thread(cl.pause, cluster, node.name)
         try:
+
             async def feed() -> None:
                 for i in range(0, len(items), 500):
                     await producer.send_batch(items[i : i + 500])

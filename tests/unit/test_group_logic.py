@@ -1,0 +1,161 @@
+"""The group worker's pure rules: duplicate fencing, when offsets are stored, dead-letter
+records, configuration and the handlers' bookkeeping."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from partitioning.codec import Tick, decode_message, format_body, frame_message
+from workers.group import (
+    CountingHandler,
+    PerTick,
+    VwapHandler,
+    WorkerConfig,
+    dead_letter_message,
+    dead_letter_record,
+    fence,
+    read_dead_letter,
+    store_due,
+)
+
+
+def _tick(seq: int, price: str = "100.5", size: str = "2", symbol: str = "AAPL") -> Tick:
+    body = format_body(
+        symbol, "XNAS", price, "1", price, "1", price, size, "10", 1_790_000_000_000_000, seq
+    )
+    return decode_message(frame_message(symbol, body))
+
+
+# --- fencing ----------------------------------------------------------------------------------
+def test_nothing_processed_yet_means_no_duplicates() -> None:
+    assert fence(first_offset=0, count=10, last_processed=-1) == 0
+
+
+def test_offsets_at_or_below_the_last_processed_are_duplicates() -> None:
+    assert fence(first_offset=100, count=10, last_processed=104) == 5
+
+
+def test_a_chunk_wholly_processed_before_is_all_duplicates() -> None:
+    assert fence(first_offset=100, count=10, last_processed=500) == 10
+
+
+def test_a_chunk_after_the_last_processed_offset_is_all_new() -> None:
+    assert fence(first_offset=105, count=10, last_processed=104) == 0
+    assert fence(first_offset=900, count=10, last_processed=104) == 0
+
+
+# --- offset store policy ----------------------------------------------------------------------
+def test_nothing_new_is_never_stored() -> None:
+    assert not store_due(50, 50, now_ms=10_000, stored_at_ms=0, every_ticks=1, every_ms=1)
+
+
+def test_store_after_every_n_ticks() -> None:
+    assert not store_due(998, -1, now_ms=1, stored_at_ms=0, every_ticks=1000, every_ms=200)
+    assert store_due(999, -1, now_ms=1, stored_at_ms=0, every_ticks=1000, every_ms=200)
+
+
+def test_store_after_every_t_ms_even_for_one_tick() -> None:
+    assert not store_due(11, 10, now_ms=199, stored_at_ms=0, every_ticks=1000, every_ms=200)
+    assert store_due(11, 10, now_ms=200, stored_at_ms=0, every_ticks=1000, every_ms=200)
+
+
+def test_defaults_store_often_so_a_replacement_redoes_little() -> None:
+    config = WorkerConfig(group="g")
+    assert config.store_every_ticks <= 1000
+    assert config.store_every_ms <= 200
+
+
+# --- dead-letter records ----------------------------------------------------------------------
+def _record() -> bytes:
+    return dead_letter_record(
+        original=b"\x00\xffnot a tick",
+        error="DecodeError: byte 0 does not start an AMQP section",
+        partition=2,
+        stream="ticks-2",
+        offset=12345,
+        group="vwap",
+        worker="host-1",
+    )
+
+
+def test_dead_letter_record_is_json_with_the_original_in_base64() -> None:
+    assert orjson.loads(_record()) == {
+        "original": base64.b64encode(b"\x00\xffnot a tick").decode(),
+        "error": "DecodeError: byte 0 does not start an AMQP section",
+        "partition": 2,
+        "stream": "ticks-2",
+        "offset": 12345,
+        "group": "vwap",
+        "worker": "host-1",
+    }
+
+
+def test_dead_letter_travels_as_an_amqp_message_and_reads_back() -> None:
+    record = read_dead_letter(dead_letter_message(_record()))
+    assert record["original"] == b"\x00\xffnot a tick"
+    assert record["offset"] == 12345
+
+
+# --- configuration ----------------------------------------------------------------------------
+def test_dead_letter_stream_defaults_to_the_super_streams_name_plus_dlq() -> None:
+    assert WorkerConfig(group="g", super_stream="fx").dead_letters == "fx-dlq"
+    assert WorkerConfig(group="g", dead_letter_stream="poison").dead_letters == "poison"
+
+
+def test_worker_name_defaults_to_host_and_pid() -> None:
+    import os
+
+    assert WorkerConfig(group="g").name.endswith(f"-{os.getpid()}")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"group": ""}, {"group": "g", "start": "middle"}, {"group": "g", "store_every_ticks": 0}],
+)
+def test_bad_configuration_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        WorkerConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_config_is_frozen() -> None:
+    config = WorkerConfig(group="g")
+    with pytest.raises(ValidationError):
+        config.group = "h"  # type: ignore[misc]
+
+
+# --- handlers ---------------------------------------------------------------------------------
+async def test_vwap_handler_ignores_offsets_it_already_folded() -> None:
+    handler = VwapHandler()
+    await handler.handle_batch(0, [10, 11], [_tick(0, "100"), _tick(1, "102")])
+    await handler.handle_batch(0, [11, 12], [_tick(1, "102"), _tick(2, "104")])
+    aggregate = handler.snapshot()["AAPL"]
+    assert aggregate.count == 3
+    assert aggregate.vwap == Decimal(102)
+
+
+async def test_vwap_handler_keeps_partitions_apart() -> None:
+    handler = VwapHandler()
+    await handler.handle_batch(0, [5], [_tick(0)])
+    await handler.handle_batch(1, [5], [_tick(1)])
+    assert handler.snapshot()["AAPL"].count == 2
+
+
+async def test_counting_handler_records_symbol_sequence_partition_offset() -> None:
+    handler = CountingHandler()
+    await handler.handle_batch(2, range(7, 9), [_tick(3), _tick(4)])
+    assert handler.records == [("AAPL", 3, 2, 7), ("AAPL", 4, 2, 8)]
+
+
+async def test_per_tick_adapter_calls_once_per_tick_in_order() -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    async def one(partition: int, offset: int, tick: Tick) -> None:
+        seen.append((partition, offset, tick.sequence_number))
+
+    await PerTick(one).handle_batch(1, [3, 5], [_tick(0), _tick(1)])
+    assert seen == [(1, 3, 0), (1, 5, 1)]

@@ -1,0 +1,944 @@
+"""A worker of a single-active-consumer group on the partitions of a super stream.
+
+Every worker of group ``G`` subscribes to every partition with the SAC properties (group name,
+``super-stream``); the broker makes one worker active per partition (partition ``i`` goes to the
+``i mod n``-th registered worker) and tells each worker when that changes:
+
+* activated: the worker reads the offset the group stored on the partition and resumes at
+  ``max(stored, last processed here) + 1`` (or at `WorkerConfig.start` when nothing is known);
+* deactivated (another worker joined, the partition moves): the worker stops handling that
+  partition's chunks, lets the chunk in progress finish, stores its last processed offset and
+  only then answers the broker, which then activates the successor. The handoff is clean: the
+  successor resumes exactly after the last tick handled here.
+
+Offsets: the stored offset of a partition is the offset of the last tick processed (handled or
+dead-lettered). It is stored every `store_every_ticks` ticks or `store_every_ms` ms, on
+deactivation and on a graceful stop. A worker that dies (SIGKILL, `abort()`) leaves the stored
+offset up to ``store_every_ms`` behind; its successor handles those ticks again. Within one
+process, redelivered offsets at or below the last processed one are dropped (counted as
+duplicates); across processes the stored offset is the only fence, so a handler that must see
+each tick exactly once across crashes has to be idempotent on ``(partition, offset)``, which
+is why it is given the offsets.
+
+Failures: a message that does not decode, or whose handler call still raises after
+`handler_retries` retries (exponential back-off from `retry_backoff_ms`), is written to the
+dead-letter stream as a JSON record (see `dead_letter_record`), and the tick counts as processed
+only once the broker confirmed that record. A failed batch is retried as a whole, then tick by
+tick, so one bad tick does not dead-letter its neighbours (and handlers see retried ticks again:
+another reason to be idempotent on ``(partition, offset)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from enum import StrEnum
+from functools import partial
+from typing import IO, Any, Literal, Protocol, runtime_checkable
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from partitioning.codec import Tick, data_header, decode_message, split_message
+from superticks.errors import ConnectionFailed, StreamError, StreamNotFound, TickError
+from superticks.settings import ConnectionSettings
+from superticks.streams import (
+    Admin,
+    Chunk,
+    Offset,
+    PartitionPublisher,
+    Subscription,
+    encode_publish_frame,
+)
+from workers.metrics import PartitionMetrics, WorkerMetrics
+from workers.vwap import RunningVwap, SymbolAggregate
+
+__all__ = [
+    "CountingHandler",
+    "GroupWorker",
+    "PerTick",
+    "PrintHandler",
+    "TickHandler",
+    "VwapHandler",
+    "WorkerConfig",
+    "WorkerState",
+    "dead_letter_message",
+    "dead_letter_record",
+    "fence",
+    "read_dead_letter",
+    "run_worker",
+    "store_due",
+]
+
+log = logging.getLogger("superticks.worker")
+
+_NAME = r"^[A-Za-z0-9._-]+$"
+_DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
+_CONFIRM_STORE_S = 1.0
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class WorkerConfig(BaseModel):
+    """What a group worker consumes, how it stores offsets, and how it treats failures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    super_stream: str = Field(default="ticks", min_length=1, pattern=_NAME)
+    group: str = Field(min_length=1, max_length=200, pattern=_NAME)
+    name: str = Field(default_factory=_default_name, min_length=1, max_length=200, pattern=_NAME)
+    start: Literal["first", "last", "next"] = "first"
+    """Where a partition starts when the group stored no offset on it."""
+    store_every_ticks: int = Field(default=1000, ge=1)
+    store_every_ms: int = Field(default=200, ge=1)
+    handler_retries: int = Field(default=3, ge=0)
+    retry_backoff_ms: int = Field(default=10, ge=0)
+    drain_timeout_s: float = Field(default=10.0, gt=0)
+    dead_letter_stream: str | None = Field(default=None, min_length=1, pattern=_NAME)
+    """None: ``<super_stream>-dlq``."""
+    lag_interval_s: float = Field(default=5.0, ge=0)
+    """How often the lag metrics read each active partition's last offset (0: never)."""
+
+    @property
+    def dead_letters(self) -> str:
+        """The dead-letter stream's name."""
+        return self.dead_letter_stream or f"{self.super_stream}-dlq"
+
+    def start_offset(self) -> Offset:
+        return {"first": Offset.first, "last": Offset.last, "next": Offset.next}[self.start]()
+
+
+class WorkerState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+# --- handlers ---------------------------------------------------------------------------------
+@runtime_checkable
+class TickHandler(Protocol):
+    """What a worker feeds: one call per chunk with the chunk's new ticks, in offset order.
+
+    `offsets[i]` is the partition offset of `ticks[i]` (ascending, not always contiguous: dead
+    letters leave holes). A call that raises is retried (the same ticks again), so a handler
+    should be idempotent on ``(partition, offset)``. Cancelling the call (the worker's drain
+    timed out) means the ticks count as not processed: a successor handles them again.
+    """
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None: ...
+
+
+class PerTick:
+    """Adapts an ``async def f(partition, offset, tick)`` to `TickHandler` (slower: one await
+    per tick)."""
+
+    def __init__(self, function: Callable[[int, int, Tick], Awaitable[None]]) -> None:
+        self._function = function
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        function = self._function
+        for offset, tick in zip(offsets, ticks, strict=True):
+            await function(partition, offset, tick)
+
+
+class VwapHandler:
+    """Per-symbol VWAP of everything this worker handled (`RunningVwap`).
+
+    Idempotent on ``(partition, offset)`` within its lifetime: ticks at or below the highest
+    offset it folded for a partition are ignored, so a retried call never counts a tick twice.
+    """
+
+    def __init__(self) -> None:
+        self.vwap = RunningVwap()
+        self._applied: dict[int, int] = {}
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not ticks:
+            return
+        applied = self._applied.get(partition, -1)
+        if offsets[0] <= applied:
+            start = bisect_right(offsets, applied)
+            offsets, ticks = offsets[start:], ticks[start:]
+            if not ticks:
+                return
+        try:
+            self.vwap.update_batch(ticks)
+        except TickError:
+            # update_batch keeps the ticks before the bad one: find it, remember those.
+            bad = next(i for i, t in enumerate(ticks) if not _vwap_accepts(t))
+            if bad:
+                self._applied[partition] = offsets[bad - 1]
+            raise
+        self._applied[partition] = offsets[-1]
+
+    def snapshot(self) -> dict[str, SymbolAggregate]:
+        """Every symbol's aggregate so far."""
+        return self.vwap.snapshot()
+
+
+def _vwap_accepts(tick: Tick) -> bool:
+    try:
+        RunningVwap().update(tick)
+    except TickError:
+        return False
+    return True
+
+
+class PrintHandler:
+    """Writes one line per tick: ``partition offset symbol sequence last_price x last_size``."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self._out = out
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        out = self._out or sys.stdout
+        out.write(
+            "".join(
+                f"{partition} {o} {t.symbol} #{t.sequence_number} {t.last_price} x {t.last_size}\n"
+                for o, t in zip(offsets, ticks, strict=True)
+            )
+        )
+
+
+class CountingHandler:
+    """Records ``(symbol, sequence_number, partition, offset)`` of every tick (for tests)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, int, int]] = []
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        self.records.extend(
+            (t.symbol, t.sequence_number, partition, o) for o, t in zip(offsets, ticks, strict=True)
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# --- pure policy ------------------------------------------------------------------------------
+def fence(first_offset: int, count: int, last_processed: int) -> int:
+    """How many of a chunk's `count` messages (offsets from `first_offset`) are duplicates:
+    those at or below `last_processed` (-1: nothing processed)."""
+    return max(0, min(count, last_processed + 1 - first_offset))
+
+
+def store_due(
+    processed: int,
+    stored: int,
+    now_ms: float,
+    stored_at_ms: float,
+    every_ticks: int,
+    every_ms: int,
+) -> bool:
+    """Whether to store `processed` now: something new was processed since `stored`, and
+    either `every_ticks` offsets were processed or `every_ms` passed since the last store."""
+    if processed <= stored:
+        return False
+    return processed - stored >= every_ticks or now_ms - stored_at_ms >= every_ms
+
+
+def dead_letter_record(
+    *,
+    original: bytes,
+    error: str,
+    partition: int,
+    stream: str,
+    offset: int,
+    group: str,
+    worker: str,
+) -> bytes:
+    """The JSON record of a dead letter (`original`: the message's AMQP bytes, base64)."""
+    return orjson.dumps(
+        {
+            "original": base64.b64encode(original).decode("ascii"),
+            "error": error,
+            "partition": partition,
+            "stream": stream,
+            "offset": offset,
+            "group": group,
+            "worker": worker,
+        }
+    )
+
+
+def dead_letter_message(record: bytes) -> bytes:
+    """The AMQP 1.0 message (one data section) that carries `record` on the DLQ stream, so
+    that any stream client can read it."""
+    return data_header(len(record)) + record
+
+
+def read_dead_letter(message: bytes) -> dict[str, Any]:
+    """The record of a DLQ message, with ``original`` decoded back to bytes."""
+    record: dict[str, Any] = orjson.loads(split_message(message)[1])
+    record["original"] = base64.b64decode(record["original"])
+    return record
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- dead-letter writer -----------------------------------------------------------------------
+class _DeadLetterWriter:
+    """One publisher on the DLQ stream; `send()` returns once the broker confirmed."""
+
+    def __init__(
+        self, settings: ConnectionSettings, stream: str, reference: str, timeout_s: float = 5.0
+    ) -> None:
+        self._link = PartitionPublisher(
+            settings, stream, reference, self._confirmed, self._refused, self._lost
+        )
+        self._timeout_s = timeout_s
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._next_id = 1
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._next_id = await self._link.start() + 1
+
+    async def stop(self) -> None:
+        await self._link.stop()
+        self._fail_pending(ConnectionFailed("the dead-letter publisher stopped"))
+
+    async def send(self, message: bytes, attempts: int = 5) -> None:
+        """Publish one message and wait for its confirm, reconnecting and re-sending (same id,
+        deduplicated) on loss. Raises StreamError after `attempts` failures. Cancelling it
+        leaves the message perhaps written, perhaps not: the caller counts it as not sent."""
+        async with self._lock:
+            pid = self._next_id
+            self._next_id += 1
+            loop = asyncio.get_running_loop()
+            failure: BaseException | None = None
+            for attempt in range(attempts):
+                future: asyncio.Future[None] = loop.create_future()
+                self._pending[pid] = future
+                try:
+                    if not self._link.connected and await self._link.start() >= pid:
+                        return  # stored; its confirm was lost with the connection
+                    self._link.write(
+                        encode_publish_frame(PartitionPublisher.PUBLISHER_ID, [(pid, message)])
+                    )
+                    await self._link.drain()
+                    await asyncio.wait_for(future, self._timeout_s)
+                except (StreamError, TimeoutError) as exc:
+                    failure = exc
+                    log.warning("dead letter %d not confirmed (%s); retrying", pid, _describe(exc))
+                    await self._link.stop()
+                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                else:
+                    return
+                finally:
+                    self._pending.pop(pid, None)
+            raise StreamError(f"dead letter not confirmed after {attempts} attempts: {failure}")
+
+    def _confirmed(self, ids: list[int]) -> None:
+        for pid in ids:
+            future = self._pending.get(pid)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def _refused(self, errors: list[tuple[int, int]]) -> None:
+        for pid, code in errors:
+            future = self._pending.get(pid)
+            if future is not None and not future.done():
+                future.set_exception(
+                    StreamError(f"the broker refused the dead letter (code {code})")
+                )
+
+    def _lost(self, why: str) -> None:
+        self._fail_pending(ConnectionFailed(f"dead-letter publisher lost: {why}"))
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
+
+# --- the worker -------------------------------------------------------------------------------
+class _Partition:
+    __slots__ = (
+        "active",
+        "consumed",
+        "dead_letters",
+        "duplicates",
+        "index",
+        "last_tick_us",
+        "lock",
+        "metrics",
+        "processed",
+        "stored",
+        "stored_at_ms",
+        "stream",
+        "subscription",
+    )
+
+    def __init__(self, index: int, stream: str, metrics: PartitionMetrics) -> None:
+        self.index = index
+        self.stream = stream
+        self.metrics = metrics
+        self.active = False
+        self.processed = -1  # offset of the last processed message (-1: none)
+        self.stored = -1  # offset last stored or read back for the group (-1: none)
+        self.stored_at_ms = 0.0
+        self.consumed = 0
+        self.duplicates = 0
+        self.dead_letters = 0
+        self.last_tick_us = 0
+        self.lock = asyncio.Lock()  # held while a chunk is processed or the partition moves
+        self.subscription: Subscription | None = None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "partition": self.index,
+            "stream": self.stream,
+            "active": self.active,
+            "consumed": self.consumed,
+            "duplicates": self.duplicates,
+            "dead_letters": self.dead_letters,
+            "processed_offset": self.processed,
+            "stored_offset": self.stored,
+        }
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+class GroupWorker:
+    """One member of consumer group `config.group` on super stream `config.super_stream`.
+
+    ``async with GroupWorker(config, handler) as worker: ...`` or `start()` / `stop()`.
+    See the module docstring for offsets, fencing and dead letters.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        handler: TickHandler,
+        *,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.state = WorkerState.NEW
+        self.metrics = metrics or WorkerMetrics(config.group, config.name)
+        self.failure: BaseException | None = None
+        self._admin = Admin(config.connection)
+        self._dlq: _DeadLetterWriter | None = None
+        self._partitions: list[_Partition] = []
+        self._intake = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self._handler_seconds = self.metrics.handler_seconds
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, create the DLQ stream if missing, and join the group on every partition.
+
+        Raises StreamNotFound if the super stream does not exist. On any failure everything
+        opened so far is closed and the worker is FAILED. Cancelling start() closes too.
+        """
+        if self.state is not WorkerState.NEW:
+            raise RuntimeError(f"a worker starts once (it is {self.state})")
+        cfg = self.config
+        self.state = WorkerState.RUNNING
+        try:
+            await self._admin.start()
+            streams = await self._partition_streams()
+            await self._admin.create_stream(cfg.dead_letters, _DLQ_ARGUMENTS)
+            self._dlq = _DeadLetterWriter(
+                cfg.connection, cfg.dead_letters, f"superticks-dlq-{cfg.group}-{cfg.name}"
+            )
+            await self._dlq.start()
+            self._partitions = [
+                _Partition(i, s, self.metrics.partition(i)) for i, s in enumerate(streams)
+            ]
+            for part in self._partitions:
+                part.metrics.active.set(0)
+                part.subscription = Subscription(
+                    cfg.connection,
+                    part.stream,
+                    partial(self._on_chunk, part),
+                    cfg.start_offset(),
+                    name=f"{cfg.group}-{cfg.name}-{part.index}",
+                    group=cfg.group,
+                    super_stream=cfg.super_stream,
+                    on_activation=partial(self._on_activation, part),
+                    on_failure=self._on_failure,
+                )
+            self._intake = True
+            # In partition order: the broker spreads partitions by registration order.
+            for part in self._partitions:
+                assert part.subscription is not None
+                await part.subscription.start()
+            self._spawn(self._store_periodically(), "store-offsets")
+            if cfg.lag_interval_s > 0:
+                self._spawn(self._poll_lag(), "poll-lag")
+        except BaseException as exc:
+            self.failure = exc
+            await self._close(store=False)
+            self.state = WorkerState.FAILED
+            self._done.set()
+            raise
+        log.info("worker %s joined group %s on %d partitions", cfg.name, cfg.group, len(streams))
+
+    async def _partition_streams(self) -> list[str]:
+        name = self.config.super_stream
+        streams = await self._admin.partitions(name)
+        if not streams:
+            raise StreamNotFound(
+                f"super stream {name!r} does not exist: `superticks topology create`"
+            )
+        return streams
+
+    async def stop(self) -> None:
+        """Leave the group gracefully; safe to call twice (or while another stop runs).
+
+        Stops intake (chunks that arrive are ignored, a successor reads them), waits up to
+        `drain_timeout_s` for the chunks being handled, stores the last processed offsets, then
+        closes the subscriptions (the broker activates the group's other workers) and the
+        connections. Cancelling stop() skips what is left of the drain and of the stores, but
+        still closes everything; the worker ends STOPPED.
+        """
+        if self.state in (WorkerState.STOPPED, WorkerState.FAILED):
+            return
+        if self.state is WorkerState.STOPPING:
+            await self._done.wait()
+            return
+        if self.state is WorkerState.NEW:
+            self.state = WorkerState.STOPPED
+            self._done.set()
+            return
+        self.state = WorkerState.STOPPING
+        self._intake = False
+        stored = False
+        try:
+            try:
+                await asyncio.wait_for(self._drain(), self.config.drain_timeout_s)
+            except TimeoutError:
+                log.warning(
+                    "worker %s: chunks still in progress after %.1f s; their ticks will be "
+                    "handled again by a successor",
+                    self.config.name,
+                    self.config.drain_timeout_s,
+                )
+            await self._cancel_tasks()
+            await self._store_all(confirm=True)
+            stored = True
+        finally:
+            await self._close(store=False)
+            self.state = WorkerState.STOPPED
+            self._done.set()
+            log.info(
+                "worker %s left group %s (offsets stored: %s)",
+                self.config.name,
+                self.config.group,
+                stored,
+            )
+
+    async def abort(self) -> None:
+        """For tests: die like a killed process. Closes every connection without draining and
+        without storing offsets (the group resumes from the last periodic store)."""
+        if self.state in (WorkerState.STOPPED, WorkerState.FAILED):
+            return
+        self._intake = False
+        self.state = WorkerState.STOPPING
+        await self._close(store=False)
+        self.state = WorkerState.STOPPED
+        self._done.set()
+
+    async def wait(self) -> None:
+        """Until the worker is stopped or failed (see `failure`)."""
+        await self._done.wait()
+
+    async def __aenter__(self) -> GroupWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    # -- introspection ---------------------------------------------------------------------
+    @property
+    def active_partitions(self) -> list[int]:
+        return [p.index for p in self._partitions if p.active]
+
+    @property
+    def consumed(self) -> int:
+        return sum(p.consumed for p in self._partitions)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(p.duplicates for p in self._partitions)
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(p.dead_letters for p in self._partitions)
+
+    def all_stored(self) -> bool:
+        """True when every active partition's last processed offset is stored."""
+        return all(p.stored >= p.processed for p in self._partitions if p.active)
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able summary: state, totals and per-partition state."""
+        return {
+            "worker": self.config.name,
+            "group": self.config.group,
+            "super_stream": self.config.super_stream,
+            "state": str(self.state),
+            "consumed": self.consumed,
+            "duplicates": self.duplicates,
+            "dead_letters": self.dead_letters,
+            "failure": None if self.failure is None else _describe(self.failure),
+            "partitions": [p.status() for p in self._partitions],
+        }
+
+    # -- broker callbacks ------------------------------------------------------------------
+    async def _on_activation(self, part: _Partition, active: bool) -> Offset:
+        if not active:
+            part.active = False  # chunks that arrive from now on are ignored
+            part.metrics.active.set(0)
+            async with part.lock:  # the chunk in progress finishes first
+                await self._store(part, confirm=True)
+            log.info("worker %s: partition %d moves away", self.config.name, part.index)
+            return Offset.next()
+        async with part.lock:
+            stored = await self._admin_call(
+                lambda: self._admin.stored_offset(part.stream, self.config.group)
+            )
+            if stored is not None:
+                part.stored = stored
+                part.stored_at_ms = _now_ms()
+                part.metrics.committed.set(stored)
+            known = max(part.processed, part.stored)
+            part.processed = known
+            offset = Offset.at(known + 1) if known >= 0 else self.config.start_offset()
+            part.active = self._intake
+            part.metrics.active.set(1 if part.active else 0)
+        log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
+        return offset
+
+    def _on_failure(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+        if self.state is WorkerState.RUNNING:
+            self._spawn(self._fail(), "fail")
+
+    async def _fail(self) -> None:
+        """Leave the group after a failure, storing what was processed (which excludes the
+        chunk that failed), so that the group's other workers take over."""
+        self.state = WorkerState.STOPPING
+        self._intake = False
+        current = asyncio.current_task()
+        others = [t for t in self._tasks if t is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        try:
+            await self._store_all(confirm=False)
+        finally:
+            await self._close(store=False, cancel=False)
+            self.state = WorkerState.FAILED
+            self._done.set()
+
+    # -- the hot path ----------------------------------------------------------------------
+    async def _on_chunk(self, part: _Partition, chunk: Chunk) -> None:
+        if not (part.active and self._intake):
+            return
+        async with part.lock:
+            if part.active and self._intake:
+                await self._process(part, chunk)
+
+    async def _process(self, part: _Partition, chunk: Chunk) -> None:
+        messages = chunk.messages
+        count = len(messages)
+        first = chunk.first_offset
+        skip = fence(first, count, part.processed)
+        if skip:
+            part.duplicates += skip
+            part.metrics.duplicates.inc(skip)
+            if skip == count:
+                return
+            messages = messages[skip:]
+            first += skip
+        offsets: Sequence[int]
+        bad: list[tuple[int, bytes, str]] = []
+        try:
+            ticks = [decode_message(m) for m in messages]
+            offsets = range(first, first + len(messages))
+        except ValueError:
+            ticks, offsets, bad = self._decode_each(messages, first)
+        if ticks:
+            for offset, error in await self._handle(part.index, offsets, ticks):
+                bad.append((offset, messages[offset - first], error))
+        if bad:
+            bad.sort()
+            for offset, original, error in bad:
+                await self._dead_letter(part, offset, original, error)
+        handled = len(messages) - len(bad)
+        part.processed = first + len(messages) - 1
+        part.consumed += handled
+        part.metrics.consumed.inc(handled)
+        if ticks:
+            part.last_tick_us = ticks[-1].timestamp_us
+            part.metrics.lag_seconds.set(max(0.0, time.time() - part.last_tick_us / 1e6))
+        cfg = self.config
+        if part.processed - part.stored >= cfg.store_every_ticks:
+            await self._store(part)
+
+    @staticmethod
+    def _decode_each(
+        messages: Sequence[bytes], first: int
+    ) -> tuple[list[Tick], list[int], list[tuple[int, bytes, str]]]:
+        ticks: list[Tick] = []
+        offsets: list[int] = []
+        bad: list[tuple[int, bytes, str]] = []
+        for i, message in enumerate(messages):
+            try:
+                tick = decode_message(message)
+            except ValueError as exc:  # DecodeError and TickError are ValueErrors
+                bad.append((first + i, message, _describe(exc)))
+                continue
+            ticks.append(tick)
+            offsets.append(first + i)
+        return ticks, offsets, bad
+
+    async def _handle(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> list[tuple[int, str]]:
+        """Hand the ticks over with retries; returns (offset, error) of the ticks that still
+        failed (after the batch failed, each tick is tried alone)."""
+        error = await self._call(partition, offsets, ticks)
+        if error is None:
+            return []
+        if len(ticks) == 1:
+            return [(offsets[0], error)]
+        failed = []
+        for offset, tick in zip(offsets, ticks, strict=True):
+            error = await self._call(partition, (offset,), (tick,))
+            if error is not None:
+                failed.append((offset, error))
+        return failed
+
+    async def _call(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> str | None:
+        """One handler call with `handler_retries` retries; None or the last error."""
+        cfg = self.config
+        error = ""
+        for attempt in range(cfg.handler_retries + 1):
+            if attempt:
+                await asyncio.sleep(cfg.retry_backoff_ms * 2 ** (attempt - 1) / 1000)
+            started = time.perf_counter()
+            try:
+                await self.handler.handle_batch(partition, offsets, ticks)
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                error = _describe(exc)
+                log.debug(
+                    "handler failed on partition %d (attempt %d): %s", partition, attempt, error
+                )
+            else:
+                self._handler_seconds.observe(time.perf_counter() - started)
+                return None
+        return error
+
+    async def _dead_letter(
+        self, part: _Partition, offset: int, original: bytes, error: str
+    ) -> None:
+        assert self._dlq is not None
+        record = dead_letter_record(
+            original=original,
+            error=error,
+            partition=part.index,
+            stream=part.stream,
+            offset=offset,
+            group=self.config.group,
+            worker=self.config.name,
+        )
+        await self._dlq.send(dead_letter_message(record))
+        part.dead_letters += 1
+        self.metrics.dead_letters.inc()
+        log.warning(
+            "partition %d offset %d dead-lettered to %s: %s",
+            part.index,
+            offset,
+            self.config.dead_letters,
+            error,
+        )
+
+    # -- offsets ---------------------------------------------------------------------------
+    async def _admin_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run an admin call, reconnecting once if the admin connection was lost."""
+        try:
+            return await call()
+        except ConnectionFailed:
+            await self._admin.stop()
+            await self._admin.start()
+            return await call()
+
+    async def _store(self, part: _Partition, *, confirm: bool = False) -> None:
+        """Store the partition's last processed offset if it is newer than the stored one.
+        With `confirm`, wait (up to 1 s) until the broker reads it back, so that a successor
+        activated next does not read an older value."""
+        offset = part.processed
+        if offset <= part.stored:
+            return
+        stream, group = part.stream, self.config.group
+        await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
+        part.stored = offset
+        part.stored_at_ms = _now_ms()
+        part.metrics.committed.set(offset)
+        if confirm:
+            deadline = time.monotonic() + _CONFIRM_STORE_S
+            while time.monotonic() < deadline:
+                stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
+                if stored is not None and stored >= offset:
+                    return
+                await asyncio.sleep(0.005)
+            log.warning("partition %d: stored offset %d not read back in time", part.index, offset)
+
+    async def _store_all(self, *, confirm: bool) -> None:
+        for part in self._partitions:
+            if part.active:
+                try:
+                    await self._store(part, confirm=confirm)
+                except StreamError as exc:
+                    log.warning("partition %d: storing the offset failed: %s", part.index, exc)
+
+    async def _drain(self) -> None:
+        for part in self._partitions:
+            async with part.lock:
+                pass
+
+    async def _store_periodically(self) -> None:
+        """Owned task: store offsets that are due by time (`store_every_ms`)."""
+        cfg = self.config
+        every_s = cfg.store_every_ms / 1000
+        while True:
+            await asyncio.sleep(every_s)
+            now = _now_ms()
+            for part in self._partitions:
+                if part.active and store_due(
+                    part.processed,
+                    part.stored,
+                    now,
+                    part.stored_at_ms,
+                    cfg.store_every_ticks,
+                    cfg.store_every_ms,
+                ):
+                    try:
+                        await self._store(part)
+                    except StreamError as exc:
+                        log.warning("partition %d: storing the offset failed: %s", part.index, exc)
+
+    async def _poll_lag(self) -> None:
+        """Owned task: the lag metrics of active partitions, every `lag_interval_s`."""
+        while True:
+            for part in self._partitions:
+                if not part.active:
+                    continue
+                try:
+                    last = await self._admin.last_offset(part.stream, timeout_s=1.0)
+                except StreamError as exc:
+                    log.debug("lag of partition %d unknown: %s", part.index, exc)
+                    continue
+                lag = max(0, last - part.processed)
+                part.metrics.lag_messages.set(lag)
+                if lag == 0:
+                    part.metrics.lag_seconds.set(0)
+            await asyncio.sleep(self.config.lag_interval_s)
+
+    # -- tasks and closing -----------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=f"worker-{self.config.name}-{name}")
+        self._tasks.add(task)
+
+    async def _cancel_tasks(self) -> None:
+        tasks, self._tasks = list(self._tasks), set()
+        current = asyncio.current_task()
+        tasks = [t for t in tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _close(self, *, store: bool, cancel: bool = True) -> None:
+        """Cancel owned tasks, optionally store offsets, close subscriptions and connections."""
+        self._intake = False
+        if cancel:
+            await self._cancel_tasks()
+        if store:
+            await self._store_all(confirm=True)
+        await asyncio.gather(
+            *(p.subscription.stop() for p in self._partitions if p.subscription is not None)
+        )
+        for part in self._partitions:
+            part.active = False
+            part.metrics.active.set(0)
+        if self._dlq is not None:
+            await self._dlq.stop()
+        await self._admin.stop()
+
+
+# --- running one worker until a signal --------------------------------------------------------
+async def run_worker(
+    config: WorkerConfig,
+    handler: TickHandler,
+    *,
+    progress: Callable[[GroupWorker], None] | None = None,
+    progress_every_s: float = 2.0,
+    metrics: WorkerMetrics | None = None,
+) -> GroupWorker:
+    """Run a worker until SIGTERM/SIGINT (or until it fails), then stop it gracefully:
+    stop intake, drain (up to `drain_timeout_s`), store offsets, close. Returns the stopped
+    worker (see `status()`); raises its failure if it failed. Cancelling run_worker stops the
+    worker the same way (the cancellation then propagates).
+    """
+    worker = GroupWorker(config, handler, metrics=metrics)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await worker.start()
+        stopping = asyncio.ensure_future(stop.wait())
+        done = asyncio.ensure_future(worker.wait())
+        try:
+            while not (stop.is_set() or done.done()):
+                await asyncio.wait({stopping, done}, timeout=progress_every_s)
+                if progress is not None:
+                    progress(worker)
+        finally:
+            for task in (stopping, done):
+                task.cancel()
+            await asyncio.gather(stopping, done, return_exceptions=True)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await worker.stop()
+    if worker.state is WorkerState.FAILED and worker.failure is not None:
+        raise worker.failure
+    return worker
