@@ -1,0 +1,64 @@
+"""Ticks on a RabbitMQ super stream: the model, the wire format, routing and a simulator.
+
+* `partitioning.model`: `MarketData` (a validated tick) and `StreamConfig` (the super stream);
+* `partitioning.codec`: the wire format (JSON body in an AMQP 1.0 message) and its fast paths;
+* `partitioning.router`: the partition of a symbol, as the Java/Go/.NET/JS stream clients route;
+* `partitioning.simulator`: `MarketSimulator`, deterministic realistic ticks.
+
+docs/wire-format.md is the contract for producers and consumers in other languages.
+"""
+
+from __future__ import annotations
+
+from partitioning.codec import (
+    CONTENT_TYPE,
+    Tick,
+    data_header,
+    decode_body,
+    decode_message,
+    encode_body,
+    encode_message,
+    format_body,
+    frame_message,
+    message_prefix,
+    split_message,
+)
+from partitioning.model import (
+    MAX_SEQUENCE_NUMBER,
+    SCHEMA_VERSION,
+    WIRE_FIELDS,
+    MarketData,
+    StreamConfig,
+    format_timestamp_us,
+    parse_timestamp_us,
+)
+from partitioning.router import ROUTING_SEED, Router, murmur3_32, partition_for
+from partitioning.simulator import DEFAULT_EXCHANGES, LARGE_CAPS, MarketSimulator
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_EXCHANGES",
+    "LARGE_CAPS",
+    "MAX_SEQUENCE_NUMBER",
+    "ROUTING_SEED",
+    "SCHEMA_VERSION",
+    "WIRE_FIELDS",
+    "MarketData",
+    "MarketSimulator",
+    "Router",
+    "StreamConfig",
+    "Tick",
+    "data_header",
+    "decode_body",
+    "decode_message",
+    "encode_body",
+    "encode_message",
+    "format_body",
+    "format_timestamp_us",
+    "frame_message",
+    "message_prefix",
+    "murmur3_32",
+    "parse_timestamp_us",
+    "partition_for",
+    "split_message",
+]

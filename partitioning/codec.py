@@ -258,12 +258,21 @@ def _size_at(buf: bytes, pos: int, code: int) -> tuple[int, int]:
 
 
 def _skip(buf: bytes, pos: int) -> int:
-    """Position after the (possibly described) value at `pos`."""
+    """Position after the (possibly described) value at `pos` (no recursion: compound values
+    are skipped by their size)."""
     _need(buf, pos + 1)
+    while buf[pos] == 0x00:  # described: skip the descriptor, then read on
+        _need(buf, pos + 2)
+        if buf[pos + 1] == 0x00:
+            raise DecodeError(f"AMQP descriptor at byte {pos + 1} is itself described")
+        pos = _skip_primitive(buf, pos + 1)
+        _need(buf, pos + 1)
+    return _skip_primitive(buf, pos)
+
+
+def _skip_primitive(buf: bytes, pos: int) -> int:
     code = buf[pos]
     pos += 1
-    if code == 0x00:
-        return _skip(buf, _skip(buf, pos))
     width = _FIXED_WIDTH.get(code >> 4)
     if width is not None:
         _need(buf, pos + width)
@@ -376,6 +385,7 @@ def split_message(message: bytes | bytearray | memoryview) -> tuple[dict[str, st
         if section == _SEC_APPLICATION_PROPERTIES:
             properties, pos = _read_map(buf, pos)
         elif section == _SEC_DATA:
+            _need(buf, pos + 1)
             if buf[pos] not in (0xA0, 0xB0):
                 raise DecodeError(f"data section at byte {pos} does not hold a binary")
             chunk, pos = _read(buf, pos)
@@ -544,9 +554,13 @@ _DECIMALS: dict[str, float] = {}
 _SYMBOLS: set[str] = set()
 _MILLIS: dict[str, int] = {}
 """Cache: validated ``YYYY-MM-DDTHH:MM:SS.mmm`` -> microseconds since the epoch."""
-_MICROS_Z: Final = {f"{n:03d}Z": n for n in range(1000)}
-"""The last four characters of a canonical timestamp (``456Z``) -> microseconds."""
-_INF = float("inf")
+_SUFFIX_MICROS: Final = {
+    **{f"{n:03d}Z": n for n in range(1000)},
+    **{f"{n:03d}+00:00": n for n in range(1000)},
+    "Z": 0,
+    "+00:00": 0,
+}
+"""What may follow a timestamp's millisecond (``456Z``, ``Z``, ...) -> its microseconds."""
 _fields = operator.itemgetter(*WIRE_FIELDS)
 
 
@@ -590,7 +604,7 @@ def _timestamp_miss(text: object) -> int:
     if type(text) is not str:
         raise _Slow
     micros = parse_timestamp_us(text)  # ValueError: the model says what is wrong
-    if len(text) == 27 and text[19] == "." and text[26] == "Z":
+    if len(text) >= 24 and text[19] == "." and text[20:23].isdigit():
         if len(_MILLIS) >= 4096:
             _MILLIS.clear()
         _MILLIS[text[:23]] = micros - micros % 1000
@@ -608,54 +622,62 @@ def decode_body(body: bytes | bytearray | memoryview | str) -> Tick:
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"body is not UTF-8 JSON: {exc}") from None
     try:
-        if type(data) is not dict or len(data) != 12:
-            raise _Slow
-        (symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver) = _fields(data)
-        if symbol not in _SYMBOLS:
-            _symbol_miss(symbol)
-        if type(exchange) is not str or not exchange:
-            raise _Slow
-        if type(seq) is not int or seq < 0 or seq > MAX_SEQUENCE_NUMBER:
-            raise _Slow
-        if type(ver) is not int or ver != SCHEMA_VERSION:
-            raise _Slow
-        # prices > 0, bid <= ask
-        get = _DECIMALS.get
-        fbp = get(bp)
-        if fbp is None:
-            fbp = _decimal_miss(bp)
-        fap = get(ap)
-        if fap is None:
-            fap = _decimal_miss(ap)
-        flp = get(lp)
-        if flp is None:
-            flp = _decimal_miss(lp)
-        if not (fbp > 0.0 and fap > 0.0 and flp > 0.0):
-            raise _Slow
-        if fbp >= fap and (fbp > fap or (bp != ap and Decimal(bp) > Decimal(ap))):
-            raise _Slow
-        # sizes and volume >= 0; volume grows forever, so it is never cached
-        f = get(bs)
-        if f is None:
-            f = _decimal_miss(bs)
-        g = get(az)
-        if g is None:
-            g = _decimal_miss(az)
-        h = get(ls)
-        if h is None:
-            h = _decimal_miss(ls)
-        if f < 0.0 or g < 0.0 or h < 0.0:
-            raise _Slow
-        if not (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS):
-            if _decimal_miss(vol, cache=False) < 0.0:
-                raise _Slow
-        # the common form ...T14:03:07.123456Z, its millisecond seen before: two dict lookups
-        base = _MILLIS.get(ts[:23])
-        micros = _timestamp_miss(ts) if base is None else base + _MICROS_Z[ts[23:]]
-        return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
+        return _decode_fast(data)
     except (_Slow, TypeError, ValueError, KeyError, AttributeError):
-        pass
-    return _decode_slow(data)
+        return _decode_slow(data)
+
+
+def _decode_fast(data: object) -> Tick:
+    """The tick of a parsed body, checked by hand; raises _Slow (or TypeError, ValueError,
+    KeyError, AttributeError) for anything it cannot vouch for, never for a valid tick of
+    the common form."""
+    if type(data) is not dict or len(data) != 12:
+        raise _Slow
+    (symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver) = _fields(data)
+    if symbol not in _SYMBOLS:
+        _symbol_miss(symbol)
+    if type(exchange) is not str or not exchange:
+        raise _Slow
+    if type(seq) is not int or seq < 0 or seq > MAX_SEQUENCE_NUMBER:
+        raise _Slow
+    if type(ver) is not int or ver != SCHEMA_VERSION:
+        raise _Slow
+    # prices > 0, bid <= ask
+    get = _DECIMALS.get
+    fbp = get(bp)
+    if fbp is None:
+        fbp = _decimal_miss(bp)
+    fap = get(ap)
+    if fap is None:
+        fap = _decimal_miss(ap)
+    flp = get(lp)
+    if flp is None:
+        flp = _decimal_miss(lp)
+    if not (fbp > 0.0 and fap > 0.0 and flp > 0.0):
+        raise _Slow
+    if fbp >= fap and (fbp > fap or (bp != ap and Decimal(bp) > Decimal(ap))):
+        raise _Slow
+    # sizes and volume >= 0; volume grows forever, so it is never cached
+    f = get(bs)
+    if f is None:
+        f = _decimal_miss(bs)
+    g = get(az)
+    if g is None:
+        g = _decimal_miss(az)
+    h = get(ls)
+    if h is None:
+        h = _decimal_miss(ls)
+    if f < 0.0 or g < 0.0 or h < 0.0:
+        raise _Slow
+    if not (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS) and (
+        _decimal_miss(vol, cache=False) < 0.0
+    ):
+        raise _Slow
+    # ...T14:03:07.123 seen before, then 456Z / Z / 456+00:00 / +00:00: two dict lookups
+    base = _MILLIS.get(ts[:23])
+    sub_ms = None if base is None else _SUFFIX_MICROS.get(ts[23:])
+    micros = _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
+    return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
 
 
 def _decode_slow(data: object) -> Tick:

@@ -283,7 +283,8 @@ class MarketData(BaseModel):
         if _is_wire(info):
             raise ValueError(f"must be a JSON string, not {type(value).__name__}")
         if not isinstance(value, datetime):
-            raise ValueError(
+            # pydantic reports ValueError (not TypeError) as a validation error
+            raise ValueError(  # noqa: TRY004
                 f"must be a timezone-aware datetime or an ISO-8601 UTC string, "
                 f"not {type(value).__name__}"
             )

@@ -51,11 +51,11 @@ _STEPS = (
     (-3,) * 1 + (-2,) * 4 + (-1,) * 12 + (0,) * 30 + (1,) * 12 + (2,) * 4 + (3,) * 1
 )  # 64 entries, symmetric, roughly normal
 _SPREAD_MULTIPLES = (1, 1, 1, 1, 2, 2, 3, 4)
-_LOTS = (100,) * 10 + (200,) * 6 + (300,) * 4 + (400,) * 3 + (500,) * 3 + (1000,) * 3 + (
-    1500,
-    2000,
-    5000,
-)  # 32 entries, round lots, small ones most common
+_LOTS = (
+    (100,) * 10 + (200,) * 6 + (300,) * 4 + (400,) * 3 + (500,) * 3 + (1000,) * 3
+    + (1500, 2000, 5000)
+)  # fmt: skip
+"""32 round lots, small ones most common."""
 _LOT_TEXT = tuple(str(n) for n in _LOTS)
 _GAPS_US = tuple(int(-10.0 * math.log(1.0 - (j + 0.5) / 64)) for j in range(64))
 """Exponential inter-arrival times with a mean of about 10 us (about 100k ticks/s)."""
@@ -141,9 +141,7 @@ class MarketSimulator:
         return self._clock
 
     def _refill(self) -> None:
-        self._indices = self._rng.choices(
-            self._population, cum_weights=self._cum_weights, k=_BLOCK
-        )
+        self._indices = self._rng.choices(self._population, cum_weights=self._cum_weights, k=_BLOCK)
 
     def next_body(self) -> tuple[str, bytes]:
         """The next tick as (symbol, wire body): the producer's fast path."""
