@@ -27,7 +27,7 @@ import struct
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 import rstream
 from rstream import exceptions as rs_exc
@@ -76,6 +76,37 @@ async def _read_exactly(self: Connection, n: int) -> bytes:
 
 
 _CONFIRM_KEY = b"\x00\x03\x00\x01"  # PublishConfirm, version 1
+_STATS_REQUEST_KEY = 0x001C  # StreamStats: not in rstream 1.1.1
+_STATS_RESPONSE_KEY = b"\x80\x1c\x00\x01"
+
+
+@dataclass(slots=True)
+class _StreamStats:
+    """The StreamStats response, which rstream 1.1.1 cannot decode (it would kill its listener),
+    decoded here; shaped like an rstream frame so its waiters find it (`key`, `corr_id`)."""
+
+    key: ClassVar[str] = "superticks.StreamStats"
+    corr_id: int
+    response_code: int
+    stats: dict[str, int]
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray) -> _StreamStats:
+        corr_id, code, count = struct.unpack_from(">IHI", data, 4)
+        pos, stats = 14, {}
+        for _ in range(count):
+            (size,) = struct.unpack_from(">H", data, pos)
+            name = bytes(data[pos + 2 : pos + 2 + size]).decode()
+            (value,) = struct.unpack_from(">q", data, pos + 2 + size)
+            stats[name] = value
+            pos += 2 + size + 8
+        return cls(corr_id, code, stats)
+
+    def check_response_code(self, raise_exception: bool = True) -> None:
+        if self.response_code > 1 and raise_exception:
+            raise rs_exc.ServerError.from_code(self.response_code)
+
+
 _DELIVER_HEAD = struct.Struct(">HHBbbHIqQQIIII")  # Deliver v1 up to the chunk data
 
 
@@ -120,6 +151,8 @@ async def _read_frame(self: Connection) -> schema.Frame:
             _reserved=reserved,
             data=bytes(data[_DELIVER_HEAD.size :]),
         )
+    if head == _STATS_RESPONSE_KEY:
+        return _StreamStats.decode(data)  # type: ignore[return-value]
     return decode_frame(bytes(data))
 
 
@@ -271,6 +304,7 @@ class Admin:
     def __init__(self, settings: ConnectionSettings) -> None:
         self._settings = settings
         self._client: Client | None = None
+        self._subscriptions = 0
 
     async def start(self) -> None:
         if self._client is None:
@@ -377,26 +411,54 @@ class Admin:
         with _mapped(f"querying publisher sequence of {reference} on {stream}"):
             return int(await self.client.query_publisher_sequence(stream, reference))
 
-    async def last_offset(self, stream: str, timeout_s: float = 2.0) -> int:
+    async def stats(self, stream: str) -> dict[str, int]:
+        """The broker's StreamStats: `first_chunk_id` and `committed_chunk_id` (the first offset
+        of the first and of the last committed chunk; -1 when the stream is empty)."""
+        client = self.client
+        corr_id = client._corr_id_seq.next()
+        name = stream.encode()
+        frame = struct.pack(
+            f">IHHIH{len(name)}s", 10 + len(name), _STATS_REQUEST_KEY, 1, corr_id, len(name), name
+        )
+        waiter = client.wait_frame(_StreamStats, corr_id)  # type: ignore[type-var]
+        with _mapped(f"reading the stats of {stream}"):
+            await client._conn._write_frame_raw(frame)  # type: ignore[union-attr]
+            response = await waiter
+            response.check_response_code()
+        return dict(response.stats)
+
+    async def last_offset(self, stream: str, timeout_s: float = 5.0) -> int:
         """The offset of the stream's last message now (-1 when the stream is empty).
 
-        Subscribes at LAST, which delivers the last chunk; its first offset plus its record
-        count is one past the end. An empty stream delivers nothing, seen as the timeout.
+        StreamStats says whether anything is committed; then a subscription at LAST on this
+        connection delivers the last chunk: its first offset plus its record count is one past
+        the end. (Every node of the compose cluster holds a replica of every stream.)
         """
+        if (await self.stats(stream)).get("committed_chunk_id", -1) < 0:
+            return -1
+        client = self.client
+        self._subscriptions += 1
+        sub_id = 200 + self._subscriptions % 50
         result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
-        async def on_chunk(chunk: Chunk) -> None:
-            if not result.done():
-                result.set_result(chunk.first_offset + chunk.record_count - 1)
+        def on_deliver(frame: schema.Deliver) -> None:
+            if frame.subscription_id == sub_id and not result.done():
+                result.set_result(frame.chunk_first_offset + frame.num_records - 1)
 
-        sub = Subscription(self._settings, stream, on_chunk, Offset.last(), name="tail-probe")
-        await sub.start()
+        client.add_handler(schema.Deliver, on_deliver, name=str(sub_id))
+        await client.run_queue_listener_task(sub_id, on_deliver)
         try:
-            return await asyncio.wait_for(result, timeout_s)
-        except TimeoutError:
-            return -1
+            with _mapped(f"reading the tail of {stream}"):
+                await client.subscribe(
+                    stream, sub_id, schema.OffsetSpec.from_params(OffsetType.LAST, None), 1
+                )
+                try:
+                    return await asyncio.wait_for(result, timeout_s)
+                finally:
+                    await client.unsubscribe(sub_id)
         finally:
-            await sub.stop()
+            client.remove_handler(schema.Deliver, name=str(sub_id))
+            await client.stop_queue_listener_task(sub_id)
 
 
 # --- publishing -------------------------------------------------------------------------------

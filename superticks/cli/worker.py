@@ -1,0 +1,135 @@
+"""`superticks worker`: one member of a single-active-consumer group on the super stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from superticks.errors import ConfigError, SuperticksError
+
+__all__ = ["register"]
+
+HANDLERS = ("vwap", "print", "count")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="consume the super stream as one worker of a consumer group (SAC per partition)",
+        description=(
+            "Join consumer group GROUP on every partition of the super stream: the broker makes "
+            "one worker of the group active per partition and moves partitions when workers "
+            "come and go. Offsets are stored under the group's name; undecodable ticks and "
+            "ticks the handler keeps failing on go to <super-stream>-dlq. SIGTERM/SIGINT: stop "
+            "intake, drain, store offsets, exit."
+        ),
+    )
+    parser.add_argument("--group", required=True, help="consumer group name (offset reference)")
+    parser.add_argument("--name", default=None, help="worker id (default: hostname-pid)")
+    parser.add_argument(
+        "--handler",
+        dest="handler_name",
+        choices=HANDLERS,
+        default="vwap",
+        help="what to do with ticks: per-symbol VWAP (default), print them, or count them",
+    )
+    parser.add_argument("--super-stream", default="ticks", help="super stream (default: ticks)")
+    parser.add_argument(
+        "--start",
+        choices=("first", "last", "next"),
+        default="first",
+        help="where to start on partitions the group has no stored offset for (default: first)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=_port, default=None, help="serve Prometheus metrics on this port"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON summary line on stdout at exit"
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvloop
+    from pydantic import ValidationError
+
+    from superticks.settings import load_settings
+    from workers.group import (
+        CountingHandler,
+        GroupWorker,
+        PrintHandler,
+        TickHandler,
+        VwapHandler,
+        WorkerConfig,
+        run_worker,
+    )
+    from workers.metrics import WorkerMetrics
+
+    connection, _ = load_settings()
+    options: dict[str, Any] = {
+        "connection": connection,
+        "group": args.group,
+        "super_stream": args.super_stream,
+        "start": args.start,
+    }
+    if args.name is not None:
+        options["name"] = args.name
+    try:
+        config = WorkerConfig(**options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid worker options: {problems}") from None
+
+    handler: TickHandler
+    if args.handler_name == "vwap":
+        handler = VwapHandler()
+    elif args.handler_name == "print":
+        handler = PrintHandler()
+    else:
+        handler = CountingHandler()
+
+    metrics = WorkerMetrics(config.group, config.name)
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(args.metrics_port, registry=metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
+
+    def progress(worker: GroupWorker) -> None:
+        parts = " ".join(
+            f"p{p['partition']}:{'A' if p['active'] else '-'}:{p['consumed']}"
+            for p in worker.status()["partitions"]
+        )
+        print(
+            f"worker {config.name} group {config.group}: consumed={worker.consumed} "
+            f"dup={worker.duplicates} dlq={worker.dead_letters} [{parts}]",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        worker = uvloop.run(run_worker(config, handler, progress=progress, metrics=metrics))
+    except SuperticksError as exc:
+        if args.json:
+            failure = f"{type(exc).__name__}: {exc}"
+            print(json.dumps({"worker": config.name, "state": "failed", "failure": failure}))
+        raise
+    summary = worker.status()
+    if isinstance(handler, VwapHandler):
+        summary["symbols"] = len(handler.vwap)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    return 0
