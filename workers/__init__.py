@@ -1,12 +1,36 @@
 """Worker-side logic: what a single-active-consumer worker computes from the ticks it consumes.
 
 :mod:`workers.vwap` keeps exact per-symbol VWAP, high, low and volume aggregates.
+:mod:`workers.group` is a worker of a consumer group on the super stream (SAC per partition,
+stored offsets, duplicate fencing, dead letters); :mod:`workers.metrics` its Prometheus metrics.
 """
 
+from workers.group import (
+    CountingHandler,
+    GroupWorker,
+    PerTick,
+    PrintHandler,
+    TickHandler,
+    VwapHandler,
+    WorkerConfig,
+    WorkerState,
+    run_worker,
+)
+from workers.metrics import WorkerMetrics
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 
 __all__ = [
+    "CountingHandler",
+    "GroupWorker",
+    "PerTick",
+    "PrintHandler",
     "RunningVwap",
     "SymbolAggregate",
+    "TickHandler",
+    "VwapHandler",
+    "WorkerConfig",
+    "WorkerMetrics",
+    "WorkerState",
     "aggregate_by_symbol",
+    "run_worker",
 ]

@@ -107,6 +107,8 @@ class WorkerConfig(BaseModel):
     drain_timeout_s: float = Field(default=10.0, gt=0)
     dead_letter_stream: str | None = Field(default=None, min_length=1, pattern=_NAME)
     """None: ``<super_stream>-dlq``."""
+    credits: int = Field(default=4, ge=1, le=1000)
+    """Chunks the broker may send ahead of the one being handled (per partition)."""
     lag_interval_s: float = Field(default=5.0, ge=0)
     """How often the lag metrics read each active partition's last offset (0: never)."""
 
@@ -447,6 +449,8 @@ class GroupWorker:
         self.metrics = metrics or WorkerMetrics(config.group, config.name)
         self.failure: BaseException | None = None
         self._admin = Admin(config.connection)
+        self._admin_lock = asyncio.Lock()
+        self._admin_generation = 0
         self._dlq: _DeadLetterWriter | None = None
         self._partitions: list[_Partition] = []
         self._intake = False
@@ -488,6 +492,7 @@ class GroupWorker:
                     super_stream=cfg.super_stream,
                     on_activation=partial(self._on_activation, part),
                     on_failure=self._on_failure,
+                    initial_credit=cfg.credits,
                 )
             self._intake = True
             # In partition order: the broker spreads partitions by registration order.
@@ -624,6 +629,8 @@ class GroupWorker:
             async with part.lock:  # the chunk in progress finishes first
                 await self._store(part, confirm=True)
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
+            return Offset.next()
+        if not self._intake:  # stopping: a successor will be activated once we are gone
             return Offset.next()
         async with part.lock:
             stored = await self._admin_call(
@@ -791,12 +798,19 @@ class GroupWorker:
 
     # -- offsets ---------------------------------------------------------------------------
     async def _admin_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run an admin call, reconnecting once if the admin connection was lost."""
+        """Run an admin call, reconnecting once if the admin connection was lost (only while
+        running: a closing worker must not open connections that nobody closes)."""
+        generation = self._admin_generation
         try:
             return await call()
         except ConnectionFailed:
-            await self._admin.stop()
-            await self._admin.start()
+            if self.state is not WorkerState.RUNNING:
+                raise
+            async with self._admin_lock:
+                if generation == self._admin_generation:  # nobody reconnected meanwhile
+                    self._admin_generation += 1
+                    await self._admin.stop()
+                    await self._admin.start()
             return await call()
 
     async def _store(self, part: _Partition, *, confirm: bool = False) -> None:
@@ -891,15 +905,13 @@ class GroupWorker:
             await self._cancel_tasks()
         if store:
             await self._store_all(confirm=True)
-        await asyncio.gather(
-            *(p.subscription.stop() for p in self._partitions if p.subscription is not None)
-        )
+        closing = [p.subscription.stop() for p in self._partitions if p.subscription is not None]
+        if self._dlq is not None:
+            closing.append(self._dlq.stop())
+        await asyncio.gather(*closing, self._admin.stop())  # each suppresses its errors
         for part in self._partitions:
             part.active = False
             part.metrics.active.set(0)
-        if self._dlq is not None:
-            await self._dlq.stop()
-        await self._admin.stop()
 
 
 # --- running one worker until a signal --------------------------------------------------------

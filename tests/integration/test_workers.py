@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pytest
@@ -66,7 +67,13 @@ async def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 3
         await asyncio.sleep(0.02)
 
 
-def _verdict(handlers: Sequence[CountingHandler], per_symbol: int) -> Verdict:
+def _all_handled(handlers: Sequence[CountingHandler], per_symbol: int) -> bool:
+    return sum(len(h) for h in handlers) == per_symbol * len(SYMBOLS)
+
+
+def _verdict(
+    handlers: Sequence[CountingHandler], per_symbol: int, *, idempotent: bool = False
+) -> Verdict:
     """Every tick seen once across `handlers`, in order per symbol. Each handler must have seen
     its partitions in offset order; their records are then merged in (partition, offset) order,
     the order of each symbol in its partition."""
@@ -79,6 +86,8 @@ def _verdict(handlers: Sequence[CountingHandler], per_symbol: int) -> Verdict:
     for symbol in SYMBOLS:
         builder.expect(symbol, per_symbol)
     merged = sorted((r for h in handlers for r in h.records), key=lambda r: (r[2], r[3]))
+    if idempotent:  # a sink keyed by (partition, offset) keeps the first of each
+        merged = list({(r[2], r[3]): r for r in reversed(merged)}.values())[::-1]
     builder.observe_many((symbol, seq) for symbol, seq, _, _ in merged)
     return builder.result()
 
@@ -161,6 +170,33 @@ async def test_killed_workers_partition_is_taken_over_and_every_tick_handled_onc
     assert _verdict(handlers, 400).ok, _verdict(handlers, 400).summary()
 
 
+async def test_worker_killed_under_load_loses_nothing_and_redoes_only_unstored_ticks(
+    config: Callable[..., WorkerConfig], connection: ConnectionSettings, super_stream: str
+) -> None:
+    handlers = [CountingHandler(), CountingHandler()]
+    workers = [
+        GroupWorker(config(f"w{i}", store_every_ticks=500), h) for i, h in enumerate(handlers)
+    ]
+    try:
+        for worker in workers:
+            await worker.start()
+        publishing = asyncio.create_task(_publish(connection, super_stream, _ticks(0, 1000)))
+        await _eventually(lambda: len(handlers[1]) > 2000, "the doomed worker handled some")
+        await workers[1].abort()  # mid-stream: what it handled after its last store is redone
+        await publishing
+        await _eventually(lambda: _distinct(handlers) == 1000 * len(SYMBOLS), "all handled")
+    finally:
+        await asyncio.gather(*(w.stop() for w in workers))
+    verdict = _verdict(handlers, 1000, idempotent=True)
+    assert verdict.ok, verdict.summary()
+    redone = sum(len(h) for h in handlers) - _distinct(handlers)
+    assert redone <= 500 + 1500  # unstored: under store_every_ticks plus one chunk
+
+
+def _distinct(handlers: Sequence[CountingHandler]) -> int:
+    return len({(p, o) for h in handlers for _, _, p, o in h.records})
+
+
 async def test_restarted_worker_resumes_after_its_stored_offset(
     config: Callable[..., WorkerConfig], connection: ConnectionSettings, super_stream: str
 ) -> None:
@@ -193,10 +229,7 @@ async def test_two_groups_each_see_every_tick(
             await worker.start()
         await _publish(connection, super_stream, _ticks(0, 150))
         for handlers in groups.values():
-            await _eventually(
-                lambda hs=handlers: sum(len(h) for h in hs) == 150 * len(SYMBOLS),
-                "each group handled every tick",
-            )
+            await _eventually(partial(_all_handled, handlers, 150), "each group handled all")
     finally:
         await asyncio.gather(*(w.stop() for w in workers))
     for name, handlers in groups.items():

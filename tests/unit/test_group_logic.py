@@ -119,13 +119,13 @@ def test_worker_name_defaults_to_host_and_pid() -> None:
 )
 def test_bad_configuration_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        WorkerConfig(**bad)  # type: ignore[arg-type]
+        WorkerConfig.model_validate(bad)
 
 
 def test_config_is_frozen() -> None:
     config = WorkerConfig(group="g")
     with pytest.raises(ValidationError):
-        config.group = "h"  # type: ignore[misc]
+        config.group = "h"
 
 
 # --- handlers ---------------------------------------------------------------------------------
