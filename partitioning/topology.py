@@ -32,7 +32,7 @@ class PartitionInfo:
     stream: str
     leader: str
     replicas: tuple[str, ...]
-    messages: int  # last offset + 1 (offsets start at 0; retention may have removed the oldest)
+    next_offset: int  # the offset the next message will get (offset-tracking records count too)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
     create.add_argument("--max-length-bytes", type=int, default=20_000_000_000)
     create.add_argument("--max-segment-size-bytes", type=int, default=500_000_000)
     create.set_defaults(handler=_create)
-    describe = sub.add_parser("describe", help="partitions, leaders, replicas, message counts")
+    describe = sub.add_parser("describe", help="partitions, leaders, replicas, next offsets")
     describe.add_argument("--super-stream", default="ticks")
     describe.add_argument("--json", action="store_true")
     describe.set_defaults(handler=_describe)
@@ -64,7 +64,10 @@ def _describe(args: argparse.Namespace) -> int:
     print(f"super stream {info.super_stream}: {len(info.partitions)} partitions")
     for p in info.partitions:
         replicas = ",".join(p.replicas) or "-"
-        print(f"  {p.stream:16} leader {p.leader:16} replicas {replicas:34} {p.messages:,} msgs")
+        print(
+            f"  {p.stream:16} leader {p.leader:16} replicas {replicas:34} "
+            f"next offset {p.next_offset:,}"
+        )
     return 0
 
 
