@@ -723,6 +723,12 @@ class Subscription:
     is awaited when the broker makes this subscription active (True: return the `Offset` to
     start from) or passive (False: store what you processed; the return value is ignored).
     If a callback raises, the subscription records it in `failure` and calls `on_failure`.
+
+    With `filter_values` the broker filters server-side (stream filtering, RabbitMQ 3.13+): it
+    sends only chunks whose Bloom filter may hold one of the values (set per message by the
+    producer), plus chunks of messages without a filter value if `match_unfiltered`. Filtering
+    is per chunk, so a delivered chunk still holds other values' messages: the owner
+    post-filters (delivery here stays chunk-level; rstream's per-message post-filter is unused).
     """
 
     def __init__(
@@ -737,8 +743,13 @@ class Subscription:
         super_stream: str | None = None,
         on_activation: Callable[[bool], Awaitable[Offset]] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
         initial_credit: int = 4,
+        filter_values: Sequence[str] | None = None,
+        match_unfiltered: bool = False,
     ) -> None:
+        if filter_values is not None and not filter_values:
+            raise ValueError("filter_values needs at least one value (or None: no filtering)")
         self._settings = settings
         self.stream = stream
         self._on_chunk = on_chunk
@@ -748,7 +759,13 @@ class Subscription:
         self._super_stream = super_stream
         self._on_activation = on_activation
         self._on_failure = on_failure
+        self._on_lost = on_lost
         self._credit = initial_credit
+        self._filter = (
+            rstream.FilterConfiguration(list(filter_values), match_unfiltered=match_unfiltered)
+            if filter_values is not None
+            else None
+        )
         self._consumer: _ChunkConsumer | None = None
         self.failure: BaseException | None = None
 
@@ -763,6 +780,7 @@ class Subscription:
             heartbeat=self._settings.heartbeat_s,
             connection_name=f"superticks-{self._name}",
             recovery_strategy=_QuickRecovery(),
+            on_close_handler=self._closed,
         )
         consumer.chunk_callbacks = {self.stream: self._deliver}
         properties: dict[str, str] | None = None
@@ -783,10 +801,14 @@ class Subscription:
                     properties=properties,
                     subscriber_name=self._group,
                     consumer_update_listener=listener,
+                    filter_input=self._filter,
                 )
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await consumer.close()
+            if isinstance(exc, ValueError) and self._filter is not None:
+                # rstream's way of saying the broker cannot filter
+                raise StreamError(f"subscribing to {self.stream} with a filter: {exc}") from None
             raise
         self._consumer = consumer
 
@@ -803,6 +825,12 @@ class Subscription:
 
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
+
+    def _closed(self, info: Any) -> None:
+        """The connection carrying this subscription closed (or its stream's metadata changed):
+        whatever the broker had made it, it is no longer; rstream re-subscribes by itself."""
+        if self.stream in (getattr(info, "streams", None) or ()) and self._on_lost is not None:
+            self._on_lost()
 
     def _fail(self, exc: BaseException) -> None:
         if self.failure is None:

@@ -31,51 +31,42 @@ another reason to be idempotent on ``(partition, offset)``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import signal
 import socket
-import sys
 import time
-from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import StrEnum
 from functools import partial
-from typing import IO, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import Tick, data_header, decode_message, split_message
-from superticks.errors import ConnectionFailed, StreamError, StreamNotFound, TickError
+from partitioning.codec import Tick, decode_message
+from superticks.errors import ConnectionFailed, StreamError, StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
     Chunk,
     Offset,
-    PartitionPublisher,
     Subscription,
-    encode_publish_frame,
 )
+from workers.deadletter import (
+    DeadLetterWriter,
+    dead_letter_message,
+    dead_letter_record,
+    describe,
+)
+from workers.handlers import TickHandler
 from workers.metrics import PartitionMetrics, WorkerMetrics
-from workers.vwap import RunningVwap, SymbolAggregate
+from workers.offsets import fence, store_due
 
 __all__ = [
-    "CountingHandler",
     "GroupWorker",
-    "PerTick",
-    "PrintHandler",
-    "TickHandler",
-    "VwapHandler",
     "WorkerConfig",
     "WorkerState",
-    "dead_letter_message",
-    "dead_letter_record",
-    "fence",
-    "read_dead_letter",
     "run_worker",
-    "store_due",
 ]
 
 log = logging.getLogger("superticks.worker")
@@ -127,256 +118,6 @@ class WorkerState(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
-
-
-# --- handlers ---------------------------------------------------------------------------------
-@runtime_checkable
-class TickHandler(Protocol):
-    """What a worker feeds: one call per chunk with the chunk's new ticks, in offset order.
-
-    `offsets[i]` is the partition offset of `ticks[i]` (ascending, not always contiguous: dead
-    letters leave holes). A call that raises is retried (the same ticks again), so a handler
-    should be idempotent on ``(partition, offset)``. Cancelling the call (the worker's drain
-    timed out) means the ticks count as not processed: a successor handles them again.
-    """
-
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None: ...
-
-
-class PerTick:
-    """Adapts an ``async def f(partition, offset, tick)`` to `TickHandler` (slower: one await
-    per tick)."""
-
-    def __init__(self, function: Callable[[int, int, Tick], Awaitable[None]]) -> None:
-        self._function = function
-
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None:
-        function = self._function
-        for offset, tick in zip(offsets, ticks, strict=True):
-            await function(partition, offset, tick)
-
-
-class VwapHandler:
-    """Per-symbol VWAP of everything this worker handled (`RunningVwap`).
-
-    Idempotent on ``(partition, offset)`` within its lifetime: ticks at or below the highest
-    offset it folded for a partition are ignored, so a retried call never counts a tick twice.
-    """
-
-    def __init__(self) -> None:
-        self.vwap = RunningVwap()
-        self._applied: dict[int, int] = {}
-
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None:
-        if not ticks:
-            return
-        applied = self._applied.get(partition, -1)
-        if offsets[0] <= applied:
-            start = bisect_right(offsets, applied)
-            offsets, ticks = offsets[start:], ticks[start:]
-            if not ticks:
-                return
-        try:
-            self.vwap.update_batch(ticks)
-        except TickError:
-            # update_batch keeps the ticks before the bad one: find it, remember those.
-            bad = next(i for i, t in enumerate(ticks) if not _vwap_accepts(t))
-            if bad:
-                self._applied[partition] = offsets[bad - 1]
-            raise
-        self._applied[partition] = offsets[-1]
-
-    def snapshot(self) -> dict[str, SymbolAggregate]:
-        """Every symbol's aggregate so far."""
-        return self.vwap.snapshot()
-
-
-def _vwap_accepts(tick: Tick) -> bool:
-    try:
-        RunningVwap().update(tick)
-    except TickError:
-        return False
-    return True
-
-
-class PrintHandler:
-    """Writes one line per tick: ``partition offset symbol sequence last_price x last_size``."""
-
-    def __init__(self, out: IO[str] | None = None) -> None:
-        self._out = out
-
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None:
-        out = self._out or sys.stdout
-        out.write(
-            "".join(
-                f"{partition} {o} {t.symbol} #{t.sequence_number} {t.last_price} x {t.last_size}\n"
-                for o, t in zip(offsets, ticks, strict=True)
-            )
-        )
-
-
-class CountingHandler:
-    """Records ``(symbol, sequence_number, partition, offset)`` of every tick (for tests)."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, int, int, int]] = []
-
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None:
-        self.records.extend(
-            (t.symbol, t.sequence_number, partition, o) for o, t in zip(offsets, ticks, strict=True)
-        )
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-
-# --- pure policy ------------------------------------------------------------------------------
-def fence(first_offset: int, count: int, last_processed: int) -> int:
-    """How many of a chunk's `count` messages (offsets from `first_offset`) are duplicates:
-    those at or below `last_processed` (-1: nothing processed)."""
-    return max(0, min(count, last_processed + 1 - first_offset))
-
-
-def store_due(
-    processed: int,
-    stored: int,
-    now_ms: float,
-    stored_at_ms: float,
-    every_ticks: int,
-    every_ms: int,
-) -> bool:
-    """Whether to store `processed` now: something new was processed since `stored`, and
-    either `every_ticks` offsets were processed or `every_ms` passed since the last store."""
-    if processed <= stored:
-        return False
-    return processed - stored >= every_ticks or now_ms - stored_at_ms >= every_ms
-
-
-def dead_letter_record(
-    *,
-    original: bytes,
-    error: str,
-    partition: int,
-    stream: str,
-    offset: int,
-    group: str,
-    worker: str,
-) -> bytes:
-    """The JSON record of a dead letter (`original`: the message's AMQP bytes, base64)."""
-    return orjson.dumps(
-        {
-            "original": base64.b64encode(original).decode("ascii"),
-            "error": error,
-            "partition": partition,
-            "stream": stream,
-            "offset": offset,
-            "group": group,
-            "worker": worker,
-        }
-    )
-
-
-def dead_letter_message(record: bytes) -> bytes:
-    """The AMQP 1.0 message (one data section) that carries `record` on the DLQ stream, so
-    that any stream client can read it."""
-    return data_header(len(record)) + record
-
-
-def read_dead_letter(message: bytes) -> dict[str, Any]:
-    """The record of a DLQ message, with ``original`` decoded back to bytes."""
-    record: dict[str, Any] = orjson.loads(split_message(message)[1])
-    record["original"] = base64.b64decode(record["original"])
-    return record
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-# --- dead-letter writer -----------------------------------------------------------------------
-class _DeadLetterWriter:
-    """One publisher on the DLQ stream; `send()` returns once the broker confirmed."""
-
-    def __init__(
-        self, settings: ConnectionSettings, stream: str, reference: str, timeout_s: float = 5.0
-    ) -> None:
-        self._link = PartitionPublisher(
-            settings, stream, reference, self._confirmed, self._refused, self._lost
-        )
-        self._timeout_s = timeout_s
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._next_id = 1
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        self._next_id = await self._link.start() + 1
-
-    async def stop(self) -> None:
-        await self._link.stop()
-        self._fail_pending(ConnectionFailed("the dead-letter publisher stopped"))
-
-    async def send(self, message: bytes, attempts: int = 5) -> None:
-        """Publish one message and wait for its confirm, reconnecting and re-sending (same id,
-        deduplicated) on loss. Raises StreamError after `attempts` failures. Cancelling it
-        leaves the message perhaps written, perhaps not: the caller counts it as not sent."""
-        async with self._lock:
-            pid = self._next_id
-            self._next_id += 1
-            loop = asyncio.get_running_loop()
-            failure: BaseException | None = None
-            for attempt in range(attempts):
-                future: asyncio.Future[None] = loop.create_future()
-                self._pending[pid] = future
-                try:
-                    if not self._link.connected and await self._link.start() >= pid:
-                        return  # stored; its confirm was lost with the connection
-                    self._link.write(
-                        encode_publish_frame(PartitionPublisher.PUBLISHER_ID, [(pid, message)])
-                    )
-                    await self._link.drain()
-                    await asyncio.wait_for(future, self._timeout_s)
-                except (StreamError, TimeoutError) as exc:
-                    failure = exc
-                    log.warning("dead letter %d not confirmed (%s); retrying", pid, _describe(exc))
-                    await self._link.stop()
-                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-                else:
-                    return
-                finally:
-                    self._pending.pop(pid, None)
-            raise StreamError(f"dead letter not confirmed after {attempts} attempts: {failure}")
-
-    def _confirmed(self, ids: list[int]) -> None:
-        for pid in ids:
-            future = self._pending.get(pid)
-            if future is not None and not future.done():
-                future.set_result(None)
-
-    def _refused(self, errors: list[tuple[int, int]]) -> None:
-        for pid, code in errors:
-            future = self._pending.get(pid)
-            if future is not None and not future.done():
-                future.set_exception(
-                    StreamError(f"the broker refused the dead letter (code {code})")
-                )
-
-    def _lost(self, why: str) -> None:
-        self._fail_pending(ConnectionFailed(f"dead-letter publisher lost: {why}"))
-
-    def _fail_pending(self, exc: BaseException) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(exc)
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -451,7 +192,7 @@ class GroupWorker:
         self._admin = Admin(config.connection)
         self._admin_lock = asyncio.Lock()
         self._admin_generation = 0
-        self._dlq: _DeadLetterWriter | None = None
+        self._dlq: DeadLetterWriter | None = None
         self._partitions: list[_Partition] = []
         self._intake = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -473,7 +214,7 @@ class GroupWorker:
             await self._admin.start()
             streams = await self._partition_streams()
             await self._admin.create_stream(cfg.dead_letters, _DLQ_ARGUMENTS)
-            self._dlq = _DeadLetterWriter(
+            self._dlq = DeadLetterWriter(
                 cfg.connection, cfg.dead_letters, f"superticks-dlq-{cfg.group}-{cfg.name}"
             )
             await self._dlq.start()
@@ -492,6 +233,7 @@ class GroupWorker:
                     super_stream=cfg.super_stream,
                     on_activation=partial(self._on_activation, part),
                     on_failure=self._on_failure,
+                    on_lost=partial(self._on_lost, part),
                     initial_credit=cfg.credits,
                 )
             self._intake = True
@@ -617,7 +359,7 @@ class GroupWorker:
             "consumed": self.consumed,
             "duplicates": self.duplicates,
             "dead_letters": self.dead_letters,
-            "failure": None if self.failure is None else _describe(self.failure),
+            "failure": None if self.failure is None else describe(self.failure),
             "partitions": [p.status() for p in self._partitions],
         }
 
@@ -647,6 +389,16 @@ class GroupWorker:
             part.metrics.active.set(1 if part.active else 0)
         log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
         return offset
+
+    def _on_lost(self, part: _Partition) -> None:
+        """The partition's connection dropped: the broker may have activated another worker
+        already, so stop handling and never store an offset for it until re-activated."""
+        if part.active:
+            log.warning(
+                "worker %s: partition %d lost with its connection", self.config.name, part.index
+            )
+        part.active = False
+        part.metrics.active.set(0)
 
     def _on_failure(self, exc: BaseException) -> None:
         if self.failure is None:
@@ -727,7 +479,7 @@ class GroupWorker:
             try:
                 tick = decode_message(message)
             except ValueError as exc:  # DecodeError and TickError are ValueErrors
-                bad.append((first + i, message, _describe(exc)))
+                bad.append((first + i, message, describe(exc)))
                 continue
             ticks.append(tick)
             offsets.append(first + i)
@@ -763,7 +515,7 @@ class GroupWorker:
             try:
                 await self.handler.handle_batch(partition, offsets, ticks)
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
-                error = _describe(exc)
+                error = describe(exc)
                 log.debug(
                     "handler failed on partition %d (attempt %d): %s", partition, attempt, error
                 )

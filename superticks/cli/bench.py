@@ -24,6 +24,12 @@ def register(commands: Any) -> None:
     publish.add_argument("--seed", type=int, default=0)
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(handler=_publish)
+    consume = sub.add_parser("consume", help="one superticks worker (decode+VWAP) vs RbFly")
+    consume.add_argument("--count", type=int, default=300_000)
+    consume.add_argument("--symbols", type=int, default=200)
+    consume.add_argument("--seed", type=int, default=0)
+    consume.add_argument("--json", action="store_true")
+    consume.set_defaults(handler=_consume)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -47,4 +53,24 @@ def _publish(args: argparse.Namespace) -> int:
     for row in result.rows:
         print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
     print(f"superticks / naive rstream = {result.vs_naive}x; / ceiling = {result.vs_ceiling}x")
+    return 0
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from bench.consume import run_consume_bench
+
+    connection, _ = load_settings()
+    result = uvloop.run(
+        run_consume_bench(connection, count=args.count, symbols=args.symbols, seed=args.seed)
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
+    for row in result.rows:
+        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
+    if result.vs_rbfly is not None:
+        print(f"superticks worker / RbFly = {result.vs_rbfly}x")
+    else:
+        print("RbFly not installed (`uv sync --group compare`): no comparison row")
     return 0

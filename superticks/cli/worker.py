@@ -62,15 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from superticks.settings import load_settings
-    from workers.group import (
-        CountingHandler,
-        GroupWorker,
-        PrintHandler,
-        TickHandler,
-        VwapHandler,
-        WorkerConfig,
-        run_worker,
-    )
+    from workers.group import GroupWorker, WorkerConfig, run_worker
+    from workers.handlers import CountingHandler, PrintHandler, TickHandler, VwapHandler
     from workers.metrics import WorkerMetrics
 
     connection, _ = load_settings()

@@ -1,0 +1,162 @@
+"""A hung worker (SIGSTOP) is replaced within 10 s and rejoins as a standby when it wakes; a
+worker whose handler is merely slow keeps its partition."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+
+import pytest
+
+import cluster as cl
+from partitioning.codec import Tick
+from partitioning.model import StreamConfig
+from partitioning.producer import Producer, ProducerConfig
+from partitioning.simulator import MarketSimulator
+from partitioning.topology import create_topology, delete_topology
+from superticks.settings import ConnectionSettings
+from workers.group import GroupWorker, WorkerConfig
+from workers.handlers import CountingHandler
+
+pytestmark = pytest.mark.cluster
+
+METRICS_PORT = 19_871
+
+
+def _active_in_metrics(port: int, worker: str) -> bool | None:
+    """What the worker's own /metrics says of partition 0 (None: no answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("superticks_partition_active{") and f'worker="{worker}"' in line:
+            return line.rstrip().endswith(" 1.0")
+    return None
+
+
+async def _feed(connection: ConnectionSettings, ss: str, stop: asyncio.Event) -> None:
+    simulator = MarketSimulator(20, seed=3)
+    config = ProducerConfig(connection=connection, super_stream=ss, name=f"{ss}-feed")
+    async with Producer(config) as producer:
+        while not stop.is_set():
+            await producer.send_batch(simulator.batch(50))
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def one_partition(connection: ConnectionSettings, unique: str, cluster: cl.Cluster) -> str:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=1))
+    yield unique
+    await delete_topology(connection, unique)
+
+
+async def test_hung_worker_is_replaced_within_10_s_and_rejoins_as_standby(
+    connection: ConnectionSettings, one_partition: str
+) -> None:
+    ss = one_partition
+    hung = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "superticks.cli.main",
+        "worker",
+        "--group",
+        ss,
+        "--name",
+        "hung",
+        "--handler",
+        "count",
+        "--super-stream",
+        ss,
+        "--metrics-port",
+        str(METRICS_PORT),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    stop = asyncio.Event()
+    feed = asyncio.create_task(_feed(connection, ss, stop))
+    try:
+        for _ in range(100):
+            if _active_in_metrics(METRICS_PORT, "hung"):
+                break
+            await asyncio.sleep(0.1)
+        assert _active_in_metrics(METRICS_PORT, "hung") is True
+        standby = CountingHandler()
+        config = WorkerConfig(
+            connection=connection, super_stream=ss, group=ss, name="standby", lag_interval_s=0
+        )
+        async with GroupWorker(config, standby) as worker:
+            await asyncio.sleep(1.0)
+            assert worker.active_partitions == []
+            os.kill(hung.pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            for _ in range(400):
+                if worker.active_partitions == [0]:
+                    break
+                await asyncio.sleep(0.05)
+            takeover = time.monotonic() - stopped
+            assert worker.active_partitions == [0]
+            assert takeover <= 10.0, f"takeover took {takeover:.1f} s"
+            handled = len(standby)
+            await asyncio.sleep(1.0)
+            assert len(standby) > handled  # it handles the live feed
+            os.kill(hung.pid, signal.SIGCONT)
+            for _ in range(150):
+                if _active_in_metrics(METRICS_PORT, "hung") is False:
+                    break
+                await asyncio.sleep(0.1)
+            assert hung.returncode is None  # alive again
+            assert _active_in_metrics(METRICS_PORT, "hung") is False  # a standby now
+            assert worker.active_partitions == [0]
+    finally:
+        stop.set()
+        await feed
+        if hung.returncode is None:
+            os.kill(hung.pid, signal.SIGCONT)
+            hung.terminate()
+        await asyncio.wait_for(hung.wait(), 30)
+
+
+class _SlowHandler(CountingHandler):
+    """Takes 12 s over its first batch (awaiting, as an I/O-bound handler does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow_done = asyncio.Event()
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not self.slow_done.is_set():
+            await asyncio.sleep(12)
+            self.slow_done.set()
+        await super().handle_batch(partition, offsets, ticks)
+
+
+async def test_slow_handler_keeps_its_partition(
+    connection: ConnectionSettings, one_partition: str
+) -> None:
+    ss = one_partition
+    stop = asyncio.Event()
+    feed = asyncio.create_task(_feed(connection, ss, stop))
+    slow = _SlowHandler()
+    base = {"connection": connection, "super_stream": ss, "group": ss, "lag_interval_s": 0}
+    try:
+        async with GroupWorker(WorkerConfig(name="slow", **base), slow) as first:
+            for _ in range(50):
+                if first.active_partitions == [0]:
+                    break
+                await asyncio.sleep(0.1)
+            async with GroupWorker(WorkerConfig(name="other", **base), CountingHandler()) as other:
+                await asyncio.wait_for(slow.slow_done.wait(), 20)
+                assert first.active_partitions == [0]
+                assert other.active_partitions == []
+    finally:
+        stop.set()
+        await feed
