@@ -5,7 +5,12 @@ How it keeps that promise:
 * route once per symbol (`Router`, the Java clients' murmur3 rule), frame each tick once as an
   AMQP 1.0 message, and give it the next publishing id of its partition;
 * write ordinary publish frames (one message per tick, per-message ids: readable by every client
-  and safe for broker deduplication), each up to `batch_size` messages;
+  and safe for broker deduplication), each up to `batch_size` messages; each message carries
+  its symbol as its filter value, for consumers that filter server-side;
+* group each `send_batch` call's ticks by symbol (stably: a symbol's ticks keep their order;
+  ids are given after grouping, so they increase in write order). The broker filters whole
+  chunks by a Bloom filter of the filter values in them: grouped, a chunk holds few symbols
+  and a one-symbol consumer is sent few chunks; interleaved, nearly every chunk matches;
 * keep every unconfirmed message, bounded by `max_in_flight`: `send()` waits for room
   (backpressure) rather than growing memory or dropping;
 * when a partition's connection drops, its leader moves, a publish is refused, or confirms stall
@@ -21,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -45,7 +50,7 @@ from superticks.streams import (
     filter_part,
 )
 
-__all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState"]
+__all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState", "group_by_symbol"]
 
 log = logging.getLogger("superticks.producer")
 
@@ -78,6 +83,7 @@ class ProducerMetrics:
     reconnects: int = 0
     in_flight: int = 0
     confirm_latency_s: list[float] = field(default_factory=list)  # per send/send_batch call
+    max_stall_s: float = 0.0  # longest wait for a confirm on a partition with ticks in flight
 
     def latency_quantile(self, q: float) -> float:
         samples = sorted(self.confirm_latency_s)
@@ -213,8 +219,11 @@ class Producer:
     async def send_batch(self, items: Sequence[tuple[str, bytes]]) -> asyncio.Future[None]:
         """Send ticks as (symbol, JSON body); returns a future done when all are confirmed.
 
-        Waits while the in-flight window is full (backpressure: also while the cluster is
-        down). Raises `ProducerClosed` once the producer is stopping or has failed.
+        Each partition's ticks are written grouped by symbol (stably; see the module
+        docstring): ticks of different symbols in one call may be stored in another order than
+        given, a symbol's own ticks never. Waits while the in-flight window is full
+        (backpressure: also while the cluster is down). Raises `ProducerClosed` once the
+        producer is stopping or has failed.
         """
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
@@ -230,19 +239,24 @@ class Producer:
             return ticket.future
         symbols = self._symbols
         touched: dict[int, tuple[_Partition, list[bytes]]] = {}
-        for symbol, body in items:
+        for symbol, bodies in group_by_symbol(items).items():
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
             part, fv, prefix = known
-            pid = part.next_id
-            part.next_id = pid + 1
-            record = encode_record(pid, fv, prefix + data_header(len(body)), body)
-            part.pending[pid] = (record, ticket)
             batch = touched.get(part.index)
             if batch is None:
                 batch = touched[part.index] = (part, [])
-            batch[1].append(record)
+                if len(part.pending) == 1:  # it was idle: its wait for a confirm starts now
+                    part.last_progress = time.monotonic()
+            records, pending = batch[1], part.pending
+            pid = part.next_id
+            for body in bodies:
+                record = encode_record(pid, fv, prefix + data_header(len(body)), body)
+                pending[pid] = (record, ticket)
+                records.append(record)
+                pid += 1
+            part.next_id = pid
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
         self._idle.clear()
@@ -303,6 +317,9 @@ class Producer:
                 if len(self.metrics.confirm_latency_s) < 100_000:
                     self.metrics.confirm_latency_s.append(now - ticket.started)
         if done:
+            stall = now - part.last_progress
+            if stall > self.metrics.max_stall_s:
+                self.metrics.max_stall_s = stall
             part.last_progress = now
             self._settle(done)
 
@@ -381,6 +398,19 @@ class Producer:
             part.pending.clear()
         self.metrics.in_flight = 0
         self._idle.set()
+
+
+def group_by_symbol(items: Iterable[tuple[str, bytes]]) -> dict[str, list[bytes]]:
+    """The bodies of `items` by symbol: symbols in order of first appearance, each symbol's
+    bodies in their order (a stable grouping: per-symbol order holds)."""
+    groups: dict[str, list[bytes]] = {}
+    for symbol, body in items:
+        bodies = groups.get(symbol)
+        if bodies is None:
+            groups[symbol] = [body]
+        else:
+            bodies.append(body)
+    return groups
 
 
 def _all_of(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:

@@ -2,20 +2,13 @@
 
 :mod:`workers.vwap` keeps exact per-symbol VWAP, high, low and volume aggregates.
 :mod:`workers.group` is a worker of a consumer group on the super stream (SAC per partition,
-stored offsets, duplicate fencing, dead letters); :mod:`workers.metrics` its Prometheus metrics.
+stored offsets, duplicate fencing, dead letters); :mod:`workers.handlers` the tick handlers it
+feeds, :mod:`workers.offsets` its offset fencing and store policy, :mod:`workers.deadletter` its
+dead-letter records and writer, and :mod:`workers.metrics` its Prometheus metrics.
 """
 
-from workers.group import (
-    CountingHandler,
-    GroupWorker,
-    PerTick,
-    PrintHandler,
-    TickHandler,
-    VwapHandler,
-    WorkerConfig,
-    WorkerState,
-    run_worker,
-)
+from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
+from workers.handlers import CountingHandler, PerTick, PrintHandler, TickHandler, VwapHandler
 from workers.metrics import WorkerMetrics
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 

@@ -25,12 +25,9 @@ from superticks.streams import (
     Subscription,
     encode_publish_frame,
 )
-from workers.group import (
-    CountingHandler,
-    GroupWorker,
-    WorkerConfig,
-    read_dead_letter,
-)
+from workers.deadletter import read_dead_letter
+from workers.group import GroupWorker, WorkerConfig
+from workers.handlers import CountingHandler
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 

@@ -11,17 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from partitioning.codec import Tick, decode_message, format_body, frame_message
-from workers.group import (
-    CountingHandler,
-    PerTick,
-    VwapHandler,
-    WorkerConfig,
-    dead_letter_message,
-    dead_letter_record,
-    fence,
-    read_dead_letter,
-    store_due,
-)
+from workers.deadletter import dead_letter_message, dead_letter_record, read_dead_letter
+from workers.group import WorkerConfig
+from workers.handlers import CountingHandler, PerTick, VwapHandler
+from workers.offsets import fence, store_due
 
 
 def _tick(seq: int, price: str = "100.5", size: str = "2", symbol: str = "AAPL") -> Tick:

@@ -1,0 +1,144 @@
+"""Dead letters: the JSON record of a tick that could not be handled, the AMQP message that
+carries it on the dead-letter stream (and reading it back), and `DeadLetterWriter`, the
+confirmed publisher on that stream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from typing import Any
+
+import orjson
+
+from partitioning.codec import data_header, split_message
+from superticks.errors import ConnectionFailed, StreamError
+from superticks.settings import ConnectionSettings
+from superticks.streams import PartitionPublisher, encode_publish_frame
+
+__all__ = [
+    "DeadLetterWriter",
+    "dead_letter_message",
+    "dead_letter_record",
+    "describe",
+    "read_dead_letter",
+]
+
+log = logging.getLogger("superticks.worker")
+
+
+def dead_letter_record(
+    *,
+    original: bytes,
+    error: str,
+    partition: int,
+    stream: str,
+    offset: int,
+    group: str,
+    worker: str,
+) -> bytes:
+    """The JSON record of a dead letter (`original`: the message's AMQP bytes, base64)."""
+    return orjson.dumps(
+        {
+            "original": base64.b64encode(original).decode("ascii"),
+            "error": error,
+            "partition": partition,
+            "stream": stream,
+            "offset": offset,
+            "group": group,
+            "worker": worker,
+        }
+    )
+
+
+def dead_letter_message(record: bytes) -> bytes:
+    """The AMQP 1.0 message (one data section) that carries `record` on the DLQ stream, so
+    that any stream client can read it."""
+    return data_header(len(record)) + record
+
+
+def read_dead_letter(message: bytes) -> dict[str, Any]:
+    """The record of a DLQ message, with ``original`` decoded back to bytes."""
+    record: dict[str, Any] = orjson.loads(split_message(message)[1])
+    record["original"] = base64.b64decode(record["original"])
+    return record
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- dead-letter writer -----------------------------------------------------------------------
+class DeadLetterWriter:
+    """One publisher on the DLQ stream; `send()` returns once the broker confirmed."""
+
+    def __init__(
+        self, settings: ConnectionSettings, stream: str, reference: str, timeout_s: float = 5.0
+    ) -> None:
+        self._link = PartitionPublisher(
+            settings, stream, reference, self._confirmed, self._refused, self._lost
+        )
+        self._timeout_s = timeout_s
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._next_id = 1
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._next_id = await self._link.start() + 1
+
+    async def stop(self) -> None:
+        await self._link.stop()
+        self._fail_pending(ConnectionFailed("the dead-letter publisher stopped"))
+
+    async def send(self, message: bytes, attempts: int = 5) -> None:
+        """Publish one message and wait for its confirm, reconnecting and re-sending (same id,
+        deduplicated) on loss. Raises StreamError after `attempts` failures. Cancelling it
+        leaves the message perhaps written, perhaps not: the caller counts it as not sent."""
+        async with self._lock:
+            pid = self._next_id
+            self._next_id += 1
+            loop = asyncio.get_running_loop()
+            failure: BaseException | None = None
+            for attempt in range(attempts):
+                future: asyncio.Future[None] = loop.create_future()
+                self._pending[pid] = future
+                try:
+                    if not self._link.connected and await self._link.start() >= pid:
+                        return  # stored; its confirm was lost with the connection
+                    self._link.write(
+                        encode_publish_frame(PartitionPublisher.PUBLISHER_ID, [(pid, message)])
+                    )
+                    await self._link.drain()
+                    await asyncio.wait_for(future, self._timeout_s)
+                except (StreamError, TimeoutError) as exc:
+                    failure = exc
+                    log.warning("dead letter %d not confirmed (%s); retrying", pid, describe(exc))
+                    await self._link.stop()
+                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                else:
+                    return
+                finally:
+                    self._pending.pop(pid, None)
+            raise StreamError(f"dead letter not confirmed after {attempts} attempts: {failure}")
+
+    def _confirmed(self, ids: list[int]) -> None:
+        for pid in ids:
+            future = self._pending.get(pid)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def _refused(self, errors: list[tuple[int, int]]) -> None:
+        for pid, code in errors:
+            future = self._pending.get(pid)
+            if future is not None and not future.done():
+                future.set_exception(
+                    StreamError(f"the broker refused the dead letter (code {code})")
+                )
+
+    def _lost(self, why: str) -> None:
+        self._fail_pending(ConnectionFailed(f"dead-letter publisher lost: {why}"))
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)

@@ -1,0 +1,125 @@
+"""The tick handlers a group worker feeds: the `TickHandler` protocol, the `PerTick` adapter
+and the stock handlers (`VwapHandler`, `PrintHandler`, `CountingHandler`)."""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, Protocol, runtime_checkable
+
+from partitioning.codec import Tick
+from superticks.errors import TickError
+from workers.vwap import RunningVwap, SymbolAggregate
+
+__all__ = ["CountingHandler", "PerTick", "PrintHandler", "TickHandler", "VwapHandler"]
+
+
+@runtime_checkable
+class TickHandler(Protocol):
+    """What a worker feeds: one call per chunk with the chunk's new ticks, in offset order.
+
+    `offsets[i]` is the partition offset of `ticks[i]` (ascending, not always contiguous: dead
+    letters leave holes). A call that raises is retried (the same ticks again), so a handler
+    should be idempotent on ``(partition, offset)``. Cancelling the call (the worker's drain
+    timed out) means the ticks count as not processed: a successor handles them again.
+    """
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None: ...
+
+
+class PerTick:
+    """Adapts an ``async def f(partition, offset, tick)`` to `TickHandler` (slower: one await
+    per tick)."""
+
+    def __init__(self, function: Callable[[int, int, Tick], Awaitable[None]]) -> None:
+        self._function = function
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        function = self._function
+        for offset, tick in zip(offsets, ticks, strict=True):
+            await function(partition, offset, tick)
+
+
+class VwapHandler:
+    """Per-symbol VWAP of everything this worker handled (`RunningVwap`).
+
+    Idempotent on ``(partition, offset)`` within its lifetime: ticks at or below the highest
+    offset it folded for a partition are ignored, so a retried call never counts a tick twice.
+    """
+
+    def __init__(self) -> None:
+        self.vwap = RunningVwap()
+        self._applied: dict[int, int] = {}
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not ticks:
+            return
+        applied = self._applied.get(partition, -1)
+        if offsets[0] <= applied:
+            start = bisect_right(offsets, applied)
+            offsets, ticks = offsets[start:], ticks[start:]
+            if not ticks:
+                return
+        try:
+            self.vwap.update_batch(ticks)
+        except TickError:
+            # update_batch keeps the ticks before the bad one: find it, remember those.
+            bad = next(i for i, t in enumerate(ticks) if not _vwap_accepts(t))
+            if bad:
+                self._applied[partition] = offsets[bad - 1]
+            raise
+        self._applied[partition] = offsets[-1]
+
+    def snapshot(self) -> dict[str, SymbolAggregate]:
+        """Every symbol's aggregate so far."""
+        return self.vwap.snapshot()
+
+
+def _vwap_accepts(tick: Tick) -> bool:
+    try:
+        RunningVwap().update(tick)
+    except TickError:
+        return False
+    return True
+
+
+class PrintHandler:
+    """Writes one line per tick: ``partition offset symbol sequence last_price x last_size``."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self._out = out
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        out = self._out or sys.stdout
+        out.write(
+            "".join(
+                f"{partition} {o} {t.symbol} #{t.sequence_number} {t.last_price} x {t.last_size}\n"
+                for o, t in zip(offsets, ticks, strict=True)
+            )
+        )
+
+
+class CountingHandler:
+    """Records ``(symbol, sequence_number, partition, offset)`` of every tick (for tests)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, int, int]] = []
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        self.records.extend(
+            (t.symbol, t.sequence_number, partition, o) for o, t in zip(offsets, ticks, strict=True)
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
