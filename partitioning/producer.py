@@ -207,6 +207,12 @@ class Producer:
     def partitions(self) -> int:
         return len(self._partitions)
 
+    def stall_s(self) -> float:
+        """How long the longest-waiting partition has now waited for a confirm (0: none)."""
+        now = time.monotonic()
+        waits = [now - p.last_progress for p in self._partitions if p.pending]
+        return max(waits, default=0.0)
+
     def partition_for(self, symbol: str) -> int:
         assert self._router is not None
         return self._router.route(symbol)

@@ -30,6 +30,12 @@ def register(commands: Any) -> None:
     consume.add_argument("--seed", type=int, default=0)
     consume.add_argument("--json", action="store_true")
     consume.set_defaults(handler=_consume)
+    failover = sub.add_parser(
+        "failover", help="a killed worker's and a killed node's partition: time to handle again"
+    )
+    failover.add_argument("--rate", type=float, default=5_000.0, help="feed ticks/s")
+    failover.add_argument("--json", action="store_true")
+    failover.set_defaults(handler=_failover)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -73,4 +79,19 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"superticks worker / RbFly = {result.vs_rbfly}x")
     else:
         print("RbFly not installed (`uv sync --group compare`): no comparison row")
+    return 0
+
+
+def _failover(args: argparse.Namespace) -> int:
+    import cluster as cl
+    from bench.failover import run_failover_bench
+
+    connection, cluster_settings = load_settings()
+    target = cl.Cluster(cluster_settings, connection)
+    result = uvloop.run(run_failover_bench(connection, target, rate=args.rate))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    for key, value in result.to_dict().items():
+        print(f"{key:22} {value}")
     return 0
