@@ -904,3 +904,39 @@ async def naive_rstream_publish(
                 await producer.send(message, on_publish_confirm=on_confirm)
             await asyncio.wait_for(done.wait(), 300)
             return time.perf_counter() - started
+
+
+async def subentry_rstream_publish(
+    settings: ConnectionSettings, batches: dict[str, list[list[bytes]]]
+) -> float:
+    """The cluster's limit as issue 3 defines it, for comparison: pre-encoded messages in
+    uncompressed sub-entry batches straight to each partition with rstream's
+    `Producer.send_sub_entry`, then wait for every batch's confirm. Returns the seconds."""
+    import time
+
+    first = settings.nodes[0]
+    expected = sum(len(b) for b in batches.values())
+    confirmed = 0
+    done = asyncio.Event()
+
+    async def on_confirm(status: Any) -> None:
+        nonlocal confirmed
+        confirmed += 1
+        if confirmed >= expected:
+            done.set()
+
+    producer = rstream.Producer(
+        first.host,
+        first.port,
+        username=settings.username,
+        password=settings.password.get_secret_value(),
+        vhost=settings.vhost,
+    )
+    with _mapped("sub-entry publish"):
+        async with producer:
+            started = time.perf_counter()
+            for stream, stream_batches in batches.items():
+                for batch in stream_batches:
+                    await producer.send_sub_entry(stream, batch, on_publish_confirm=on_confirm)
+            await asyncio.wait_for(done.wait(), 300)
+            return time.perf_counter() - started

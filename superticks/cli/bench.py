@@ -8,6 +8,7 @@ from typing import Any
 
 import uvloop
 
+from superticks.errors import ConfigError
 from superticks.settings import load_settings
 
 __all__ = ["register"]
@@ -30,6 +31,15 @@ def register(commands: Any) -> None:
     consume.add_argument("--seed", type=int, default=0)
     consume.add_argument("--json", action="store_true")
     consume.set_defaults(handler=_consume)
+    filtering = sub.add_parser(
+        "filter", help="messages a one-symbol reader receives with/without server-side filtering"
+    )
+    filtering.add_argument("--count", type=int, default=100_000, help="ticks to publish")
+    filtering.add_argument("--symbols", type=int, default=50)
+    filtering.add_argument("--batch", type=int, default=2_000, help="ticks per send_batch")
+    filtering.add_argument("--seed", type=int, default=0)
+    filtering.add_argument("--json", action="store_true")
+    filtering.set_defaults(handler=_filter)
     failover = sub.add_parser(
         "failover", help="a killed worker's and a killed node's partition: time to handle again"
     )
@@ -58,7 +68,10 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
     for row in result.rows:
         print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
-    print(f"superticks / naive rstream = {result.vs_naive}x; / ceiling = {result.vs_ceiling}x")
+    print(
+        f"superticks / naive rstream = {result.vs_naive}x; / per-message-id ceiling = "
+        f"{result.vs_ceiling}x; / sub-entry limit = {result.vs_subentry}x"
+    )
     return 0
 
 
@@ -94,4 +107,36 @@ def _failover(args: argparse.Namespace) -> int:
         return 0
     for key, value in result.to_dict().items():
         print(f"{key:22} {value}")
+    return 0
+
+
+def _filter(args: argparse.Namespace) -> int:
+    from bench.filter import run_filter_bench
+
+    if args.count < 1 or args.symbols < 1 or args.batch < 1:
+        raise ConfigError("--count, --symbols and --batch must be >= 1")
+    connection, _ = load_settings()
+    result = uvloop.run(
+        run_filter_bench(
+            connection, count=args.count, symbols=args.symbols, batch=args.batch, seed=args.seed
+        )
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(
+        f"{result.ticks:,} ticks of {result.symbols} symbols (batches of {result.batch:,}); "
+        f"reading {result.symbol}: {result.matching:,} of its partition's "
+        f"{result.partition_ticks:,}"
+    )
+    print(f"{'reader':40} {'received':>9} {'delivered':>9} {'chunks':>7} {'seconds':>8}")
+    for row in result.reads:
+        print(
+            f"{row.name:40} {row.received:>9,} {row.delivered:>9,} {row.chunks:>7,} "
+            f"{row.seconds:>8.2f}"
+        )
+    print(
+        f"server-side filtering saves {result.saving:.0%} of the messages; the client receives "
+        f"{result.received_share:.1%} of the partition (a perfect filter: {result.ideal_share:.1%})"
+    )
     return 0
