@@ -253,7 +253,7 @@ class Producer:
             batch = touched.get(part.index)
             if batch is None:
                 batch = touched[part.index] = (part, [])
-                if len(part.pending) == 1:  # it was idle: its wait for a confirm starts now
+                if not part.pending:  # it was idle: its wait for a confirm starts now
                     part.last_progress = time.monotonic()
             records, pending = batch[1], part.pending
             pid = part.next_id

@@ -5,11 +5,14 @@
 stored offsets, duplicate fencing, dead letters); :mod:`workers.handlers` the tick handlers it
 feeds, :mod:`workers.offsets` its offset fencing and store policy, :mod:`workers.deadletter` its
 dead-letter records and writer, and :mod:`workers.metrics` its Prometheus metrics.
+:mod:`workers.reader` is a plain (non-group) reader from a chosen offset, optionally of some
+symbols (server-side filtered, then post-filtered).
 """
 
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import CountingHandler, PerTick, PrintHandler, TickHandler, VwapHandler
 from workers.metrics import WorkerMetrics
+from workers.reader import ReaderMetrics, ReaderState, TickReader
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 
 __all__ = [
@@ -17,9 +20,12 @@ __all__ = [
     "GroupWorker",
     "PerTick",
     "PrintHandler",
+    "ReaderMetrics",
+    "ReaderState",
     "RunningVwap",
     "SymbolAggregate",
     "TickHandler",
+    "TickReader",
     "VwapHandler",
     "WorkerConfig",
     "WorkerMetrics",

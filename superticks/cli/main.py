@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from superticks.cli import bench, cluster, produce, replay, topology
+    from superticks.cli import bench, cluster, consume, produce, replay, topology
 
     parser = argparse.ArgumentParser(
         prog="superticks",
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, _worker_commands(), replay, bench):
+    for module in (cluster, topology, produce, _worker_commands(), replay, consume, bench):
         if module is not None:
             module.register(commands)
     return parser

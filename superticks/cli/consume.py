@@ -1,0 +1,195 @@
+"""`superticks consume`: a plain reader of the super stream from a chosen offset, optionally
+only some symbols (filtered by the broker, then by the client). Progress goes to stderr once a
+second; the summary (received vs delivered, per-symbol counts, seconds) to stdout at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+import uvloop
+
+from partitioning.codec import Tick
+from partitioning.model import parse_timestamp_us
+from superticks.settings import ConnectionSettings, load_settings
+from superticks.streams import Offset
+
+__all__ = ["parse_offset", "register"]
+
+
+def parse_offset(text: str) -> Offset:
+    """`first`, `last`, `next`, an offset (an integer >= 0, applied to every partition), or a
+    time with a zone (ISO-8601, e.g. 2026-11-25T14:30:00Z: the broker's chunk time)."""
+    word = text.strip().lower()
+    if word in ("first", "last", "next"):
+        return getattr(Offset, word)()  # type: ignore[no-any-return]
+    if word.lstrip("-").isdigit():
+        if int(word) < 0:
+            raise argparse.ArgumentTypeError(f"an offset is >= 0, not {text}")
+        return Offset.at(int(word))
+    try:
+        return Offset.since(parse_timestamp_us(text.strip()) // 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"expected first, last, next, an offset (integer >= 0) or an ISO-8601 time with a "
+            f"zone such as 2026-11-25T14:30:00Z, not {text!r}"
+        )
+    return Offset.since(int(moment.timestamp() * 1000))
+
+
+def _symbols(text: str) -> list[str]:
+    symbols = [s.strip() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise argparse.ArgumentTypeError("--symbols needs at least one symbol")
+    return symbols
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+    return value
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "consume", help="read ticks from an offset (first|last|next|N|time), optionally symbols"
+    )
+    parser.add_argument(
+        "--offset",
+        type=parse_offset,
+        default=Offset.next(),
+        metavar="first|last|next|N|ISO-TIME",
+        help="where each partition starts (default next: only new ticks)",
+    )
+    parser.add_argument(
+        "--symbols", type=_symbols, help="comma-separated symbols (broker- and client-filtered)"
+    )
+    parser.add_argument("--super-stream", default="ticks")
+    stop = parser.add_mutually_exclusive_group()
+    stop.add_argument("--count", type=_positive_int, help="stop after this many ticks")
+    stop.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    parser.set_defaults(handler=_consume)
+
+
+async def consume(
+    settings: ConnectionSettings,
+    offset: Offset,
+    *,
+    super_stream: str = "ticks",
+    symbols: list[str] | None = None,
+    count: int | None = None,
+    duration_s: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Read until `count` ticks were delivered, `duration_s` passed (or forever, until
+    cancelled: the reader is stopped either way). Returns the summary; raises what the
+    reader's failure was, if any."""
+    from workers.reader import TickReader
+
+    enough = asyncio.Event()
+    delivered = 0
+
+    async def on_ticks(_partition: str, _offsets: list[int], ticks: list[Tick]) -> None:
+        nonlocal delivered
+        delivered += len(ticks)
+        if count is not None and delivered >= count:
+            enough.set()
+
+    reader = TickReader(
+        settings,
+        on_ticks,
+        offset=offset,
+        super_stream=super_stream,
+        symbols=symbols,
+        name="consume",
+        on_failure=lambda _exc: enough.set(),
+    )
+    started = time.monotonic()
+    deadline = started + duration_s if duration_s is not None else None
+    async with reader:
+        last = 0
+        while not enough.is_set():
+            wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await enough.wait()
+            m = reader.metrics
+            if progress:
+                print(
+                    f"consume: received {m.received:,}, delivered {m.delivered:,} "
+                    f"(+{m.delivered - last:,}), not ticks {m.undecodable}",
+                    file=sys.stderr,
+                )
+            last = m.delivered
+    if reader.failure is not None:
+        raise reader.failure
+    m = reader.metrics
+    where = offset.kind.value if offset.value is None else f"{offset.kind.value}:{offset.value}"
+    return {
+        "super_stream": super_stream,
+        "offset": where,
+        "symbols": sorted(symbols) if symbols is not None else None,
+        "partitions": sorted(reader.partitions),
+        "received": m.received,
+        "delivered": m.delivered,
+        "undecodable": m.undecodable,
+        "chunks": m.chunks,
+        "per_symbol": dict(sorted(m.per_symbol.items())),
+        "next_offsets": dict(sorted(m.next_offsets.items())),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _consume(args: argparse.Namespace) -> int:
+    connection, _ = load_settings()
+    summary = uvloop.run(
+        consume(
+            connection,
+            args.offset,
+            super_stream=args.super_stream,
+            symbols=args.symbols,
+            count=args.count,
+            duration_s=args.duration,
+        )
+    )
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"consumed {summary['super_stream']} from {summary['offset']}: received "
+        f"{summary['received']:,} messages, delivered {summary['delivered']:,} ticks of "
+        f"{len(summary['per_symbol'])} symbols, {summary['undecodable']} not ticks, "
+        f"in {summary['seconds']:.2f} s"
+    )
+    for symbol, n in sorted(summary["per_symbol"].items(), key=lambda kv: -kv[1])[:20]:
+        print(f"  {symbol:10} {n:>9,}")
+    return 0
