@@ -29,9 +29,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from partitioning.codec import data_header, message_prefix
 from partitioning.router import Router
@@ -44,9 +44,11 @@ from superticks.errors import (
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
+    Compression,
     PartitionPublisher,
     encode_record,
     encode_records_frame,
+    encode_sub_entry_record,
     filter_part,
 )
 
@@ -65,6 +67,21 @@ class ProducerConfig(BaseModel):
     batch_size: int = Field(default=1_000, ge=1, le=10_000)
     confirm_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=0.05, gt=0)
+    sub_entry_size: int = Field(default=1, ge=1, le=65_535)
+    """Ticks per sub-entry batch; 1 (the default) writes one message per tick with its own
+    publishing id, which every client reads. >1 packs that many ticks of a partition under one
+    publishing id (one sub-entry), optionally compressed: smaller on the wire and on disk, but
+    the official JS client cannot read sub-entry batches, and stream filtering is off."""
+    compression: Literal["none", "gzip", "zstd"] = "none"
+
+    @model_validator(mode="after")
+    def _compression_needs_sub_entries(self) -> ProducerConfig:
+        if self.compression != "none" and self.sub_entry_size == 1:
+            raise ValueError("compression applies to sub-entry batches: set sub_entry_size > 1")
+        return self
+
+
+_COMPRESSION = {"none": Compression.NONE, "gzip": Compression.GZIP, "zstd": Compression.ZSTD}
 
 
 class ProducerState(StrEnum):
@@ -109,9 +126,9 @@ class _Partition:
     def __init__(self, index: int) -> None:
         self.index = index
         self.next_id = 1
-        # id -> (publish record, ticket), in id order (dicts keep insertion order); a record
-        # carries its id, so a re-send is the same bytes and the broker deduplicates it
-        self.pending: dict[int, tuple[bytes, _Ticket]] = {}
+        # id -> (publish record, ticket, ticks in it), in id order (dicts keep insertion order);
+        # a record carries its id, so a re-send is the same bytes and the broker deduplicates it
+        self.pending: dict[int, tuple[bytes, _Ticket, int]] = {}
         self.ready = False  # connected and caught up: new frames may be written
         self.recovering: asyncio.Task[None] | None = None
         self.last_progress = time.monotonic()
@@ -244,6 +261,7 @@ class Producer:
             ticket.future.set_result(None)
             return ticket.future
         symbols = self._symbols
+        sub_entries = self.config.sub_entry_size > 1
         touched: dict[int, tuple[_Partition, list[bytes]]] = {}
         for symbol, bodies in group_by_symbol(items).items():
             known = symbols.get(symbol)
@@ -256,13 +274,19 @@ class Producer:
                 if not part.pending:  # it was idle: its wait for a confirm starts now
                     part.last_progress = time.monotonic()
             records, pending = batch[1], part.pending
+            if sub_entries:
+                # messages for now; cut into sub-entry records below, per partition
+                records.extend(prefix + data_header(len(b)) + b for b in bodies)
+                continue
             pid = part.next_id
             for body in bodies:
                 record = encode_record(pid, fv, prefix + data_header(len(body)), body)
-                pending[pid] = (record, ticket)
+                pending[pid] = (record, ticket, 1)
                 records.append(record)
                 pid += 1
             part.next_id = pid
+        if sub_entries:
+            touched = {i: (p, self._sub_entries(p, m, ticket)) for i, (p, m) in touched.items()}
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
         self._idle.clear()
@@ -270,6 +294,19 @@ class Producer:
             if part.ready:
                 self._write(part, records)
         return ticket.future
+
+    def _sub_entries(self, part: _Partition, messages: list[bytes], ticket: _Ticket) -> list[bytes]:
+        size = self.config.sub_entry_size
+        compression = _COMPRESSION[self.config.compression]
+        records = []
+        for start in range(0, len(messages), size):
+            batch = messages[start : start + size]
+            pid = part.next_id
+            part.next_id = pid + 1
+            record = encode_sub_entry_record(pid, batch, compression)
+            part.pending[pid] = (record, ticket, len(batch))
+            records.append(record)
+        return records
 
     def _learn(self, symbol: str) -> tuple[_Partition, bytes, bytes]:
         assert self._router is not None
@@ -298,10 +335,15 @@ class Producer:
 
     def _write(self, part: _Partition, records: Sequence[bytes]) -> None:
         size = self.config.batch_size
+        if self.config.sub_entry_size > 1:
+            size = max(1, size // self.config.sub_entry_size)
+        version = 1 if self.config.sub_entry_size > 1 else 2
         try:
             for start in range(0, len(records), size):
                 chunk = records[start : start + size]
-                part.link.write(encode_records_frame(PartitionPublisher.PUBLISHER_ID, chunk))
+                part.link.write(
+                    encode_records_frame(PartitionPublisher.PUBLISHER_ID, chunk, version)
+                )
         except ConnectionFailed as exc:
             self._lost(part, str(exc))
 
@@ -314,9 +356,9 @@ class Producer:
             entry = pending.pop(pid, None)
             if entry is None:
                 continue  # a re-send's second confirm
-            done += 1
-            ticket = entry[1]
-            ticket.remaining -= 1
+            _, ticket, ticks = entry
+            done += ticks
+            ticket.remaining -= ticks
             if ticket.remaining == 0:
                 if not ticket.future.done():
                     ticket.future.set_result(None)
@@ -368,7 +410,7 @@ class Producer:
         stored = [pid for pid in part.pending if pid <= last]
         if stored:
             self._confirmed(part, stored)
-        resend = [record for record, _ in part.pending.values()]
+        resend = [record for record, _, _ in part.pending.values()]
         self.metrics.resent += len(resend)
         part.last_progress = time.monotonic()
         part.ready = True
@@ -397,7 +439,7 @@ class Producer:
 
     def _fail_pending(self, exc: BaseException) -> None:
         for part in self._partitions:
-            for _, ticket in part.pending.values():
+            for _, ticket, _ in part.pending.values():
                 if not ticket.future.done():
                     ticket.future.set_exception(exc)
                     ticket.future.exception()  # mark retrieved: the caller may not await it

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -30,9 +31,11 @@ from enum import Enum
 from typing import Any, ClassVar
 
 import rstream
+import zstandard
 from rstream import exceptions as rs_exc
 from rstream import schema
 from rstream.client import Client
+from rstream.compression import CompressionType, ICompressionCodec, StreamCompressionCodecs
 from rstream.connection import Connection, ConnectionClosed
 from rstream.constants import ConsumerOffsetSpecification, OffsetType
 from rstream.encoding import decode_frame
@@ -49,6 +52,7 @@ from superticks.settings import ConnectionSettings, NodeAddress
 __all__ = [
     "Admin",
     "Chunk",
+    "Compression",
     "Offset",
     "OffsetKind",
     "PartitionPublisher",
@@ -57,6 +61,7 @@ __all__ = [
     "encode_publish_frame",
     "encode_record",
     "encode_records_frame",
+    "encode_sub_entry_record",
     "filter_part",
 ]
 
@@ -487,18 +492,80 @@ def encode_record(publishing_id: int, filter_field: bytes, head: bytes, body: by
     )
 
 
-def encode_records_frame(publisher_id: int, records: Sequence[bytes]) -> bytes:
-    """A v2 publish frame of records made by `encode_record`."""
+def encode_records_frame(publisher_id: int, records: Sequence[bytes], version: int = 2) -> bytes:
+    """A publish frame of records: v2 for `encode_record`'s, v1 for sub-entry records."""
     body = b"".join(records)
     return b"".join(
         (
             _LEN.pack(9 + len(body)),
-            _PUBLISH_V2,
+            _PUBLISH_V2 if version == 2 else _PUBLISH_V1,
             publisher_id.to_bytes(1, "big"),
             _LEN.pack(len(records)),
             body,
         )
     )
+
+
+class Compression(Enum):
+    """Sub-entry batch compression, as the stream protocol numbers it."""
+
+    NONE = 0
+    GZIP = 1
+    ZSTD = 4
+
+
+_SUB_ENTRY_HEAD = struct.Struct(">QBHII")
+
+
+def encode_sub_entry_record(
+    publishing_id: int, messages: Sequence[bytes], compression: Compression = Compression.NONE
+) -> bytes:
+    """One sub-entry batch (a v1 publish record): several messages under one publishing id,
+    optionally compressed. Re-sending the same record bytes lets the broker deduplicate it."""
+    raw = b"".join([part for m in messages for part in (_LEN.pack(len(m)), m)])
+    if compression is Compression.GZIP:
+        data = gzip.compress(raw, mtime=0)
+    elif compression is Compression.ZSTD:
+        data = zstandard.ZstdCompressor().compress(raw)
+    else:
+        data = raw
+    head = _SUB_ENTRY_HEAD.pack(
+        publishing_id, 0x80 | (compression.value << 4), len(messages), len(raw), len(data)
+    )
+    return head + data
+
+
+class _ZstdCodec(ICompressionCodec):
+    """zstd for rstream's sub-entry reader (rstream ships only none and gzip)."""
+
+    def compress(self, messages: Sequence[Any]) -> None:  # pragma: no cover - never used
+        raise NotImplementedError
+
+    def uncompress(self, compressed_data: bytes, uncompressed_data_size: int) -> bytes:
+        data = zstandard.ZstdDecompressor().decompress(
+            compressed_data, max_output_size=uncompressed_data_size
+        )
+        if len(data) != uncompressed_data_size:
+            raise ValueError("zstd sub-entry: wrong uncompressed size")
+        return data
+
+    def compressed_size(self) -> int:  # pragma: no cover
+        return 0
+
+    def uncompressed_size(self) -> int:  # pragma: no cover
+        return 0
+
+    def messages_count(self) -> int:  # pragma: no cover
+        return 0
+
+    def data(self) -> bytes:  # pragma: no cover
+        return b""
+
+    def compression_type(self) -> int:
+        return Compression.ZSTD.value
+
+
+StreamCompressionCodecs.register_codec(CompressionType.Zstd, _ZstdCodec())
 
 
 def encode_publish_frame(

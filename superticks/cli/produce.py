@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import uvloop
+from pydantic import ValidationError
 
 from partitioning.feed import run_feed
 from partitioning.producer import Producer, ProducerConfig
@@ -50,6 +51,19 @@ def register(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--super-stream", default="ticks")
     parser.add_argument("--name", default="superticks", help="producer name (deduplication)")
+    parser.add_argument(
+        "--sub-entry-size",
+        type=_positive,
+        default=1,
+        help="ticks per sub-entry batch (default 1: one message per tick, readable by every "
+        "client; >1 is smaller but the official JS client cannot read it)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "gzip", "zstd"),
+        default="none",
+        help="compress sub-entry batches (needs --sub-entry-size > 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
     parser.set_defaults(handler=_produce)
 
@@ -63,7 +77,16 @@ def _produce(args: argparse.Namespace) -> int:
     from partitioning.simulator import MarketSimulator
 
     connection, _ = load_settings()
-    config = ProducerConfig(connection=connection, super_stream=args.super_stream, name=args.name)
+    try:
+        config = ProducerConfig(
+            connection=connection,
+            super_stream=args.super_stream,
+            name=args.name,
+            sub_entry_size=args.sub_entry_size,
+            compression=args.compression,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid producer options: {exc.errors()[0]['msg']}") from None
     simulator = MarketSimulator(args.symbols, exchanges=exchanges, seed=args.seed)
 
     async def main() -> dict[str, Any]:

@@ -196,3 +196,31 @@ async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
     await delete_topology(connection, unique)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
+async def test_sub_entry_batches_store_every_tick_once_and_read_back(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster, compression: str
+) -> None:
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    items = list(_ticks(6_000))
+    config = ProducerConfig(
+        connection=connection,
+        super_stream=unique,
+        name=unique,
+        sub_entry_size=100,
+        compression=compression,  # type: ignore[arg-type]
+    )
+    async with Producer(config) as p:
+        await p.send_batch(items[:3_000])
+    async with Producer(config) as p:  # ids continue across a restart
+        await p.send_batch(items[3_000:])
+        await p.flush(30)
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+    await delete_topology(connection, unique)
+
+
+def test_compression_without_sub_entries_is_refused() -> None:
+    with pytest.raises(ValueError, match="sub_entry_size"):
+        ProducerConfig(compression="zstd")
