@@ -8,11 +8,13 @@ exit status 2 (bad input: 2 as well, from argparse, before anything starts).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from superticks.errors import SuperticksError
+from superticks.settings import load_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -31,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
             "SUPERTICKS_USERNAME, SUPERTICKS_PASSWORD, SUPERTICKS_CLUSTER=compose|external)."
         ),
     )
+    conn = parser.add_argument_group(
+        "connection (each overrides its SUPERTICKS_* environment variable)"
+    )
+    conn.add_argument(
+        "--nodes", metavar="HOST:PORT,...", help="stream endpoints (SUPERTICKS_NODES)"
+    )
+    conn.add_argument("--username", help="SUPERTICKS_USERNAME (the password: SUPERTICKS_PASSWORD)")
+    conn.add_argument("--vhost", help="SUPERTICKS_VHOST")
+    conn.add_argument(
+        "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (cluster, topology, produce, _worker_commands(), replay, consume, bench):
         if module is not None:
@@ -46,11 +59,22 @@ def _worker_commands() -> ModuleType | None:
     return worker
 
 
+def _apply_connection_flags(args: argparse.Namespace) -> None:
+    """Flags win over the environment: they are written to it for this process, then every
+    setting is validated once, before any command starts (a bad value fails here, exit 2)."""
+    for flag in ("nodes", "username", "vhost", "cluster"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"SUPERTICKS_{flag.upper()}"] = value
+    load_settings()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
+        _apply_connection_flags(args)
         return handler(args)
     except SuperticksError as exc:
         print(f"superticks: error: {exc}", file=sys.stderr)
