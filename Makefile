@@ -46,7 +46,8 @@ demo: setup engine
 	$(UV) run superticks cluster up
 	$(UV) run superticks topology create
 	@pids=""; for i in 1 2 3; do \
-	  $(UV) run superticks worker --group demo --name worker-$$i --handler vwap & pids="$$pids $$!"; \
+	  $(UV) run superticks worker --group demo --name worker-$$i --handler vwap \
+	    --metrics-port 910$$i & pids="$$pids $$!"; \
 	done; sleep 3; \
 	$(UV) run superticks produce --symbols 200 --rate $(DEMO_RATE) --duration $(DEMO_SECONDS); \
 	sleep 3; kill -TERM $$pids; wait $$pids; \

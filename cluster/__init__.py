@@ -3,7 +3,7 @@
 from cluster.chaos import heal, kill, partition, pause, restart, unpause
 from cluster.compose import Cluster, ClusterState, ClusterStatus, NodeStatus
 from cluster.engine import engine_answers, ensure_engine, stop_started_engine
-from cluster.image import ensure_image
+from cluster.image import ensure_images
 from cluster.node import NODES, Node, node_named
 
 __all__ = [
@@ -15,7 +15,7 @@ __all__ = [
     "NodeStatus",
     "engine_answers",
     "ensure_engine",
-    "ensure_image",
+    "ensure_images",
     "heal",
     "kill",
     "node_named",

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from testcontainers.compose import DockerCompose
 
 from cluster.engine import ensure_engine
-from cluster.image import ensure_image
+from cluster.image import ensure_images
 from cluster.management import ManagementClient
 from cluster.node import NODES, Node, node_named
 from superticks.errors import (
@@ -154,11 +154,14 @@ class Cluster:
         if self.is_external:
             return self.wait_until_formed()
         ensure_engine()
-        image = ensure_image(self.settings, self._progress)
-        # docker compose interpolates ${SUPERTICKS_RABBITMQ_IMAGE} from this process's env.
-        os.environ["SUPERTICKS_RABBITMQ_IMAGE"] = image
+        images = ensure_images(self.settings, self._progress)
+        # docker compose interpolates ${SUPERTICKS_*_IMAGE} from this process's environment.
+        os.environ.update(images)
         self._check_ports()
-        self._progress(f"starting {len(NODES)} nodes from {image} ...")
+        self._progress(
+            f"starting {len(NODES)} nodes from {images['SUPERTICKS_RABBITMQ_IMAGE']} and "
+            f"Prometheus from {images['SUPERTICKS_PROMETHEUS_IMAGE']} ..."
+        )
         try:
             self._compose().start()
         except subprocess.CalledProcessError as exc:

@@ -99,7 +99,6 @@ class ClusterSettings(BaseSettings):
     compose_file: Path = REPO_ROOT / "docker-compose.yml"
     project: str = Field(default="superticks", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     rabbitmq_image: str | None = None
-    local_image: str = "superticks/rabbitmq:4-local"
     boot_timeout_s: float = Field(default=180.0, gt=0)
 
 

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Build a RabbitMQ >= 4.0 image from Debian's own packages, for hosts that cannot pull the
-# official `rabbitmq` image (no Docker Hub). Usage: build-image.sh TAG [SUITE]
+# Build an image from Debian's own packages, for hosts that cannot pull the official one
+# (no Docker Hub). Usage: build-image.sh rabbitmq|prometheus TAG
 #
-# SUITE defaults to `sid` (RabbitMQ 4.3 on Erlang 29: the current series, with the single active
-# consumer fixes that trixie's 4.0.5 lacks). The image's paths match the official image's
-# (/etc/rabbitmq/rabbitmq.conf, /etc/rabbitmq/enabled_plugins, /var/lib/rabbitmq), so the same
-# docker-compose.yml runs either. Nothing on the host changes but the debootstrap package and
-# a scratch folder that is removed afterwards.
+# rabbitmq: Debian sid's rabbitmq-server (RabbitMQ 4.3 on Erlang 29: the current series, with
+#   the single active consumer fixes that trixie's 4.0.5 lacks); paths as in the official image
+#   (/etc/rabbitmq/rabbitmq.conf, /etc/rabbitmq/enabled_plugins, /var/lib/rabbitmq).
+# prometheus: Debian bookworm's prometheus; entrypoint `prometheus` and data in /prometheus as
+#   in prom/prometheus, so docker-compose.yml's `command:` suits either.
+# Nothing on the host changes but the debootstrap package and a scratch folder, removed after.
 set -euo pipefail
-tag="${1:?usage: build-image.sh TAG [SUITE]}"
-suite="${2:-${SUPERTICKS_DEBIAN_SUITE:-sid}}"
+kind="${1:?usage: build-image.sh rabbitmq|prometheus TAG}"
+tag="${2:?usage: build-image.sh rabbitmq|prometheus TAG}"
+case "$kind" in
+  rabbitmq) suite="${SUPERTICKS_DEBIAN_SUITE:-sid}"; package=rabbitmq-server ;;
+  prometheus) suite=bookworm; package=prometheus ;;
+  *) echo "build-image.sh: unknown image kind $kind (rabbitmq or prometheus)" >&2; exit 2 ;;
+esac
 say() { printf 'superticks image: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
 
@@ -35,21 +41,34 @@ fi
 
 root=$(mktemp -d /var/tmp/superticks-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-say "debootstrap $suite with rabbitmq-server (about 35 s) ..."
-debootstrap --variant=minbase --include=rabbitmq-server "$suite" "$root" "$(debian_mirror)" \
+say "debootstrap $suite with $package (about 35 s) ..."
+debootstrap --variant=minbase --include="$package" "$suite" "$root" "$(debian_mirror)" \
   >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; die "debootstrap failed (log above)"; }
 rm -f "$root.log"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-version=$(chroot "$root" dpkg-query -W -f='${Version}' rabbitmq-server)
-say "importing as $tag (rabbitmq-server $version) ..."
-# Like the official image: the server runs in the foreground as PID 1, as user rabbitmq (so a
-# SIGTERM from `docker stop` reaches it), with its CLI tools on PATH for `docker exec`.
-tar -C "$root" -c . | docker import \
-  -c 'ENV PATH=/usr/lib/rabbitmq/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  -c 'ENV HOME=/var/lib/rabbitmq' \
-  -c 'USER rabbitmq' \
-  -c 'WORKDIR /var/lib/rabbitmq' \
-  -c "LABEL org.superticks.rabbitmq-version=$version org.superticks.debian-suite=$suite" \
-  -c 'EXPOSE 4369 5552 5672 15672 15692 25672' \
-  -c 'CMD ["rabbitmq-server"]' - "$tag" >/dev/null
+version=$(chroot "$root" dpkg-query -W -f='${Version}' "$package")
+say "importing as $tag ($package $version) ..."
+if [ "$kind" = rabbitmq ]; then
+  # Like the official image: the server runs in the foreground as PID 1, as user rabbitmq (so a
+  # SIGTERM from `docker stop` reaches it), with its CLI tools on PATH for `docker exec`.
+  tar -C "$root" -c . | docker import \
+    -c 'ENV PATH=/usr/lib/rabbitmq/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV HOME=/var/lib/rabbitmq' \
+    -c 'USER rabbitmq' \
+    -c 'WORKDIR /var/lib/rabbitmq' \
+    -c "LABEL org.superticks.version=$version org.superticks.debian-suite=$suite" \
+    -c 'EXPOSE 4369 5552 5672 15672 15692 25672' \
+    -c 'CMD ["rabbitmq-server"]' - "$tag" >/dev/null
+else
+  mkdir -p "$root/prometheus"
+  chroot "$root" chown prometheus:prometheus /prometheus
+  tar -C "$root" -c . | docker import \
+    -c 'USER prometheus' \
+    -c 'WORKDIR /prometheus' \
+    -c "LABEL org.superticks.version=$version org.superticks.debian-suite=$suite" \
+    -c 'EXPOSE 9090' \
+    -c 'ENTRYPOINT ["/usr/bin/prometheus"]' \
+    -c 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    - "$tag" >/dev/null
+fi
 say "built $tag"

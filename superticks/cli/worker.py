@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         try:
-            start_http_server(args.metrics_port, registry=metrics.registry)
+            start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
         except OSError as exc:
             raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
 

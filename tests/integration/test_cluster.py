@@ -162,3 +162,21 @@ async def test_partitioned_node_heals_and_stream_stays_readable(
         status = cl.heal(cluster, "rabbit3")
     assert status.formed
     assert len(await _read_all(connection, unique, 50)) == 50
+
+
+def test_prometheus_scrapes_the_three_nodes(cluster: cl.Cluster) -> None:
+    import time
+    import urllib.request
+
+    health: dict[str, str] = {}
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:9090/api/v1/targets", timeout=2) as r:
+                targets = json.loads(r.read())["data"]["activeTargets"]
+        except OSError:
+            targets = []
+        health = {t["scrapeUrl"]: t["health"] for t in targets if t["labels"]["job"] == "rabbitmq"}
+        if len(health) == 3 and set(health.values()) == {"up"}:
+            break
+        time.sleep(1)
+    assert health == {f"http://127.0.0.1:{n.prometheus_port}/metrics": "up" for n in cl.NODES}
