@@ -339,3 +339,196 @@ def test_a_rejected_tick_leaves_the_accumulator_unchanged() -> None:
         running.update(tick("100", "-5"))
 
     assert running.snapshot() == before
+
+
+# --- the integer fast path agrees with plain Decimal arithmetic ------------------------------
+
+
+def reference(ticks: list[Tick]) -> dict[str, SymbolAggregate]:
+    """The aggregates by the definition: exact Decimal sums, compare_total ties, one division."""
+    exact = decimal.Context(
+        prec=decimal.MAX_PREC,
+        Emin=decimal.MIN_EMIN,
+        Emax=decimal.MAX_EMAX,
+        traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow],
+    )
+    sums: dict[str, list[Decimal]] = {}
+    extremes: dict[str, list[Decimal]] = {}
+    counts: dict[str, int] = {}
+    times: dict[str, list[int]] = {}
+    for t in ticks:
+        price, size = Decimal(t.last_price), Decimal(t.last_size)
+        if t.symbol not in sums:
+            sums[t.symbol] = [exact.multiply(price, size), size]
+            extremes[t.symbol] = [price, price]
+            counts[t.symbol] = 1
+            times[t.symbol] = [t.timestamp_us, t.timestamp_us]
+            continue
+        s, (high, low), ts = sums[t.symbol], extremes[t.symbol], times[t.symbol]
+        s[0] = exact.add(s[0], exact.multiply(price, size))
+        s[1] = exact.add(s[1], size)
+        if price > high or (price == high and price.compare_total(high) > 0):
+            extremes[t.symbol][0] = price
+        if price < low or (price == low and price.compare_total(low) > 0):
+            extremes[t.symbol][1] = price
+        counts[t.symbol] += 1
+        ts[:] = [min(ts[0], t.timestamp_us), max(ts[1], t.timestamp_us)]
+    vwap_context = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
+    return {
+        symbol: SymbolAggregate(
+            symbol=symbol,
+            vwap=vwap_context.divide(notional, volume) if volume else None,
+            high=extremes[symbol][0],
+            low=extremes[symbol][1],
+            volume=volume,
+            count=counts[symbol],
+            first_timestamp_us=times[symbol][0],
+            last_timestamp_us=times[symbol][1],
+        )
+        for symbol, (notional, volume) in sums.items()
+    }
+
+
+# Plain-looking numbers with every exponent mix, numbers equal as floats but not as decimals,
+# equal numbers written differently, and unusual ones that take the Decimal path: negative
+# prices, negative zeros, huge exponents, very long digit strings.
+WIDE_PRICES = [
+    "187.42", "187.420", "187.4", "187", "0", "0.00", "0E+3", "1E+2", "100", "100.0",
+    "100.0000000000000000001", "99.9999999999999999999", "1E-100", "1E+100", "2.5E-7",
+    "0.1", "0.10000000000000000001", "-5", "-0", "-0.00", "-187.42",
+    "1" + "0" * 120 + ".5", "1E+5000",
+]  # fmt: skip
+WIDE_SIZES = [
+    "0", "0.000", "1", "100", "0.5", "250.125", "1E+3", "1E-100", "1E+100", "7E-30",
+    "-0", "-0.0", "1" + "0" * 120, "3E+4000",
+]  # fmt: skip
+
+
+def wide_ticks(n: int, seed: int, exotic: float) -> list[Tick]:
+    rnd = random.Random(seed)
+    common_prices, common_sizes = WIDE_PRICES[:17], WIDE_SIZES[:10]
+    ticks = []
+    for i in range(n):
+        unusual = rnd.random() < exotic
+        ticks.append(
+            tick(
+                rnd.choice(WIDE_PRICES if unusual else common_prices),
+                rnd.choice(WIDE_SIZES if unusual else common_sizes),
+                symbol=rnd.choice(["A", "B", "C", "D"]),
+                timestamp_us=BASE_US + rnd.randrange(1_000),
+                seq=i,
+            )
+        )
+    return ticks
+
+
+@pytest.mark.parametrize("exotic", [0.0, 0.002, 0.05])
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_any_numbers_give_the_same_aggregates_as_plain_decimal_arithmetic(
+    seed: int, exotic: float
+) -> None:
+    ticks = wide_ticks(1_500, seed, exotic)
+    expected = repr(reference(ticks))
+    rnd = random.Random(seed)
+    cuts = sorted(rnd.sample(range(1, len(ticks)), 30))
+    running = RunningVwap()
+
+    for start, end in zip([0, *cuts], [*cuts, len(ticks)], strict=True):
+        running.update_batch(ticks[start:end])
+
+    assert repr(running.snapshot()) == expected
+    assert repr(fed_one_by_one(ticks)) == expected
+    assert repr({s: running.get(s) for s in running.snapshot()}) == expected
+
+
+@pytest.mark.parametrize("exotic", [0.0, 0.01])
+def test_merging_any_mix_of_states_gives_the_same_aggregates(exotic: float) -> None:
+    ticks = wide_ticks(1_200, seed=21, exotic=exotic)
+    parts = [RunningVwap(), RunningVwap(), RunningVwap()]
+    for i, t in enumerate(ticks):
+        parts[(i // 7) % 3].update_batch([t])
+    before = [repr(part.snapshot()) for part in parts]
+
+    merged = RunningVwap()
+    for part in parts:
+        merged.merge(part)
+    merged_twice = RunningVwap()
+    merged_twice.merge(parts[2])
+    merged_twice.merge(merged)
+
+    assert repr(dict(sorted(merged.snapshot().items()))) == repr(
+        dict(sorted(reference(ticks).items()))
+    )
+    assert [repr(part.snapshot()) for part in parts] == before
+    part_2 = [t for i, t in enumerate(ticks) if (i // 7) % 3 == 2]
+    assert repr(dict(sorted(merged_twice.snapshot().items()))) == repr(
+        dict(sorted(reference(part_2 + ticks).items()))
+    )
+
+
+def test_a_symbol_keeps_exact_results_after_an_unusual_number() -> None:
+    pairs = [("10.25", "100"), ("10.5", "200"), ("-0", "5"), ("10.75", "0.5"), ("11", "1")]
+    ticks = trades(*pairs)
+
+    result = aggregate_by_symbol(ticks)
+
+    assert repr(result) == repr(reference(ticks))
+    assert result["AAPL"].low == Decimal("-0")
+
+
+def test_negative_zeros_keep_their_sign_as_in_decimal() -> None:
+    only_negative_zero = aggregate_by_symbol(trades(("-0", "5"), ("-0.0", "2")))["AAPL"]
+    zero_sizes = aggregate_by_symbol(trades(("5", "-0"), ("6", "-0.00")))["AAPL"]
+
+    assert repr(only_negative_zero.vwap) == "Decimal('-0.0')"
+    assert repr(zero_sizes.volume) == "Decimal('-0.00')"
+    assert zero_sizes.vwap is None
+
+
+def test_prices_equal_as_floats_but_not_as_decimals_are_ordered_exactly() -> None:
+    pairs = [("100", "1"), ("100.0000000000000000001", "1"), ("99.9999999999999999999", "1")]
+
+    agg = aggregate_by_symbol(trades(*pairs))["AAPL"]
+
+    assert agg.high == Decimal("100.0000000000000000001")
+    assert agg.low == Decimal("99.9999999999999999999")
+
+
+def test_mixed_exponents_give_the_exponents_of_the_exact_sums() -> None:
+    agg = aggregate_by_symbol(trades(("2", "1"), ("1.5", "1E+3"), ("3.25", "0.5")))["AAPL"]
+
+    assert repr(agg.volume) == repr(Decimal("1001.5"))
+    assert repr(agg.vwap) == repr(Decimal("1503.625") / Decimal("1001.5"))
+
+
+def test_a_bad_tick_in_a_batch_keeps_the_ticks_before_it_and_nothing_after() -> None:
+    good = trades(("100", "1"), ("101", "2"), ("102", "3"))
+    bad = tick("100", "-5", timestamp_us=BASE_US + 10)
+    running = RunningVwap()
+
+    with pytest.raises(TickError, match="AAPL"):
+        running.update_batch([*good[:2], bad, good[2]])
+
+    assert running.snapshot() == aggregate_by_symbol(good[:2])
+
+
+@pytest.mark.parametrize("size", ["abc", "NaN", "-Infinity", "-1E-100"])
+def test_bad_numbers_are_rejected_whatever_the_callers_context(size: str) -> None:
+    running = RunningVwap()
+    running.update_batch(trades(("100", "1")))
+    before = running.snapshot()
+
+    with decimal.localcontext(decimal.Context(traps=[])), pytest.raises(TickError):
+        running.update_batch([tick("100", size)])
+
+    assert running.snapshot() == before
+
+
+def test_results_do_not_depend_on_the_number_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    import workers.vwap as vwap
+
+    ticks = wide_ticks(600, seed=31, exotic=0.01)
+    expected = repr(reference(ticks))
+    monkeypatch.setattr(vwap, "_CACHE_LIMIT", 3)
+
+    assert repr(aggregate_by_symbol(ticks)) == expected
