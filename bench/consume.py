@@ -28,6 +28,7 @@ from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
 from workers.handlers import VwapHandler
 
@@ -153,5 +154,7 @@ async def run_consume_bench(
             rows.append(_row("RbFly consume (orjson.loads)", count, rb))
     finally:
         await delete_topology(settings, ss)
+        async with Admin(settings) as admin:
+            await admin.delete_stream(f"{ss}-dlq")  # the worker's dead-letter stream
     ratio = round(rows[0].ticks_per_s / rows[1].ticks_per_s, 2) if len(rows) > 1 else None
     return ConsumeBench(rows, ratio)

@@ -190,6 +190,8 @@ async def run_failover_bench(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(process.wait(), 30)
         await delete_topology(settings, ss)
+        async with Admin(settings) as admin:
+            await admin.delete_stream(f"{ss}-dlq")  # the workers' dead-letter stream
     return FailoverBench(
         worker_takeover_s=round(worker_takeover, 3),
         node_killed=node.name,

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import Tick, decode_message
+from partitioning.codec import Tick, decode_messages
 from superticks.errors import ConnectionFailed, StreamError, StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
@@ -444,12 +444,7 @@ class GroupWorker:
             messages = messages[skip:]
             first += skip
         offsets: Sequence[int]
-        bad: list[tuple[int, bytes, str]] = []
-        try:
-            ticks = [decode_message(m) for m in messages]
-            offsets = range(first, first + len(messages))
-        except ValueError:
-            ticks, offsets, bad = self._decode_each(messages, first)
+        ticks, offsets, bad = self._decode_each(messages, first)
         if ticks:
             for offset, error in await self._handle(part.index, offsets, ticks):
                 bad.append((offset, messages[offset - first], error))
@@ -471,18 +466,13 @@ class GroupWorker:
     @staticmethod
     def _decode_each(
         messages: Sequence[bytes], first: int
-    ) -> tuple[list[Tick], list[int], list[tuple[int, bytes, str]]]:
-        ticks: list[Tick] = []
-        offsets: list[int] = []
-        bad: list[tuple[int, bytes, str]] = []
-        for i, message in enumerate(messages):
-            try:
-                tick = decode_message(message)
-            except ValueError as exc:  # DecodeError and TickError are ValueErrors
-                bad.append((first + i, message, describe(exc)))
-                continue
-            ticks.append(tick)
-            offsets.append(first + i)
+    ) -> tuple[list[Tick], Sequence[int], list[tuple[int, bytes, str]]]:
+        ticks, errors = decode_messages(messages)  # errors: (index, DecodeError), in order
+        if not errors:
+            return ticks, range(first, first + len(messages)), []
+        failed = {i for i, _ in errors}
+        offsets = [first + i for i in range(len(messages)) if i not in failed]
+        bad = [(first + i, messages[i], describe(exc)) for i, exc in errors]
         return ticks, offsets, bad
 
     async def _handle(

@@ -19,6 +19,7 @@ from partitioning.codec import (
     data_header,
     decode_body,
     decode_message,
+    decode_messages,
     encode_body,
     encode_message,
     format_body,
@@ -630,3 +631,169 @@ def test_corrupted_messages_raise_only_decode_error() -> None:
             message[rng.randrange(len(message))] = rng.randrange(256)
         with contextlib.suppress(DecodeError):  # anything else fails the test
             decode_message(bytes(message))
+
+
+# -- decode_messages agrees with decode_message --------------------------------------------------
+
+
+def one_by_one(messages: list[bytes]) -> tuple[list[Tick], list[tuple[int, str, str]]]:
+    ticks: list[Tick] = []
+    errors: list[tuple[int, str, str]] = []
+    for i, message in enumerate(messages):
+        try:
+            ticks.append(decode_message(message))
+        except DecodeError as exc:
+            errors.append((i, type(exc).__name__, str(exc)))
+    return ticks, errors
+
+
+def agree_chunk(messages: list[bytes]) -> tuple[list[Tick], list[tuple[int, str, str]]]:
+    """decode_messages reads `messages` exactly as decode_message reads each of them."""
+    expected = one_by_one(messages)
+    ticks, errors = decode_messages(messages)
+    assert ticks == expected[0]
+    assert [(i, type(exc).__name__, str(exc)) for i, exc in errors] == expected[1]
+    return expected
+
+
+def java_style(body: bytes = BODY) -> bytes:
+    return (
+        described(0x70, list8(b"\x41"))
+        + described(0x74, map32(str32("symbol"), str32("AAPL"), sym8("seq"), b"\x54\x07"))
+        + described(0x77, vbin32(body))
+    )
+
+
+GOOD_MESSAGES = [
+    frame_message("AAPL", BODY),
+    frame_message("AAPL", wire(exchange="X" * 400)),  # vbin32 data section
+    frame_message("Nestlé", encode_body(model(symbol="Nestlé", exchange='Six "S" \\ E'))),
+    frame_message("AAPL", wire(timestamp="2026-11-25T14:03:07.123+00:00")),
+    frame_message("AAPL", wire(exchange="[NYSE]")),  # a bracket: parsed on its own
+    frame_message("AAPL", b" " + BODY),  # does not start with {: parsed on its own
+    frame_message("AAPL", BODY + b"\n"),  # does not end with }: parsed on its own
+    java_style(),
+    encode_message(model(symbol="BRK.B", bid_price="1e-400", ask_price="1e-399")),
+]
+BAD_MESSAGES = [
+    frame_message("AAPL", BODY)[:-1],
+    frame_message("AAPL", wire(bid_price="200")),
+    frame_message("AAPL", b"{}"),
+    frame_message("AAPL", b""),
+    frame_message("AAPL", b"not json"),
+    BODY,
+    b"",
+    b"\x00",
+    java_style(b"[]"),
+]
+
+
+def test_decode_messages_reads_an_empty_chunk() -> None:
+    assert decode_messages([]) == ([], [])
+
+
+def test_decode_messages_agrees_on_good_and_bad_vectors() -> None:
+    ticks, errors = agree_chunk(GOOD_MESSAGES + BAD_MESSAGES)
+    assert len(ticks) == len(GOOD_MESSAGES)
+    assert [i for i, _, _ in errors] == list(
+        range(len(GOOD_MESSAGES), len(GOOD_MESSAGES) + len(BAD_MESSAGES))
+    )
+    for message in GOOD_MESSAGES + BAD_MESSAGES:
+        agree_chunk([message])
+        agree_chunk([message, frame_message("AAPL", BODY), message])
+
+
+def test_decode_messages_agrees_on_shuffled_mixed_chunks() -> None:
+    rng = random.Random(11)
+    plain = [frame_message("AAPL", fast_body(ts=WHEN_US + n)) for n in range(50)]
+    for _ in range(200):
+        chunk = plain + rng.sample(GOOD_MESSAGES + BAD_MESSAGES, rng.randint(0, 6))
+        rng.shuffle(chunk)
+        agree_chunk(chunk)
+
+
+def test_decode_messages_accepts_bytearray_and_memoryview() -> None:
+    message = frame_message("AAPL", BODY)
+    ticks, errors = decode_messages([bytearray(message), memoryview(message), message])
+    assert ticks == [decode_message(message)] * 3
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [
+        [b'{"a":{"b":1}', b'{"c":2}}'],  # the first object closes in the second body
+        [b'{"a":[{"b":1}', b"{}]}"],  # an array swallows the next body
+        [b'{"a":"x}', b'{"}'],  # a string spanning two bodies
+        [b'{"a":1},{"b":2}', b"}{"],  # one body holds two values, the next none
+        [b'{"a":1},\n{"b":2}', b'{"c":3'],
+        [b"{", b"}"],
+    ],
+)
+def test_decode_messages_reads_each_body_alone(bodies: list[bytes]) -> None:
+    good = frame_message("AAPL", BODY)
+    messages = [good, *(frame_message("AAPL", body) for body in bodies), good]
+    _, errors = agree_chunk(messages)
+    assert [i for i, _, _ in errors] == list(range(1, len(bodies) + 1))
+
+
+def test_decode_messages_reads_a_simulated_chunk() -> None:
+    from partitioning.simulator import MarketSimulator
+
+    messages = [frame_message(s, b) for s, b in MarketSimulator(50, seed=3).batch(2000)]
+    ticks, errors = agree_chunk(messages)
+    assert len(ticks) == 2000
+    assert errors == []
+
+
+@pytest.mark.parametrize("field", list(POOLS))
+def test_decode_messages_agrees_on_every_value_of_each_field(field: str) -> None:
+    messages = [frame_message("AAPL", wire(**{field: value})) for value in POOLS[field]]
+    agree_chunk(messages)
+    agree_chunk(messages[::-1])
+
+
+def test_decode_messages_agrees_on_random_mutations() -> None:
+    rng = random.Random(20261125)
+    fields = list(POOLS)
+    messages = []
+    for case in range(3000):
+        data = wire_dict()
+        for field in rng.sample(fields, rng.randint(1, 3)):
+            data[field] = rng.choice(POOLS[field])
+        if case % 7 == 0:
+            del data[rng.choice(fields)]
+        if case % 11 == 0:
+            data["extra"] = 1
+        if case % 5 == 0:
+            items = list(data.items())
+            rng.shuffle(items)
+            data = dict(items)
+        messages.append(frame_message("AAPL", orjson.dumps(data)))
+    ticks, errors = agree_chunk(messages)
+    assert ticks
+    assert errors
+    for start in range(0, len(messages), 97):
+        agree_chunk(messages[start : start + 97])
+
+
+def test_decode_messages_agrees_on_corrupted_messages() -> None:
+    rng = random.Random(7)
+    good = [
+        frame_message("AAPL", BODY),
+        described(0x72, map32(sym8("k"), str8("v")))
+        + described(0x74, map32(str32("symbol"), str32("AAPL"), sym8("n"), b"\x54\x07"))
+        + described(0x77, vbin32(BODY)),
+    ]
+    messages = []
+    for _ in range(5000):
+        message = bytearray(rng.choice(good))
+        if rng.random() < 0.5:
+            del message[rng.randrange(1, len(message)) :]
+        for _ in range(rng.randint(1, 4)):
+            message[rng.randrange(len(message))] = rng.randrange(256)
+        messages.append(bytes(message))
+    for start in range(0, len(messages), 50):
+        chunk = messages[start : start + 50]
+        agree_chunk(chunk)
+        agree_chunk([*chunk, *good])
