@@ -39,6 +39,8 @@ from superticks.streams import (
 
 __all__ = ["PublishBench", "PublishRow", "run_publish_bench"]
 
+MAX_IN_FLIGHT = 50_000
+
 
 @dataclass(frozen=True, slots=True)
 class PublishRow:
@@ -66,7 +68,9 @@ def _row(name: str, ticks: int, seconds: float) -> PublishRow:
 async def _superticks(
     settings: ConnectionSettings, ss: str, items: list[tuple[str, bytes]]
 ) -> float:
-    config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-a")
+    config = ProducerConfig(
+        connection=settings, super_stream=ss, name=f"{ss}-a", max_in_flight=MAX_IN_FLIGHT
+    )
     async with Producer(config) as producer:
         started = time.perf_counter()
         for i in range(0, len(items), 2000):

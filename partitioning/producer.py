@@ -46,10 +46,11 @@ from superticks.streams import (
     Admin,
     Compression,
     PartitionPublisher,
-    encode_record,
+    encode_id,
     encode_records_frame,
     encode_sub_entry_record,
     filter_part,
+    record_middle,
 )
 
 __all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState", "group_by_symbol"]
@@ -151,6 +152,7 @@ class Producer:
         self._router: Router | None = None
         # symbol -> (partition, filter-value field, AMQP message prefix): routed once
         self._symbols: dict[str, tuple[_Partition, bytes, bytes]] = {}
+        self._middles: dict[str, dict[int, bytes]] = {}  # symbol -> body size -> record middle
         self._room = asyncio.Event()
         self._idle = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
@@ -279,8 +281,12 @@ class Producer:
                 records.extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
             pid = part.next_id
+            middles = self._middles[symbol]
             for body in bodies:
-                record = encode_record(pid, fv, prefix + data_header(len(body)), body)
+                middle = middles.get(len(body))
+                if middle is None:
+                    middle = self._middle(symbol, len(body))
+                record = encode_id(pid) + middle + body
                 pending[pid] = (record, ticket, 1)
                 records.append(record)
                 pid += 1
@@ -308,6 +314,13 @@ class Producer:
             records.append(record)
         return records
 
+    def _middle(self, symbol: str, size: int) -> bytes:
+        """A symbol's record middle for bodies of `size` bytes (see `record_middle`), cached."""
+        _, fv, prefix = self._symbols[symbol]
+        middle = record_middle(fv, prefix + data_header(size), size)
+        self._middles[symbol][size] = middle
+        return middle
+
     def _learn(self, symbol: str) -> tuple[_Partition, bytes, bytes]:
         assert self._router is not None
         known = (
@@ -316,6 +329,7 @@ class Producer:
             message_prefix(symbol),
         )
         self._symbols[symbol] = known
+        self._middles[symbol] = {}
         return known
 
     async def flush(self, timeout_s: float | None = None) -> None:

@@ -58,11 +58,13 @@ __all__ = [
     "PartitionPublisher",
     "StreamInfo",
     "Subscription",
+    "encode_id",
     "encode_publish_frame",
     "encode_record",
     "encode_records_frame",
     "encode_sub_entry_record",
     "filter_part",
+    "record_middle",
 ]
 
 log = logging.getLogger("superticks.streams")
@@ -481,6 +483,17 @@ _FV_LEN = struct.Struct(">H")
 def filter_part(filter_value: bytes) -> bytes:
     """The filter-value field of a v2 publish record (cache it per value)."""
     return _FV_LEN.pack(len(filter_value)) + filter_value
+
+
+encode_id = _ID.pack
+"""The first field of a publish record: its publishing id (8 bytes)."""
+
+
+def record_middle(filter_field: bytes, head: bytes, body_size: int) -> bytes:
+    """What stands between a v2 record's id and its message body: the filter value, the
+    message size and the message's head. Cache it per (head, body size); then
+    `encode_id(pid) + middle + body` is the record `encode_record` makes, in two copies."""
+    return filter_field + _LEN.pack(len(head) + body_size) + head
 
 
 def encode_record(publishing_id: int, filter_field: bytes, head: bytes, body: bytes) -> bytes:
