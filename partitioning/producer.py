@@ -269,7 +269,7 @@ class Producer:
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
-            part, fv, prefix = known
+            part, _, prefix = known
             batch = touched.get(part.index)
             if batch is None:
                 batch = touched[part.index] = (part, [])
