@@ -22,16 +22,8 @@ die() { say "$*"; exit 2; }
 [ "$(id -u)" = 0 ] || die "building the RabbitMQ image needs root (debootstrap); or set
 SUPERTICKS_RABBITMQ_IMAGE to an image this Docker engine has or can pull"
 
-debian_mirror() {
-  if [ -n "${SUPERTICKS_DEBIAN_MIRROR:-}" ]; then echo "$SUPERTICKS_DEBIAN_MIRROR"; return; fi
-  local m
-  m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-  [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null \
-      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-  [ -n "$m" ] || die "cannot find a Debian mirror in /etc/apt; set SUPERTICKS_DEBIAN_MIRROR"
-  echo "$m"
-}
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   command -v apt-get >/dev/null 2>&1 || die "debootstrap is needed to build the image (install it)"

@@ -31,17 +31,8 @@ with the Compose v2 plugin, start it, and check that 'docker info' and 'docker c
 both work. (Automatic install runs only as root on Debian/Ubuntu.)"
 fi
 
-# The Debian mirror this host already uses (so no registry host is hard-coded here).
-debian_mirror() {
-  if [ -n "${SUPERTICKS_DEBIAN_MIRROR:-}" ]; then echo "$SUPERTICKS_DEBIAN_MIRROR"; return; fi
-  local m
-  m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-  [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null \
-      | awk '{print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-  [ -n "$m" ] || die "cannot find a Debian mirror in /etc/apt; set SUPERTICKS_DEBIAN_MIRROR"
-  echo "$m"
-}
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 apt_updated=0
 apt_install() {

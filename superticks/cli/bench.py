@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import uvloop
@@ -65,9 +66,7 @@ def _publish(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
-    for row in result.rows:
-        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
+    _print_rows(result.rows)
     print(
         f"superticks / naive rstream = {result.vs_naive}x; / per-message-id ceiling = "
         f"{result.vs_ceiling}x; / sub-entry limit = {result.vs_subentry}x"
@@ -85,9 +84,7 @@ def _consume(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
-    for row in result.rows:
-        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
+    _print_rows(result.rows)
     if result.vs_rbfly is not None:
         print(f"superticks worker / RbFly = {result.vs_rbfly}x")
     else:
@@ -140,3 +137,10 @@ def _filter(args: argparse.Namespace) -> int:
         f"{result.received_share:.1%} of the partition (a perfect filter: {result.ideal_share:.1%})"
     )
     return 0
+
+
+def _print_rows(rows: Sequence[Any]) -> None:
+    """A contender table: name, ticks, seconds, ticks/s (publish and consume rows alike)."""
+    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
+    for row in rows:
+        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")

@@ -17,6 +17,7 @@ import uvloop
 
 from partitioning.codec import Tick
 from partitioning.model import parse_timestamp_us
+from superticks.cli.args import positive_float, positive_int, symbol_list
 from superticks.settings import ConnectionSettings, load_settings
 from superticks.streams import Offset
 
@@ -49,33 +50,6 @@ def parse_offset(text: str) -> Offset:
     return Offset.since(int(moment.timestamp() * 1000))
 
 
-def _symbols(text: str) -> list[str]:
-    symbols = [s.strip() for s in text.split(",") if s.strip()]
-    if not symbols:
-        raise argparse.ArgumentTypeError("--symbols needs at least one symbol")
-    return symbols
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, not {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
-    return value
-
-
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "consume", help="read ticks from an offset (first|last|next|N|time), optionally symbols"
@@ -88,12 +62,12 @@ def register(commands: Any) -> None:
         help="where each partition starts (default next: only new ticks)",
     )
     parser.add_argument(
-        "--symbols", type=_symbols, help="comma-separated symbols (broker- and client-filtered)"
+        "--symbols", type=symbol_list, help="comma-separated symbols (broker- and client-filtered)"
     )
     parser.add_argument("--super-stream", default="ticks")
     stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--count", type=_positive_int, help="stop after this many ticks")
-    stop.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    stop.add_argument("--count", type=positive_int, help="stop after this many ticks")
+    stop.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     parser.set_defaults(handler=_consume)
 

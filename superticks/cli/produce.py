@@ -12,40 +12,19 @@ from pydantic import ValidationError
 
 from partitioning.feed import run_feed
 from partitioning.producer import Producer, ProducerConfig
+from superticks.cli.args import positive_int, rate
 from superticks.errors import ConfigError
 from superticks.settings import load_settings
 
 __all__ = ["register"]
 
 
-def _rate(text: str) -> float | None:
-    if text == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rate takes a number or 'max', not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--rate must be > 0, not {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text}")
-    return value
-
-
 def register(commands: Any) -> None:
     parser = commands.add_parser("produce", help="publish a simulated feed (lossless producer)")
-    parser.add_argument("--symbols", type=_positive, default=200, help="how many symbols")
-    parser.add_argument("--rate", type=_rate, default=None, help="ticks/s, or max (default)")
+    parser.add_argument("--symbols", type=positive_int, default=200, help="how many symbols")
+    parser.add_argument("--rate", type=rate, default=None, help="ticks/s, or max (default)")
     limit = parser.add_mutually_exclusive_group(required=True)
-    limit.add_argument("--count", type=_positive, help="stop after N ticks")
+    limit.add_argument("--count", type=positive_int, help="stop after N ticks")
     limit.add_argument("--duration", type=float, help="stop after D seconds")
     parser.add_argument("--exchanges", default="NYSE,NASDAQ,CBOE,IEX,ARCA")
     parser.add_argument("--seed", type=int, default=0)
@@ -53,7 +32,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--name", default="superticks", help="producer name (deduplication)")
     parser.add_argument(
         "--sub-entry-size",
-        type=_positive,
+        type=positive_int,
         default=1,
         help="ticks per sub-entry batch (default 1: one message per tick, readable by every "
         "client; >1 is smaller but the official JS client cannot read it)",

@@ -8,36 +8,20 @@ from typing import Any
 
 import uvloop
 
-from partitioning.model import parse_timestamp_us
+from superticks.cli.args import iso_time_us, symbol_list
 from superticks.errors import ConfigError
 from superticks.settings import load_settings
 
 __all__ = ["register"]
 
 
-def _timestamp(text: str) -> int:
-    try:
-        return parse_timestamp_us(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO-8601 UTC time like 2026-11-25T14:30:00Z, not {text!r}"
-        ) from None
-
-
-def _symbols(text: str) -> list[str]:
-    symbols = [s.strip() for s in text.split(",") if s.strip()]
-    if not symbols:
-        raise argparse.ArgumentTypeError("--symbols needs at least one symbol")
-    return symbols
-
-
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "replay", help="replay stored ticks by time range and symbols (definite end)"
     )
-    parser.add_argument("--from", dest="start", type=_timestamp, help="first tick time (incl.)")
-    parser.add_argument("--to", dest="end", type=_timestamp, help="last tick time (excl.)")
-    parser.add_argument("--symbols", type=_symbols, help="comma-separated symbols (default all)")
+    parser.add_argument("--from", dest="start", type=iso_time_us, help="first tick time (incl.)")
+    parser.add_argument("--to", dest="end", type=iso_time_us, help="last tick time (excl.)")
+    parser.add_argument("--symbols", type=symbol_list, help="comma-separated symbols (default all)")
     parser.add_argument("--super-stream", default="ticks")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")

@@ -1,0 +1,60 @@
+"""Argument types shared by the commands: each rejects bad input before anything starts, with
+a message that names what was wrong (argparse turns it into exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+from partitioning.model import parse_timestamp_us
+
+__all__ = ["iso_time_us", "positive_float", "positive_int", "rate", "symbol_list"]
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+    return value
+
+
+def rate(text: str) -> float | None:
+    """Ticks per second, or `max` (None: as fast as the cluster confirms)."""
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate takes a number or 'max', not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--rate must be > 0, not {text}")
+    return value
+
+
+def symbol_list(text: str) -> list[str]:
+    symbols = [s.strip() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise argparse.ArgumentTypeError("--symbols needs at least one symbol")
+    return symbols
+
+
+def iso_time_us(text: str) -> int:
+    """Microseconds since the epoch of an ISO-8601 UTC time."""
+    try:
+        return parse_timestamp_us(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 UTC time like 2026-11-25T14:30:00Z, not {text!r}"
+        ) from None
