@@ -74,6 +74,9 @@ class ProducerConfig(BaseModel):
     publishing id (one sub-entry), optionally compressed: smaller on the wire and on disk, but
     the official JS client cannot read sub-entry batches, and stream filtering is off."""
     compression: Literal["none", "gzip", "zstd"] = "none"
+    filter_values: bool = True
+    """Publish each tick with its symbol as stream filter value (v2 publish frames), so that
+    consumers of a few symbols can have the broker skip chunks without them."""
 
     @model_validator(mode="after")
     def _compression_needs_sub_entries(self) -> ProducerConfig:
@@ -325,7 +328,7 @@ class Producer:
         assert self._router is not None
         known = (
             self._partitions[self._router.route(symbol)],
-            filter_part(symbol.encode()),
+            filter_part(symbol.encode()) if self.config.filter_values else b"",
             message_prefix(symbol),
         )
         self._symbols[symbol] = known
@@ -351,7 +354,7 @@ class Producer:
         size = self.config.batch_size
         if self.config.sub_entry_size > 1:
             size = max(1, size // self.config.sub_entry_size)
-        version = 1 if self.config.sub_entry_size > 1 else 2
+        version = 2 if self.config.filter_values and self.config.sub_entry_size == 1 else 1
         try:
             for start in range(0, len(records), size):
                 chunk = records[start : start + size]

@@ -107,13 +107,16 @@ async def test_topology_with_another_partition_count_is_a_clear_error(
     await delete_topology(connection, unique)
 
 
+@pytest.mark.parametrize("filter_values", [True, False])
 async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster, filter_values: bool
 ) -> None:
     await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(20_000))
     async with Producer(
-        ProducerConfig(connection=connection, super_stream=unique, name=unique)
+        ProducerConfig(
+            connection=connection, super_stream=unique, name=unique, filter_values=filter_values
+        )
     ) as p:
         await p.send_batch(items)
         await p.flush(30)
