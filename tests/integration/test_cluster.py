@@ -8,16 +8,14 @@ import json
 import subprocess
 
 import pytest
+from _streams import read_messages
 
 import cluster as cl
 from cluster.management import ManagementClient
 from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.streams import (
     Admin,
-    Chunk,
-    Offset,
     PartitionPublisher,
-    Subscription,
     encode_publish_frame,
 )
 
@@ -52,20 +50,6 @@ async def _write(connection: ConnectionSettings, stream: str, count: int, base: 
     assert len(confirmed) == count
 
 
-async def _read_all(connection: ConnectionSettings, stream: str, count: int) -> list[bytes]:
-    got: list[bytes] = []
-    done = asyncio.Event()
-
-    async def on_chunk(chunk: Chunk) -> None:
-        got.extend(chunk.messages)
-        if len(got) >= count:
-            done.set()
-
-    async with Subscription(connection, stream, on_chunk, Offset.first()):
-        await asyncio.wait_for(done.wait(), 30)
-    return got
-
-
 def test_status_reports_one_cluster_of_three_rabbitmq_4_nodes(cluster: cl.Cluster) -> None:
     result = subprocess.run(
         ["superticks", "cluster", "status", "--json"], capture_output=True, text=True, check=True
@@ -90,7 +74,7 @@ async def test_stream_created_on_node1_is_replicated_and_read_on_node3(
     await _write(via_node1, unique, 100)
     info = ManagementClient(("http://127.0.0.1:15672",), "superticks", "superticks").queue(unique)
     assert sorted(info.members) == [n.erlang_name for n in cl.NODES]
-    got = await _read_all(_on_node(connection, 2), unique, 100)
+    got = await read_messages(_on_node(connection, 2), unique, 100)
     assert got == [b"m%d" % i for i in range(1, 101)]
 
 
@@ -138,7 +122,7 @@ async def test_paused_node_rejoins_and_stream_stays_readable(
     finally:
         status = cl.unpause(cluster, "rabbit3")
     assert status.formed
-    assert len(await _read_all(connection, unique, 50)) == 50
+    assert len(await read_messages(connection, unique, 50)) == 50
 
 
 @pytest.mark.chaos
@@ -161,7 +145,7 @@ async def test_partitioned_node_heals_and_stream_stays_readable(
     finally:
         status = cl.heal(cluster, "rabbit3")
     assert status.formed
-    assert len(await _read_all(connection, unique, 50)) == 50
+    assert len(await read_messages(connection, unique, 50)) == 50
 
 
 def test_prometheus_scrapes_the_three_nodes(cluster: cl.Cluster) -> None:

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from _streams import read_messages
 
 from bench.verdict import Verdict, VerdictBuilder
 from partitioning.codec import Tick, format_body
@@ -19,10 +20,7 @@ from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
-    Chunk,
-    Offset,
     PartitionPublisher,
-    Subscription,
     encode_publish_frame,
 )
 from workers.deadletter import read_dead_letter
@@ -248,17 +246,7 @@ async def _write_raw(connection: ConnectionSettings, stream: str, message: bytes
 async def _read_dead_letters(
     connection: ConnectionSettings, stream: str, count: int
 ) -> list[dict[str, Any]]:
-    got: list[bytes] = []
-    done = asyncio.Event()
-
-    async def on_chunk(chunk: Chunk) -> None:
-        got.extend(chunk.messages)
-        if len(got) >= count:
-            done.set()
-
-    async with Subscription(connection, stream, on_chunk, Offset.first()):
-        await asyncio.wait_for(done.wait(), 10)
-    return [read_dead_letter(m) for m in got]
+    return [read_dead_letter(m) for m in await read_messages(connection, stream, count, 10)]
 
 
 async def test_poison_message_is_dead_lettered_and_the_worker_keeps_going(
