@@ -5,11 +5,24 @@ per symbol. Its function ``verdict`` is deliberately not re-exported here: bindi
 ``bench.verdict`` to the function would hide the submodule of the same name (``import
 bench.verdict as m`` and ``mock.patch("bench.verdict....")`` would then get the function).
 Import it from the submodule: ``from bench.verdict import verdict``.
+
+The harnesses behind `superticks bench ...`: :mod:`bench.publish` (producers side by side),
+:mod:`bench.consume` (one worker vs RbFly), :mod:`bench.failover` (killed worker and node under a
+live feed), :mod:`bench.filter` (what stream filtering saves).
 """
 
+from bench.consume import ConsumeBench, run_consume_bench
+from bench.failover import FailoverBench, run_failover_bench
+from bench.publish import PublishBench, run_publish_bench
 from bench.verdict import Verdict, VerdictBuilder
 
 __all__ = [
+    "ConsumeBench",
+    "FailoverBench",
+    "PublishBench",
     "Verdict",
     "VerdictBuilder",
+    "run_consume_bench",
+    "run_failover_bench",
+    "run_publish_bench",
 ]

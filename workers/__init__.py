@@ -6,13 +6,15 @@ stored offsets, duplicate fencing, dead letters); :mod:`workers.handlers` the ti
 feeds, :mod:`workers.offsets` its offset fencing and store policy, :mod:`workers.deadletter` its
 dead-letter records and writer, and :mod:`workers.metrics` its Prometheus metrics.
 :mod:`workers.reader` is a plain (non-group) reader from a chosen offset, optionally of some
-symbols (server-side filtered, then post-filtered).
+symbols (server-side filtered, then post-filtered). :mod:`workers.replay` reads back a time
+range and symbols with a definite end, for backtests and audits.
 """
 
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import CountingHandler, PerTick, PrintHandler, TickHandler, VwapHandler
 from workers.metrics import WorkerMetrics
 from workers.reader import ReaderMetrics, ReaderState, TickReader
+from workers.replay import ReplayResult, replay, replay_all, replay_symbols, replay_time_range
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "PrintHandler",
     "ReaderMetrics",
     "ReaderState",
+    "ReplayResult",
     "RunningVwap",
     "SymbolAggregate",
     "TickHandler",
@@ -31,5 +34,9 @@ __all__ = [
     "WorkerMetrics",
     "WorkerState",
     "aggregate_by_symbol",
+    "replay",
+    "replay_all",
+    "replay_symbols",
+    "replay_time_range",
     "run_worker",
 ]

@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
 
 from superticks.errors import SuperticksError
 from superticks.settings import load_settings
@@ -22,7 +21,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from superticks.cli import bench, cluster, consume, produce, replay, topology
+    from superticks.cli import bench, cluster, consume, produce, replay, topology, worker
 
     parser = argparse.ArgumentParser(
         prog="superticks",
@@ -45,18 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, _worker_commands(), replay, consume, bench):
-        if module is not None:
-            module.register(commands)
+    for module in (cluster, topology, produce, worker, consume, replay, bench):
+        module.register(commands)
     return parser
-
-
-def _worker_commands() -> ModuleType | None:
-    try:
-        from superticks.cli import worker
-    except ImportError:  # the workers' commands land with the workers package
-        return None
-    return worker
 
 
 def _apply_connection_flags(args: argparse.Namespace) -> None:
