@@ -49,7 +49,8 @@ demo: setup engine
 	  $(UV) run superticks worker --group demo --name worker-$$i --handler vwap \
 	    --metrics-port 910$$i & pids="$$pids $$!"; \
 	done; sleep 3; \
-	$(UV) run superticks produce --symbols 200 --rate $(DEMO_RATE) --duration $(DEMO_SECONDS); \
+	$(UV) run superticks produce --symbols 200 --rate $(DEMO_RATE) --duration $(DEMO_SECONDS) \
+	  --metrics-port 9100; \
 	sleep 3; kill -TERM $$pids; wait $$pids; \
 	$(UV) run superticks topology describe
 

@@ -6,7 +6,8 @@
 * `partitioning.simulator`: `MarketSimulator`, deterministic realistic ticks;
 * `partitioning.topology`: the super stream declared, described, deleted;
 * `partitioning.producer`: `Producer`, every tick stored once, in order, in its partition;
-* `partitioning.feed`: the simulator's ticks published by the producer, paced or flat out.
+* `partitioning.feed`: the simulator's ticks published by the producer, paced or flat out;
+* `partitioning.metrics`: the producer's metrics for Prometheus (read at scrape time).
 
 docs/wire-format.md is the contract for producers and consumers in other languages.
 """

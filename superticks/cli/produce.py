@@ -43,6 +43,9 @@ def register(commands: Any) -> None:
         default="none",
         help="compress sub-entry batches (needs --sub-entry-size > 1)",
     )
+    parser.add_argument(
+        "--metrics-port", type=positive_int, help="serve Prometheus metrics on 127.0.0.1:PORT"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
     parser.set_defaults(handler=_produce)
 
@@ -68,8 +71,17 @@ def _produce(args: argparse.Namespace) -> int:
         raise ConfigError(f"invalid producer options: {exc.errors()[0]['msg']}") from None
     simulator = MarketSimulator(args.symbols, exchanges=exchanges, seed=args.seed)
 
+    producer = Producer(config)
+    if args.metrics_port is not None:
+        from partitioning.metrics import serve_producer_metrics
+
+        try:
+            serve_producer_metrics(producer, args.metrics_port)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
+
     async def main() -> dict[str, Any]:
-        async with Producer(config) as producer:
+        async with producer:
             result = await run_feed(
                 producer,
                 simulator,

@@ -227,3 +227,28 @@ async def test_sub_entry_batches_store_every_tick_once_and_read_back(
 def test_compression_without_sub_entries_is_refused() -> None:
     with pytest.raises(ValueError, match="sub_entry_size"):
         ProducerConfig(compression="zstd")
+
+
+async def test_producer_metrics_are_served_for_prometheus(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    from partitioning.metrics import serve_producer_metrics
+
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
+    producer = Producer(ProducerConfig(connection=connection, super_stream=unique, name=unique))
+    serve_producer_metrics(producer, 19_870)
+    async with producer:
+        await producer.send_batch(list(_ticks(1_000)))
+        await producer.flush(30)
+        text = await asyncio.to_thread(_get, "http://127.0.0.1:19870/metrics")
+    labels = f'{{producer="{unique}",super_stream="{unique}"}}'
+    assert f"superticks_producer_confirmed_total{labels} 1000.0" in text
+    assert f"superticks_producer_in_flight{labels} 0.0" in text
+    await delete_topology(connection, unique)
+
+
+def _get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
