@@ -15,7 +15,14 @@ rstream 1.1.1's traps, each handled once, here:
 * unbounded `send()` and no re-send after recovery: we do not use rstream's producer; a
   `PartitionPublisher` writes publish frames with our own publishing ids and reports confirms,
   errors and disconnects, so the producer above can bound, re-send and deduplicate;
+* confirms and deliveries decoded field by field in Python, and StreamStats not decodable at
+  all (its response would kill rstream's listener): `_read_frame` decodes these with `struct`;
+* a subscription whose connection dropped is re-subscribed silently: `Subscription(on_lost=)`
+  tells its owner, which may no longer be the active consumer;
 * rstream's exceptions never leave this module: `_mapped()` turns them into ours.
+
+It also holds the benchmarks' reference implementations of stock rstream usage
+(`naive_rstream_publish`, `subentry_rstream_publish`), since nothing else may import rstream.
 """
 
 from __future__ import annotations
