@@ -1,0 +1,84 @@
+"""Publish frames and records, byte for byte, as the RabbitMQ stream protocol defines them
+(Publish, key 0x0002: v1 messages are id + size + message; v2 adds a filter value per message;
+a sub-entry record is id + entry type + count + sizes + data)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import zstandard
+
+from superticks.streams import (
+    Compression,
+    encode_id,
+    encode_publish_frame,
+    encode_record,
+    encode_records_frame,
+    encode_sub_entry_record,
+    filter_part,
+    record_middle,
+)
+
+
+def test_v1_publish_frame_of_two_messages() -> None:
+    frame = encode_publish_frame(7, [(1, b"ab"), (2, b"c")])
+    body = (
+        b"\x00\x02\x00\x01"  # key Publish, version 1
+        + b"\x07"  # publisher id
+        + b"\x00\x00\x00\x02"  # two messages
+        + struct.pack(">QI", 1, 2) + b"ab"
+        + struct.pack(">QI", 2, 1) + b"c"
+    )  # fmt: skip
+    assert frame == struct.pack(">I", len(body)) + body
+
+
+def test_v2_publish_frame_carries_a_filter_value_per_message() -> None:
+    frame = encode_publish_frame(0, [(5, b"msg")], [b"AAPL"])
+    body = b"\x00\x02\x00\x02\x00\x00\x00\x00\x01" + struct.pack(">QH", 5, 4) + b"AAPL"
+    body += struct.pack(">I", 3) + b"msg"
+    assert frame == struct.pack(">I", len(body)) + body
+
+
+def test_a_record_is_the_same_as_a_frame_entry() -> None:
+    record = encode_record(5, filter_part(b"AAPL"), b"head-", b"body")
+    assert record == struct.pack(">QH", 5, 4) + b"AAPL" + struct.pack(">I", 9) + b"head-body"
+    assert encode_records_frame(0, [record]) == encode_publish_frame(
+        0, [(5, b"head-body")], [b"AAPL"]
+    )
+
+
+def test_id_plus_cached_middle_plus_body_is_the_record() -> None:
+    middle = record_middle(filter_part(b"MSFT"), b"head-", 4)
+    assert encode_id(9) + middle + b"body" == encode_record(
+        9, filter_part(b"MSFT"), b"head-", b"body"
+    )
+
+
+def test_without_filter_values_records_make_a_v1_frame() -> None:
+    record = encode_id(3) + record_middle(b"", b"", 2) + b"xy"
+    assert encode_records_frame(0, [record], version=1) == encode_publish_frame(0, [(3, b"xy")])
+
+
+def test_uncompressed_sub_entry_record() -> None:
+    record = encode_sub_entry_record(11, [b"ab", b"c"])
+    raw = struct.pack(">I", 2) + b"ab" + struct.pack(">I", 1) + b"c"
+    assert record == struct.pack(">QBHII", 11, 0x80, 2, len(raw), len(raw)) + raw
+
+
+def test_compressed_sub_entries_name_their_codec_and_decompress_to_the_messages() -> None:
+    raw = struct.pack(">I", 2) + b"ab" + struct.pack(">I", 1) + b"c"
+    for compression, entry_type, decompress in (
+        (Compression.GZIP, 0x90, gzip.decompress),
+        (Compression.ZSTD, 0xC0, zstandard.ZstdDecompressor().decompress),
+    ):
+        record = encode_sub_entry_record(11, [b"ab", b"c"], compression)
+        pid, kind, count, size, length = struct.unpack_from(">QBHII", record)
+        assert (pid, kind, count, size) == (11, entry_type, 2, len(raw))
+        assert decompress(record[struct.calcsize(">QBHII") :]) == raw
+        assert length == len(record) - struct.calcsize(">QBHII")
+
+
+def test_a_re_sent_gzip_record_is_byte_identical() -> None:
+    first = encode_sub_entry_record(1, [b"tick"] * 10, Compression.GZIP)
+    assert encode_sub_entry_record(1, [b"tick"] * 10, Compression.GZIP) == first
