@@ -94,6 +94,12 @@ async def test_topology_create_is_idempotent(
     assert await create_topology(connection, config) is False
     info = await describe_topology(connection, unique)
     assert [p.stream for p in info.partitions] == [f"{unique}-0", f"{unique}-1", f"{unique}-2"]
+    # Replicas appear in the metadata as they start, a moment after the leader.
+    for _ in range(100):
+        if all(len(p.replicas) == 2 for p in info.partitions):
+            break
+        await asyncio.sleep(0.1)
+        info = await describe_topology(connection, unique)
     assert all(len(p.replicas) == 2 for p in info.partitions)
     await delete_topology(connection, unique)
 
