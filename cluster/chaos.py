@@ -23,7 +23,7 @@ def _docker(*args: str) -> None:
 
 
 def _target(cluster: Cluster, name: str, what: str) -> Node:
-    cluster._refuse_external(f"cluster {what}")
+    cluster.refuse_external(f"cluster {what}")
     return node_named(name)
 
 

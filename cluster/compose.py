@@ -142,7 +142,8 @@ class Cluster:
             )
         return self._compose_handle
 
-    def _refuse_external(self, what: str) -> None:
+    def refuse_external(self, what: str) -> None:
+        """Raise `ChaosRefused` unless this drives the compose cluster."""
         if self.is_external:
             raise ChaosRefused(
                 f"`{what}` drives only the compose cluster; SUPERTICKS_CLUSTER=external points at "
@@ -170,14 +171,14 @@ class Cluster:
 
     def down(self, purge: bool = False) -> None:
         """Stop and remove the containers (and with `purge`, their data volumes)."""
-        self._refuse_external("cluster down")
+        self.refuse_external("cluster down")
         cmd = [*self._compose().compose_command_property, "down", "--timeout", "20"]
         if purge:
             cmd.append("--volumes")
         subprocess.run(cmd, cwd=self.settings.compose_file.parent, capture_output=True, check=False)
 
     def logs(self, node: str, tail: int | None = None) -> str:
-        self._refuse_external("cluster logs")
+        self.refuse_external("cluster logs")
         target = node_named(node)
         cmd = ["docker", "logs", target.container]
         if tail is not None:
@@ -252,10 +253,9 @@ class Cluster:
             status = self.status()
             if status.formed and self._stream_ports_answer():
                 return status
-            if not self.is_external:
-                for n in NODES:
-                    if self.container_states()[n.name] == "exited":
-                        self._raise_node_failure(n, "its container exited")
+            for ns in status.nodes:  # status() read the containers' states already
+                if ns.container_state == "exited":
+                    self._raise_node_failure(node_named(ns.node), "its container exited")
             time.sleep(0.5)
         missing = [ns.node for ns in status.nodes if not ns.in_cluster]
         if self.is_external:

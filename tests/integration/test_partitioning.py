@@ -115,9 +115,8 @@ async def test_topology_with_another_partition_count_is_a_clear_error(
 
 @pytest.mark.parametrize("filter_values", [True, False])
 async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster, filter_values: bool
+    connection: ConnectionSettings, unique: str, super_stream: str, filter_values: bool
 ) -> None:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(20_000))
     async with Producer(
         ProducerConfig(
@@ -129,13 +128,11 @@ async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
     result, seen = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
     assert {s: parts for s, parts in seen.items()} == {s: {partition_for(s, 3)} for s in SYMBOLS}
-    await delete_topology(connection, unique)
 
 
 async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twice(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, super_stream: str
 ) -> None:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(3_000))
     config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
     async with Producer(config) as p:
@@ -144,14 +141,12 @@ async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twic
         await p.send_batch(items[1_500:])
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
-    await delete_topology(connection, unique)
 
 
 @pytest.mark.chaos
 async def test_node_killed_while_producing_loses_and_duplicates_nothing(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, super_stream: str, cluster: cl.Cluster
 ) -> None:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(150_000))
     config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
     async with Producer(config) as producer:
@@ -171,14 +166,12 @@ async def test_node_killed_while_producing_loses_and_duplicates_nothing(
         assert producer.metrics.confirmed == len(items)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
-    await delete_topology(connection, unique)
 
 
 @pytest.mark.chaos
 async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, super_stream: str, cluster: cl.Cluster
 ) -> None:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(20_000))
     config = ProducerConfig(
         connection=connection, super_stream=unique, name=unique, max_in_flight=2_000
@@ -204,14 +197,12 @@ async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
         await producer.flush(120)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
-    await delete_topology(connection, unique)
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
 async def test_sub_entry_batches_store_every_tick_once_and_read_back(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster, compression: str
+    connection: ConnectionSettings, unique: str, super_stream: str, compression: str
 ) -> None:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = list(_ticks(6_000))
     config = ProducerConfig(
         connection=connection,
@@ -227,7 +218,6 @@ async def test_sub_entry_batches_store_every_tick_once_and_read_back(
         await p.flush(30)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
-    await delete_topology(connection, unique)
 
 
 def test_compression_without_sub_entries_is_refused() -> None:
@@ -236,11 +226,10 @@ def test_compression_without_sub_entries_is_refused() -> None:
 
 
 async def test_producer_metrics_are_served_for_prometheus(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, super_stream: str
 ) -> None:
     from partitioning.metrics import serve_producer_metrics
 
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     producer = Producer(ProducerConfig(connection=connection, super_stream=unique, name=unique))
     serve_producer_metrics(producer, 19_870)
     async with producer:
@@ -250,7 +239,6 @@ async def test_producer_metrics_are_served_for_prometheus(
     labels = f'{{producer="{unique}",super_stream="{unique}"}}'
     assert f"superticks_producer_confirmed_total{labels} 1000.0" in text
     assert f"superticks_producer_in_flight{labels} 0.0" in text
-    await delete_topology(connection, unique)
 
 
 def _get(url: str) -> str:

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
-import cluster as cl
 from partitioning.codec import Tick, decode_body
-from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
-from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Offset
 from workers.reader import TickReader
@@ -46,15 +42,6 @@ class Collected:
                 self._arrived.clear()
                 await self._arrived.wait()
         await asyncio.sleep(0.3)
-
-
-@pytest.fixture
-async def super_stream(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
-) -> AsyncIterator[str]:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
-    yield unique
-    await delete_topology(connection, unique)
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import cluster as cl
 from partitioning.codec import decode_body
-from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
-from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from workers.replay import replay_all, replay_symbols, replay_time_range
 
@@ -18,16 +15,14 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 async def stored(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, unique: str, super_stream: str
 ) -> list[tuple[str, bytes]]:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
     items = MarketSimulator(30, seed=7).batch(20_000)
     config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
     async with Producer(config) as producer:
         await producer.send_batch(items)
         await producer.flush(30)
-    yield items
-    await delete_topology(connection, unique)
+    return items
 
 
 async def test_replay_all_returns_every_stored_tick_in_order(

@@ -9,18 +9,14 @@ import signal
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
-import cluster as cl
 from partitioning.codec import Tick
-from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
-from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
 from workers.handlers import CountingHandler
 
@@ -52,14 +48,8 @@ async def _feed(connection: ConnectionSettings, ss: str, stop: asyncio.Event) ->
 
 
 @pytest.fixture
-async def one_partition(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
-) -> AsyncIterator[str]:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=1))
-    yield unique
-    await delete_topology(connection, unique)
-    async with Admin(connection) as admin:
-        await admin.delete_stream(f"{unique}-dlq")  # the workers' dead-letter stream
+async def one_partition(new_super_stream: Callable[[int], Awaitable[str]]) -> str:
+    return await new_super_stream(1)
 
 
 async def test_hung_worker_is_replaced_within_10_s_and_rejoins_as_standby(

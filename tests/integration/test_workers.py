@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -14,12 +14,9 @@ from _streams import read_messages
 
 from bench.verdict import Verdict, VerdictBuilder
 from partitioning.codec import Tick, format_body
-from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
-from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
-    Admin,
     PartitionPublisher,
     encode_publish_frame,
 )
@@ -85,17 +82,6 @@ def _verdict(
         merged = list({(r[2], r[3]): r for r in reversed(merged)}.values())[::-1]
     builder.observe_many((symbol, seq) for symbol, seq, _, _ in merged)
     return builder.result()
-
-
-@pytest.fixture
-async def super_stream(
-    cluster: object, connection: ConnectionSettings, unique: str
-) -> AsyncIterator[str]:
-    await create_topology(connection, StreamConfig(super_stream=unique, partitions=3))
-    yield unique
-    await delete_topology(connection, unique)
-    async with Admin(connection) as admin:
-        await admin.delete_stream(f"{unique}-dlq")
 
 
 @pytest.fixture

@@ -32,19 +32,7 @@ def test_routing_seed_is_the_stream_clients_seed() -> None:
     assert ROUTING_SEED == 104729
 
 
-@pytest.mark.parametrize(
-    ("data", "seed", "expected"),
-    [
-        (b"", 0, 0x00000000),
-        (b"", 1, 0x514E28B7),
-        (b"", 0xFFFFFFFF, 0x81F16F39),
-        (b"\x00\x00\x00\x00", 0, 0x2362F9DE),
-        (b"aaaa", 0x9747B28C, 0x5A97808A),
-        (b"Hello, world!", 0x9747B28C, 0x24884CBA),
-        (b"hello", 0, 0x248BFA47),
-        (b"The quick brown fox jumps over the lazy dog", 0x9747B28C, 0x2FA826CD),
-    ],
-)
+@pytest.mark.parametrize(("data", "seed", "expected"), load_generator().REFERENCE)
 def test_murmur3_32_matches_published_reference_values(
     data: bytes, seed: int, expected: int
 ) -> None:

@@ -1,0 +1,40 @@
+"""Fixtures of the integration suite: super streams that exist for one test and are deleted
+after it, with whatever dead-letter stream a worker made for them, also when the test fails."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from cluster import Cluster
+from partitioning.model import StreamConfig
+from partitioning.topology import create_topology, delete_topology
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+
+
+@pytest.fixture
+async def new_super_stream(
+    connection: ConnectionSettings, unique: str, cluster: Cluster
+) -> AsyncIterator[Callable[[int], Awaitable[str]]]:
+    """`await new_super_stream(partitions)` creates a super stream named after the test."""
+    made: list[str] = []
+
+    async def make(partitions: int = 3) -> str:
+        name = unique if not made else f"{unique}x{len(made)}"
+        await create_topology(connection, StreamConfig(super_stream=name, partitions=partitions))
+        made.append(name)
+        return name
+
+    yield make
+    async with Admin(connection) as admin:
+        for name in made:
+            await delete_topology(connection, name)
+            await admin.delete_stream(f"{name}-dlq")
+
+
+@pytest.fixture
+async def super_stream(new_super_stream: Callable[[int], Awaitable[str]]) -> str:
+    """A 3-partition super stream named like `unique`, deleted after the test."""
+    return await new_super_stream(3)
