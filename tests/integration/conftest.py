@@ -38,3 +38,15 @@ async def new_super_stream(
 async def super_stream(new_super_stream: Callable[[int], Awaitable[str]]) -> str:
     """A 3-partition super stream named like `unique`, deleted after the test."""
     return await new_super_stream(3)
+
+
+@pytest.fixture
+async def stream(
+    connection: ConnectionSettings, unique: str, cluster: Cluster
+) -> AsyncIterator[str]:
+    """A plain stream named `unique` (replicated on the three nodes), deleted after the test."""
+    async with Admin(connection) as admin:
+        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
+    yield unique
+    async with Admin(connection) as admin:
+        await admin.delete_stream(unique)

@@ -76,6 +76,8 @@ async def test_stream_created_on_node1_is_replicated_and_read_on_node3(
     assert sorted(info.members) == [n.erlang_name for n in cl.NODES]
     got = await read_messages(_on_node(connection, 2), unique, 100)
     assert got == [b"m%d" % i for i in range(1, 101)]
+    async with Admin(via_node1) as admin:
+        await admin.delete_stream(unique)
 
 
 def test_unknown_node_is_a_clear_error(cluster: cl.Cluster) -> None:
@@ -111,27 +113,23 @@ def test_killed_node_restarts_into_the_cluster(cluster: cl.Cluster) -> None:
 
 @pytest.mark.chaos
 async def test_paused_node_rejoins_and_stream_stays_readable(
-    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+    cluster: cl.Cluster, connection: ConnectionSettings, stream: str
 ) -> None:
-    async with Admin(connection) as admin:
-        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
-    await _write(connection, unique, 50)
+    await _write(connection, stream, 50)
     cl.pause(cluster, "rabbit3")
     try:
         assert cluster.container_states()["rabbit3"] == "paused"
     finally:
         status = cl.unpause(cluster, "rabbit3")
     assert status.formed
-    assert len(await read_messages(connection, unique, 50)) == 50
+    assert len(await read_messages(connection, stream, 50)) == 50
 
 
 @pytest.mark.chaos
 async def test_partitioned_node_heals_and_stream_stays_readable(
-    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+    cluster: cl.Cluster, connection: ConnectionSettings, stream: str
 ) -> None:
-    async with Admin(connection) as admin:
-        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
-    await _write(connection, unique, 50)
+    await _write(connection, stream, 50)
     cl.partition(cluster, "rabbit3")
     try:
         # pause_minority + net_ticktime 10: the majority drops the cut-off node within ~15 s.
@@ -145,7 +143,7 @@ async def test_partitioned_node_heals_and_stream_stays_readable(
     finally:
         status = cl.heal(cluster, "rabbit3")
     assert status.formed
-    assert len(await read_messages(connection, unique, 50)) == 50
+    assert len(await read_messages(connection, stream, 50)) == 50
 
 
 def test_prometheus_scrapes_the_three_nodes(cluster: cl.Cluster) -> None:
