@@ -108,8 +108,15 @@ class Cluster:
         return self.settings.cluster is ClusterBackend.EXTERNAL
 
     def start(self) -> ClusterStatus:
-        """Bring the cluster up; remember whether it was already up (then `stop()` keeps it)."""
+        """Bring the cluster up; remember whether it was already up (then `stop()` keeps it).
+
+        A cluster that already runs and is formed is used as it is: `docker compose up` from
+        another checkout (other bind-mount paths) would recreate its containers."""
         already = not self.is_external and self._all_containers_running()
+        if already:
+            status = self.status()
+            if status.formed:
+                return status
         status = self.up()
         self._started_here = not already
         return status
