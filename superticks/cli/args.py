@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from partitioning.model import parse_timestamp_us
-
 __all__ = ["iso_time_us", "positive_float", "positive_int", "rate", "symbol_list"]
 
 
@@ -52,6 +50,8 @@ def symbol_list(text: str) -> list[str]:
 
 def iso_time_us(text: str) -> int:
     """Microseconds since the epoch of an ISO-8601 UTC time."""
+    from partitioning.model import parse_timestamp_us
+
     try:
         return parse_timestamp_us(text)
     except ValueError:

@@ -7,10 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import uvloop
-
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -50,7 +47,10 @@ def register(commands: Any) -> None:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    import uvloop
+
     from bench.publish import run_publish_bench
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     result = uvloop.run(
@@ -75,7 +75,10 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
+    import uvloop
+
     from bench.consume import run_consume_bench
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     result = uvloop.run(
@@ -93,8 +96,11 @@ def _consume(args: argparse.Namespace) -> int:
 
 
 def _failover(args: argparse.Namespace) -> int:
+    import uvloop
+
     import cluster as cl
     from bench.failover import run_failover_bench
+    from superticks.settings import load_settings
 
     connection, cluster_settings = load_settings()
     target = cl.Cluster(cluster_settings, connection)
@@ -108,7 +114,10 @@ def _failover(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
+    import uvloop
+
     from bench.filter import run_filter_bench
+    from superticks.settings import load_settings
 
     if args.count < 1 or args.symbols < 1 or args.batch < 1:
         raise ConfigError("--count, --symbols and --batch must be >= 1")

@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cluster as cl
-from superticks.settings import load_settings
+if TYPE_CHECKING:
+    import cluster as cl
 
 __all__ = ["register"]
 
@@ -53,6 +53,9 @@ def register(commands: Any) -> None:
 
 
 def _cluster() -> cl.Cluster:
+    import cluster as cl
+    from superticks.settings import load_settings
+
     connection, settings = load_settings()
     return cl.Cluster(settings, connection, progress=lambda m: print(m, file=sys.stderr))
 
@@ -99,6 +102,8 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _chaos(args: argparse.Namespace) -> int:
+    import cluster as cl
+
     c = _cluster()
     action = getattr(cl, args.chaos)
     started = time.monotonic()

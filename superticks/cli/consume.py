@@ -5,21 +5,18 @@ second; the summary (received vs delivered, per-symbol counts, seconds) to stdou
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvloop
-
-from partitioning.codec import Tick
-from partitioning.model import parse_timestamp_us
 from superticks.cli.args import positive_float, positive_int, symbol_list
-from superticks.settings import ConnectionSettings, load_settings
-from superticks.streams import Offset
+
+if TYPE_CHECKING:
+    from partitioning.codec import Tick
+    from superticks.settings import ConnectionSettings
+    from superticks.streams import Offset
 
 __all__ = ["parse_offset", "register"]
 
@@ -27,6 +24,9 @@ __all__ = ["parse_offset", "register"]
 def parse_offset(text: str) -> Offset:
     """`first`, `last`, `next`, an offset (an integer >= 0, applied to every partition), or a
     time with a zone (ISO-8601, e.g. 2026-11-25T14:30:00Z: the broker's chunk time)."""
+    from partitioning.model import parse_timestamp_us
+    from superticks.streams import Offset
+
     word = text.strip().lower()
     if word in ("first", "last", "next"):
         return getattr(Offset, word)()  # type: ignore[no-any-return]
@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--offset",
         type=parse_offset,
-        default=Offset.next(),
+        default=None,
         metavar="first|last|next|N|ISO-TIME",
         help="where each partition starts (default next: only new ticks)",
     )
@@ -85,6 +85,9 @@ async def consume(
     """Read until `count` ticks were delivered, `duration_s` passed (or forever, until
     cancelled: the reader is stopped either way). Returns the summary; raises what the
     reader's failure was, if any."""
+    import asyncio
+    import contextlib
+
     from workers.reader import TickReader
 
     enough = asyncio.Event()
@@ -144,11 +147,16 @@ async def consume(
 
 
 def _consume(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from superticks.settings import load_settings
+    from superticks.streams import Offset
+
     connection, _ = load_settings()
     summary = uvloop.run(
         consume(
             connection,
-            args.offset,
+            args.offset if args.offset is not None else Offset.next(),
             super_stream=args.super_stream,
             symbols=args.symbols,
             count=args.count,

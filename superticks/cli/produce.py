@@ -7,14 +7,8 @@ import json
 import sys
 from typing import Any
 
-import uvloop
-from pydantic import ValidationError
-
-from partitioning.feed import run_feed
-from partitioning.producer import Producer, ProducerConfig
 from superticks.cli.args import positive_int, rate
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -56,7 +50,13 @@ def _produce(args: argparse.Namespace) -> int:
     exchanges = [e.strip() for e in args.exchanges.split(",") if e.strip()]
     if not exchanges:
         raise ConfigError("--exchanges needs at least one exchange name")
+    import uvloop
+    from pydantic import ValidationError
+
+    from partitioning.feed import run_feed
+    from partitioning.producer import Producer, ProducerConfig
     from partitioning.simulator import MarketSimulator
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     try:

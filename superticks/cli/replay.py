@@ -6,11 +6,8 @@ import argparse
 import json
 from typing import Any
 
-import uvloop
-
 from superticks.cli.args import iso_time_us, symbol_list
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -29,6 +26,9 @@ def register(commands: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from superticks.settings import load_settings
     from workers.replay import replay
 
     if args.start is not None and args.end is not None and args.end <= args.start:

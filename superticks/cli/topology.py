@@ -7,13 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import uvloop
-from pydantic import ValidationError
-
-from partitioning.model import StreamConfig
-from partitioning.topology import create_topology, delete_topology, describe_topology
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -38,6 +32,13 @@ def register(commands: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
+    import uvloop
+    from pydantic import ValidationError
+
+    from partitioning.model import StreamConfig
+    from partitioning.topology import create_topology
+    from superticks.settings import load_settings
+
     try:
         config = StreamConfig(
             super_stream=args.super_stream,
@@ -56,6 +57,11 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from partitioning.topology import describe_topology
+    from superticks.settings import load_settings
+
     connection, _ = load_settings()
     info = uvloop.run(describe_topology(connection, args.super_stream))
     if args.json:
@@ -72,6 +78,11 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from partitioning.topology import delete_topology
+    from superticks.settings import load_settings
+
     connection, _ = load_settings()
     deleted = uvloop.run(delete_topology(connection, args.super_stream))
     print(f"super stream {args.super_stream}: {'deleted' if deleted else 'did not exist'}")
