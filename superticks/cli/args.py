@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["iso_time_us", "positive_float", "positive_int", "rate", "symbol_list"]
+__all__ = [
+    "iso_time_us",
+    "name",
+    "non_negative_int",
+    "port",
+    "positive_float",
+    "positive_int",
+    "rate",
+    "stream_name",
+    "symbol_list",
+]
 
 
 def positive_int(text: str) -> int:
@@ -16,6 +26,47 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, not {text}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on (1-65535)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), not {text!r}")
+    return int(text)
+
+
+def _is_name(text: str) -> bool:
+    return 0 < len(text) <= 200 and all(c.isascii() and (c.isalnum() or c in "._-") for c in text)
+
+
+def stream_name(text: str) -> str:
+    """A super stream or stream name: letters, digits, '.', '_' and '-' (1-200)."""
+    if not _is_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a stream name of letters, digits, '.', '_' or '-' (1-200 characters), "
+            f"not {text!r}"
+        )
+    return text
+
+
+def name(text: str) -> str:
+    """A producer, worker or group name: letters, digits, '.', '_' and '-' (1-200); it names
+    publishing ids, stored offsets and locks on the broker."""
+    if not _is_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a name of letters, digits, '.', '_' or '-' (1-200 characters), not {text!r}"
+        )
+    return text
 
 
 def positive_float(text: str) -> float:

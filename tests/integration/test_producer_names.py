@@ -103,7 +103,12 @@ def test_two_produce_commands_at_once_with_default_flags_lose_nothing(
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    try:
+        results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+            run.communicate()
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], results
     refused = next(err for code, _, err in results if code == 2)
