@@ -75,7 +75,7 @@ def positive_float(text: str) -> float:
     except ValueError:
         value = 0.0
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
     return value
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from superticks.cli.args import positive_float, positive_int
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -16,37 +17,45 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("bench", help="benchmarks (JSON out)")
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
     publish = sub.add_parser("publish", help="superticks' producer vs naive rstream, pika, ceiling")
-    publish.add_argument("--count", type=int, default=200_000)
-    publish.add_argument("--naive-count", type=int, default=50_000)
-    publish.add_argument("--pika-count", type=int, default=2_000)
-    publish.add_argument("--symbols", type=int, default=200)
+    publish.add_argument("--count", type=positive_int, default=200_000)
+    publish.add_argument("--naive-count", type=positive_int, default=50_000, help="<= --count")
+    publish.add_argument("--pika-count", type=positive_int, default=2_000, help="<= --count")
+    publish.add_argument("--symbols", type=positive_int, default=200)
     publish.add_argument("--seed", type=int, default=0)
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(handler=_publish)
     consume = sub.add_parser("consume", help="one superticks worker (decode+VWAP) vs RbFly")
-    consume.add_argument("--count", type=int, default=300_000)
-    consume.add_argument("--symbols", type=int, default=200)
+    consume.add_argument("--count", type=positive_int, default=300_000)
+    consume.add_argument("--symbols", type=positive_int, default=200)
     consume.add_argument("--seed", type=int, default=0)
     consume.add_argument("--json", action="store_true")
     consume.set_defaults(handler=_consume)
     filtering = sub.add_parser(
         "filter", help="messages a one-symbol reader receives with/without server-side filtering"
     )
-    filtering.add_argument("--count", type=int, default=100_000, help="ticks to publish")
-    filtering.add_argument("--symbols", type=int, default=50)
-    filtering.add_argument("--batch", type=int, default=2_000, help="ticks per send_batch")
+    filtering.add_argument("--count", type=positive_int, default=100_000, help="ticks to publish")
+    filtering.add_argument("--symbols", type=positive_int, default=50)
+    filtering.add_argument("--batch", type=positive_int, default=2_000, help="ticks per send_batch")
     filtering.add_argument("--seed", type=int, default=0)
     filtering.add_argument("--json", action="store_true")
     filtering.set_defaults(handler=_filter)
     failover = sub.add_parser(
         "failover", help="a killed worker's and a killed node's partition: time to handle again"
     )
-    failover.add_argument("--rate", type=float, default=5_000.0, help="feed ticks/s")
+    failover.add_argument(
+        "--rate", type=positive_float, default=5_000.0, help="feed ticks/s (default 5000)"
+    )
     failover.add_argument("--json", action="store_true")
     failover.set_defaults(handler=_failover)
 
 
 def _publish(args: argparse.Namespace) -> int:
+    for flag in ("naive_count", "pika_count"):
+        if getattr(args, flag) > args.count:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} {getattr(args, flag)} is more than --count "
+                f"{args.count} (it times the first ticks of the same run)"
+            )
     import uvloop
 
     from bench.publish import run_publish_bench
@@ -119,8 +128,6 @@ def _filter(args: argparse.Namespace) -> int:
     from bench.filter import run_filter_bench
     from superticks.settings import load_settings
 
-    if args.count < 1 or args.symbols < 1 or args.batch < 1:
-        raise ConfigError("--count, --symbols and --batch must be >= 1")
     connection, _ = load_settings()
     result = uvloop.run(
         run_filter_bench(

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from superticks.cli.args import positive_int
+
 if TYPE_CHECKING:
     import cluster as cl
 
@@ -36,7 +38,7 @@ def register(commands: Any) -> None:
 
     logs = sub.add_parser("logs", help="a node's log")
     logs.add_argument("node", help="rabbit1, rabbit2 or rabbit3")
-    logs.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    logs.add_argument("--tail", type=positive_int, default=None, help="only the last N lines")
     logs.set_defaults(handler=_logs)
 
     for name, helptext in (
