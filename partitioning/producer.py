@@ -18,6 +18,16 @@ How it keeps that promise:
   broker for the last id it stored, count everything up to it as confirmed, and re-send the rest
   in id order. Deduplication (producer name + id) makes re-sends invisible to consumers, also
   across restarts: ids continue from the broker's stored sequence.
+
+One live producer per name (`ProducerConfig.name`) and super stream: two producers under one
+name would share publishing ids, and deduplication would drop (and confirm) whatever the second
+sends. So before sending anything, the producer takes its name with a broker-arbitrated lock
+(`NameLock`: a single-active-consumer group `superticks-producer-<name>` on the first partition,
+which reads nothing) and refuses to start with `ProducerNameInUse` when another live producer
+holds it (`name_wait_s`). A restart under the same name takes the lock as soon as the old
+process's connection is gone, and continues its ids. While the lock's own connection is down
+(a node outage), new sends wait until the lock is held again (ticks already in flight are still
+re-sent and confirmed).
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ from partitioning.router import Router
 from superticks.errors import (
     ConnectionFailed,
     ProducerClosed,
+    ProducerNameInUse,
+    PublishTimeout,
     StreamError,
     StreamNotFound,
 )
@@ -45,6 +57,7 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
     Compression,
+    NameLock,
     PartitionPublisher,
     encode_id,
     encode_records_frame,
@@ -59,11 +72,16 @@ log = logging.getLogger("superticks.producer")
 
 
 class ProducerConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
-    super_stream: str = "ticks"
-    name: str = Field(default="superticks", pattern=r"^[A-Za-z0-9._-]+$")
+    super_stream: str = Field(default="ticks", min_length=1)
+    name: str = Field(default="superticks", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
+    """The producer's name: its publishing ids (deduplication) and its lock. One live producer
+    per name and super stream; a restart under the same name continues the ids."""
+    name_wait_s: float = Field(default=3.0, gt=0)
+    """How long start() waits for the name to be free before `ProducerNameInUse` (a free name
+    is granted in milliseconds; a name whose holder just died frees when its connection does)."""
     max_in_flight: int = Field(default=50_000, ge=1)
     batch_size: int = Field(default=1_000, ge=1, le=10_000)
     confirm_timeout_s: float = Field(default=5.0, gt=0)
@@ -160,6 +178,7 @@ class Producer:
         self._idle = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self._lock: NameLock | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -172,12 +191,23 @@ class Producer:
             raise StreamNotFound(
                 f"super stream {cfg.super_stream!r} does not exist: `superticks topology create`"
             )
+        lock = NameLock(
+            cfg.connection,
+            streams[0],
+            f"superticks-producer-{cfg.name}",
+            on_change=self._name_changed,
+        )
+        if not await lock.acquire(cfg.name_wait_s):
+            raise ProducerNameInUse(cfg.name, cfg.super_stream, cfg.name_wait_s)
+        self._lock = lock
         self._router = Router(len(streams))
         self._partitions = [self._partition(i, stream) for i, stream in enumerate(streams)]
         try:
             lasts = await asyncio.gather(*(p.link.start() for p in self._partitions))
         except BaseException:
             await asyncio.gather(*(p.link.stop() for p in self._partitions))
+            await lock.release()
+            self._lock = None
             raise
         for part, last in zip(self._partitions, lasts, strict=True):
             part.next_id = last + 1
@@ -206,6 +236,7 @@ class Producer:
             return
         if self.state is ProducerState.RUNNING:
             self.state = ProducerState.STOPPING
+            self._room.set()  # senders waiting for room or for the name: ProducerClosed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout_s)
         tasks = [p.recovering for p in self._partitions if p.recovering is not None]
@@ -215,8 +246,11 @@ class Producer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(p.link.stop() for p in self._partitions))
+        if self._lock is not None:
+            await self._lock.release()  # after the links: the name frees once nothing sends
         self._fail_pending(ProducerClosed("the producer stopped before these ticks were confirmed"))
         self.state = ProducerState.STOPPED
+        self._room.set()
 
     async def __aenter__(self) -> Producer:
         await self.start()
@@ -336,8 +370,16 @@ class Producer:
         return known
 
     async def flush(self, timeout_s: float | None = None) -> None:
-        """Wait until every tick sent so far is confirmed."""
-        await asyncio.wait_for(self._idle.wait(), timeout_s)
+        """Wait until every tick sent so far is confirmed; `PublishTimeout` if that takes more
+        than `timeout_s` (the ticks stay in flight: flush again, or stop)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            raise PublishTimeout(
+                f"{self.metrics.in_flight:,} ticks still unconfirmed after {timeout_s:g} s "
+                f"(longest confirm stall now {self.stall_s():.1f} s): the cluster is slow or "
+                f"unreachable; they stay in flight and are re-sent until confirmed or stop()"
+            ) from None
 
     async def _wait_for_room(self, count: int) -> None:
         while True:
@@ -345,10 +387,26 @@ class Producer:
                 raise self._failure
             if self.state is not ProducerState.RUNNING:
                 raise ProducerClosed(f"the producer is {self.state}; it takes no more ticks")
+            lock = self._lock
+            if lock is not None and not lock.held.is_set():
+                self._room.clear()  # set again by _name_changed(True) and by stop()
+                await self._room.wait()
+                continue
             if self.metrics.in_flight + count <= self.config.max_in_flight:
                 return
             self._room.clear()
             await self._room.wait()
+
+    def _name_changed(self, held: bool) -> None:
+        if held:
+            log.info("producer name %s held again; sending resumes", self.config.name)
+            self._room.set()
+        else:
+            log.warning(
+                "producer name %s: its lock was lost (connection); new sends wait until it is "
+                "held again",
+                self.config.name,
+            )
 
     def _write(self, part: _Partition, records: Sequence[bytes]) -> None:
         size = self.config.batch_size

@@ -13,11 +13,13 @@ the adapter and the cluster package map them onto these, and each message says w
     │   └── ChaosRefused                 chaos asked of an external cluster
     ├── StreamError                      talking to RabbitMQ Streams failed
     │   ├── ConnectionFailed             no node could be reached, or it dropped
+    │   │   └── AuthenticationFailed     the broker refused the credentials or the vhost
     │   ├── TopologyError                a stream/super stream cannot be created as asked
     │   │   └── TopologyMismatch         it exists with another shape (e.g. partition count)
     │   ├── StreamNotFound               a stream/super stream that does not exist
     │   ├── PublishTimeout               a send stayed unconfirmed past its deadline
-    │   └── ProducerClosed               send() on a producer that is stopping or stopped
+    │   ├── ProducerClosed               send() on a producer that is stopping or stopped
+    │   └── ProducerNameInUse            another live producer holds this producer name
     ├── TickError                        a tick that is not valid (carries the field and value)
     │   └── DecodeError                  bytes that are not a tick of our wire format
     └── ReplayTimeout                    a replay did not reach its end offsets in time
@@ -26,6 +28,7 @@ the adapter and the cluster package map them onto these, and each message says w
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationFailed",
     "ChaosRefused",
     "ClusterError",
     "ConfigError",
@@ -35,6 +38,7 @@ __all__ = [
     "NodeBootFailed",
     "PortInUse",
     "ProducerClosed",
+    "ProducerNameInUse",
     "PublishTimeout",
     "ReplayTimeout",
     "StreamError",
@@ -108,6 +112,11 @@ class ConnectionFailed(StreamError):
     """No node answered, or the connection dropped and could not be recovered."""
 
 
+class AuthenticationFailed(ConnectionFailed):
+    """The broker refused the username/password or access to the virtual host: trying another
+    node will not help."""
+
+
 class TopologyError(StreamError):
     """A stream or super stream could not be declared or deleted as asked."""
 
@@ -126,6 +135,23 @@ class PublishTimeout(StreamError):
 
 class ProducerClosed(StreamError):
     """The producer is stopping or stopped and takes no more sends."""
+
+
+class ProducerNameInUse(StreamError):
+    """Another live producer publishes under this name to this super stream. Two producers
+    with one name would share publishing ids, and broker deduplication would drop (and
+    confirm) what the second sends, so the second is refused before it sends anything."""
+
+    def __init__(self, name: str, super_stream: str, waited_s: float) -> None:
+        self.name = name
+        self.super_stream = super_stream
+        super().__init__(
+            f"producer name {name!r} is in use by another live producer on super stream "
+            f"{super_stream!r} (it did not become free within {waited_s:g} s): give this "
+            f"producer another name (`superticks produce --name NAME`), or stop the other one "
+            f"first (a producer that died without closing its connection holds its name until "
+            f"the broker notices, about 10 s)"
+        )
 
 
 class TickError(SuperticksError, ValueError):

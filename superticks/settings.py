@@ -68,9 +68,9 @@ class ConnectionSettings(BaseSettings):
         NodeAddress(host="localhost", port=5553),
         NodeAddress(host="localhost", port=5554),
     )
-    username: str = "superticks"
+    username: str = Field(default="superticks", min_length=1)
     password: SecretStr = SecretStr("superticks")
-    vhost: str = "/"
+    vhost: str = Field(default="/", min_length=1)
     tls: bool = False
     # 3 s: the broker drops a hung client (SIGSTOP, frozen VM) after ~2.7 heartbeats, ~8 s,
     # so its partitions move within 10 s; a busy async handler never blocks the heartbeats.

@@ -49,6 +49,7 @@ from rstream.encoding import decode_frame
 from rstream.recovery import IReliableEntity, RecoveryStrategy
 
 from superticks.errors import (
+    AuthenticationFailed,
     ConnectionFailed,
     StreamError,
     StreamNotFound,
@@ -60,6 +61,7 @@ __all__ = [
     "Admin",
     "Chunk",
     "Compression",
+    "NameLock",
     "Offset",
     "OffsetKind",
     "PartitionPublisher",
@@ -185,11 +187,11 @@ def _mapped(what: str) -> Iterator[None]:
     except rs_exc.StreamAlreadyExists:
         raise TopologyError(f"{what}: it already exists") from None
     except (rs_exc.AuthenticationFailure, rs_exc.SASLAuthenticationFailureLoopback):
-        raise ConnectionFailed(
+        raise AuthenticationFailed(
             f"{what}: authentication failed; check SUPERTICKS_USERNAME/SUPERTICKS_PASSWORD"
         ) from None
     except rs_exc.VirtualHostAccessFailure:
-        raise ConnectionFailed(
+        raise AuthenticationFailed(
             f"{what}: no access to the virtual host (SUPERTICKS_VHOST)"
         ) from None
     except rs_exc.PreconditionFailed as exc:
@@ -249,9 +251,9 @@ async def _connect_any(settings: ConnectionSettings, name: str) -> Client:
     for address in settings.nodes:
         try:
             return await _connect(settings, address, name)
+        except AuthenticationFailed:
+            raise  # every node would refuse the same credentials
         except ConnectionFailed as exc:
-            if "authentication" in str(exc):
-                raise
             errors.append(str(exc))
     raise ConnectionFailed("no node answered: " + "; ".join(errors))
 
@@ -1027,3 +1029,156 @@ async def subentry_rstream_publish(
                     await producer.send_sub_entry(stream, batch, on_publish_confirm=on_confirm)
             await asyncio.wait_for(done.wait(), 300)
             return time.perf_counter() - started
+
+
+# --- a name held by one live process, arbitrated by the broker ---------------------------------
+class NameLock:
+    """Holds `name` for as long as this object runs, arbitrated by the broker: the lock is a
+    single-active-consumer group of its own (`name`) on `stream`. The broker makes exactly one
+    member of a group active, in the order members registered (the SAC coordinator serializes
+    registrations cluster-wide), so of two processes that start at the same instant exactly one
+    holds the name; the other is a passive member and is activated when the holder's
+    connection closes (at once on a clean exit or a killed process; after ~3 missed heartbeats
+    for a hung or cut-off host).
+
+    The member reads nothing: it subscribes at NEXT with a stream filter value no message
+    carries and `match-unfiltered=false`, so the broker skips every chunk (its offset lag stays
+    ~0 and no data crosses the wire); a rare Bloom-filter false positive is discarded.
+
+    `acquire(timeout_s)` connects to the first node that answers, joins the group and waits up
+    to `timeout_s` for the broker to activate it: True, or False after leaving the group. While
+    running, a lost connection (or a deactivation) clears `held`; the lock reconnects by itself
+    (short back-off, for as long as it runs) and rejoins, and `held` is set again once the broker
+    activates it. `on_change(held)` is called on every change after acquire. `release()` leaves
+    the group and closes; safe twice. Cancelling `acquire` releases.
+    """
+
+    FILTER_VALUE = "superticks.name-lock"  # never a symbol: no message carries it
+    SUBSCRIPTION_ID = 0
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        stream: str,
+        name: str,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self.stream = stream
+        self.name = name
+        self._on_change = on_change
+        self.held = asyncio.Event()
+        self._client: Client | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._running = False
+
+    async def acquire(self, timeout_s: float) -> bool:
+        """Join the group and wait up to `timeout_s` to be its active member."""
+        self._running = True
+        try:
+            await self._join()
+            async with asyncio.timeout(timeout_s):
+                await self.held.wait()
+        except TimeoutError:
+            await self.release()
+            return False
+        except BaseException:
+            await self.release()
+            raise
+        self._keeper = asyncio.create_task(self._keep(), name=f"name-lock-{self.name}")
+        return True
+
+    async def release(self) -> None:
+        self._running = False
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        await self._leave()
+        self.held.clear()
+
+    async def __aenter__(self) -> NameLock:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.release()
+
+    async def _join(self) -> None:
+        self._lost.clear()
+        client = await _connect_any(self._settings, f"superticks-lock-{self.name}")
+        self._client = client
+        client.add_stream(self.stream)  # so rstream reports the connection's loss to us
+        client.add_handler(
+            schema.ConsumerUpdateResponse, self._consumer_update, name=str(self.SUBSCRIPTION_ID)
+        )
+        client.add_handler(schema.Deliver, self._deliver, name=str(self.SUBSCRIPTION_ID))
+        await client.run_queue_listener_task(self.SUBSCRIPTION_ID, self._deliver)
+        client._connection_closed_handler = self._closed
+        properties = {
+            "single-active-consumer": "true",
+            "name": self.name,
+            "filter.0": self.FILTER_VALUE,
+            "match-unfiltered": "false",
+        }
+        with _mapped(f"joining the lock group {self.name} on {self.stream}"):
+            await client.subscribe(
+                self.stream,
+                self.SUBSCRIPTION_ID,
+                schema.OffsetSpec.from_params(OffsetType.NEXT, None),
+                1,
+                properties,
+            )
+
+    async def _leave(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            if client.is_connection_alive():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.unsubscribe(self.SUBSCRIPTION_ID), 2)
+            await _close(client)
+
+    async def _keep(self) -> None:
+        """Rejoin after a lost connection, for as long as the lock runs."""
+        delay = 0.1
+        while self._running:
+            await self._lost.wait()
+            self._set_held(False)
+            await self._leave()
+            try:
+                await self._join()
+                delay = 0.1
+            except (ConnectionFailed, StreamError) as exc:
+                log.info("lock %s: rejoining failed (%s); retrying", self.name, exc)
+                await self._leave()
+                self._lost.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _set_held(self, held: bool) -> None:
+        if held == self.held.is_set():
+            return
+        if held:
+            self.held.set()
+        else:
+            self.held.clear()
+        if self._keeper is not None and self._on_change is not None:
+            self._on_change(held)
+
+    async def _consumer_update(self, frame: schema.ConsumerUpdateResponse) -> None:
+        if frame.subscription_id != self.SUBSCRIPTION_ID or self._client is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._client.consumer_update(
+                frame.correlation_id, schema.OffsetSpecification(OffsetType.NEXT, 0)
+            )
+        self._set_held(bool(frame.active))
+
+    async def _deliver(self, frame: schema.Deliver) -> None:
+        client = self._client
+        if frame.subscription_id == self.SUBSCRIPTION_ID and client is not None:
+            with contextlib.suppress(Exception):
+                await client.credit(self.SUBSCRIPTION_ID, 1)  # a false positive: drop it
+
+    async def _closed(self, _info: Any) -> None:
+        self._lost.set()

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from partitioning.model import parse_timestamp_us
-
-__all__ = ["iso_time_us", "positive_float", "positive_int", "rate", "symbol_list"]
+__all__ = [
+    "iso_time_us",
+    "name",
+    "non_negative_int",
+    "port",
+    "positive_float",
+    "positive_int",
+    "rate",
+    "stream_name",
+    "symbol_list",
+]
 
 
 def positive_int(text: str) -> int:
@@ -20,13 +28,54 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on (1-65535)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), not {text!r}")
+    return int(text)
+
+
+def _is_name(text: str) -> bool:
+    return 0 < len(text) <= 200 and all(c.isascii() and (c.isalnum() or c in "._-") for c in text)
+
+
+def stream_name(text: str) -> str:
+    """A super stream or stream name: letters, digits, '.', '_' and '-' (1-200)."""
+    if not _is_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a stream name of letters, digits, '.', '_' or '-' (1-200 characters), "
+            f"not {text!r}"
+        )
+    return text
+
+
+def name(text: str) -> str:
+    """A producer, worker or group name: letters, digits, '.', '_' and '-' (1-200); it names
+    publishing ids, stored offsets and locks on the broker."""
+    if not _is_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a name of letters, digits, '.', '_' or '-' (1-200 characters), not {text!r}"
+        )
+    return text
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = 0.0
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
     return value
 
 
@@ -52,6 +101,8 @@ def symbol_list(text: str) -> list[str]:
 
 def iso_time_us(text: str) -> int:
     """Microseconds since the epoch of an ISO-8601 UTC time."""
+    from partitioning.model import parse_timestamp_us
+
     try:
         return parse_timestamp_us(text)
     except ValueError:

@@ -7,10 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import uvloop
-
+from superticks.cli.args import positive_float, positive_int
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -19,38 +17,49 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("bench", help="benchmarks (JSON out)")
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
     publish = sub.add_parser("publish", help="superticks' producer vs naive rstream, pika, ceiling")
-    publish.add_argument("--count", type=int, default=200_000)
-    publish.add_argument("--naive-count", type=int, default=50_000)
-    publish.add_argument("--pika-count", type=int, default=2_000)
-    publish.add_argument("--symbols", type=int, default=200)
+    publish.add_argument("--count", type=positive_int, default=200_000)
+    publish.add_argument("--naive-count", type=positive_int, default=50_000, help="<= --count")
+    publish.add_argument("--pika-count", type=positive_int, default=2_000, help="<= --count")
+    publish.add_argument("--symbols", type=positive_int, default=200)
     publish.add_argument("--seed", type=int, default=0)
     publish.add_argument("--json", action="store_true")
     publish.set_defaults(handler=_publish)
     consume = sub.add_parser("consume", help="one superticks worker (decode+VWAP) vs RbFly")
-    consume.add_argument("--count", type=int, default=300_000)
-    consume.add_argument("--symbols", type=int, default=200)
+    consume.add_argument("--count", type=positive_int, default=300_000)
+    consume.add_argument("--symbols", type=positive_int, default=200)
     consume.add_argument("--seed", type=int, default=0)
     consume.add_argument("--json", action="store_true")
     consume.set_defaults(handler=_consume)
     filtering = sub.add_parser(
         "filter", help="messages a one-symbol reader receives with/without server-side filtering"
     )
-    filtering.add_argument("--count", type=int, default=100_000, help="ticks to publish")
-    filtering.add_argument("--symbols", type=int, default=50)
-    filtering.add_argument("--batch", type=int, default=2_000, help="ticks per send_batch")
+    filtering.add_argument("--count", type=positive_int, default=100_000, help="ticks to publish")
+    filtering.add_argument("--symbols", type=positive_int, default=50)
+    filtering.add_argument("--batch", type=positive_int, default=2_000, help="ticks per send_batch")
     filtering.add_argument("--seed", type=int, default=0)
     filtering.add_argument("--json", action="store_true")
     filtering.set_defaults(handler=_filter)
     failover = sub.add_parser(
         "failover", help="a killed worker's and a killed node's partition: time to handle again"
     )
-    failover.add_argument("--rate", type=float, default=5_000.0, help="feed ticks/s")
+    failover.add_argument(
+        "--rate", type=positive_float, default=5_000.0, help="feed ticks/s (default 5000)"
+    )
     failover.add_argument("--json", action="store_true")
     failover.set_defaults(handler=_failover)
 
 
 def _publish(args: argparse.Namespace) -> int:
+    for flag in ("naive_count", "pika_count"):
+        if getattr(args, flag) > args.count:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} {getattr(args, flag)} is more than --count "
+                f"{args.count} (it times the first ticks of the same run)"
+            )
+    import uvloop
+
     from bench.publish import run_publish_bench
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     result = uvloop.run(
@@ -75,7 +84,10 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
+    import uvloop
+
     from bench.consume import run_consume_bench
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     result = uvloop.run(
@@ -93,8 +105,11 @@ def _consume(args: argparse.Namespace) -> int:
 
 
 def _failover(args: argparse.Namespace) -> int:
+    import uvloop
+
     import cluster as cl
     from bench.failover import run_failover_bench
+    from superticks.settings import load_settings
 
     connection, cluster_settings = load_settings()
     target = cl.Cluster(cluster_settings, connection)
@@ -108,10 +123,11 @@ def _failover(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
-    from bench.filter import run_filter_bench
+    import uvloop
 
-    if args.count < 1 or args.symbols < 1 or args.batch < 1:
-        raise ConfigError("--count, --symbols and --batch must be >= 1")
+    from bench.filter import run_filter_bench
+    from superticks.settings import load_settings
+
     connection, _ = load_settings()
     result = uvloop.run(
         run_filter_bench(

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cluster as cl
-from superticks.settings import load_settings
+from superticks.cli.args import positive_int
+
+if TYPE_CHECKING:
+    import cluster as cl
 
 __all__ = ["register"]
 
@@ -36,7 +38,7 @@ def register(commands: Any) -> None:
 
     logs = sub.add_parser("logs", help="a node's log")
     logs.add_argument("node", help="rabbit1, rabbit2 or rabbit3")
-    logs.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    logs.add_argument("--tail", type=positive_int, default=None, help="only the last N lines")
     logs.set_defaults(handler=_logs)
 
     for name, helptext in (
@@ -53,6 +55,9 @@ def register(commands: Any) -> None:
 
 
 def _cluster() -> cl.Cluster:
+    import cluster as cl
+    from superticks.settings import load_settings
+
     connection, settings = load_settings()
     return cl.Cluster(settings, connection, progress=lambda m: print(m, file=sys.stderr))
 
@@ -99,6 +104,8 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _chaos(args: argparse.Namespace) -> int:
+    import cluster as cl
+
     c = _cluster()
     action = getattr(cl, args.chaos)
     started = time.monotonic()

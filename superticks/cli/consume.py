@@ -5,21 +5,18 @@ second; the summary (received vs delivered, per-symbol counts, seconds) to stdou
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvloop
+from superticks.cli.args import positive_float, positive_int, stream_name, symbol_list
 
-from partitioning.codec import Tick
-from partitioning.model import parse_timestamp_us
-from superticks.cli.args import positive_float, positive_int, symbol_list
-from superticks.settings import ConnectionSettings, load_settings
-from superticks.streams import Offset
+if TYPE_CHECKING:
+    from partitioning.codec import Tick
+    from superticks.settings import ConnectionSettings
+    from superticks.streams import Offset
 
 __all__ = ["parse_offset", "register"]
 
@@ -27,6 +24,9 @@ __all__ = ["parse_offset", "register"]
 def parse_offset(text: str) -> Offset:
     """`first`, `last`, `next`, an offset (an integer >= 0, applied to every partition), or a
     time with a zone (ISO-8601, e.g. 2026-11-25T14:30:00Z: the broker's chunk time)."""
+    from partitioning.model import parse_timestamp_us
+    from superticks.streams import Offset
+
     word = text.strip().lower()
     if word in ("first", "last", "next"):
         return getattr(Offset, word)()  # type: ignore[no-any-return]
@@ -57,16 +57,18 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--offset",
         type=parse_offset,
-        default=Offset.next(),
+        default=None,
         metavar="first|last|next|N|ISO-TIME",
         help="where each partition starts (default next: only new ticks)",
     )
     parser.add_argument(
         "--symbols", type=symbol_list, help="comma-separated symbols (broker- and client-filtered)"
     )
-    parser.add_argument("--super-stream", default="ticks")
+    parser.add_argument("--super-stream", type=stream_name, default="ticks")
     stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--count", type=positive_int, help="stop after this many ticks")
+    stop.add_argument(
+        "--count", type=positive_int, help="stop after exactly this many ticks (printed: N)"
+    )
     stop.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     parser.set_defaults(handler=_consume)
@@ -84,16 +86,43 @@ async def consume(
 ) -> dict[str, Any]:
     """Read until `count` ticks were delivered, `duration_s` passed (or forever, until
     cancelled: the reader is stopped either way). Returns the summary; raises what the
-    reader's failure was, if any."""
+    reader's failure was, if any.
+
+    With `count`, exactly `count` ticks are taken (the broker delivers whole chunks: the rest
+    of the last chunk, and whatever other partitions deliver meanwhile, is left out), and the
+    summary describes those: `received` counts the messages up to the last tick taken."""
+    import asyncio
+    import contextlib
+
     from workers.reader import TickReader
 
     enough = asyncio.Event()
     delivered = 0
+    taken: dict[str, Any] = {}  # with count: the summary's counters when the count was reached
+    per_symbol: dict[str, int] = {}
 
-    async def on_ticks(_partition: str, _offsets: list[int], ticks: list[Tick]) -> None:
+    async def on_ticks(partition: str, offsets: list[int], ticks: list[Tick]) -> None:
         nonlocal delivered
+        if count is None:
+            delivered += len(ticks)
+            return
+        if enough.is_set():
+            return
+        ticks = ticks[: count - delivered]
         delivered += len(ticks)
-        if count is not None and delivered >= count:
+        for tick in ticks:
+            per_symbol[tick.symbol] = per_symbol.get(tick.symbol, 0) + 1
+        if delivered >= count:
+            m = reader.metrics
+            next_offset = offsets[len(ticks) - 1] + 1
+            # the reader counted this whole chunk (it ends at next_offsets[partition])
+            left_out = m.next_offsets[partition] - next_offset
+            taken.update(
+                received=m.received - left_out,
+                next_offsets={**m.next_offsets, partition: next_offset},
+                chunks=m.chunks,
+                undecodable=m.undecodable,
+            )
             enough.set()
 
     reader = TickReader(
@@ -128,27 +157,39 @@ async def consume(
         raise reader.failure
     m = reader.metrics
     where = offset.kind.value if offset.value is None else f"{offset.kind.value}:{offset.value}"
+    if not taken:  # no count, or fewer ticks than the count
+        taken.update(
+            received=m.received,
+            next_offsets=m.next_offsets,
+            chunks=m.chunks,
+            undecodable=m.undecodable,
+        )
     return {
         "super_stream": super_stream,
         "offset": where,
         "symbols": sorted(symbols) if symbols is not None else None,
         "partitions": sorted(reader.partitions),
-        "received": m.received,
-        "delivered": m.delivered,
-        "undecodable": m.undecodable,
-        "chunks": m.chunks,
-        "per_symbol": dict(sorted(m.per_symbol.items())),
-        "next_offsets": dict(sorted(m.next_offsets.items())),
+        "received": taken["received"],
+        "delivered": delivered if count is not None else m.delivered,
+        "undecodable": taken["undecodable"],
+        "chunks": taken["chunks"],
+        "per_symbol": dict(sorted((per_symbol if count is not None else m.per_symbol).items())),
+        "next_offsets": dict(sorted(taken["next_offsets"].items())),
         "seconds": round(time.monotonic() - started, 3),
     }
 
 
 def _consume(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from superticks.settings import load_settings
+    from superticks.streams import Offset
+
     connection, _ = load_settings()
     summary = uvloop.run(
         consume(
             connection,
-            args.offset,
+            args.offset if args.offset is not None else Offset.next(),
             super_stream=args.super_stream,
             symbols=args.symbols,
             count=args.count,

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from superticks.errors import SuperticksError
-from superticks.settings import load_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -21,6 +20,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command's parser. Command modules import only argparse-level things at the top;
+    what a command needs (pydantic, rstream, the cluster driver, ...) is imported when it runs,
+    so `superticks --help` answers at once (tests/unit/test_cli_imports.py holds this)."""
     from superticks.cli import bench, cluster, consume, produce, replay, topology, worker
 
     parser = argparse.ArgumentParser(
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _apply_connection_flags(args: argparse.Namespace) -> None:
     """Flags win over the environment: they are written to it for this process, then every
     setting is validated once, before any command starts (a bad value fails here, exit 2)."""
+    from superticks.settings import load_settings
+
     for flag in ("nodes", "username", "vhost", "cluster"):
         value = getattr(args, flag, None)
         if value is not None:

@@ -7,29 +7,47 @@ import json
 import sys
 from typing import Any
 
-import uvloop
-from pydantic import ValidationError
-
-from partitioning.feed import run_feed
-from partitioning.producer import Producer, ProducerConfig
-from superticks.cli.args import positive_int, rate
+from superticks.cli.args import name, port, positive_float, positive_int, rate, stream_name
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("produce", help="publish a simulated feed (lossless producer)")
+    parser = commands.add_parser(
+        "produce",
+        help="publish a simulated feed (lossless producer)",
+        description=(
+            "Publish simulated ticks to the super stream, every tick stored once. One live "
+            "producer per --name and super stream: a second process started under a name in "
+            "use is refused (exit 2) before it sends anything; a restart under the same name "
+            "continues its publishing ids. SIGTERM/SIGINT: stop intake, wait up to "
+            "--drain-timeout for the confirms of what was sent, print the summary, exit 0 "
+            "(1 if ticks stayed unconfirmed)."
+        ),
+    )
     parser.add_argument("--symbols", type=positive_int, default=200, help="how many symbols")
     parser.add_argument("--rate", type=rate, default=None, help="ticks/s, or max (default)")
     limit = parser.add_mutually_exclusive_group(required=True)
     limit.add_argument("--count", type=positive_int, help="stop after N ticks")
-    limit.add_argument("--duration", type=float, help="stop after D seconds")
+    limit.add_argument("--duration", type=positive_float, help="stop after D seconds")
     parser.add_argument("--exchanges", default="NYSE,NASDAQ,CBOE,IEX,ARCA")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--super-stream", default="ticks")
-    parser.add_argument("--name", default="superticks", help="producer name (deduplication)")
+    parser.add_argument("--super-stream", type=stream_name, default="ticks")
+    parser.add_argument(
+        "--name",
+        type=name,
+        default="superticks",
+        help="producer name (default superticks): its publishing ids (deduplication) continue "
+        "across restarts; one live producer per name, so give each concurrent feed its own",
+    )
+    parser.add_argument(
+        "--name-wait",
+        type=positive_float,
+        default=3.0,
+        metavar="S",
+        help="seconds to wait for the name to be free before refusing (default 3)",
+    )
     parser.add_argument(
         "--sub-entry-size",
         type=positive_int,
@@ -44,19 +62,33 @@ def register(commands: Any) -> None:
         help="compress sub-entry batches (needs --sub-entry-size > 1)",
     )
     parser.add_argument(
-        "--metrics-port", type=positive_int, help="serve Prometheus metrics on 127.0.0.1:PORT"
+        "--drain-timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="after SIGTERM/SIGINT, wait at most S seconds for confirms (default 10)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=port, help="serve Prometheus metrics on 127.0.0.1:PORT"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
     parser.set_defaults(handler=_produce)
 
 
 def _produce(args: argparse.Namespace) -> int:
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError(f"--duration must be > 0, not {args.duration}")
     exchanges = [e.strip() for e in args.exchanges.split(",") if e.strip()]
     if not exchanges:
         raise ConfigError("--exchanges needs at least one exchange name")
+    import asyncio
+    import signal
+
+    import uvloop
+    from pydantic import ValidationError
+
+    from partitioning.feed import run_feed
+    from partitioning.producer import Producer, ProducerConfig
     from partitioning.simulator import MarketSimulator
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     try:
@@ -64,6 +96,7 @@ def _produce(args: argparse.Namespace) -> int:
             connection=connection,
             super_stream=args.super_stream,
             name=args.name,
+            name_wait_s=args.name_wait,
             sub_entry_size=args.sub_entry_size,
             compression=args.compression,
         )
@@ -80,25 +113,57 @@ def _produce(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
 
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     async def main() -> dict[str, Any]:
-        async with producer:
-            result = await run_feed(
-                producer,
-                simulator,
-                count=args.count,
-                duration_s=args.duration,
-                rate=args.rate,
-                progress=lambda line: print(line, file=sys.stderr),
-            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+
+        def stopping(sig: signal.Signals) -> None:
+            if not stop.is_set():
+                progress(f"produce: {sig.name}: intake stopped, draining what was sent")
+            stop.set()
+
+        for sig in signals:
+            loop.add_signal_handler(sig, stopping, sig)
+        try:
+            await producer.start()
+            try:
+                result = await run_feed(
+                    producer,
+                    simulator,
+                    count=args.count,
+                    duration_s=args.duration,
+                    rate=args.rate,
+                    progress=progress,
+                    stop=stop,
+                    drain_timeout_s=args.drain_timeout,
+                )
+            finally:
+                await producer.stop(timeout_s=0 if stop.is_set() else args.drain_timeout)
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
         return result.to_dict()
 
     summary = uvloop.run(main())
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), flush=True)
     else:
         print(
             f"sent {summary['sent']:,}, confirmed {summary['confirmed']:,}, "
             f"re-sent {summary['resent']:,} in {summary['seconds']} s: "
             f"{summary['ticks_per_s']:,.0f} ticks/s"
+            + (" (stopped by a signal, drained)" if summary["stopped"] else ""),
+            flush=True,
         )
+    if summary["unconfirmed"]:
+        print(
+            f"superticks: error: {summary['unconfirmed']:,} ticks still unconfirmed after "
+            f"--drain-timeout {args.drain_timeout:g} s: they may not be stored",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -6,11 +6,8 @@ import argparse
 import json
 from typing import Any
 
-import uvloop
-
-from superticks.cli.args import iso_time_us, symbol_list
+from superticks.cli.args import iso_time_us, positive_float, stream_name, symbol_list
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -22,13 +19,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--from", dest="start", type=iso_time_us, help="first tick time (incl.)")
     parser.add_argument("--to", dest="end", type=iso_time_us, help="last tick time (excl.)")
     parser.add_argument("--symbols", type=symbol_list, help="comma-separated symbols (default all)")
-    parser.add_argument("--super-stream", default="ticks")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
+    parser.add_argument("--super-stream", type=stream_name, default="ticks")
+    parser.add_argument(
+        "--timeout", type=positive_float, default=120.0, help="seconds (default 120)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
     parser.set_defaults(handler=_replay)
 
 
 def _replay(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from superticks.settings import load_settings
     from workers.replay import replay
 
     if args.start is not None and args.end is not None and args.end <= args.start:

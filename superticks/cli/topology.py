@@ -7,13 +7,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import uvloop
-from pydantic import ValidationError
-
-from partitioning.model import StreamConfig
-from partitioning.topology import create_topology, delete_topology, describe_topology
+from superticks.cli.args import positive_float, positive_int, stream_name
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -22,22 +17,29 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("topology", help="create, describe or delete the super stream")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="declare the super stream (idempotent)")
-    create.add_argument("--super-stream", default="ticks")
-    create.add_argument("--partitions", type=int, default=3)
-    create.add_argument("--max-age-hours", type=float, default=24.0)
-    create.add_argument("--max-length-bytes", type=int, default=20_000_000_000)
-    create.add_argument("--max-segment-size-bytes", type=int, default=500_000_000)
+    create.add_argument("--super-stream", type=stream_name, default="ticks")
+    create.add_argument("--partitions", type=positive_int, default=3, help="1-64 (default 3)")
+    create.add_argument("--max-age-hours", type=positive_float, default=24.0)
+    create.add_argument("--max-length-bytes", type=positive_int, default=20_000_000_000)
+    create.add_argument("--max-segment-size-bytes", type=positive_int, default=500_000_000)
     create.set_defaults(handler=_create)
     describe = sub.add_parser("describe", help="partitions, leaders, replicas, next offsets")
-    describe.add_argument("--super-stream", default="ticks")
+    describe.add_argument("--super-stream", type=stream_name, default="ticks")
     describe.add_argument("--json", action="store_true")
     describe.set_defaults(handler=_describe)
     delete = sub.add_parser("delete", help="delete the super stream and all its ticks")
-    delete.add_argument("--super-stream", default="ticks")
+    delete.add_argument("--super-stream", type=stream_name, default="ticks")
     delete.set_defaults(handler=_delete)
 
 
 def _create(args: argparse.Namespace) -> int:
+    import uvloop
+    from pydantic import ValidationError
+
+    from partitioning.model import StreamConfig
+    from partitioning.topology import create_topology
+    from superticks.settings import load_settings
+
     try:
         config = StreamConfig(
             super_stream=args.super_stream,
@@ -56,6 +58,11 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from partitioning.topology import describe_topology
+    from superticks.settings import load_settings
+
     connection, _ = load_settings()
     info = uvloop.run(describe_topology(connection, args.super_stream))
     if args.json:
@@ -72,6 +79,11 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from partitioning.topology import delete_topology
+    from superticks.settings import load_settings
+
     connection, _ = load_settings()
     deleted = uvloop.run(delete_topology(connection, args.super_stream))
     print(f"super stream {args.super_stream}: {'deleted' if deleted else 'did not exist'}")

@@ -7,17 +7,12 @@ import json
 import sys
 from typing import Any
 
+from superticks.cli.args import name, port, stream_name
 from superticks.errors import ConfigError, SuperticksError
 
 __all__ = ["register"]
 
 HANDLERS = ("vwap", "print", "count")
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
-    return int(text)
 
 
 def register(commands: Any) -> None:
@@ -32,8 +27,10 @@ def register(commands: Any) -> None:
             "intake, drain, store offsets, exit."
         ),
     )
-    parser.add_argument("--group", required=True, help="consumer group name (offset reference)")
-    parser.add_argument("--name", default=None, help="worker id (default: hostname-pid)")
+    parser.add_argument(
+        "--group", type=name, required=True, help="consumer group name (offset reference)"
+    )
+    parser.add_argument("--name", type=name, default=None, help="worker id (default: hostname-pid)")
     parser.add_argument(
         "--handler",
         dest="handler_name",
@@ -41,7 +38,9 @@ def register(commands: Any) -> None:
         default="vwap",
         help="what to do with ticks: per-symbol VWAP (default), print them, or count them",
     )
-    parser.add_argument("--super-stream", default="ticks", help="super stream (default: ticks)")
+    parser.add_argument(
+        "--super-stream", type=stream_name, default="ticks", help="super stream (default: ticks)"
+    )
     parser.add_argument(
         "--start",
         choices=("first", "last", "next"),
@@ -49,7 +48,7 @@ def register(commands: Any) -> None:
         help="where to start on partitions the group has no stored offset for (default: first)",
     )
     parser.add_argument(
-        "--metrics-port", type=_port, default=None, help="serve Prometheus metrics on this port"
+        "--metrics-port", type=port, default=None, help="serve Prometheus metrics on this port"
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON summary line on stdout at exit"

@@ -40,6 +40,34 @@ def test_a_bad_environment_setting_is_refused(
         (["replay", "--from", "yesterday"], "expected an ISO-8601 UTC time"),
         (["cluster", "kill"], "the following arguments are required: node"),
         (["--cluster", "swarm", "cluster", "status"], "invalid choice: 'swarm'"),
+        (["bench", "publish", "--count", "0"], "argument --count: expected a number > 0"),
+        (["bench", "publish", "--naive-count", "-1"], "argument --naive-count"),
+        (["bench", "consume", "--symbols", "0"], "argument --symbols"),
+        (["bench", "filter", "--batch", "0"], "argument --batch"),
+        (["bench", "failover", "--rate", "0"], "argument --rate"),
+        (["produce", "--count", "5", "--metrics-port", "70000"], "argument --metrics-port"),
+        (["produce", "--count", "5", "--super-stream", ""], "argument --super-stream"),
+        (["produce", "--count", "5", "--name", "two words"], "argument --name"),
+        (["produce", "--count", "5", "--name", ""], "argument --name"),
+        (["produce", "--duration", "0"], "argument --duration: expected a number > 0"),
+        (["produce", "--duration", "nan"], "argument --duration"),
+        (["produce", "--count", "5", "--drain-timeout", "-1"], "argument --drain-timeout"),
+        (["produce", "--count", "5", "--name-wait", "0"], "argument --name-wait"),
+        (["worker", "--group", ""], "argument --group"),
+        (["worker", "--group", "g", "--name", "a/b"], "argument --name"),
+        (["worker", "--group", "g", "--metrics-port", "0"], "argument --metrics-port"),
+        (["worker", "--group", "g", "--super-stream", ""], "argument --super-stream"),
+        (["consume", "--count", "0"], "argument --count"),
+        (["consume", "--duration", "-2"], "argument --duration"),
+        (["consume", "--super-stream", ""], "argument --super-stream"),
+        (["replay", "--timeout", "0"], "argument --timeout"),
+        (["replay", "--super-stream", ""], "argument --super-stream"),
+        (["topology", "create", "--partitions", "0"], "argument --partitions"),
+        (["topology", "create", "--max-age-hours", "0"], "argument --max-age-hours"),
+        (["topology", "create", "--max-length-bytes", "0"], "argument --max-length-bytes"),
+        (["topology", "describe", "--super-stream", ""], "argument --super-stream"),
+        (["topology", "delete", "--super-stream", " "], "argument --super-stream"),
+        (["cluster", "logs", "rabbit1", "--tail", "-3"], "argument --tail"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
@@ -56,3 +84,19 @@ def test_compression_without_sub_entries_is_refused_before_connecting(
 ) -> None:
     assert main(["produce", "--count", "10", "--compression", "zstd"]) == 2
     assert "sub_entry_size > 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["bench", "publish", "--count", "10", "--naive-count", "20"], "--naive-count 20"),
+        (["topology", "create", "--partitions", "65"], "invalid topology"),
+        (["--username", "", "topology", "describe"], "SUPERTICKS_USERNAME"),
+        (["--vhost", "", "topology", "describe"], "SUPERTICKS_VHOST"),
+    ],
+)
+def test_bad_combinations_exit_2_before_connecting(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
