@@ -20,6 +20,16 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "worker",
@@ -52,6 +62,14 @@ def register(commands: Any) -> None:
         "--metrics-port", type=_port, default=None, help="serve Prometheus metrics on this port"
     )
     parser.add_argument(
+        "--give-up-after",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="exit (status 2) after this long without the cluster; default: never, the worker "
+        "waits through any outage and rejoins its group",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON summary line on stdout at exit"
     )
     parser.set_defaults(handler=_run)
@@ -72,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         "group": args.group,
         "super_stream": args.super_stream,
         "start": args.start,
+        "give_up_after_s": args.give_up_after,
     }
     if args.name is not None:
         options["name"] = args.name
