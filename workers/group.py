@@ -219,6 +219,7 @@ class GroupWorker:
         self._done = asyncio.Event()
         self._handler_seconds = self.metrics.handler_seconds
         self._trouble_since: float | None = None  # monotonic time the cluster stopped answering
+        self._trouble_said = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -633,8 +634,13 @@ class GroupWorker:
         """The cluster failed us; the worker gives up after `give_up_after_s` of this."""
         now = time.monotonic()
         if self._trouble_since is None:
-            self._trouble_since = now
-        log.warning("worker %s: %s", self.config.name, what)
+            self._trouble_since = self._trouble_said = now
+            log.warning("worker %s: %s", self.config.name, what)
+        elif now - self._trouble_said > 10:
+            self._trouble_said = now
+            log.warning(
+                "worker %s: %s (for %.0f s now)", self.config.name, what, now - self._trouble_since
+            )
         limit = self.config.give_up_after_s
         if limit is not None and now - self._trouble_since > limit:
             self._on_failure(

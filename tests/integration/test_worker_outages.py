@@ -115,7 +115,7 @@ async def test_worker_and_producer_ride_out_the_whole_cluster_going_down(
             chaos.kill(cluster, node.name)
         await asyncio.sleep(5)  # no cluster at all
         assert worker.state is WorkerState.RUNNING
-        await asyncio.to_thread(cluster.up)
+        await asyncio.to_thread(chaos.start_all, cluster)
         await feeding
         await eventually(partial_all(handler, rounds * per_round), "every tick handled", 90)
         assert worker.state is WorkerState.RUNNING
@@ -138,7 +138,6 @@ async def test_a_partition_whose_offsets_cannot_be_stored_is_not_handled_further
             raise ConnectionFailed("injected: the node holding the offsets does not answer")
 
         monkeypatch.setattr(admin, "store_offset", refused)
-        monkeypatch.setattr(type(admin), "reconnect", _reconnect_keeping(refused))
         publishing = asyncio.create_task(
             publish_ticks(connection, super_stream, ticks_of_every_symbol(10, 200))
         )
@@ -151,19 +150,6 @@ async def test_a_partition_whose_offsets_cannot_be_stored_is_not_handled_further
         await publishing
         await eventually(partial_all(handler, 210), "handling resumes once offsets store")
     assert verdict([handler], 210).ok
-
-
-def _reconnect_keeping(refused: Callable[..., Any]) -> Callable[[Admin], Any]:
-    """Admin.reconnect that keeps the injected store failure on the instance."""
-    real = Admin.reconnect
-
-    async def reconnect(self: Admin) -> None:
-        await real(self)
-        if self.__dict__.get("store_offset") is None:
-            return
-        self.store_offset = refused  # type: ignore[method-assign]
-
-    return reconnect
 
 
 async def test_a_message_too_large_to_dead_letter_whole_is_dead_lettered_by_reference(
