@@ -10,10 +10,10 @@ from __future__ import annotations
 import subprocess
 
 from cluster.compose import Cluster, ClusterStatus
-from cluster.node import Node, node_named
+from cluster.node import NODES, Node, node_named
 from superticks.errors import ClusterError
 
-__all__ = ["heal", "kill", "partition", "pause", "restart", "unpause"]
+__all__ = ["heal", "kill", "partition", "pause", "restart", "start_all", "unpause"]
 
 
 def _docker(*args: str) -> None:
@@ -47,6 +47,17 @@ def restart(cluster: Cluster, name: str) -> ClusterStatus:
         _docker("restart", "--time", "10", node.container)
     else:
         _docker("start", node.container)
+    return cluster.wait_until_formed()
+
+
+def start_all(cluster: Cluster) -> ClusterStatus:
+    """Start every node that is not running (after a whole-cluster outage: one node alone
+    cannot form the cluster, so all start at once), then wait for the cluster."""
+    cluster.refuse_external("cluster start")
+    states = cluster.container_states()
+    stopped = [n.container for n in NODES if states.get(n.name) != "running"]
+    if stopped:
+        _docker("start", *stopped)
     return cluster.wait_until_formed()
 
 

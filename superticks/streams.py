@@ -8,8 +8,13 @@ rstream 1.1.1's traps, each handled once, here:
   SAC consumer-update answer): callers use our one `Offset` type;
 * raw SAC property strings, and the missing `super-stream` property that silently makes every
   partition its own group: `subscribe(..., group=..., super_stream=...)` sets all three;
-* the shared default recovery strategy with 1-8 s of random jitter: every consumer gets its own
-  `_QuickRecovery` (short, bounded back-off, retries until stopped);
+* the shared default recovery strategy with 1-8 s of random jitter, which also re-subscribes only
+  through the node the consumer was built with and never notices a hung node (it only logs
+  missing heartbeats): rstream's recovery is off (`_NoRecovery`); `Subscription` reconnects by
+  itself through any node, with short back-off, and treats 3 silent heartbeats as a lost
+  connection;
+* every connection bootstraps from any configured node: `_connect_any` and `Subscription` try
+  them in turn, starting at the one that answered last;
 * exceptions swallowed in callbacks (delivery and consumer-update handlers only log them): ours
   are caught, kept, and surfaced through `Subscription.failure` / the owner's error callback;
 * unbounded `send()` and no re-send after recovery: we do not use rstream's producer; a
@@ -17,7 +22,7 @@ rstream 1.1.1's traps, each handled once, here:
   errors and disconnects, so the producer above can bound, re-send and deduplicate;
 * confirms and deliveries decoded field by field in Python, and StreamStats not decodable at
   all (its response would kill rstream's listener): `_read_frame` decodes these with `struct`;
-* a subscription whose connection dropped is re-subscribed silently: `Subscription(on_lost=)`
+* a subscription whose connection dropped would be re-subscribed silently: `Subscription(on_lost=)`
   tells its owner, which may no longer be the active consumer;
 * rstream's exceptions never leave this module: `_mapped()` turns them into ours.
 
@@ -29,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import logging
 import struct
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
@@ -246,15 +253,43 @@ async def _connect(
     return client
 
 
-async def _connect_any(settings: ConnectionSettings, name: str) -> Client:
+# The node that answered last, per configured node list: the next connection starts there, so
+# a dead first node costs one refused connection once, not on every connect.
+_preferred: dict[tuple[NodeAddress, ...], int] = {}
+
+
+def _node_order(settings: ConnectionSettings) -> list[tuple[int, NodeAddress]]:
+    """The configured nodes, starting at the one that answered last, then in order."""
+    nodes = settings.nodes
+    start = _preferred.get(nodes, 0) % len(nodes)
+    return [((start + k) % len(nodes), nodes[(start + k) % len(nodes)]) for k in range(len(nodes))]
+
+
+def _answered(settings: ConnectionSettings, index: int) -> None:
+    _preferred[settings.nodes] = index
+
+
+def _failed(settings: ConnectionSettings, index: int) -> None:
+    """A node that failed us: the next connection starts at the node after it."""
+    if _preferred.get(settings.nodes, 0) == index:
+        _preferred[settings.nodes] = (index + 1) % len(settings.nodes)
+
+
+async def _connect_any(settings: ConnectionSettings, name: str) -> tuple[Client, int]:
+    """A connection to the first node that answers (the last one that answered first), and
+    that node's index in `settings.nodes`."""
     errors = []
-    for address in settings.nodes:
+    for index, address in _node_order(settings):
         try:
-            return await _connect(settings, address, name)
+            client = await _connect(settings, address, name)
         except AuthenticationFailed:
             raise  # every node would refuse the same credentials
         except ConnectionFailed as exc:
+            _failed(settings, index)
             errors.append(str(exc))
+        else:
+            _answered(settings, index)
+            return client, index
     raise ConnectionFailed("no node answered: " + "; ".join(errors))
 
 
@@ -320,11 +355,21 @@ class Admin:
     def __init__(self, settings: ConnectionSettings) -> None:
         self._settings = settings
         self._client: Client | None = None
+        self._node = 0
         self._subscriptions = 0
 
     async def start(self) -> None:
+        """Connect to the first node that answers (ConnectionFailed when none does)."""
         if self._client is None:
-            self._client = await _connect_any(self._settings, "superticks-admin")
+            self._client, self._node = await _connect_any(self._settings, "superticks-admin")
+
+    async def reconnect(self) -> None:
+        """Drop the connection, whose node counts as failed (the next connection starts at
+        another node), and connect to the first node that answers."""
+        if self._client is not None:
+            _failed(self._settings, self._node)
+        await self.stop()
+        await self.start()
 
     async def stop(self) -> None:
         client, self._client = self._client, None
@@ -653,7 +698,7 @@ class PartitionPublisher:
     async def start(self) -> int:
         """Connect to the leader and declare the publisher; returns the last stored id."""
         await self.stop()
-        locator = await _connect_any(self._settings, f"superticks-locator-{self.reference}")
+        locator, _ = await _connect_any(self._settings, f"superticks-locator-{self.reference}")
         try:
             with _mapped(f"locating the leader of {self.stream}"):
                 leader, _ = await locator.query_leader_and_replicas(self.stream)
@@ -753,12 +798,13 @@ def _split_chunk(data: bytes, entries: int) -> list[bytes]:
     return out
 
 
-class _QuickRecovery(RecoveryStrategy):
-    """Re-subscribe after a lost connection quickly (0.1 s, 0.2 s, ... up to 1 s), no jitter,
-    for as long as the subscription lives. One instance per consumer (never shared)."""
+class _NoRecovery(RecoveryStrategy):
+    """rstream's own re-subscription is off: it re-subscribes through the node the consumer was
+    built with (a dead first node stays dead for it), may hang on a hung node, and leaves a
+    half-made subscriber behind when a retry fails. `Subscription` reconnects by itself."""
 
     def __init__(self) -> None:
-        super().__init__(enable=True, max_retries=10_000)
+        super().__init__(enable=False, max_retries=0)
 
     async def recover(
         self,
@@ -768,15 +814,7 @@ class _QuickRecovery(RecoveryStrategy):
         attempt: int,
         recovery_fun: Callable[[], Awaitable[Any]],
     ) -> None:
-        while self._enable:
-            await asyncio.sleep(min(0.1 * attempt, 1.0))
-            try:
-                if await entity.stream_exists(stream, on_close_event=True):
-                    await recovery_fun()
-                    return
-            except Exception as exc:  # noqa: BLE001 - any failure means: try again
-                log.info("re-subscribing to %s failed (attempt %d): %s", stream, attempt, exc)
-            attempt += 1
+        return None
 
 
 class _ChunkConsumer(rstream.Consumer):
@@ -803,6 +841,13 @@ class _ChunkConsumer(rstream.Consumer):
         # Credit only after the chunk was handed over: a slow owner slows the broker down.
         await subscriber.client.credit(subscriber.subscription_id, 1)
 
+    def last_heard_s(self, stream: str) -> float | None:
+        """Seconds since the connection carrying `stream` last received anything (None: none)."""
+        client = self._clients.get(stream)
+        if client is None or not client.is_connection_alive():
+            return None
+        return time.monotonic() - client._last_heartbeat
+
 
 class Subscription:
     """A subscription to one stream delivering `Chunk`s, optionally in a SAC group.
@@ -811,7 +856,20 @@ class Subscription:
     super stream `super_stream`, so partitions spread over the group). `on_activation(active)`
     is awaited when the broker makes this subscription active (True: return the `Offset` to
     start from) or passive (False: store what you processed; the return value is ignored).
-    If a callback raises, the subscription records it in `failure` and calls `on_failure`.
+    If `on_activation` raises a `StreamError` (it could not read what it needs, e.g. a stored
+    offset, because a node is down), the subscription is treated as lost and made again, so
+    the broker activates this or another member anew. Any other exception from a callback is
+    recorded in `failure` and reported to `on_failure`.
+
+    Connections: `start()` connects through the configured nodes in turn (the last one that
+    answered first), so any one node down does not matter. When the connection drops, the
+    stream's leader or replicas move (metadata update), or the node goes silent (no heartbeat
+    or frame for 3 heartbeats: a hung or paused node), `on_lost()` is called (whatever the
+    broker had made this subscription, it no longer is) and the subscription is made again on
+    any node that answers, with back-off (0.1 s steps up to 1 s), for as long as it lives or
+    until `give_up_after_s` passes without a connection (then `on_failure(ConnectionFailed)`).
+    A plain subscription resumes after the last chunk it delivered; a chunk being delivered is
+    never cut off by a reconnect (the reconnect waits for it).
 
     With `filter_values` the broker filters server-side (stream filtering, RabbitMQ 3.13+): it
     sends only chunks whose Bloom filter may hold one of the values (set per message by the
@@ -836,6 +894,7 @@ class Subscription:
         initial_credit: int = 4,
         filter_values: Sequence[str] | None = None,
         match_unfiltered: bool = False,
+        give_up_after_s: float | None = None,
     ) -> None:
         if filter_values is not None and not filter_values:
             raise ValueError("filter_values needs at least one value (or None: no filtering)")
@@ -850,63 +909,40 @@ class Subscription:
         self._on_failure = on_failure
         self._on_lost = on_lost
         self._credit = initial_credit
-        self._filter = (
-            rstream.FilterConfiguration(list(filter_values), match_unfiltered=match_unfiltered)
-            if filter_values is not None
-            else None
-        )
+        self._filter_values = list(filter_values) if filter_values is not None else None
+        self._match_unfiltered = match_unfiltered
+        self._give_up_after_s = give_up_after_s
         self._consumer: _ChunkConsumer | None = None
+        self._generation = 0  # of the consumer in use; callbacks of older ones are ignored
+        self._delivering = asyncio.Lock()  # held while a chunk is handed to the owner
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconnecting = False
+        self._stopped = False
         self.failure: BaseException | None = None
+        self.reconnects = 0
+        self.node = ""  # the node the subscription was made through
 
+    # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        first = self._settings.nodes[0]
-        consumer = _ChunkConsumer(
-            first.host,
-            first.port,
-            username=self._settings.username,
-            password=self._settings.password.get_secret_value(),
-            vhost=self._settings.vhost,
-            heartbeat=self._settings.heartbeat_s,
-            connection_name=f"superticks-{self._name}",
-            recovery_strategy=_QuickRecovery(),
-            on_close_handler=self._closed,
-        )
-        consumer.chunk_callbacks = {self.stream: self._deliver}
-        properties: dict[str, str] | None = None
-        listener = None
-        if self._group is not None:
-            properties = {"single-active-consumer": "true", "name": self._group}
-            if self._super_stream is not None:
-                properties["super-stream"] = self._super_stream
-            listener = self._consumer_update
-        try:
-            with _mapped(f"subscribing to {self.stream}"):
-                await consumer.start()
-                await consumer.subscribe(
-                    self.stream,
-                    callback=_never_called,
-                    offset_specification=self._offset._for_subscribe(),
-                    initial_credit=self._credit,
-                    properties=properties,
-                    subscriber_name=self._group,
-                    consumer_update_listener=listener,
-                    filter_input=self._filter,
-                )
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await consumer.close()
-            if isinstance(exc, ValueError) and self._filter is not None:
-                # rstream's way of saying the broker cannot filter
-                raise StreamError(f"subscribing to {self.stream} with a filter: {exc}") from None
-            raise
-        self._consumer = consumer
+        """Subscribe through the first node that answers. Raises ConnectionFailed when none
+        does, StreamNotFound when the stream does not exist. Cancelling closes what was made."""
+        await self._open(self._offset)
+        self._spawn(self._watch(), "watch")
 
     async def stop(self) -> None:
+        """Unsubscribe and close; safe twice. Waits (up to 5 s) for a chunk being delivered."""
+        self._stopped = True
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(consumer.close(), 5)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._delivering.acquire()
+                    self._delivering.release()
+            await _close_consumer(consumer)
 
     async def __aenter__(self) -> Subscription:
         await self.start()
@@ -915,12 +951,152 @@ class Subscription:
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
-    def _closed(self, info: Any) -> None:
-        """The connection carrying this subscription closed (or its stream's metadata changed):
-        whatever the broker had made it, it is no longer; rstream re-subscribes by itself."""
-        if self.stream in (getattr(info, "streams", None) or ()) and self._on_lost is not None:
-            self._on_lost()
+    # -- connecting ------------------------------------------------------------------------
+    def _consumer_for(self, address: NodeAddress, generation: int) -> _ChunkConsumer:
+        consumer = _ChunkConsumer(
+            address.host,
+            address.port,
+            username=self._settings.username,
+            password=self._settings.password.get_secret_value(),
+            vhost=self._settings.vhost,
+            heartbeat=self._settings.heartbeat_s,
+            connection_name=f"superticks-{self._name}",
+            recovery_strategy=_NoRecovery(),
+            on_close_handler=functools.partial(self._closed, generation),
+        )
+        consumer.chunk_callbacks = {self.stream: functools.partial(self._deliver, generation)}
+        return consumer
 
+    async def _open(self, offset: Offset) -> None:
+        """Subscribe through the nodes in turn; on success the new consumer is current."""
+        properties: dict[str, str] | None = None
+        listener = None
+        if self._group is not None:
+            properties = {"single-active-consumer": "true", "name": self._group}
+            if self._super_stream is not None:
+                properties["super-stream"] = self._super_stream
+        errors = []
+        for index, address in _node_order(self._settings):
+            self._generation += 1
+            generation = self._generation
+            if self._group is not None:
+                listener = functools.partial(self._consumer_update, generation)
+            consumer = self._consumer_for(address, generation)
+            filter_input = (
+                rstream.FilterConfiguration(
+                    list(self._filter_values), match_unfiltered=self._match_unfiltered
+                )
+                if self._filter_values is not None
+                else None
+            )
+            try:
+                with _mapped(f"subscribing to {self.stream} through {address}"):
+                    async with asyncio.timeout(self._settings.connect_timeout_s):
+                        await consumer.start()
+                        await consumer.subscribe(
+                            self.stream,
+                            callback=_never_called,
+                            offset_specification=offset._for_subscribe(),
+                            initial_credit=self._credit,
+                            properties=dict(properties) if properties is not None else None,
+                            subscriber_name=self._group,
+                            consumer_update_listener=listener,
+                            filter_input=filter_input,
+                        )
+            except AuthenticationFailed:
+                await _close_consumer(consumer)
+                raise  # every node would refuse the same credentials
+            except ConnectionFailed as exc:
+                await _close_consumer(consumer)
+                _failed(self._settings, index)
+                errors.append(str(exc))
+                continue
+            except BaseException as exc:
+                await _close_consumer(consumer)
+                if isinstance(exc, ValueError) and filter_input is not None:
+                    # rstream's way of saying the broker cannot filter
+                    raise StreamError(
+                        f"subscribing to {self.stream} with a filter: {exc}"
+                    ) from None
+                raise
+            _answered(self._settings, index)
+            self._consumer = consumer
+            self.node = str(address)
+            return
+        raise ConnectionFailed(
+            f"subscribing to {self.stream}: no node answered: " + "; ".join(errors)
+        )
+
+    def _closed(self, generation: int, info: Any) -> None:
+        """rstream: the connection carrying the stream closed, or its metadata changed."""
+        if generation == self._generation and self.stream in (getattr(info, "streams", None) or ()):
+            self._lose(str(getattr(info, "reason", "connection closed")))
+
+    def _lose(self, why: str) -> None:
+        """The current consumer is gone: tell the owner, then subscribe again (owned task)."""
+        if self._stopped or self._reconnecting:
+            return
+        self._reconnecting = True
+        self._generation += 1  # chunks and updates still arriving on the old one are ignored
+        log.warning("subscription to %s lost (%s); subscribing again", self.stream, why)
+        if self._on_lost is not None:
+            self._on_lost()
+        self._spawn(self._reconnect(), "reconnect")
+
+    async def _reconnect(self) -> None:
+        old, self._consumer = self._consumer, None
+        if old is not None:
+            async with self._delivering:  # never cut a chunk off in the middle
+                pass
+            await _close_consumer(old)
+        started = time.monotonic()
+        attempt = 0
+        while not self._stopped:
+            attempt += 1
+            try:
+                await self._open(self._offset)
+            except StreamNotFound as exc:
+                self._fail(exc)
+                return
+            except StreamError as exc:
+                waited = time.monotonic() - started
+                if self._give_up_after_s is not None and waited > self._give_up_after_s:
+                    self._fail(
+                        ConnectionFailed(
+                            f"gave up on {self.stream} after {waited:.0f} s without a "
+                            f"connection (give-up time {self._give_up_after_s:g} s): {exc}"
+                        )
+                    )
+                    return
+                log.info(
+                    "subscribing to %s again failed (attempt %d): %s", self.stream, attempt, exc
+                )
+                await asyncio.sleep(min(0.1 * attempt, 1.0))
+                continue
+            self.reconnects += 1
+            log.info("subscribed to %s again through %s", self.stream, self.node)
+            break
+        self._reconnecting = False
+
+    async def _watch(self) -> None:
+        """Owned task: a connection that hears nothing for 3 heartbeats is dead (a paused or
+        hung node keeps the TCP connection open; rstream only logs the missing heartbeats)."""
+        limit = 3 * self._settings.heartbeat_s
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_s / 2)
+            consumer = self._consumer
+            if consumer is None or self._reconnecting:
+                continue
+            silent = consumer.last_heard_s(self.stream)
+            if silent is not None and silent > limit:
+                self._lose(f"nothing heard from {self.node} for {silent:.1f} s")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=f"subscription-{self.stream}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- callbacks -------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
         if self.failure is None:
             self.failure = exc
@@ -928,22 +1104,42 @@ class Subscription:
             if self._on_failure is not None:
                 self._on_failure(exc)
 
-    async def _deliver(self, chunk: Chunk) -> None:
-        if self.failure is not None:
+    async def _deliver(self, generation: int, chunk: Chunk) -> None:
+        if self.failure is not None or generation != self._generation:
             return
-        try:
-            await self._on_chunk(chunk)
-        except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
-            self._fail(exc)
+        async with self._delivering:
+            if generation != self._generation:
+                return
+            try:
+                await self._on_chunk(chunk)
+            except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
+                self._fail(exc)
+                return
+            if self._group is None:  # a plain subscription resumes after what it delivered
+                self._offset = Offset.at(chunk.first_offset + len(chunk.messages))
 
-    async def _consumer_update(self, active: bool, _ctx: Any) -> schema.OffsetSpecification:
+    async def _consumer_update(
+        self, generation: int, active: bool, _ctx: Any
+    ) -> schema.OffsetSpecification:
         offset = self._offset
-        if self._on_activation is not None:
+        if self._on_activation is not None and generation == self._generation:
             try:
                 offset = await self._on_activation(active)
+            except StreamError as exc:
+                self._lose(f"activation failed: {exc}")
             except Exception as exc:  # noqa: BLE001 - rstream would only log it; we surface it
                 self._fail(exc)
         return offset._for_consumer_update()
+
+
+async def _close_consumer(consumer: _ChunkConsumer) -> None:
+    """Close a consumer, also when its connections are dead (never raises)."""
+    consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(consumer.close(), 5)
+    for client in [*consumer._clients.values(), consumer._default_client]:
+        if client is not None:
+            await _close(client)
 
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover
@@ -1106,7 +1302,7 @@ class NameLock:
 
     async def _join(self) -> None:
         self._lost.clear()
-        client = await _connect_any(self._settings, f"superticks-lock-{self.name}")
+        client, _ = await _connect_any(self._settings, f"superticks-lock-{self.name}")
         self._client = client
         client.add_stream(self.stream)  # so rstream reports the connection's loss to us
         client.add_handler(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import PartitionPublisher, encode_publish_frame
 
 __all__ = [
+    "MAX_ORIGINAL_BYTES",
     "DeadLetterWriter",
     "dead_letter_message",
     "dead_letter_record",
@@ -25,6 +27,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("superticks.worker")
+
+
+MAX_ORIGINAL_BYTES = 256 * 1024
+"""Originals up to this size are dead-lettered whole; a larger one (a message near the broker's
+frame limit would make a dead-letter frame over it, which the broker refuses by closing the
+connection) is dead-lettered by reference: its first `MAX_ORIGINAL_BYTES` bytes, its size and
+SHA-256, with its stream and offset, where it can still be read whole."""
+MAX_ERROR_CHARS = 4000
 
 
 def dead_letter_record(
@@ -37,18 +47,23 @@ def dead_letter_record(
     group: str,
     worker: str,
 ) -> bytes:
-    """The JSON record of a dead letter (`original`: the message's AMQP bytes, base64)."""
-    return orjson.dumps(
-        {
-            "original": base64.b64encode(original).decode("ascii"),
-            "error": error,
-            "partition": partition,
-            "stream": stream,
-            "offset": offset,
-            "group": group,
-            "worker": worker,
-        }
-    )
+    """The JSON record of a dead letter (`original`: the message's AMQP bytes, base64; cut to
+    `MAX_ORIGINAL_BYTES` with ``original_truncated`` set when longer). Always well under the
+    broker's frame limit, whatever the message."""
+    record: dict[str, Any] = {
+        "original": base64.b64encode(original[:MAX_ORIGINAL_BYTES]).decode("ascii"),
+        "error": error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "...",
+        "partition": partition,
+        "stream": stream,
+        "offset": offset,
+        "group": group,
+        "worker": worker,
+    }
+    if len(original) > MAX_ORIGINAL_BYTES:
+        record["original_truncated"] = True
+        record["original_size"] = len(original)
+        record["original_sha256"] = hashlib.sha256(original).hexdigest()
+    return orjson.dumps(record)
 
 
 def dead_letter_message(record: bytes) -> bytes:
@@ -81,10 +96,17 @@ class DeadLetterWriter:
         self._timeout_s = timeout_s
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._next_id = 1
+        self._started = False  # ids continue the broker's sequence for this reference
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Connect now (`send()` connects by itself when this was not called)."""
+        async with self._lock:
+            await self._start()
+
+    async def _start(self) -> None:
         self._next_id = await self._link.start() + 1
+        self._started = True
 
     async def stop(self) -> None:
         await self._link.stop()
@@ -95,6 +117,8 @@ class DeadLetterWriter:
         deduplicated) on loss. Raises StreamError after `attempts` failures. Cancelling it
         leaves the message perhaps written, perhaps not: the caller counts it as not sent."""
         async with self._lock:
+            if not self._started:
+                await self._start()
             pid = self._next_id
             self._next_id += 1
             loop = asyncio.get_running_loop()

@@ -20,6 +20,16 @@ duplicates); across processes the stored offset is the only fence, so a handler 
 each tick exactly once across crashes has to be idempotent on ``(partition, offset)``, which
 is why it is given the offsets.
 
+Outages: every connection starts at any configured node. A partition whose connection drops
+(or whose node goes silent) stops being handled here at once (the broker may activate another
+worker) and is subscribed again through any node that answers, for as long as the worker runs
+or until `give_up_after_s` passes (default: never); the broker then activates this or another
+member. Admin calls (offsets) time out after a few seconds and reconnect to another node.
+A worker never goes on handling a partition whose offsets it cannot store: when the last
+confirmed store is older than `max_unstored_ms`, the next chunk waits (and so does the broker,
+which gets no credit) until a store is read back, or the partition moves away. So a successor
+redoes at most that much of a partition after an outage, not everything since the outage began.
+
 Failures: a message that does not decode, or whose handler call still raises after
 `handler_retries` retries (exponential back-off from `retry_backoff_ms`), is written to the
 dead-letter stream as a JSON record (see `dead_letter_record`), and the tick counts as processed
@@ -74,6 +84,11 @@ log = logging.getLogger("superticks.worker")
 _NAME = r"^[A-Za-z0-9._-]+$"
 _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 _CONFIRM_STORE_S = 1.0
+_ADMIN_TIMEOUT_S = 3.0  # an admin call to a hung node fails after this, then tries another node
+
+
+class _Abandoned(Exception):
+    """The partition moved away (or the worker stops) while we waited for the cluster."""
 
 
 def _default_name() -> str:
@@ -102,6 +117,11 @@ class WorkerConfig(BaseModel):
     """Chunks the broker may send ahead of the one being handled (per partition)."""
     lag_interval_s: float = Field(default=5.0, ge=0)
     """How often the lag metrics read each active partition's last offset (0: never)."""
+    max_unstored_ms: int = Field(default=1000, ge=1)
+    """A partition whose last confirmed offset store is older than this handles nothing more
+    until a store succeeds (bounds what a successor redoes after an outage)."""
+    give_up_after_s: float | None = Field(default=None, gt=0)
+    """Fail after this long without being able to reach the cluster (None: never give up)."""
 
     @property
     def dead_letters(self) -> str:
@@ -198,6 +218,8 @@ class GroupWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._handler_seconds = self.metrics.handler_seconds
+        self._trouble_since: float | None = None  # monotonic time the cluster stopped answering
+        self._trouble_said = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -217,7 +239,7 @@ class GroupWorker:
             self._dlq = DeadLetterWriter(
                 cfg.connection, cfg.dead_letters, f"superticks-dlq-{cfg.group}-{cfg.name}"
             )
-            await self._dlq.start()
+            # the dead-letter publisher connects on its first dead letter
             self._partitions = [
                 _Partition(i, s, self.metrics.partition(i)) for i, s in enumerate(streams)
             ]
@@ -235,6 +257,7 @@ class GroupWorker:
                     on_failure=self._on_failure,
                     on_lost=partial(self._on_lost, part),
                     initial_credit=cfg.credits,
+                    give_up_after_s=cfg.give_up_after_s,
                 )
             self._intake = True
             # In partition order: the broker spreads partitions by registration order.
@@ -365,11 +388,24 @@ class GroupWorker:
 
     # -- broker callbacks ------------------------------------------------------------------
     async def _on_activation(self, part: _Partition, active: bool) -> Offset:
+        """The broker's consumer update. Deactivated: store what was processed (if the cluster
+        lets us; else the successor redoes what is unstored), then answer. Activated: resume
+        after the group's stored offset; a StreamError here (the offset cannot be read) makes
+        the subscription subscribe again, so the broker activates a member anew."""
         if not active:
             part.active = False  # chunks that arrive from now on are ignored
             part.metrics.active.set(0)
             async with part.lock:  # the chunk in progress finishes first
-                await self._store(part, confirm=True)
+                try:
+                    await self._store(part, confirm=True, force=True)
+                except StreamError as exc:
+                    log.warning(
+                        "partition %d moves away with its offset unstored (%s): the successor "
+                        "redoes from offset %d",
+                        part.index,
+                        exc,
+                        part.stored + 1,
+                    )
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
             return Offset.next()
         if not self._intake:  # stopping: a successor will be activated once we are gone
@@ -378,9 +414,9 @@ class GroupWorker:
             stored = await self._admin_call(
                 lambda: self._admin.stored_offset(part.stream, self.config.group)
             )
+            part.stored_at_ms = _now_ms()
             if stored is not None:
                 part.stored = stored
-                part.stored_at_ms = _now_ms()
                 part.metrics.committed.set(stored)
             known = max(part.processed, part.stored)
             part.processed = known
@@ -432,6 +468,13 @@ class GroupWorker:
                 await self._process(part, chunk)
 
     async def _process(self, part: _Partition, chunk: Chunk) -> None:
+        if part.processed > part.stored and (
+            _now_ms() - part.stored_at_ms > self.config.max_unstored_ms
+        ):
+            try:
+                await self._store_or_wait(part)
+            except _Abandoned:
+                return
         messages = chunk.messages
         count = len(messages)
         first = chunk.first_offset
@@ -450,8 +493,17 @@ class GroupWorker:
                 bad.append((offset, messages[offset - first], error))
         if bad:
             bad.sort()
-            for offset, original, error in bad:
-                await self._dead_letter(part, offset, original, error)
+            try:
+                for offset, original, error in bad:
+                    await self._dead_letter(part, offset, original, error)
+            except _Abandoned:
+                log.warning(
+                    "partition %d moved away before its dead letters were written: the "
+                    "successor handles its chunk from offset %d again",
+                    part.index,
+                    part.processed + 1,
+                )
+                return
         handled = len(messages) - len(bad)
         part.processed = first + len(messages) - 1
         part.consumed += handled
@@ -461,7 +513,10 @@ class GroupWorker:
             part.metrics.lag_seconds.set(max(0.0, time.time() - part.last_tick_us / 1e6))
         cfg = self.config
         if part.processed - part.stored >= cfg.store_every_ticks:
-            await self._store(part)
+            try:
+                await self._store(part)
+            except StreamError as exc:
+                self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
 
     @staticmethod
     def _decode_each(
@@ -527,7 +582,20 @@ class GroupWorker:
             group=self.config.group,
             worker=self.config.name,
         )
-        await self._dlq.send(dead_letter_message(record))
+        message = dead_letter_message(record)
+        attempt = 0
+        while True:
+            try:
+                await self._dlq.send(message)
+            except StreamError as exc:
+                attempt += 1
+                self._trouble(f"dead letter of partition {part.index} not written: {exc}")
+                if not (part.active and self._intake):
+                    raise _Abandoned from None
+                await asyncio.sleep(min(0.1 * attempt, 1.0))
+            else:
+                break
+        self._untroubled()
         part.dead_letters += 1
         self.metrics.dead_letters.inc()
         log.warning(
@@ -540,41 +608,97 @@ class GroupWorker:
 
     # -- offsets ---------------------------------------------------------------------------
     async def _admin_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run an admin call, reconnecting once if the admin connection was lost (only while
-        running: a closing worker must not open connections that nobody closes)."""
+        """Run an admin call with a timeout; if it fails for want of a connection, reconnect
+        (to another node first) and try once more. Only while running: a closing worker must
+        not open connections that nobody closes."""
         generation = self._admin_generation
         try:
-            return await call()
-        except ConnectionFailed:
+            async with asyncio.timeout(_ADMIN_TIMEOUT_S):
+                return await call()
+        except (ConnectionFailed, TimeoutError) as exc:
             if self.state is not WorkerState.RUNNING:
-                raise
-            async with self._admin_lock:
-                if generation == self._admin_generation:  # nobody reconnected meanwhile
-                    self._admin_generation += 1
-                    await self._admin.stop()
-                    await self._admin.start()
-            return await call()
+                raise ConnectionFailed(f"admin call failed while stopping: {exc}") from None
+            try:
+                async with self._admin_lock:
+                    if generation == self._admin_generation:  # nobody reconnected meanwhile
+                        self._admin_generation += 1
+                        await self._admin.reconnect()
+                async with asyncio.timeout(_ADMIN_TIMEOUT_S):
+                    return await call()
+            except TimeoutError:
+                raise ConnectionFailed(
+                    f"the cluster did not answer an admin call within {_ADMIN_TIMEOUT_S:g} s"
+                ) from None
 
-    async def _store(self, part: _Partition, *, confirm: bool = False) -> None:
-        """Store the partition's last processed offset if it is newer than the stored one.
-        With `confirm`, wait (up to 1 s) until the broker reads it back, so that a successor
-        activated next does not read an older value."""
+    def _trouble(self, what: str) -> None:
+        """The cluster failed us; the worker gives up after `give_up_after_s` of this."""
+        now = time.monotonic()
+        if self._trouble_since is None:
+            self._trouble_since = self._trouble_said = now
+            log.warning("worker %s: %s", self.config.name, what)
+        elif now - self._trouble_said > 10:
+            self._trouble_said = now
+            log.warning(
+                "worker %s: %s (for %.0f s now)", self.config.name, what, now - self._trouble_since
+            )
+        limit = self.config.give_up_after_s
+        if limit is not None and now - self._trouble_since > limit:
+            self._on_failure(
+                ConnectionFailed(
+                    f"gave up after {now - self._trouble_since:.0f} s without the cluster "
+                    f"(--give-up-after {limit:g}): {what}"
+                )
+            )
+
+    def _untroubled(self) -> None:
+        if self._trouble_since is not None:
+            log.info("worker %s: the cluster answers again", self.config.name)
+            self._trouble_since = None
+
+    async def _store(self, part: _Partition, *, confirm: bool = False, force: bool = False) -> None:
+        """Store the partition's last processed offset if it is newer than the stored one, and
+        read it back: `part.stored` only ever holds an offset the broker confirmed (a store
+        frame written to a hung node is lost without an error). With `confirm`, keep reading
+        for up to 1 s. Only for an active partition (or with `force`, when it moves away): a
+        worker that lost a partition must never overwrite its successor's offset."""
         offset = part.processed
-        if offset <= part.stored:
+        if offset <= part.stored or not (part.active or force):
             return
         stream, group = part.stream, self.config.group
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
-        part.stored = offset
-        part.stored_at_ms = _now_ms()
-        part.metrics.committed.set(offset)
+        deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
+        while True:
+            stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
+            if stored is not None and stored >= offset:
+                part.stored = offset
+                part.stored_at_ms = _now_ms()
+                part.metrics.committed.set(offset)
+                self._untroubled()
+                return
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.005)
         if confirm:
-            deadline = time.monotonic() + _CONFIRM_STORE_S
-            while time.monotonic() < deadline:
-                stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
-                if stored is not None and stored >= offset:
-                    return
-                await asyncio.sleep(0.005)
             log.warning("partition %d: stored offset %d not read back in time", part.index, offset)
+
+    async def _store_or_wait(self, part: _Partition) -> None:
+        """Store the partition's offset before handling more of it, retrying with back-off
+        while the cluster does not answer. Raises _Abandoned if the partition moves away (or
+        the worker stops) meanwhile: the caller then handles nothing."""
+        attempt = 0
+        while True:
+            if not (part.active and self._intake):
+                raise _Abandoned
+            try:
+                await self._store(part)
+            except StreamError as exc:
+                attempt += 1
+                self._trouble(f"partition {part.index} waits: its offset cannot be stored ({exc})")
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+                continue
+            if part.stored >= part.processed:
+                return
+            await asyncio.sleep(0.01)  # stored but not yet readable: read again
 
     async def _store_all(self, *, confirm: bool) -> None:
         for part in self._partitions:
@@ -608,7 +732,7 @@ class GroupWorker:
                     try:
                         await self._store(part)
                     except StreamError as exc:
-                        log.warning("partition %d: storing the offset failed: %s", part.index, exc)
+                        self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
 
     async def _poll_lag(self) -> None:
         """Owned task: the lag metrics of active partitions, every `lag_interval_s`."""
@@ -617,7 +741,9 @@ class GroupWorker:
                 if not part.active:
                     continue
                 try:
-                    last = await self._admin.last_offset(part.stream, timeout_s=1.0)
+                    last = await self._admin_call(
+                        partial(self._admin.last_offset, part.stream, 1.0)
+                    )
                 except StreamError as exc:
                     log.debug("lag of partition %d unknown: %s", part.index, exc)
                     continue

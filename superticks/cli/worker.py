@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from superticks.cli.args import name, port, stream_name
+from superticks.cli.args import name, port, positive_float, stream_name
 from superticks.errors import ConfigError, SuperticksError
 
 __all__ = ["register"]
@@ -51,6 +51,14 @@ def register(commands: Any) -> None:
         "--metrics-port", type=port, default=None, help="serve Prometheus metrics on this port"
     )
     parser.add_argument(
+        "--give-up-after",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="exit (status 2) after this long without the cluster; default: never, the worker "
+        "waits through any outage and rejoins its group",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON summary line on stdout at exit"
     )
     parser.set_defaults(handler=_run)
@@ -71,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         "group": args.group,
         "super_stream": args.super_stream,
         "start": args.start,
+        "give_up_after_s": args.give_up_after,
     }
     if args.name is not None:
         options["name"] = args.name

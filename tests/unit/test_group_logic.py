@@ -4,6 +4,7 @@ records, configuration and the handlers' bookkeeping."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from decimal import Decimal
 
 import orjson
@@ -11,7 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from partitioning.codec import Tick, decode_message, format_body, frame_message
-from workers.deadletter import dead_letter_message, dead_letter_record, read_dead_letter
+from workers.deadletter import (
+    MAX_ORIGINAL_BYTES,
+    dead_letter_message,
+    dead_letter_record,
+    read_dead_letter,
+)
 from workers.group import WorkerConfig
 from workers.handlers import CountingHandler, PerTick, VwapHandler
 from workers.offsets import fence, store_due
@@ -86,6 +92,24 @@ def test_dead_letter_record_is_json_with_the_original_in_base64() -> None:
         "group": "vwap",
         "worker": "host-1",
     }
+
+
+def test_a_dead_letter_of_a_huge_message_carries_its_head_and_reference_under_the_frame_limit() -> (
+    None
+):
+    original = b"\x00Sw" + bytes(range(256)) * 4000  # ~1 MB: whole, it would not fit a frame
+    record = orjson.loads(
+        dead_letter_record(
+            original=original, error="E" * 100_000, partition=0, stream="t-0", offset=7,
+            group="g", worker="w",
+        )
+    )  # fmt: skip
+    assert base64.b64decode(record["original"]) == original[:MAX_ORIGINAL_BYTES]
+    assert record["original_truncated"] is True
+    assert record["original_size"] == len(original)
+    assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert len(record["error"]) < 5_000
+    assert len(dead_letter_message(orjson.dumps(record))) < 512 * 1024
 
 
 def test_dead_letter_travels_as_an_amqp_message_and_reads_back() -> None:

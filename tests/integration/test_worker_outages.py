@@ -1,0 +1,172 @@
+"""Workers, readers and the producer ride out node outages: any one node down at start, the
+whole cluster gone for a while, offsets that cannot be stored, and a poison pill too large to
+dead-letter whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from _streams import (
+    SYMBOLS,
+    all_handled,
+    eventually,
+    publish_ticks,
+    read_dead_letters,
+    ticks_of_every_symbol,
+    verdict,
+    write_raw,
+)
+
+from cluster import Cluster, chaos
+from cluster.node import NODES
+from partitioning.producer import Producer, ProducerConfig
+from superticks.errors import ConnectionFailed
+from superticks.settings import ConnectionSettings, NodeAddress
+from superticks.streams import Admin, Offset
+from workers.deadletter import MAX_ORIGINAL_BYTES
+from workers.group import GroupWorker, WorkerConfig, WorkerState
+from workers.handlers import CountingHandler
+from workers.reader import TickReader
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
+
+
+def _config(connection: ConnectionSettings, super_stream: str, **overrides: Any) -> WorkerConfig:
+    return WorkerConfig(
+        connection=connection,
+        super_stream=super_stream,
+        group=f"{super_stream}-g",
+        name=overrides.pop("name", "w"),
+        lag_interval_s=0,
+        **overrides,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _node_down(cluster: Cluster, name: str) -> AsyncIterator[None]:
+    """`name` killed for the block; started again (and the cluster whole) afterwards."""
+    chaos.kill(cluster, name)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(chaos.restart, cluster, name)
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("down", [n.name for n in NODES])
+async def test_with_any_node_down_a_new_worker_joins_and_a_reader_reads(
+    down: str, connection: ConnectionSettings, super_stream: str, cluster: Cluster
+) -> None:
+    # the dead node first in the list, as rabbit1 is first in the default SUPERTICKS_NODES
+    dead = next(n for n in NODES if n.name == down)
+    first = NodeAddress(host="localhost", port=dead.stream_port)
+    nodes = (first, *(a for a in connection.nodes if a != first))
+    settings = connection.model_copy(update={"nodes": nodes})
+    await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 20))
+    async with _node_down(cluster, down):
+        async with Admin(settings) as admin:  # `topology describe` answers
+            assert len(await admin.partitions(super_stream)) == 3
+        handler = CountingHandler()
+        async with GroupWorker(_config(settings, super_stream), handler) as worker:
+            await eventually(partial_all(handler, 20), "the new worker handled what was stored")
+            await publish_ticks(settings, super_stream, ticks_of_every_symbol(20, 20))
+            await eventually(partial_all(handler, 40), "and what is published now", 60)
+            assert worker.state is WorkerState.RUNNING
+        read: list[int] = []
+
+        async def on_ticks(_stream: str, offsets: list[int], _ticks: Any) -> None:
+            read.extend(offsets)
+
+        async with TickReader(settings, on_ticks, offset=Offset.first(), super_stream=super_stream):
+            await eventually(lambda: len(read) == 40 * len(SYMBOLS), "`consume` reads all", 60)
+    assert verdict([handler], 40).ok
+
+
+def partial_all(handler: CountingHandler, per_symbol: int) -> Callable[[], bool]:
+    return lambda: all_handled([handler], per_symbol)
+
+
+@pytest.mark.chaos
+async def test_worker_and_producer_ride_out_the_whole_cluster_going_down(
+    connection: ConnectionSettings, super_stream: str, cluster: Cluster
+) -> None:
+    handler = CountingHandler()
+    config = ProducerConfig(connection=connection, super_stream=super_stream, name=super_stream)
+    per_round = 5
+    rounds = 40
+    async with (
+        GroupWorker(_config(connection, super_stream), handler) as worker,
+        Producer(config) as producer,
+    ):
+
+        async def feed() -> None:
+            for r in range(rounds):
+                await producer.send_batch(ticks_of_every_symbol(r * per_round, per_round))
+                await asyncio.sleep(0.1)
+            await producer.flush(120)
+
+        feeding = asyncio.create_task(feed())
+        await eventually(lambda: len(handler) > 0, "the worker handles the feed")
+        for node in NODES:
+            chaos.kill(cluster, node.name)
+        await asyncio.sleep(5)  # no cluster at all
+        assert worker.state is WorkerState.RUNNING
+        await asyncio.to_thread(chaos.start_all, cluster)
+        await feeding
+        await eventually(partial_all(handler, rounds * per_round), "every tick handled", 90)
+        assert worker.state is WorkerState.RUNNING
+    result = verdict([handler], rounds * per_round)
+    assert result.ok, result.summary()  # once each: no worker crashed, so nothing twice
+
+
+async def test_a_partition_whose_offsets_cannot_be_stored_is_not_handled_further(
+    connection: ConnectionSettings, super_stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = CountingHandler()
+    cfg = _config(connection, super_stream, max_unstored_ms=300)
+    async with GroupWorker(cfg, handler) as worker:
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 10))
+        await eventually(partial_all(handler, 10), "the first ticks are handled")
+        admin = worker._admin
+        real_store = admin.store_offset
+
+        async def refused(*_: object) -> None:
+            raise ConnectionFailed("injected: the node holding the offsets does not answer")
+
+        monkeypatch.setattr(admin, "store_offset", refused)
+        publishing = asyncio.create_task(
+            publish_ticks(connection, super_stream, ticks_of_every_symbol(10, 200))
+        )
+        await asyncio.sleep(2)
+        stuck = len(handler)
+        await asyncio.sleep(1.5)
+        assert len(handler) == stuck, "ticks were handled while no offset could be stored"
+        assert stuck < 210 * len(SYMBOLS)
+        monkeypatch.setattr(admin, "store_offset", real_store)
+        await publishing
+        await eventually(partial_all(handler, 210), "handling resumes once offsets store")
+    assert verdict([handler], 210).ok
+
+
+async def test_a_message_too_large_to_dead_letter_whole_is_dead_lettered_by_reference(
+    connection: ConnectionSettings, super_stream: str
+) -> None:
+    handler = CountingHandler()
+    huge = b"\x00Sw" + b"x" * 900_000  # not a tick, and over the frame limit once base64'd
+    async with GroupWorker(_config(connection, super_stream), handler) as worker:
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 10))
+        await eventually(partial_all(handler, 10), "the first ticks are handled")
+        await write_raw(connection, f"{super_stream}-0", huge)
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(10, 10))
+        await eventually(partial_all(handler, 20), "the partition goes on after it")
+        assert worker.dead_letters == 1
+    [letter] = await read_dead_letters(connection, f"{super_stream}-dlq", 1)
+    assert letter["original_truncated"] is True
+    assert letter["original_size"] == len(huge)
+    assert letter["original"] == huge[:MAX_ORIGINAL_BYTES]
+    assert letter["stream"] == f"{super_stream}-0"
+    assert verdict([handler], 20).ok
