@@ -13,13 +13,17 @@ the adapter and the cluster package map them onto these, and each message says w
     │   └── ChaosRefused                 chaos asked of an external cluster
     ├── StreamError                      talking to RabbitMQ Streams failed
     │   ├── ConnectionFailed             no node could be reached, or it dropped
+    │   │   └── TlsError                 the TLS handshake failed (names the CA file to check)
+    │   ├── PermissionDenied             the broker refused the user an operation (names user,
+    │   │                                permission and resource, and how to grant it)
     │   ├── TopologyError                a stream/super stream cannot be created as asked
     │   │   └── TopologyMismatch         it exists with another shape (e.g. partition count)
     │   ├── StreamNotFound               a stream/super stream that does not exist
     │   ├── PublishTimeout               a send stayed unconfirmed past its deadline
     │   └── ProducerClosed               send() on a producer that is stopping or stopped
     ├── TickError                        a tick that is not valid (carries the field and value)
-    │   └── DecodeError                  bytes that are not a tick of our wire format
+    │   ├── DecodeError                  bytes that are not a tick of our wire format
+    │   └── TickTooLarge                 a tick whose publish frame exceeds the broker's frame_max
     └── ReplayTimeout                    a replay did not reach its end offsets in time
 """
 
@@ -33,6 +37,7 @@ __all__ = [
     "DecodeError",
     "EngineUnavailable",
     "NodeBootFailed",
+    "PermissionDenied",
     "PortInUse",
     "ProducerClosed",
     "PublishTimeout",
@@ -41,6 +46,8 @@ __all__ = [
     "StreamNotFound",
     "SuperticksError",
     "TickError",
+    "TickTooLarge",
+    "TlsError",
     "TopologyError",
     "TopologyMismatch",
     "UnknownNode",
@@ -108,6 +115,26 @@ class ConnectionFailed(StreamError):
     """No node answered, or the connection dropped and could not be recovered."""
 
 
+class TlsError(ConnectionFailed):
+    """The TLS handshake failed: the server's certificate is not trusted or not for its name."""
+
+
+class PermissionDenied(StreamError):
+    """The broker refused an operation for lack of a permission (stream protocol code 16)."""
+
+    def __init__(self, what: str, user: str, permission: str, resource: str, vhost: str) -> None:
+        self.user = user
+        self.permission = permission
+        self.resource = resource
+        super().__init__(
+            f"{what}: access refused: user {user!r} has no {permission} permission on "
+            f"{resource!r} in vhost {vhost!r}. Use the user of the role that does this (README, "
+            f"'Users and permissions'), or grant it: rabbitmqctl set_permissions -p {vhost} "
+            f"{user} CONFIGURE WRITE READ (regular expressions; {permission} must match "
+            f"{resource!r})"
+        )
+
+
 class TopologyError(StreamError):
     """A stream or super stream could not be declared or deleted as asked."""
 
@@ -134,6 +161,20 @@ class TickError(SuperticksError, ValueError):
 
 class DecodeError(TickError):
     """Bytes that are not a tick in superticks' wire format."""
+
+
+class TickTooLarge(TickError):
+    """A tick too large for one publish frame: the broker would close the connection."""
+
+    def __init__(self, symbol: str, frame_size: int, frame_max: int) -> None:
+        self.symbol = symbol
+        self.frame_size = frame_size
+        self.frame_max = frame_max
+        super().__init__(
+            f"tick of {symbol!r} refused before sending: its publish frame would be "
+            f"{frame_size:,} bytes, over the broker's frame limit of {frame_max:,} bytes "
+            f"(stream.frame_max); nothing of this call was sent. Send smaller ticks."
+        )
 
 
 class ReplayTimeout(SuperticksError):

@@ -145,6 +145,7 @@ async def consume(
 
 def _consume(args: argparse.Namespace) -> int:
     connection, _ = load_settings()
+    connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
     summary = uvloop.run(
         consume(
             connection,

@@ -59,6 +59,7 @@ def _produce(args: argparse.Namespace) -> int:
     from partitioning.simulator import MarketSimulator
 
     connection, _ = load_settings()
+    connection = connection.for_role("producer")  # SUPERTICKS_PRODUCER_USERNAME, else admin
     try:
         config = ProducerConfig(
             connection=connection,
