@@ -61,6 +61,8 @@ from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.tls import client_context
 
 __all__ = [
+    "FRAME_MAX",
+    "PUBLISH_FRAME_OVERHEAD",
     "Admin",
     "Chunk",
     "Compression",
@@ -75,6 +77,7 @@ __all__ = [
     "encode_records_frame",
     "encode_sub_entry_record",
     "filter_part",
+    "frame_runs",
     "record_middle",
 ]
 
@@ -240,7 +243,12 @@ def _mapped(
     except ssl.SSLError as exc:
         raise _tls_refused(what, access.settings if access else settings, exc) from None
     except (OSError, ConnectionClosed, ConnectionError) as exc:
-        raise ConnectionFailed(f"{what}: connection failed ({exc or type(exc).__name__})") from None
+        hint = ""
+        if settings is not None and settings.tls:
+            hint = "; with SUPERTICKS_TLS=true the nodes must be TLS ports (compose: 5562-5564)"
+        raise ConnectionFailed(
+            f"{what}: connection failed ({exc or type(exc).__name__}){hint}"
+        ) from None
     except TimeoutError:
         raise ConnectionFailed(f"{what}: the broker did not answer in time") from None
 
@@ -580,6 +588,30 @@ def encode_records_frame(publisher_id: int, records: Sequence[bytes], version: i
             body,
         )
     )
+
+
+PUBLISH_FRAME_OVERHEAD = 13
+"""Bytes of a publish frame around its records: size, key, version, publisher id, count."""
+
+
+def frame_runs(records: Sequence[bytes], frame_max: int = FRAME_MAX) -> list[Sequence[bytes]]:
+    """`records` cut into consecutive runs whose publish frame fits `frame_max` (the broker
+    closes a connection that sends a larger frame). A record too large for any frame on its
+    own gets a run of its own: the caller must have refused it (`TickTooLarge`)."""
+    if sum(map(len, records)) + PUBLISH_FRAME_OVERHEAD <= frame_max:
+        return [records]
+    runs: list[Sequence[bytes]] = []
+    run: list[bytes] = []
+    size = PUBLISH_FRAME_OVERHEAD
+    for record in records:
+        if run and size + len(record) > frame_max:
+            runs.append(run)
+            run, size = [], PUBLISH_FRAME_OVERHEAD
+        run.append(record)
+        size += len(record)
+    if run:
+        runs.append(run)
+    return runs
 
 
 class Compression(Enum):
