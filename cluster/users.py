@@ -12,13 +12,22 @@ resolve offset spec, stream stats
 store offset                                   read (without it, silently not stored)
 create / delete stream                         configure
 create / delete super stream                   configure on the exchange and partitions
-metadata, partitions, route                    none (any user with access to the vhost)
+partitions (of a super stream)                 read or write on its exchange and on every
+                                               partition (4.3.6; else code 16, refused)
+route                                          write on the exchange and the partitions
+metadata (leader, replicas)                    none (any user with access to the vhost)
 =============================================  =========================================
+
+(The 4.3.6 broker's own code, decompiled from the image, for partitions and route: the
+documentation and older sources check nothing there.)
 
 So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``S-dlq``):
 
 * admin (``superticks``, tag administrator): everything; topology only (create/delete S and
   ``S-dlq``: `superticks topology create` makes both) and these users.
+* producer and worker read S's exchange: listing S's partitions needs it (and read on the
+  partitions, which they have anyway); read on an exchange lets a user do nothing else with
+  it but bind from it queues it may write to.
 * producer: write and read on S's partitions (read: its publisher sequence, which a restarted
   producer continues from; and the single-active-consumer name lock on partition 0).
   Nothing else: it cannot create or delete a stream, nor read or write any other stream.
@@ -26,8 +35,10 @@ So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``
   ``S-dlq`` only (dead letters). No configure: it cannot create, delete or publish to a
   partition; the dead-letter stream is the topology's (a worker only creates it if its user
   may, e.g. the admin).
-* monitoring (tag monitoring): no stream permission at all: stream metadata, partitions and
-  the management API's read-only views; it can neither publish nor consume.
+* monitoring (tag monitoring): no stream permission at all: stream metadata (leaders,
+  replicas) and the management API's read-only views (streams, bindings, consumers, stored
+  offsets); it can neither publish nor consume, nor list partitions over the stream protocol
+  (that needs read on them: it reads the exchange's bindings from the management API).
 """
 
 from __future__ import annotations
@@ -74,14 +85,15 @@ class RoleUser:
 
 def role_permissions(role: Role, super_stream: str, dead_letters: str | None = None) -> Permissions:
     """The permissions of `role` for `super_stream` (dead letters: ``<super_stream>-dlq``)."""
-    partitions = f"{re.escape(super_stream)}-[0-9]+"
+    exchange = re.escape(super_stream)
+    partitions = f"{exchange}-[0-9]+"
     dlq = re.escape(dead_letters or f"{super_stream}-dlq")
     if role is Role.ADMIN:
         return Permissions(".*", ".*", ".*")
     if role is Role.PRODUCER:
-        return Permissions(NOTHING, f"^{partitions}$", f"^{partitions}$")
+        return Permissions(NOTHING, f"^{partitions}$", f"^({exchange}|{partitions})$")
     if role is Role.WORKER:
-        return Permissions(NOTHING, f"^{dlq}$", f"^({partitions}|{dlq})$")
+        return Permissions(NOTHING, f"^{dlq}$", f"^({exchange}|{partitions}|{dlq})$")
     return Permissions(NOTHING, NOTHING, NOTHING)
 
 

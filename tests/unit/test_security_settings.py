@@ -114,9 +114,9 @@ def _allows(pattern: str, name: str) -> bool:
     ("role", "kind", "allowed", "refused"),
     [
         (Role.PRODUCER, "write", ["ticks-0", "ticks-17"], ["ticks-dlq", "ticks", "o-0", "t-0x"]),
-        (Role.PRODUCER, "read", ["ticks-0", "ticks-2"], ["ticks-dlq", "other-1", "ticks"]),
+        (Role.PRODUCER, "read", ["ticks", "ticks-0", "ticks-2"], ["ticks-dlq", "other-1", "tick"]),
         (Role.PRODUCER, "configure", [], ["ticks", "ticks-0", "ticks-dlq"]),
-        (Role.WORKER, "read", ["ticks-0", "ticks-12", "ticks-dlq"], ["ticks", "o-0", "ticks-dlqx"]),
+        (Role.WORKER, "read", ["ticks", "ticks-12", "ticks-dlq"], ["o-0", "ticks-dlqx", "ticks-"]),
         (Role.WORKER, "write", ["ticks-dlq"], ["ticks-0", "ticks", "other-dlq"]),
         (Role.WORKER, "configure", [], ["ticks", "ticks-0", "ticks-dlq"]),
         (Role.MONITORING, "read", [], ["ticks", "ticks-0", "ticks-dlq"]),
