@@ -1,10 +1,12 @@
-"""The three-node RabbitMQ cluster of docker-compose.yml: up/down/status and chaos primitives."""
+"""The three-node RabbitMQ cluster of docker-compose.yml: up/down/status, its TLS certificates
+and least-privilege users, and chaos primitives."""
 
 from cluster.chaos import heal, kill, partition, pause, restart, unpause
 from cluster.compose import Cluster, ClusterState, ClusterStatus, NodeStatus
 from cluster.engine import engine_answers, ensure_engine, stop_started_engine
 from cluster.image import ensure_images
 from cluster.node import NODES, Node, node_named
+from cluster.users import Permissions, RoleUser, ensure_role_users, role_permissions, role_users
 
 __all__ = [
     "NODES",
@@ -13,15 +15,20 @@ __all__ = [
     "ClusterStatus",
     "Node",
     "NodeStatus",
+    "Permissions",
+    "RoleUser",
     "engine_answers",
     "ensure_engine",
     "ensure_images",
+    "ensure_role_users",
     "heal",
     "kill",
     "node_named",
     "partition",
     "pause",
     "restart",
+    "role_permissions",
+    "role_users",
     "stop_started_engine",
     "unpause",
 ]

@@ -2,8 +2,10 @@
 
 `Cluster` is the one object that drives it. `up()` is idempotent: it makes sure a Docker engine
 and a RabbitMQ >= 4.0 image are there, checks the published ports, runs `docker compose up`
-and waits until the three nodes run as one cluster. With `SUPERTICKS_CLUSTER=external` it drives
-nothing and only reports on the cluster that `SUPERTICKS_NODES` names.
+(whose `certs` service first makes the TLS certificates if absent), waits until the three nodes
+run as one cluster, and declares the least-privilege users (`cluster.users`). With
+`SUPERTICKS_CLUSTER=external` it drives nothing and only reports on the cluster that
+`SUPERTICKS_NODES` names.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cluster.engine import ensure_engine
 from cluster.image import ensure_images
 from cluster.management import ManagementClient
 from cluster.node import NODES, Node, node_named
+from cluster.users import ensure_role_users
 from superticks.errors import (
     ChaosRefused,
     ClusterError,
@@ -174,7 +177,10 @@ class Cluster:
             self._compose().start()
         except subprocess.CalledProcessError as exc:
             self._raise_boot_failure(exc.stderr.decode(errors="replace"))
-        return self.wait_until_formed()
+        status = self.wait_until_formed()
+        users = ensure_role_users(self.management, self.connection)
+        self._progress("least-privilege users: " + ", ".join(u.username for u in users))
+        return status
 
     def down(self, purge: bool = False) -> None:
         """Stop and remove the containers (and with `purge`, their data volumes)."""

@@ -18,6 +18,7 @@ class Node:
     amqp_port: int
     management_port: int
     prometheus_port: int
+    stream_tls_port: int  # the stream protocol over TLS
 
     @property
     def erlang_name(self) -> str:
@@ -34,11 +35,12 @@ class Node:
             "amqp": self.amqp_port,
             "management": self.management_port,
             "prometheus": self.prometheus_port,
+            "stream_tls": self.stream_tls_port,
         }
 
 
 NODES: tuple[Node, ...] = tuple(
-    Node(f"rabbit{i}", 5551 + i, 5671 + i, 15671 + i, 15691 + i) for i in (1, 2, 3)
+    Node(f"rabbit{i}", 5551 + i, 5671 + i, 15671 + i, 15691 + i, 5561 + i) for i in (1, 2, 3)
 )
 
 

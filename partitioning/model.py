@@ -435,6 +435,10 @@ class StreamConfig(BaseModel):
         """The partition streams, as RabbitMQ names them: ``<super_stream>-<index>``."""
         return [f"{self.super_stream}-{i}" for i in range(self.partitions)]
 
+    def dead_letter_stream(self) -> str:
+        """The stream the workers dead-letter into by default: ``<super_stream>-dlq``."""
+        return f"{self.super_stream}-dlq"
+
     def binding_keys(self) -> list[str]:
         """The binding keys of the partitions, in partition order: ``"0"`` .. ``"N-1"``."""
         return [str(i) for i in range(self.partitions)]

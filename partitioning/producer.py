@@ -52,9 +52,12 @@ from superticks.errors import (
     PublishTimeout,
     StreamError,
     StreamNotFound,
+    TickTooLarge,
 )
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
+    FRAME_MAX,
+    PUBLISH_FRAME_OVERHEAD,
     Admin,
     Compression,
     NameLock,
@@ -63,12 +66,18 @@ from superticks.streams import (
     encode_records_frame,
     encode_sub_entry_record,
     filter_part,
+    frame_runs,
     record_middle,
 )
 
 __all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState", "group_by_symbol"]
 
 log = logging.getLogger("superticks.producer")
+
+# A tick with len(body) + 8 * len(symbol) up to this fits one frame (the symbol is in it twice,
+# as property and filter value, in up to 4 UTF-8 bytes a character; 512: the rest of a frame).
+_SURELY_FITS = FRAME_MAX - 512
+_SUB_ENTRY_HEAD = 19  # a sub-entry record's id, type, count and sizes
 
 
 class ProducerConfig(BaseModel):
@@ -285,8 +294,11 @@ class Producer:
         docstring): ticks of different symbols in one call may be stored in another order than
         given, a symbol's own ticks never. Waits while the in-flight window is full
         (backpressure: also while the cluster is down). Raises `ProducerClosed` once the
-        producer is stopping or has failed.
+        producer is stopping or has failed, and `TickTooLarge` (sending nothing of the call)
+        for a tick whose publish frame would exceed the broker's frame limit.
         """
+        if items and max(len(b) + 8 * len(s) for s, b in items) > _SURELY_FITS:
+            self._refuse_oversized(items)
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
             futures = [
@@ -337,6 +349,20 @@ class Producer:
             if part.ready:
                 self._write(part, records)
         return ticket.future
+
+    def _refuse_oversized(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Raise TickTooLarge for the first tick whose frame alone would exceed FRAME_MAX (a
+        sub-entry batch's own head counted too): the broker would close the connection, and
+        every re-send of it would again."""
+        for symbol, body in items:
+            if len(body) + 8 * len(symbol) > _SURELY_FITS:
+                fv = filter_part(symbol.encode()) if self.config.filter_values else b""
+                message = len(message_prefix(symbol)) + len(data_header(len(body))) + len(body)
+                size = PUBLISH_FRAME_OVERHEAD + 8 + len(fv) + 4 + message
+                if self.config.sub_entry_size > 1:
+                    size += _SUB_ENTRY_HEAD - len(fv)
+                if size > FRAME_MAX:
+                    raise TickTooLarge(symbol, size, FRAME_MAX)
 
     def _sub_entries(self, part: _Partition, messages: list[bytes], ticket: _Ticket) -> list[bytes]:
         size = self.config.sub_entry_size
@@ -415,10 +441,10 @@ class Producer:
         version = 2 if self.config.filter_values and self.config.sub_entry_size == 1 else 1
         try:
             for start in range(0, len(records), size):
-                chunk = records[start : start + size]
-                part.link.write(
-                    encode_records_frame(PartitionPublisher.PUBLISHER_ID, chunk, version)
-                )
+                for run in frame_runs(records[start : start + size]):  # big ticks: fewer a frame
+                    part.link.write(
+                        encode_records_frame(PartitionPublisher.PUBLISHER_ID, run, version)
+                    )
         except ConnectionFailed as exc:
             self._lost(part, str(exc))
 

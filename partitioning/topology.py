@@ -4,6 +4,9 @@ A super stream is N partition streams (`ticks-0` .. `ticks-N-1`, binding keys "0
 each replicated on the cluster's nodes with the retention of `StreamConfig`. Declaring it again
 with the same partition count does nothing; with another count it is a `TopologyMismatch`,
 never a silent change (re-partitioning would move symbols and break per-symbol order).
+
+The topology also holds the dead-letter stream ``<super_stream>-dlq``: the admin creates it
+here, so the workers' least-privilege user needs no configure permission (cluster/users.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
 __all__ = [
+    "DEAD_LETTER_ARGUMENTS",
     "PartitionInfo",
     "TopologyInfo",
     "create_topology",
     "delete_topology",
     "describe_topology",
 ]
+
+
+DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,8 @@ class TopologyInfo:
 
 
 async def create_topology(settings: ConnectionSettings, config: StreamConfig) -> bool:
-    """Declare the super stream; True if created, False if it already existed as asked."""
+    """Declare the super stream and its dead-letter stream; True if the super stream was
+    created, False if it already existed as asked."""
     async with Admin(settings) as admin:
         existing = await admin.partitions(config.super_stream)
         if existing:
@@ -55,10 +63,13 @@ async def create_topology(settings: ConnectionSettings, config: StreamConfig) ->
                     f"not {config.partitions}: use --partitions {len(existing)}, or delete it "
                     f"(`superticks topology delete`) and lose its data"
                 )
-            return False
-        return await admin.create_super_stream(
-            config.super_stream, config.partition_names(), config.stream_arguments()
-        )
+            created = False
+        else:
+            created = await admin.create_super_stream(
+                config.super_stream, config.partition_names(), config.stream_arguments()
+            )
+        await admin.create_stream(config.dead_letter_stream(), DEAD_LETTER_ARGUMENTS)
+        return created
 
 
 async def describe_topology(settings: ConnectionSettings, super_stream: str) -> TopologyInfo:
@@ -81,6 +92,9 @@ async def describe_topology(settings: ConnectionSettings, super_stream: str) -> 
 
 
 async def delete_topology(settings: ConnectionSettings, super_stream: str) -> bool:
-    """Delete the super stream and its partitions; False if it did not exist."""
+    """Delete the super stream, its partitions and its dead-letter stream; False if the super
+    stream did not exist."""
     async with Admin(settings) as admin:
-        return await admin.delete_super_stream(super_stream)
+        deleted = await admin.delete_super_stream(super_stream)
+        await admin.delete_stream(f"{super_stream}-dlq")
+        return deleted

@@ -13,7 +13,10 @@ the adapter and the cluster package map them onto these, and each message says w
     │   └── ChaosRefused                 chaos asked of an external cluster
     ├── StreamError                      talking to RabbitMQ Streams failed
     │   ├── ConnectionFailed             no node could be reached, or it dropped
-    │   │   └── AuthenticationFailed     the broker refused the credentials or the vhost
+    │   │   ├── AuthenticationFailed     the broker refused the credentials or the vhost
+    │   │   └── TlsError                 the TLS handshake failed (names the CA file to check)
+    │   ├── PermissionDenied             the broker refused the user an operation (names user,
+    │   │                                permission and resource, and how to grant it)
     │   ├── TopologyError                a stream/super stream cannot be created as asked
     │   │   └── TopologyMismatch         it exists with another shape (e.g. partition count)
     │   ├── StreamNotFound               a stream/super stream that does not exist
@@ -21,7 +24,8 @@ the adapter and the cluster package map them onto these, and each message says w
     │   ├── ProducerClosed               send() on a producer that is stopping or stopped
     │   └── ProducerNameInUse            another live producer holds this producer name
     ├── TickError                        a tick that is not valid (carries the field and value)
-    │   └── DecodeError                  bytes that are not a tick of our wire format
+    │   ├── DecodeError                  bytes that are not a tick of our wire format
+    │   └── TickTooLarge                 a tick whose publish frame exceeds the broker's frame_max
     └── ReplayTimeout                    a replay did not reach its end offsets in time
 """
 
@@ -36,6 +40,7 @@ __all__ = [
     "DecodeError",
     "EngineUnavailable",
     "NodeBootFailed",
+    "PermissionDenied",
     "PortInUse",
     "ProducerClosed",
     "ProducerNameInUse",
@@ -45,6 +50,8 @@ __all__ = [
     "StreamNotFound",
     "SuperticksError",
     "TickError",
+    "TickTooLarge",
+    "TlsError",
     "TopologyError",
     "TopologyMismatch",
     "UnknownNode",
@@ -117,6 +124,26 @@ class AuthenticationFailed(ConnectionFailed):
     node will not help."""
 
 
+class TlsError(ConnectionFailed):
+    """The TLS handshake failed: the server's certificate is not trusted or not for its name."""
+
+
+class PermissionDenied(StreamError):
+    """The broker refused an operation for lack of a permission (stream protocol code 16)."""
+
+    def __init__(self, what: str, user: str, permission: str, resource: str, vhost: str) -> None:
+        self.user = user
+        self.permission = permission
+        self.resource = resource
+        super().__init__(
+            f"{what}: access refused: user {user!r} has no {permission} permission on "
+            f"{resource!r} in vhost {vhost!r}. Use the user of the role that does this (README, "
+            f"'Users and permissions'), or grant it: rabbitmqctl set_permissions -p {vhost} "
+            f"{user} CONFIGURE WRITE READ (regular expressions; {permission} must match "
+            f"{resource!r})"
+        )
+
+
 class TopologyError(StreamError):
     """A stream or super stream could not be declared or deleted as asked."""
 
@@ -160,6 +187,20 @@ class TickError(SuperticksError, ValueError):
 
 class DecodeError(TickError):
     """Bytes that are not a tick in superticks' wire format."""
+
+
+class TickTooLarge(TickError):
+    """A tick too large for one publish frame: the broker would close the connection."""
+
+    def __init__(self, symbol: str, frame_size: int, frame_max: int) -> None:
+        self.symbol = symbol
+        self.frame_size = frame_size
+        self.frame_max = frame_max
+        super().__init__(
+            f"tick of {symbol!r} refused before sending: its publish frame would be "
+            f"{frame_size:,} bytes, over the broker's frame limit of {frame_max:,} bytes "
+            f"(stream.frame_max); nothing of this call was sent. Send smaller ticks."
+        )
 
 
 class ReplayTimeout(SuperticksError):

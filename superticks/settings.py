@@ -11,14 +11,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
+    "TLS_NODES",
     "ClusterBackend",
     "ClusterSettings",
     "ConnectionSettings",
     "NodeAddress",
+    "Role",
     "load_settings",
 ]
 
@@ -53,12 +55,46 @@ def _parse_nodes(value: Any) -> Any:
     return value
 
 
+class Role(StrEnum):
+    """Who a command connects as (least privilege; see `ConnectionSettings.for_role`)."""
+
+    ADMIN = "admin"  # topology: create/delete streams and super streams (and the users)
+    PRODUCER = "producer"  # writes the super stream's partitions
+    WORKER = "worker"  # reads the partitions, stores offsets, writes the dead-letter stream
+    MONITORING = "monitoring"  # reads metadata only (and the management API, tag monitoring)
+
+
+# The compose cluster's stream-over-TLS endpoints (each node's own published port).
+TLS_NODES = (
+    NodeAddress(host="localhost", port=5562),
+    NodeAddress(host="localhost", port=5563),
+    NodeAddress(host="localhost", port=5564),
+)
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{value} is not a readable file")
+    return value
+
+
 class ConnectionSettings(BaseSettings):
     """How to reach RabbitMQ Streams. Env: SUPERTICKS_NODES, SUPERTICKS_USERNAME, ...
 
     `nodes` lists every node's stream endpoint; clients start at the first that answers and follow
     the broker's metadata to each partition's leader (the compose cluster advertises
     localhost:5552..5554, its published ports).
+
+    TLS: with `tls` (SUPERTICKS_TLS=true) every connection is TLS, `nodes` are TLS endpoints
+    (default localhost:5562..5564, the compose cluster's TLS ports, whose metadata then
+    advertises the TLS ports too), the server's certificate must chain to `ca_file`
+    (SUPERTICKS_CA_FILE; default: the system's trust store) and name the host connected to.
+    `cert_file`/`key_file` (SUPERTICKS_CERT_FILE/KEY_FILE) present a client certificate.
+
+    Roles: `username`/`password` are the admin's (and everyone's by default);
+    SUPERTICKS_PRODUCER_USERNAME/PASSWORD, SUPERTICKS_WORKER_USERNAME/PASSWORD and
+    SUPERTICKS_MONITORING_USERNAME/PASSWORD name a least-privilege user per role
+    (`for_role`).
     """
 
     model_config = SettingsConfigDict(env_prefix="SUPERTICKS_", frozen=True, extra="ignore")
@@ -72,12 +108,42 @@ class ConnectionSettings(BaseSettings):
     password: SecretStr = SecretStr("superticks")
     vhost: str = Field(default="/", min_length=1)
     tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    producer_username: str | None = Field(default=None, min_length=1)
+    producer_password: SecretStr | None = None
+    worker_username: str | None = Field(default=None, min_length=1)
+    worker_password: SecretStr | None = None
+    monitoring_username: str | None = Field(default=None, min_length=1)
+    monitoring_password: SecretStr | None = None
     # 3 s: the broker drops a hung client (SIGSTOP, frozen VM) after ~2.7 heartbeats, ~8 s,
     # so its partitions move within 10 s; a busy async handler never blocks the heartbeats.
     heartbeat_s: int = Field(default=3, ge=1, le=600)
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
     _split_nodes = field_validator("nodes", mode="before")(_parse_nodes)
+    _files_exist = field_validator("ca_file", "cert_file", "key_file")(_existing_file)
+
+    @model_validator(mode="after")
+    def _tls_defaults(self) -> ConnectionSettings:
+        if self.tls and "nodes" not in self.model_fields_set:
+            object.__setattr__(self, "nodes", TLS_NODES)  # frozen: set once, while validating
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs both cert_file and key_file")
+        for role in (Role.PRODUCER, Role.WORKER, Role.MONITORING):
+            if getattr(self, f"{role}_username") and getattr(self, f"{role}_password") is None:
+                raise ValueError(f"{role}_username is set without {role}_password")
+        return self
+
+    def for_role(self, role: Role | str) -> ConnectionSettings:
+        """These settings as `role`'s user: its own if one is configured, else the admin's."""
+        role = Role(role)
+        username = getattr(self, f"{role}_username", None) if role is not Role.ADMIN else None
+        if username is None:
+            return self
+        password = getattr(self, f"{role}_password")
+        return self.model_copy(update={"username": username, "password": password})
 
 
 class ClusterBackend(StrEnum):
@@ -112,7 +178,7 @@ def load_settings() -> tuple[ConnectionSettings, ClusterSettings]:
         return ConnectionSettings(), ClusterSettings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"SUPERTICKS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            f"SUPERTICKS_{'_'.join(str(p) for p in e['loc']).upper() or '*'}: {e['msg']}"
             for e in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None

@@ -37,6 +37,7 @@ import contextlib
 import functools
 import gzip
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -58,13 +59,18 @@ from rstream.recovery import IReliableEntity, RecoveryStrategy
 from superticks.errors import (
     AuthenticationFailed,
     ConnectionFailed,
+    PermissionDenied,
     StreamError,
     StreamNotFound,
+    TlsError,
     TopologyError,
 )
 from superticks.settings import ConnectionSettings, NodeAddress
+from superticks.tls import client_context
 
 __all__ = [
+    "FRAME_MAX",
+    "PUBLISH_FRAME_OVERHEAD",
     "Admin",
     "Chunk",
     "Compression",
@@ -80,6 +86,7 @@ __all__ = [
     "encode_records_frame",
     "encode_sub_entry_record",
     "filter_part",
+    "frame_runs",
     "record_middle",
 ]
 
@@ -184,11 +191,48 @@ Connection.read_frame = _read_frame  # type: ignore[method-assign]
 
 
 # --- error mapping ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Access:
+    """What an operation needs: `permission` (configure, write, read) on `resource`, as the
+    settings' user. Named in the PermissionDenied the broker's refusal (code 16) becomes."""
+
+    settings: ConnectionSettings
+    permission: str
+    resource: str
+
+
+def _tls_refused(what: str, settings: ConnectionSettings | None, exc: ssl.SSLError) -> TlsError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        ca = settings.ca_file if settings is not None else None
+        source = f"SUPERTICKS_CA_FILE={ca}" if ca else "the system's trust store"
+        return TlsError(
+            f"{what}: TLS: the server's certificate was refused ({exc.verify_message}). Check "
+            f"that {source} is the CA that signed the cluster's certificates (for the compose "
+            "cluster: cluster/certs/ca.pem, made by `superticks cluster up`) and that "
+            "SUPERTICKS_NODES names hosts the certificates are for (localhost, 127.0.0.1, rabbitN)"
+        )
+    return TlsError(
+        f"{what}: TLS handshake failed ({exc.reason or exc}): is this a TLS port (the compose "
+        "cluster's are 5562-5564, used when SUPERTICKS_TLS=true and SUPERTICKS_NODES is unset), "
+        "and does the broker accept the client certificate (SUPERTICKS_CERT_FILE)?"
+    )
+
+
 @contextlib.contextmanager
-def _mapped(what: str) -> Iterator[None]:
-    """Turn rstream's and the socket's exceptions into ours, naming what we were doing."""
+def _mapped(
+    what: str, access: _Access | None = None, settings: ConnectionSettings | None = None
+) -> Iterator[None]:
+    """Turn rstream's and the socket's exceptions into ours, naming what we were doing (and,
+    for a refusal, who lacked which permission on what)."""
     try:
         yield
+    except rs_exc.AccessRefused:
+        if access is None:
+            raise StreamError(f"{what}: access refused (a permission is missing)") from None
+        cfg = access.settings
+        raise PermissionDenied(
+            what, cfg.username, access.permission, access.resource, cfg.vhost
+        ) from None
     except rs_exc.StreamDoesNotExist:
         raise StreamNotFound(f"{what}: the stream does not exist (create it first)") from None
     except rs_exc.StreamAlreadyExists:
@@ -205,8 +249,15 @@ def _mapped(what: str) -> Iterator[None]:
         raise TopologyError(f"{what}: precondition failed ({exc})") from None
     except (rs_exc.ServerError, rs_exc.ClientError) as exc:
         raise StreamError(f"{what}: {type(exc).__name__} {exc}") from None
+    except ssl.SSLError as exc:
+        raise _tls_refused(what, access.settings if access else settings, exc) from None
     except (OSError, ConnectionClosed, ConnectionError) as exc:
-        raise ConnectionFailed(f"{what}: connection failed ({exc or type(exc).__name__})") from None
+        hint = ""
+        if settings is not None and settings.tls:
+            hint = "; with SUPERTICKS_TLS=true the nodes must be TLS ports (compose: 5562-5564)"
+        raise ConnectionFailed(
+            f"{what}: connection failed ({exc or type(exc).__name__}){hint}"
+        ) from None
     except TimeoutError:
         raise ConnectionFailed(f"{what}: the broker did not answer in time") from None
 
@@ -237,9 +288,10 @@ async def _connect(
         heartbeat=settings.heartbeat_s,
         connection_name=name,
         connection_closed_handler=on_closed,
+        ssl_context=client_context(settings),
     )
     try:
-        with _mapped(f"connecting to {address}"):
+        with _mapped(f"connecting to {address}", settings=settings):
             await asyncio.wait_for(client.start(), settings.connect_timeout_s)
             await asyncio.wait_for(
                 client.authenticate(
@@ -285,6 +337,8 @@ async def _connect_any(settings: ConnectionSettings, name: str) -> tuple[Client,
         except AuthenticationFailed:
             raise  # every node would refuse the same credentials
         except ConnectionFailed as exc:
+            if isinstance(exc, TlsError):
+                raise  # every node would refuse the same way
             _failed(settings, index)
             errors.append(str(exc))
         else:
@@ -383,6 +437,9 @@ class Admin:
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
+    def _needs(self, permission: str, resource: str) -> _Access:
+        return _Access(self._settings, permission, resource)
+
     @property
     def client(self) -> Client:
         if self._client is None or not self._client.is_connection_alive():
@@ -392,17 +449,23 @@ class Admin:
     async def create_stream(self, name: str, arguments: dict[str, Any]) -> bool:
         """Create a stream; False if it already exists."""
         try:
-            with _mapped(f"creating stream {name}"):
+            with _mapped(f"creating stream {name}", self._needs("configure", name)):
                 await self.client.create_stream(name, arguments)
         except TopologyError as exc:
             if "already exists" in str(exc):
+                return False
+            raise
+        except PermissionDenied:
+            # a user that may not create it may still use it (the broker checks the
+            # permission before it looks whether the stream exists)
+            if await self.stream_exists(name):
                 return False
             raise
         return True
 
     async def delete_stream(self, name: str) -> bool:
         try:
-            with _mapped(f"deleting stream {name}"):
+            with _mapped(f"deleting stream {name}", self._needs("configure", name)):
                 await self.client.delete_stream(name)
         except StreamNotFound:
             return False
@@ -417,7 +480,7 @@ class Admin:
     ) -> bool:
         """Create a super stream whose partition i has binding key str(i); False if it exists."""
         try:
-            with _mapped(f"creating super stream {name}"):
+            with _mapped(f"creating super stream {name}", self._needs("configure", name)):
                 await self.client.create_super_stream(
                     name,
                     partitions=list(partitions),
@@ -432,7 +495,7 @@ class Admin:
 
     async def delete_super_stream(self, name: str) -> bool:
         try:
-            with _mapped(f"deleting super stream {name}"):
+            with _mapped(f"deleting super stream {name}", self._needs("configure", name)):
                 await self.client.delete_super_stream(name)
         except StreamNotFound:
             return False
@@ -440,9 +503,18 @@ class Admin:
 
     async def partitions(self, super_stream: str) -> list[str]:
         """The super stream's partition streams in binding-key order ([] if it does not exist)."""
-        with _mapped(f"listing partitions of {super_stream}"):
-            streams = await self.client.partitions(super_stream)
-        return list(streams or [])
+        client = self.client
+        request = schema.SuperStreamPartitions(
+            client._corr_id_seq.next(), super_stream=super_stream
+        )
+        what = f"listing partitions of {super_stream}"
+        with _mapped(what, self._needs("read", super_stream)):
+            response = await client.sync_request(
+                request, resp_schema=schema.SuperStreamPartitionsResponse, raise_exception=False
+            )
+            if response.response_code == rs_exc.AccessRefused.code:  # rstream would say []
+                response.check_response_code()
+        return list(response.streams or [])
 
     async def info(self, stream: str) -> StreamInfo:
         with _mapped(f"reading metadata of {stream}"):
@@ -456,7 +528,8 @@ class Admin:
     async def stored_offset(self, stream: str, reference: str) -> int | None:
         """The offset stored under `reference` (a consumer group's name), or None."""
         try:
-            with _mapped(f"querying offset of {reference} on {stream}"):
+            what = f"querying offset of {reference} on {stream}"
+            with _mapped(what, self._needs("read", stream)):
                 return int(await self.client.query_offset(stream, reference))
         except StreamError as exc:
             if "OffsetNotFound" in str(exc):
@@ -469,7 +542,9 @@ class Admin:
 
     async def publisher_sequence(self, stream: str, reference: str) -> int:
         """The highest publishing id the stream stored for producer `reference` (0 if none)."""
-        with _mapped(f"querying publisher sequence of {reference} on {stream}"):
+        with _mapped(
+            f"querying publisher sequence of {reference} on {stream}", self._needs("read", stream)
+        ):
             return int(await self.client.query_publisher_sequence(stream, reference))
 
     async def stats(self, stream: str) -> dict[str, int]:
@@ -482,7 +557,7 @@ class Admin:
             f">IHHIH{len(name)}s", 10 + len(name), _STATS_REQUEST_KEY, 1, corr_id, len(name), name
         )
         waiter = client.wait_frame(_StreamStats, corr_id)  # type: ignore[type-var]
-        with _mapped(f"reading the stats of {stream}"):
+        with _mapped(f"reading the stats of {stream}", self._needs("read", stream)):
             await client._conn._write_frame_raw(frame)  # type: ignore[union-attr]
             response = await waiter
             response.check_response_code()
@@ -509,7 +584,7 @@ class Admin:
         client.add_handler(schema.Deliver, on_deliver, name=str(sub_id))
         await client.run_queue_listener_task(sub_id, on_deliver)
         try:
-            with _mapped(f"reading the tail of {stream}"):
+            with _mapped(f"reading the tail of {stream}", self._needs("read", stream)):
                 await client.subscribe(
                     stream, sub_id, schema.OffsetSpec.from_params(OffsetType.LAST, None), 1
                 )
@@ -571,6 +646,30 @@ def encode_records_frame(publisher_id: int, records: Sequence[bytes], version: i
             body,
         )
     )
+
+
+PUBLISH_FRAME_OVERHEAD = 13
+"""Bytes of a publish frame around its records: size, key, version, publisher id, count."""
+
+
+def frame_runs(records: Sequence[bytes], frame_max: int = FRAME_MAX) -> list[Sequence[bytes]]:
+    """`records` cut into consecutive runs whose publish frame fits `frame_max` (the broker
+    closes a connection that sends a larger frame). A record too large for any frame on its
+    own gets a run of its own: the caller must have refused it (`TickTooLarge`)."""
+    if sum(map(len, records)) + PUBLISH_FRAME_OVERHEAD <= frame_max:
+        return [records]
+    runs: list[Sequence[bytes]] = []
+    run: list[bytes] = []
+    size = PUBLISH_FRAME_OVERHEAD
+    for record in records:
+        if run and size + len(record) > frame_max:
+            runs.append(run)
+            run, size = [], PUBLISH_FRAME_OVERHEAD
+        run.append(record)
+        size += len(record)
+    if run:
+        runs.append(run)
+    return runs
 
 
 class Compression(Enum):
@@ -712,9 +811,11 @@ class PartitionPublisher:
         client.add_handler(schema.PublishConfirm, self._confirmed, name="superticks")
         client.add_handler(schema.PublishError, self._refused, name="superticks")
         client.add_handler(schema.MetadataUpdate, self._metadata, name="superticks")
+        what = f"declaring producer {self.reference} on {self.stream}"
         try:
-            with _mapped(f"declaring producer {self.reference} on {self.stream}"):
+            with _mapped(what, _Access(self._settings, "write", self.stream)):
                 await client.declare_publisher(self.stream, self.reference, self.PUBLISHER_ID)
+            with _mapped(what, _Access(self._settings, "read", self.stream)):
                 last = int(await client.query_publisher_sequence(self.stream, self.reference))
         except BaseException:
             await _close(client)
@@ -963,6 +1064,7 @@ class Subscription:
             connection_name=f"superticks-{self._name}",
             recovery_strategy=_NoRecovery(),
             on_close_handler=functools.partial(self._closed, generation),
+            ssl_context=client_context(self._settings),
         )
         consumer.chunk_callbacks = {self.stream: functools.partial(self._deliver, generation)}
         return consumer
@@ -990,7 +1092,10 @@ class Subscription:
                 else None
             )
             try:
-                with _mapped(f"subscribing to {self.stream} through {address}"):
+                with _mapped(
+                    f"subscribing to {self.stream} through {address}",
+                    _Access(self._settings, "read", self.stream),
+                ):
                     async with asyncio.timeout(self._settings.connect_timeout_s):
                         await consumer.start()
                         await consumer.subscribe(
@@ -1003,9 +1108,9 @@ class Subscription:
                             consumer_update_listener=listener,
                             filter_input=filter_input,
                         )
-            except AuthenticationFailed:
+            except (AuthenticationFailed, TlsError):
                 await _close_consumer(consumer)
-                raise  # every node would refuse the same credentials
+                raise  # every node would refuse the same way
             except ConnectionFailed as exc:
                 await _close_consumer(consumer)
                 _failed(self._settings, index)
@@ -1180,6 +1285,7 @@ async def naive_rstream_publish(
         super_stream=super_stream,
         routing=RouteType.Hash,
         routing_extractor=routing_key,
+        ssl_context=client_context(settings),
     )
     with _mapped(f"naive publish to {super_stream}"):
         async with producer:
@@ -1216,6 +1322,7 @@ async def subentry_rstream_publish(
         username=settings.username,
         password=settings.password.get_secret_value(),
         vhost=settings.vhost,
+        ssl_context=client_context(settings),
     )
     with _mapped("sub-entry publish"):
         async with producer:

@@ -71,7 +71,8 @@ def _print_status(status: cl.ClusterStatus, as_json: bool) -> None:
         f"(RabbitMQ {status.rabbitmq_version or '?'} on Erlang {status.erlang_version or '?'}, "
         f"backend {status.backend})"
     )
-    print(f"  {'node':8} {'container':20} {'state':9} {'member':6} ports (stream/amqp/mgmt/prom)")
+    header = f"  {'node':8} {'container':20} {'state':9} {'member':6}"
+    print(f"{header} ports (stream/amqp/mgmt/prom/tls)")
     for n in status.nodes:
         ports = "/".join(str(p) for p in n.ports.values())
         member = "yes" if n.in_cluster else "no"

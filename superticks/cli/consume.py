@@ -186,6 +186,7 @@ def _consume(args: argparse.Namespace) -> int:
     from superticks.streams import Offset
 
     connection, _ = load_settings()
+    connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
     summary = uvloop.run(
         consume(
             connection,

@@ -91,6 +91,7 @@ def _produce(args: argparse.Namespace) -> int:
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
+    connection = connection.for_role("producer")  # SUPERTICKS_PRODUCER_USERNAME, else admin
     try:
         config = ProducerConfig(
             connection=connection,

@@ -36,6 +36,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise ConfigError("--to must be after --from")
     connection, _ = load_settings()
+    connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
     result = uvloop.run(
         replay(
             connection,

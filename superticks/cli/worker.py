@@ -74,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     from workers.metrics import WorkerMetrics
 
     connection, _ = load_settings()
+    connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
     options: dict[str, Any] = {
         "connection": connection,
         "group": args.group,

@@ -19,7 +19,7 @@ def test_every_published_port_is_on_loopback_and_matches_the_node_table() -> Non
     expected = {
         (str(port), str(target))
         for n in NODES
-        for port, target in zip(n.ports.values(), (5552, 5672, 15672, 15692), strict=True)
+        for port, target in zip(n.ports.values(), (5552, 5672, 15672, 15692, 5551), strict=True)
     }
     assert {(p, t) for _, p, t in published} == expected
 

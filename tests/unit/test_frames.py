@@ -10,6 +10,7 @@ import struct
 import zstandard
 
 from superticks.streams import (
+    PUBLISH_FRAME_OVERHEAD,
     Compression,
     encode_id,
     encode_publish_frame,
@@ -17,6 +18,7 @@ from superticks.streams import (
     encode_records_frame,
     encode_sub_entry_record,
     filter_part,
+    frame_runs,
     record_middle,
 )
 
@@ -82,3 +84,15 @@ def test_compressed_sub_entries_name_their_codec_and_decompress_to_the_messages(
 def test_a_re_sent_gzip_record_is_byte_identical() -> None:
     first = encode_sub_entry_record(1, [b"tick"] * 10, Compression.GZIP)
     assert encode_sub_entry_record(1, [b"tick"] * 10, Compression.GZIP) == first
+
+
+def test_frame_runs_keep_every_publish_frame_within_frame_max() -> None:
+    records = [b"a" * 400, b"b" * 400, b"c" * 100, b"d" * 900, b"e" * 10]
+    runs = frame_runs(records, frame_max=1000)
+    assert [list(r) for r in runs] == [records[:3], records[3:]]
+    assert all(sum(map(len, r)) + PUBLISH_FRAME_OVERHEAD <= 1000 for r in runs)
+    assert frame_runs(records[:3], frame_max=1000) == [records[:3]]  # fits: left as is
+    assert [list(r) for r in frame_runs([b"x" * 2000, b"y"], frame_max=1000)] == [
+        [b"x" * 2000],
+        [b"y"],
+    ]  # a record too large alone keeps a run of its own (the producer refuses it first)
