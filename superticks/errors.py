@@ -20,7 +20,8 @@ the adapter and the cluster package map them onto these, and each message says w
     │   └── ProducerClosed               send() on a producer that is stopping or stopped
     ├── TickError                        a tick that is not valid (carries the field and value)
     │   └── DecodeError                  bytes that are not a tick of our wire format
-    └── ReplayTimeout                    a replay did not reach its end offsets in time
+    ├── ReplayTimeout                    a replay did not reach its end offsets in time
+    └── ManagementUnavailable            no node's management HTTP API answered (the monitor)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectionFailed",
     "DecodeError",
     "EngineUnavailable",
+    "ManagementUnavailable",
     "NodeBootFailed",
     "PortInUse",
     "ProducerClosed",
@@ -138,3 +140,7 @@ class DecodeError(TickError):
 
 class ReplayTimeout(SuperticksError):
     """A replay did not reach the end offsets it set itself before its timeout."""
+
+
+class ManagementUnavailable(SuperticksError):
+    """No node's management HTTP API answered (the monitor reports it as a metric)."""
