@@ -39,6 +39,11 @@ def test_a_bad_environment_setting_is_refused(
         (["produce"], "one of the arguments --count --duration is required"),
         (["replay", "--from", "yesterday"], "expected an ISO-8601 UTC time"),
         (["cluster", "kill"], "the following arguments are required: node"),
+        (["produce", "--count", "10", "--clock", "atomic"], "invalid choice: 'atomic'"),
+        (["monitor", "--port", "0"], "expected a number > 0"),
+        (["monitor", "--interval", "soon"], "expected a number of seconds > 0"),
+        (["monitor", "--management", "localhost:15672"], "expected http://HOST:PORT URLs"),
+        (["monitor", "--group", ","], "expected one or more names"),
         (["--cluster", "swarm", "cluster", "status"], "invalid choice: 'swarm'"),
     ],
 )

@@ -17,32 +17,35 @@ def _window(*rows: tuple[int | None, int | None, bool | None]) -> list[Sample]:
     return [Sample(stored, lag, active) for stored, lag, active in rows]
 
 
+Y, n, _ = True, False, None  # active consumer yes / no; unknown or unreadable
+OK, WARN, STALL, STOP, ERR = Status
+
 VECTORS = [
     # caught up now: OK, whatever came before (only the newest sample decides)
-    ("caught up", [(10, 0, True)] * 4, Status.OK),
-    ("caught up after a stall", [(10, 5, True)] * 3 + [(15, 0, True)], Status.OK),
-    ("caught up once, then stopped: not OK", [(10, 0, True), (10, 3, False), (10, 6, False), (10, 9, False)], Status.WARN),
-    ("caught up, no consumer (idle feed, workers gone)", [(10, 0, False)] * 4, Status.OK),
+    ("caught up", [(10, 0, Y)] * 4, OK),
+    ("caught up after a stall", [(10, 5, Y)] * 3 + [(15, 0, Y)], OK),
+    ("caught up once, then stopped", [(10, 0, Y), (10, 3, n), (10, 6, n), (10, 9, n)], WARN),
+    ("caught up, no consumer (idle feed, workers gone)", [(10, 0, n)] * 4, OK),
     # consuming with some lag, moving: OK
-    ("moving with lag", [(10, 5, True), (20, 6, True), (30, 4, True), (40, 5, True)], Status.OK),
+    ("moving with lag", [(10, 5, Y), (20, 6, Y), (30, 4, Y), (40, 5, Y)], OK),
     # lag never fell and rose overall: WARN
-    ("falling behind", [(10, 5, True), (20, 9, True), (30, 9, True), (40, 12, True)], Status.WARN),
-    ("flat lag is not WARN", [(10, 5, True), (20, 5, True), (30, 5, True), (40, 5, True)], Status.OK),
-    ("one dip is not WARN", [(10, 5, True), (20, 9, True), (30, 8, True), (40, 12, True)], Status.OK),
+    ("falling behind", [(10, 5, Y), (20, 9, Y), (30, 9, Y), (40, 12, Y)], WARN),
+    ("flat lag is not WARN", [(10, 5, Y), (20, 5, Y), (30, 5, Y), (40, 5, Y)], OK),
+    ("one dip is not WARN", [(10, 5, Y), (20, 9, Y), (30, 8, Y), (40, 12, Y)], OK),
     # stored offset frozen with lag throughout
-    ("stopped: no active consumer", [(10, 5, False), (10, 9, False), (10, 12, False), (10, 20, False)], Status.STOP),
-    ("stalled: a consumer holds it", [(10, 5, True), (10, 9, True), (10, 12, True), (10, 20, True)], Status.STALL),
-    ("stalled: activity unknown", [(10, 5, None), (10, 9, None), (10, 12, None), (10, 20, None)], Status.STALL),
-    ("frozen lag with no commits is not OK", [(10, 5, False)] * 4, Status.STOP),
-    ("no offset stored, nobody consumes", [(None, 7, False)] * 4, Status.STOP),
-    ("moved once in the window: not frozen", [(9, 5, False), (10, 9, False), (10, 12, False), (10, 20, False)], Status.WARN),
+    ("stopped: no active consumer", [(10, 5, n), (10, 9, n), (10, 12, n), (10, 20, n)], STOP),
+    ("stalled: a consumer holds it", [(10, 5, Y), (10, 9, Y), (10, 12, Y), (10, 20, Y)], STALL),
+    ("stalled: activity unknown", [(10, 5, _), (10, 9, _), (10, 12, _), (10, 20, _)], STALL),
+    ("frozen lag with no commits is not OK", [(10, 5, n)] * 4, STOP),
+    ("no offset stored, nobody consumes", [(_, 7, n)] * 4, STOP),
+    ("moved once in the window", [(9, 5, n), (10, 9, n), (10, 12, n), (10, 20, n)], WARN),
     # window not full yet: no trend rules
-    ("too few samples to judge", [(10, 5, False), (10, 9, False)], Status.OK),
-    ("an unreadable sample breaks the window", [(10, 5, False), (None, None, None), (10, 9, False), (10, 12, False)], Status.OK),
+    ("too few samples to judge", [(10, 5, n), (10, 9, n)], OK),
+    ("a gap breaks the window", [(10, 5, n), (_, _, _), (10, 9, n), (10, 12, n)], OK),
     # ERR: unreadable now, or rewound
-    ("unreadable now", [(10, 0, True)] * 3 + [(None, None, None)], Status.ERR),
-    ("rewound (offset reset)", [(50, 0, True), (50, 0, True), (20, 30, True), (25, 25, True)], Status.ERR),
-    ("no samples", [], Status.ERR),
+    ("unreadable now", [(10, 0, Y)] * 3 + [(_, _, _)], ERR),
+    ("rewound (offset reset)", [(50, 0, Y), (50, 0, Y), (20, 30, Y), (25, 25, Y)], ERR),
+    ("no samples", [], ERR),
 ]  # fmt: skip
 
 
