@@ -26,7 +26,8 @@ the adapter and the cluster package map them onto these, and each message says w
     ├── TickError                        a tick that is not valid (carries the field and value)
     │   ├── DecodeError                  bytes that are not a tick of our wire format
     │   └── TickTooLarge                 a tick whose publish frame exceeds the broker's frame_max
-    └── ReplayTimeout                    a replay did not reach its end offsets in time
+    ├── ReplayTimeout                    a replay did not reach its end offsets in time
+    └── ManagementUnavailable            no node's management HTTP API answered (the monitor)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectionFailed",
     "DecodeError",
     "EngineUnavailable",
+    "ManagementUnavailable",
     "NodeBootFailed",
     "PermissionDenied",
     "PortInUse",
@@ -205,3 +207,7 @@ class TickTooLarge(TickError):
 
 class ReplayTimeout(SuperticksError):
     """A replay did not reach the end offsets it set itself before its timeout."""
+
+
+class ManagementUnavailable(SuperticksError):
+    """No node's management HTTP API answered (the monitor reports it as a metric)."""

@@ -73,6 +73,8 @@ __all__ = [
     "PUBLISH_FRAME_OVERHEAD",
     "Admin",
     "Chunk",
+    "ChunkHeader",
+    "ChunkProbe",
     "Compression",
     "NameLock",
     "Offset",
@@ -1485,3 +1487,98 @@ class NameLock:
 
     async def _closed(self, _info: Any) -> None:
         self._lost.set()
+
+
+# --- one-chunk reads, for monitoring ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChunkHeader:
+    """What a delivered chunk says about itself: its offsets and when it was stored."""
+
+    stream: str
+    first_offset: int
+    record_count: int
+    timestamp_ms: int  # when the broker wrote the chunk (ms since the epoch)
+
+    @property
+    def last_offset(self) -> int:
+        return self.first_offset + self.record_count - 1
+
+
+class ChunkProbe:
+    """Reads one chunk's header at a time on an `Admin`'s connection (the monitor's probe).
+
+    `at(stream, n)` subscribes at offset `n` with one credit and returns the header of the first
+    chunk the broker delivers: the chunk holding `n`, or the first ticks' chunk after it (the
+    broker never delivers offset-tracking chunks). `last(stream)` does the same at LAST: the last
+    chunk of ticks. Each read is a subscribe, one delivery and an unsubscribe; reads may run
+    concurrently (subscription ids rotate over `ids`, one dispatcher per connection). A read
+    that gets no chunk within `timeout_s` returns None. Cancelling a read unsubscribes.
+    """
+
+    def __init__(self, admin: Admin, ids: range = range(0, 200)) -> None:
+        self._admin = admin
+        self._ids = ids
+        self._next = 0
+        self._client: Client | None = None
+        self._waiting: dict[int, asyncio.Future[ChunkHeader]] = {}
+        self._streams: dict[int, str] = {}
+        self._handler_id = ids.stop  # a name rstream's listener queues Deliver frames under
+
+    @property
+    def alive(self) -> bool:
+        """Whether the `Admin`'s connection is open."""
+        try:
+            _ = self._admin.client
+        except ConnectionFailed:
+            return False
+        return True
+
+    async def _attach(self) -> Client:
+        client = self._admin.client
+        if client is not self._client:
+            self._waiting.clear()
+            client.add_handler(schema.Deliver, self._on_deliver, name=str(self._handler_id))
+            await client.run_queue_listener_task(self._handler_id, self._on_deliver)
+            self._client = client
+        return client
+
+    def _on_deliver(self, frame: schema.Deliver) -> None:
+        waiter = self._waiting.get(frame.subscription_id)
+        if waiter is not None and not waiter.done():
+            stream = self._streams.get(frame.subscription_id, "")
+            waiter.set_result(
+                ChunkHeader(stream, frame.chunk_first_offset, frame.num_records, frame.timestamp)
+            )
+
+    async def at(self, stream: str, offset: int, timeout_s: float = 2.0) -> ChunkHeader | None:
+        return await self._read(stream, Offset.at(offset), timeout_s)
+
+    async def last(self, stream: str, timeout_s: float = 2.0) -> ChunkHeader | None:
+        return await self._read(stream, Offset.last(), timeout_s)
+
+    async def _read(self, stream: str, offset: Offset, timeout_s: float) -> ChunkHeader | None:
+        client = await self._attach()
+        for _ in range(len(self._ids)):
+            sub_id = self._ids[self._next % len(self._ids)]
+            self._next += 1
+            if sub_id not in self._waiting:
+                break
+        else:
+            raise StreamError("too many chunk reads at once on one connection")
+        waiter: asyncio.Future[ChunkHeader] = asyncio.get_running_loop().create_future()
+        self._waiting[sub_id] = waiter
+        self._streams[sub_id] = stream
+        try:
+            with _mapped(f"reading a chunk of {stream}"):
+                await client.subscribe(
+                    stream, sub_id, schema.OffsetSpec.from_params(offset._type(), offset.value), 1
+                )
+                try:
+                    return await asyncio.wait_for(waiter, timeout_s)
+                except TimeoutError:
+                    return None
+                finally:
+                    await client.unsubscribe(sub_id)
+        finally:
+            self._waiting.pop(sub_id, None)
+            self._streams.pop(sub_id, None)

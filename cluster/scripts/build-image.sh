@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Build an image from Debian's own packages, for hosts that cannot pull the official one
-# (no Docker Hub). Usage: build-image.sh rabbitmq|prometheus TAG
+# (no Docker Hub). Usage: build-image.sh rabbitmq|prometheus|python TAG
 #
 # rabbitmq: Debian sid's rabbitmq-server (RabbitMQ 4.3 on Erlang 29: the current series, with
 #   the single active consumer fixes that trixie's 4.0.5 lacks); paths as in the official image
 #   (/etc/rabbitmq/rabbitmq.conf, /etc/rabbitmq/enabled_plugins, /var/lib/rabbitmq).
 # prometheus: Debian bookworm's prometheus; entrypoint `prometheus` and data in /prometheus as
 #   in prom/prometheus, so docker-compose.yml's `command:` suits either.
+# python: Debian bookworm's python3 with venv (CPython 3.11): the lag exporter's base
+#   (build-exporter-image.sh installs superticks into it from wheels).
 # Nothing on the host changes but the debootstrap package and a scratch folder, removed after.
 set -euo pipefail
-kind="${1:?usage: build-image.sh rabbitmq|prometheus TAG}"
-tag="${2:?usage: build-image.sh rabbitmq|prometheus TAG}"
+kind="${1:?usage: build-image.sh rabbitmq|prometheus|python TAG}"
+tag="${2:?usage: build-image.sh rabbitmq|prometheus|python TAG}"
 case "$kind" in
   rabbitmq) suite="${SUPERTICKS_DEBIAN_SUITE:-sid}"; package=rabbitmq-server ;;
   prometheus) suite=bookworm; package=prometheus ;;
-  *) echo "build-image.sh: unknown image kind $kind (rabbitmq or prometheus)" >&2; exit 2 ;;
+  python) suite=bookworm; package=python3-venv ;;
+  *) echo "build-image.sh: unknown image kind $kind (rabbitmq, prometheus or python)" >&2; exit 2 ;;
 esac
 say() { printf 'superticks image: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
@@ -51,6 +54,10 @@ if [ "$kind" = rabbitmq ]; then
     -c "LABEL org.superticks.version=$version org.superticks.debian-suite=$suite" \
     -c 'EXPOSE 4369 5552 5672 15672 15692 25672' \
     -c 'CMD ["rabbitmq-server"]' - "$tag" >/dev/null
+elif [ "$kind" = python ]; then
+  tar -C "$root" -c . | docker import \
+    -c "LABEL org.superticks.version=$version org.superticks.debian-suite=$suite" \
+    -c 'CMD ["python3"]' - "$tag" >/dev/null
 else
   mkdir -p "$root/prometheus"
   chroot "$root" chown prometheus:prometheus /prometheus

@@ -33,6 +33,14 @@ def register(commands: Any) -> None:
     limit.add_argument("--duration", type=positive_float, help="stop after D seconds")
     parser.add_argument("--exchanges", default="NYSE,NASDAQ,CBOE,IEX,ARCA")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "sim"),
+        default="wall",
+        help="tick timestamps: the wall clock (default; lag in seconds and replay --from/--to "
+        "with real times work) or the simulated clock (reproducible: from "
+        "2026-11-25T14:30:00Z, a few us per tick)",
+    )
     parser.add_argument("--super-stream", type=stream_name, default="ticks")
     parser.add_argument(
         "--name",
@@ -103,7 +111,9 @@ def _produce(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid producer options: {exc.errors()[0]['msg']}") from None
-    simulator = MarketSimulator(args.symbols, exchanges=exchanges, seed=args.seed)
+    simulator = MarketSimulator(
+        args.symbols, exchanges=exchanges, seed=args.seed, realtime=args.clock == "wall"
+    )
 
     producer = Producer(config)
     if args.metrics_port is not None:

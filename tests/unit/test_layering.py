@@ -3,7 +3,9 @@
 * only `superticks/streams.py` imports rstream;
 * `cluster` never imports `partitioning`, `workers` or `bench`;
 * `partitioning` never imports `workers`, `bench` or `cluster`;
-* `workers` never imports `bench` or `cluster`;
+* `workers` never imports `bench`, `cluster` or `monitoring`;
+* `monitoring` imports only the adapter, settings, errors and partitioning's topology (never
+  `workers`, `bench`, `cluster`), and the data path never imports `monitoring`;
 * nothing but the CLI imports the CLI.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench")
+PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench", "monitoring")
 
 
 def _imports(path: Path) -> set[str]:
@@ -54,9 +56,10 @@ def test_only_the_adapter_imports_rstream() -> None:
 @pytest.mark.parametrize(
     ("within", "forbidden"),
     [
-        ("cluster", ("partitioning", "workers", "bench")),
-        ("partitioning", ("workers", "bench", "cluster")),
-        ("workers", ("bench", "cluster")),
+        ("cluster", ("partitioning", "workers", "bench", "monitoring")),
+        ("partitioning", ("workers", "bench", "cluster", "monitoring")),
+        ("workers", ("bench", "cluster", "monitoring")),
+        ("monitoring", ("workers", "bench", "cluster")),
     ],
 )
 def test_packages_import_in_one_direction(within: str, forbidden: tuple[str, ...]) -> None:
@@ -71,3 +74,14 @@ def test_nothing_outside_the_cli_imports_it() -> None:
         and any(name.startswith("superticks.cli") for name in _imports(path))
     ]
     assert importers == []
+
+
+def test_monitoring_takes_from_partitioning_only_its_topology() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules()
+        if path.relative_to(ROOT).parts[0] == "monitoring"
+        for name in _imports(path)
+        if name.split(".")[0] == "partitioning" and name != "partitioning.topology"
+    ]
+    assert offenders == []
