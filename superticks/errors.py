@@ -20,7 +20,9 @@ the adapter and the cluster package map them onto these, and each message says w
     │   └── ProducerClosed               send() on a producer that is stopping or stopped
     ├── TickError                        a tick that is not valid (carries the field and value)
     │   └── DecodeError                  bytes that are not a tick of our wire format
-    └── ReplayTimeout                    a replay did not reach its end offsets in time
+    ├── ReplayTimeout                    a replay did not reach its end offsets in time
+    └── SourceUnavailable                a monitoring source (Prometheus, an exporter) gave no
+                                         usable answer (names it and why)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "ProducerClosed",
     "PublishTimeout",
     "ReplayTimeout",
+    "SourceUnavailable",
     "StreamError",
     "StreamNotFound",
     "SuperticksError",
@@ -138,3 +141,13 @@ class DecodeError(TickError):
 
 class ReplayTimeout(SuperticksError):
     """A replay did not reach the end offsets it set itself before its timeout."""
+
+
+class SourceUnavailable(SuperticksError):
+    """A monitoring source (Prometheus' API, an exporter's /metrics) did not answer, or answered
+    something that is not what its API promises."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"no data from {source}: {reason} (is it running, and is the URL right?)")
