@@ -138,8 +138,9 @@ def _session(config: DashboardConfig) -> tuple[Sources, History]:
 
 def _sources_banner(sources: Sources, reading: Reading) -> None:
     for state in reading.failing:
+        where = "" if state.name == state.url else f" ({state.url})"
         st.error(
-            f"no data from {state.name} ({state.url}) since {clock(sources.since(state))}"
+            f"no data from {state.name}{where} since {clock(sources.since(state))}"
             f"{'' if state.last_ok else ' (never answered)'}: {state.error}"
         )
 

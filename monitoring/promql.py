@@ -178,10 +178,10 @@ def _get(url: str, source: str, timeout: float) -> bytes:
             body: bytes = response.read()
             return body
     except urllib.error.HTTPError as exc:
-        raise SourceUnavailable(source, f"HTTP {exc.code} from {url}") from None
+        raise SourceUnavailable(source, f"HTTP {exc.code} {exc.reason} from {url}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceUnavailable(source, f"{url}: {reason}") from None
+        raise SourceUnavailable(source, str(reason)) from None
 
 
 def scrape(url: str, source: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> list[Sample]:

@@ -21,7 +21,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from superticks.cli import bench, cluster, consume, produce, replay, topology, worker
+    from superticks.cli import (
+        bench,
+        cluster,
+        consume,
+        dashboard,
+        produce,
+        replay,
+        topology,
+        worker,
+    )
 
     parser = argparse.ArgumentParser(
         prog="superticks",
@@ -44,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, worker, consume, replay, bench):
+    for module in (cluster, topology, produce, worker, consume, replay, bench, dashboard):
         module.register(commands)
     return parser
 
