@@ -178,6 +178,7 @@ def _get(url: str, source: str, timeout: float) -> bytes:
             body: bytes = response.read()
             return body
     except urllib.error.HTTPError as exc:
+        exc.close()
         raise SourceUnavailable(source, f"HTTP {exc.code} {exc.reason} from {url}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -4,6 +4,9 @@
 * `cluster` never imports `partitioning`, `workers` or `bench`;
 * `partitioning` never imports `workers`, `bench` or `cluster`;
 * `workers` never imports `bench` or `cluster`;
+* `monitoring` never imports `workers` or `bench` (it reads workers through Prometheus), and the
+  data path (`partitioning`, `workers`) never imports `monitoring`;
+* only `monitoring/dashboard.py` (the Streamlit script) imports streamlit;
 * nothing but the CLI imports the CLI.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench")
+PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench", "monitoring")
 
 
 def _imports(path: Path) -> set[str]:
@@ -55,12 +58,22 @@ def test_only_the_adapter_imports_rstream() -> None:
     ("within", "forbidden"),
     [
         ("cluster", ("partitioning", "workers", "bench")),
-        ("partitioning", ("workers", "bench", "cluster")),
-        ("workers", ("bench", "cluster")),
+        ("partitioning", ("workers", "bench", "cluster", "monitoring")),
+        ("workers", ("bench", "cluster", "monitoring")),
+        ("monitoring", ("workers", "bench")),
     ],
 )
 def test_packages_import_in_one_direction(within: str, forbidden: tuple[str, ...]) -> None:
     assert _offenders(forbidden, within) == []
+
+
+def test_only_the_dashboard_script_imports_streamlit() -> None:
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in _modules()
+        if any(name.split(".")[0] == "streamlit" for name in _imports(path))
+    ]
+    assert importers == ["monitoring/dashboard.py"]
 
 
 def test_nothing_outside_the_cli_imports_it() -> None:
