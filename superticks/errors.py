@@ -27,7 +27,9 @@ the adapter and the cluster package map them onto these, and each message says w
     │   ├── DecodeError                  bytes that are not a tick of our wire format
     │   └── TickTooLarge                 a tick whose publish frame exceeds the broker's frame_max
     ├── ReplayTimeout                    a replay did not reach its end offsets in time
-    └── ManagementUnavailable            no node's management HTTP API answered (the monitor)
+    ├── ManagementUnavailable            no node's management HTTP API answered (the monitor)
+    └── SourceUnavailable                a monitoring source (Prometheus, an exporter) gave no
+                                         usable answer (names it and why)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "ProducerNameInUse",
     "PublishTimeout",
     "ReplayTimeout",
+    "SourceUnavailable",
     "StreamError",
     "StreamNotFound",
     "SuperticksError",
@@ -211,3 +214,13 @@ class ReplayTimeout(SuperticksError):
 
 class ManagementUnavailable(SuperticksError):
     """No node's management HTTP API answered (the monitor reports it as a metric)."""
+
+
+class SourceUnavailable(SuperticksError):
+    """A monitoring source (Prometheus' API, an exporter's /metrics) did not answer, or answered
+    something that is not what its API promises."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"no data from {source}: {reason} (is it running, and is the URL right?)")

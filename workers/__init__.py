@@ -12,7 +12,7 @@ range and symbols with a definite end, for backtests and audits.
 
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import CountingHandler, PerTick, PrintHandler, TickHandler, VwapHandler
-from workers.metrics import WorkerMetrics
+from workers.metrics import SymbolCollector, SymbolFigures, WorkerMetrics
 from workers.reader import ReaderMetrics, ReaderState, TickReader
 from workers.replay import ReplayResult, replay, replay_all, replay_symbols, replay_time_range
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
@@ -27,6 +27,8 @@ __all__ = [
     "ReplayResult",
     "RunningVwap",
     "SymbolAggregate",
+    "SymbolCollector",
+    "SymbolFigures",
     "TickHandler",
     "TickReader",
     "VwapHandler",

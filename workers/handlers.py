@@ -4,6 +4,7 @@ and the stock handlers (`VwapHandler`, `PrintHandler`, `CountingHandler`)."""
 from __future__ import annotations
 
 import sys
+import threading
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, Protocol, runtime_checkable
@@ -50,17 +51,30 @@ class VwapHandler:
 
     Idempotent on ``(partition, offset)`` within its lifetime: ticks at or below the highest
     offset it folded for a partition are ignored, so a retried call never counts a tick twice.
+
+    `figures()` may be called from another thread (a Prometheus scrape): one uncontended lock
+    per chunk makes it see whole chunks only. It also gives each symbol's last price: the
+    handler keeps a reference to the last chunk of each partition (nothing per tick) and
+    `figures()` reads the symbols' last ticks from those chunks, so a symbol that had no tick in
+    its partition's last chunk keeps the price it had at the previous call.
     """
 
     def __init__(self) -> None:
         self.vwap = RunningVwap()
         self._applied: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._last_chunks: dict[int, Sequence[Tick]] = {}
+        self._last_prices: dict[str, str] = {}
 
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
     ) -> None:
         if not ticks:
             return
+        with self._lock:
+            self._fold(partition, offsets, ticks)
+
+    def _fold(self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]) -> None:
         applied = self._applied.get(partition, -1)
         if offsets[0] <= applied:
             start = bisect_right(offsets, applied)
@@ -76,10 +90,22 @@ class VwapHandler:
                 self._applied[partition] = offsets[bad - 1]
             raise
         self._applied[partition] = offsets[-1]
+        self._last_chunks[partition] = ticks
 
     def snapshot(self) -> dict[str, SymbolAggregate]:
         """Every symbol's aggregate so far."""
-        return self.vwap.snapshot()
+        with self._lock:
+            return self.vwap.snapshot()
+
+    def figures(self) -> tuple[dict[str, SymbolAggregate], dict[str, str]]:
+        """Every symbol's aggregate so far and its last price (see the class docstring); safe
+        to call from another thread."""
+        with self._lock:
+            chunks = list(self._last_chunks.values())
+            self._last_chunks.clear()
+            for chunk in chunks:
+                self._last_prices.update((t.symbol, t.last_price) for t in chunk)
+            return self.vwap.snapshot(), dict(self._last_prices)
 
 
 def _vwap_accepts(tick: Tick) -> bool:

@@ -18,18 +18,31 @@ metric                                                          meaning
 ``superticks_handler_seconds``                                  duration of one handler call
 ``superticks_dead_letters_total{group}``                        records written to the DLQ
 ``superticks_duplicates_dropped_total{group,partition}``        redelivered offsets skipped
+``superticks_symbol_ticks_total{group,symbol}``                 ticks of the symbol this worker
+                                                                handled (VWAP handler only)
+``superticks_symbol_volume_total{group,symbol}``                their summed size
+``superticks_symbol_vwap{group,symbol}``                        their VWAP
+``superticks_symbol_last_price{group,symbol}``                  the symbol's last price
 ==============================================================  ================================
 
 Updates happen once per chunk (not per tick), so they cost nothing measurable on the hot path.
+The per-symbol figures are read at scrape time (`SymbolCollector`, a custom collector over the
+handler's `figures()`), so they cost nothing between scrapes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-__all__ = ["PartitionMetrics", "WorkerMetrics"]
+from workers.vwap import SymbolAggregate
+
+__all__ = ["PartitionMetrics", "SymbolCollector", "SymbolFigures", "WorkerMetrics"]
 
 _HANDLER_BUCKETS = (
     0.000_1,
@@ -131,3 +144,48 @@ class WorkerMetrics:
             lag_seconds=self.lag_seconds.labels(group=g, partition=p),
             duplicates=self.duplicates.labels(group=g, partition=p),
         )
+
+
+class SymbolFigures(Protocol):
+    """What `SymbolCollector` reads (`VwapHandler` is one): every symbol's aggregate and last
+    price, callable from the scrape's thread."""
+
+    def figures(self) -> tuple[dict[str, SymbolAggregate], dict[str, str]]: ...
+
+
+class SymbolCollector(Collector):
+    """Per-symbol figures of one worker of `group`, read from `source` at scrape time."""
+
+    def __init__(self, group: str, source: SymbolFigures) -> None:
+        self._group = group
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        aggregates, last_prices = self._source.figures()
+        labels = ["group", "symbol"]
+        ticks = CounterMetricFamily(
+            "superticks_symbol_ticks", "Ticks of the symbol this worker handled.", labels=labels
+        )
+        volume = CounterMetricFamily(
+            "superticks_symbol_volume", "Summed size of those ticks.", labels=labels
+        )
+        vwap = GaugeMetricFamily(
+            "superticks_symbol_vwap", "Volume-weighted average price of those ticks.", labels=labels
+        )
+        last = GaugeMetricFamily(
+            "superticks_symbol_last_price",
+            "The symbol's last price in the last chunk handled before the scrape.",
+            labels=labels,
+        )
+        g = self._group
+        for symbol, a in aggregates.items():
+            ticks.add_metric([g, symbol], a.count)
+            volume.add_metric([g, symbol], float(a.volume))
+            if a.vwap is not None:
+                vwap.add_metric([g, symbol], float(a.vwap))
+        for symbol, price in last_prices.items():
+            try:
+                last.add_metric([g, symbol], float(price))
+            except ValueError:
+                continue  # a price that is no number never got past the VWAP anyway
+        yield from (ticks, volume, vwap, last)

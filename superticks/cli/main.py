@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench,
         cluster,
         consume,
+        dashboard,
         monitor,
         produce,
         replay,
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, worker, consume, replay, monitor, bench):
+    for module in (cluster, topology, produce, worker, consume, replay, monitor, bench, dashboard):
         module.register(commands)
     return parser
 

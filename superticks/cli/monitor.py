@@ -6,12 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-import uvloop
-from pydantic import ValidationError
-
 from superticks.cli.args import positive_float, positive_int
 from superticks.errors import ConfigError
-from superticks.settings import load_settings
 
 __all__ = ["register"]
 
@@ -74,7 +70,11 @@ def register(commands: Any) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    import uvloop
+    from pydantic import ValidationError
+
     from monitoring.exporter import DEFAULT_MANAGEMENT_URLS, Monitor, MonitorConfig, render, serve
+    from superticks.settings import load_settings
 
     connection, _ = load_settings()
     try:

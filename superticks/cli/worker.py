@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from superticks.settings import load_settings
     from workers.group import GroupWorker, WorkerConfig, run_worker
     from workers.handlers import CountingHandler, PrintHandler, TickHandler, VwapHandler
-    from workers.metrics import WorkerMetrics
+    from workers.metrics import SymbolCollector, WorkerMetrics
 
     connection, _ = load_settings()
     connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
@@ -102,6 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         handler = CountingHandler()
 
     metrics = WorkerMetrics(config.group, config.name)
+    if isinstance(handler, VwapHandler):
+        metrics.registry.register(SymbolCollector(config.group, handler))
     if args.metrics_port is not None:
         from prometheus_client import start_http_server
 

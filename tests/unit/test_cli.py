@@ -41,7 +41,7 @@ def test_a_bad_environment_setting_is_refused(
         (["cluster", "kill"], "the following arguments are required: node"),
         (["produce", "--count", "10", "--clock", "atomic"], "invalid choice: 'atomic'"),
         (["monitor", "--port", "0"], "expected a number > 0"),
-        (["monitor", "--interval", "soon"], "expected a number of seconds > 0"),
+        (["monitor", "--interval", "soon"], "argument --interval: expected a number > 0"),
         (["monitor", "--management", "localhost:15672"], "expected http://HOST:PORT URLs"),
         (["monitor", "--group", ","], "expected one or more names"),
         (["--cluster", "swarm", "cluster", "status"], "invalid choice: 'swarm'"),

@@ -6,6 +6,7 @@
 * `workers` never imports `bench`, `cluster` or `monitoring`;
 * `monitoring` imports only the adapter, settings, errors and partitioning's topology (never
   `workers`, `bench`, `cluster`), and the data path never imports `monitoring`;
+* only `monitoring/dashboard.py` (the Streamlit script) imports streamlit;
 * nothing but the CLI imports the CLI.
 """
 
@@ -64,6 +65,15 @@ def test_only_the_adapter_imports_rstream() -> None:
 )
 def test_packages_import_in_one_direction(within: str, forbidden: tuple[str, ...]) -> None:
     assert _offenders(forbidden, within) == []
+
+
+def test_only_the_dashboard_script_imports_streamlit() -> None:
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in _modules()
+        if any(name.split(".")[0] == "streamlit" for name in _imports(path))
+    ]
+    assert importers == ["monitoring/dashboard.py"]
 
 
 def test_nothing_outside_the_cli_imports_it() -> None:

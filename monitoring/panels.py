@@ -1,0 +1,572 @@
+"""What the dashboard shows, as pure functions of samples: the partition map, lag, rates, node
+health, the producer's confirm latency and the per-symbol figures.
+
+Inputs are `Sample`s (from Prometheus or read directly from an exporter's `/metrics`) and a
+`History` of timestamped snapshots the dashboard keeps while it runs; outputs are plain rows and
+series, so each panel is pinned by unit tests with canned samples and the Streamlit script only
+draws them. Metric names are the lag exporter's (`superticks_partition_*`, `superticks_group_*`,
+`superticks_exporter_*`), the workers' (`superticks_consumed_total`, `superticks_partition_active`,
+`superticks_consumer_lag_*`, `superticks_symbol_*`), the producer's (`superticks_producer_*`) and
+RabbitMQ's (`up{job="rabbitmq"}`, `rabbitmq_identity_info`, `rabbitmq_alarms_*`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitoring.promql import Alert, Sample, Series
+
+__all__ = [
+    "STATUS_COLOURS",
+    "GroupCell",
+    "History",
+    "LagRow",
+    "Lines",
+    "NodeRow",
+    "PartitionRow",
+    "ProducerRow",
+    "SymbolRow",
+    "alert_rows",
+    "clock",
+    "consumer_names",
+    "gauge_series",
+    "handled_total",
+    "lag_rows",
+    "lag_series",
+    "merge_current",
+    "node_rows",
+    "partition_map",
+    "price_series",
+    "producer_rows",
+    "rate_series",
+    "symbol_rows",
+    "worst_status",
+]
+
+STATUSES = ("OK", "WARN", "STALL", "STOP", "ERR")
+"""The exporter's statuses, mildest first (a row's colour is its worst group's)."""
+
+STATUS_COLOURS = {
+    "OK": "#c8e6c9",
+    "WARN": "#fff3b0",
+    "STALL": "#ffcc80",
+    "STOP": "#ef9a9a",
+    "ERR": "#e57373",
+    "": "#e0e0e0",
+}
+"""Background colour of each status ("" for unknown: no group, no exporter data)."""
+
+HISTORY_NAMES = frozenset(
+    {
+        "superticks_group_lag_ticks",
+        "superticks_group_lag_seconds",
+        "superticks_consumer_lag_messages",
+        "superticks_consumer_lag_seconds",
+        "superticks_partition_end_offset",
+        "superticks_group_stored_offset",
+        "superticks_consumed_total",
+        "superticks_partition_active",
+        "superticks_producer_confirmed_total",
+        "superticks_producer_confirm_seconds",
+        "superticks_producer_stall_seconds",
+        "superticks_symbol_last_price",
+        "superticks_symbol_vwap",
+    }
+)
+"""The metrics a `History` keeps (what the charts over time draw)."""
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The most severe of `statuses` ("" when none is a known status)."""
+    known = [STATUSES.index(s) for s in statuses if s in STATUSES]
+    return STATUSES[max(known)] if known else ""
+
+
+def merge_current(live: Sequence[Sample], prometheus: Sequence[Sample]) -> list[Sample]:
+    """The current samples: for each metric name, the ones read directly (`live`, fresher) when
+    there are any, else Prometheus' (so a series is never counted twice)."""
+    live_names = {s.name for s in live}
+    return [*live, *(s for s in prometheus if s.name not in live_names)]
+
+
+def _in(sample: Sample, super_stream: str | None) -> bool:
+    return super_stream is None or sample.label("super_stream") == super_stream
+
+
+def _partition(sample: Sample) -> int | None:
+    text = sample.label("partition")
+    return int(text) if text.isdigit() else None
+
+
+# --- the partition map -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCell:
+    """One group on one partition: its active consumer (None: nobody is active) and status."""
+
+    group: str
+    consumer: str | None
+    status: str
+    lag_ticks: float | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRow:
+    """One partition of a super stream as the exporter sees it."""
+
+    super_stream: str
+    partition: int
+    stream: str
+    leader: str | None
+    replicas: int | None
+    in_sync: int | None
+    end_offset: float | None
+    groups: tuple[GroupCell, ...]
+
+    @property
+    def status(self) -> str:
+        """The worst status of the partition's groups ("" when it has none)."""
+        return worst_status(g.status for g in self.groups)
+
+
+def partition_map(samples: Sequence[Sample], super_stream: str | None = None) -> list[PartitionRow]:
+    """Every partition the exporter reports (of `super_stream`, or of all), in order, with its
+    leader, replica counts, end offset and each group's active consumer and status."""
+    keys: set[tuple[str, int]] = set()
+    streams: dict[tuple[str, int], str] = {}
+    leader: dict[tuple[str, int], str] = {}
+    replicas: dict[tuple[str, int], float] = {}
+    in_sync: dict[tuple[str, int], float] = {}
+    end: dict[tuple[str, int], float] = {}
+    groups: dict[tuple[str, int], set[str]] = defaultdict(set)
+    consumer: dict[tuple[str, int, str], str] = {}
+    status: dict[tuple[str, int, str], str] = {}
+    lag_ticks: dict[tuple[str, int, str], float] = {}
+    lag_seconds: dict[tuple[str, int, str], float] = {}
+    for s in samples:
+        if not s.name.startswith(("superticks_partition_", "superticks_group_")):
+            continue
+        if not _in(s, super_stream) or not s.label("super_stream"):
+            continue
+        p = _partition(s)
+        if p is None:
+            continue
+        key = (s.label("super_stream"), p)
+        keys.add(key)
+        if s.label("stream"):
+            streams[key] = s.label("stream")
+        group = s.label("group")
+        gkey = (*key, group)
+        if group:
+            groups[key].add(group)
+        match s.name:
+            case "superticks_partition_leader" if s.value == 1:
+                leader[key] = s.label("node")
+            case "superticks_partition_replicas":
+                replicas[key] = s.value
+            case "superticks_partition_replicas_in_sync":
+                in_sync[key] = s.value
+            case "superticks_partition_end_offset":
+                end[key] = s.value
+            case "superticks_group_active_consumer" if s.value == 1:
+                consumer[gkey] = s.label("consumer")
+            case "superticks_group_partition_status" if s.value == 1:
+                status[gkey] = s.label("status")
+            case "superticks_group_lag_ticks":
+                lag_ticks[gkey] = s.value
+            case "superticks_group_lag_seconds":
+                lag_seconds[gkey] = s.value
+    rows = []
+    for key in sorted(keys):
+        ss, p = key
+        cells = tuple(
+            GroupCell(
+                group=g,
+                consumer=consumer.get((ss, p, g)),
+                status=status.get((ss, p, g), ""),
+                lag_ticks=lag_ticks.get((ss, p, g)),
+                lag_seconds=lag_seconds.get((ss, p, g)),
+            )
+            for g in sorted(groups[key])
+        )
+        rows.append(
+            PartitionRow(
+                super_stream=ss,
+                partition=p,
+                stream=streams.get(key, f"{ss}-{p}"),
+                leader=leader.get(key),
+                replicas=int(replicas[key]) if key in replicas else None,
+                in_sync=int(in_sync[key]) if key in in_sync else None,
+                end_offset=end.get(key),
+                groups=cells,
+            )
+        )
+    return rows
+
+
+# --- lag -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LagRow:
+    """A group's lag on one partition. `source` says who measured it: "exporter" (the broker's
+    stored offsets) or "worker" (the worker's own gauges, when no exporter figures exist)."""
+
+    group: str
+    partition: int
+    lag_ticks: float | None
+    lag_seconds: float | None
+    status: str
+    source: str
+
+
+def lag_rows(samples: Sequence[Sample], super_stream: str | None = None) -> list[LagRow]:
+    """Lag per group and partition: the exporter's where it reports the group, else the
+    workers' own `superticks_consumer_lag_*` (the largest a worker reports)."""
+    exporter: dict[tuple[str, int], dict[str, float | str]] = defaultdict(dict)
+    worker: dict[tuple[str, int], dict[str, float | str]] = defaultdict(dict)
+    for s in samples:
+        p = _partition(s)
+        group = s.label("group")
+        if p is None or not group:
+            continue
+        if s.name.startswith("superticks_group_") and _in(s, super_stream):
+            row = exporter[(group, p)]
+            if s.name == "superticks_group_lag_ticks":
+                row["ticks"] = s.value
+            elif s.name == "superticks_group_lag_seconds":
+                row["seconds"] = s.value
+            elif s.name == "superticks_group_partition_status" and s.value == 1:
+                row["status"] = s.label("status")
+        elif s.name in ("superticks_consumer_lag_messages", "superticks_consumer_lag_seconds"):
+            field = "ticks" if s.name.endswith("messages") else "seconds"
+            row = worker[(group, p)]
+            previous = row.get(field)
+            row[field] = max(s.value, previous) if isinstance(previous, float) else s.value
+    exporter_groups = {g for g, _ in exporter}
+    rows = []
+    for source, table in (("exporter", exporter), ("worker", worker)):
+        for (group, p), row in table.items():
+            if source == "worker" and group in exporter_groups:
+                continue
+            ticks, seconds = row.get("ticks"), row.get("seconds")
+            rows.append(
+                LagRow(
+                    group=group,
+                    partition=p,
+                    lag_ticks=ticks if isinstance(ticks, float) else None,
+                    lag_seconds=seconds if isinstance(seconds, float) else None,
+                    status=str(row.get("status", "")),
+                    source=source,
+                )
+            )
+    rows.sort(key=lambda r: (r.group, r.partition))
+    return rows
+
+
+# --- history and series over time ---------------------------------------------------------------
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class History:
+    """The snapshots a dashboard session has seen: `(unix time, samples)`, the metrics of
+    `HISTORY_NAMES` only, at most `limit` snapshots (oldest dropped)."""
+
+    def __init__(self, limit: int = 600) -> None:
+        self._snapshots: deque[tuple[float, tuple[Sample, ...]]] = deque(maxlen=limit)
+
+    def add(self, at: float, samples: Iterable[Sample]) -> None:
+        """Append a snapshot taken at `at` (a time at or before the last is ignored)."""
+        if self._snapshots and at <= self._snapshots[-1][0]:
+            return
+        self._snapshots.append((at, tuple(s for s in samples if s.name in HISTORY_NAMES)))
+
+    def seed(self, series: Iterable[Series]) -> None:
+        """Prepend Prometheus history (range-query series) older than the first snapshot."""
+        first = self._snapshots[0][0] if self._snapshots else float("inf")
+        by_time: dict[float, list[Sample]] = defaultdict(list)
+        for one in series:
+            if one.name not in HISTORY_NAMES:
+                continue
+            for at, value in one.points:
+                if at < first:
+                    by_time[at].append(Sample(one.name, one.labels, value))
+        old = [(at, tuple(by_time[at])) for at in sorted(by_time)]
+        room = (self._snapshots.maxlen or len(old)) - len(self._snapshots)
+        self._snapshots.extendleft(reversed(old[-room:] if room > 0 else []))
+
+    @property
+    def snapshots(self) -> list[tuple[float, tuple[Sample, ...]]]:
+        return list(self._snapshots)
+
+    def __len__(self) -> int:
+        return len(self._snapshots)
+
+
+Lines = dict[str, list[tuple[float, float]]]
+"""Chart data: a line name to its `(unix time, value)` points."""
+
+
+def gauge_series(
+    history: History, name: str, key: Callable[[Sample], str | None], reduce: str = "sum"
+) -> Lines:
+    """Metric `name` over time, one line per `key` (samples whose key is None are left out),
+    the values of one key summed (`reduce="sum"`) or their maximum (`"max"`)."""
+    out: Lines = defaultdict(list)
+    for at, samples in history.snapshots:
+        values: dict[str, list[float]] = defaultdict(list)
+        for s in samples:
+            if s.name == name:
+                k = key(s)
+                if k is not None:
+                    values[k].append(s.value)
+        for k, vs in values.items():
+            out[k].append((at, sum(vs) if reduce == "sum" else max(vs)))
+    return dict(out)
+
+
+def lag_series(history: History, unit: str, super_stream: str | None = None) -> Lines:
+    """Lag over time per `group p<partition>`, in "ticks" or "seconds": the exporter's series
+    when it has any, else the workers' own gauges."""
+    exporter_name = f"superticks_group_lag_{unit}"
+    worker_name = (
+        "superticks_consumer_lag_messages" if unit == "ticks" else "superticks_consumer_lag_seconds"
+    )
+
+    def key(s: Sample) -> str | None:
+        if s.name == exporter_name and not _in(s, super_stream):
+            return None
+        return f"{s.label('group')} p{s.label('partition')}"
+
+    series = gauge_series(history, exporter_name, key)
+    return series or gauge_series(history, worker_name, key, reduce="max")
+
+
+def _instance(s: Sample) -> str:
+    return s.label("instance") or s.label("job")
+
+
+def rate_series(
+    history: History,
+    name: str,
+    key: Callable[[Sample], str | None],
+    window_s: float = 20.0,
+) -> Lines:
+    """Per-second rate of counter (or offset) `name` over a trailing `window_s`, summed per
+    `key`: each series' increase between the oldest snapshot in the window and the current one
+    (a decrease is a reset: the current value is the increase)."""
+    snaps = history.snapshots
+    out: Lines = defaultdict(list)
+    j = 0
+    for i, (at, samples) in enumerate(snaps):
+        while j < i and snaps[j][0] < at - window_s:
+            j += 1
+        if j == i:
+            continue
+        then, old = snaps[j]
+        before = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in old if s.name == name}
+        totals: dict[str, float] = defaultdict(float)
+        for s in samples:
+            if s.name != name:
+                continue
+            k = key(s)
+            prior = before.get((s.name, tuple(sorted(s.labels.items()))))
+            if k is None or prior is None:
+                continue
+            totals[k] += (s.value - prior if s.value >= prior else s.value) / (at - then)
+        for k, rate in totals.items():
+            out[k].append((at, rate))
+    return dict(out)
+
+
+def consumer_names(samples: Sequence[Sample]) -> dict[str, str]:
+    """Instance (or scraped URL) -> worker name, from the workers' `superticks_partition_active`
+    gauge (`worker` label)."""
+    return {
+        _instance(s): s.label("worker")
+        for s in samples
+        if s.name == "superticks_partition_active" and s.label("worker")
+    }
+
+
+def handled_total(samples: Sequence[Sample]) -> float:
+    """Ticks handed to handlers, summed over every worker reporting `superticks_consumed_total`."""
+    return sum(s.value for s in samples if s.name == "superticks_consumed_total")
+
+
+def price_series(history: History, symbols: Sequence[str]) -> Lines:
+    """Last price over time of each of `symbols` (the highest any worker reports)."""
+    wanted = set(symbols)
+    return gauge_series(
+        history,
+        "superticks_symbol_last_price",
+        lambda s: s.label("symbol") if s.label("symbol") in wanted else None,
+        reduce="max",
+    )
+
+
+# --- per-symbol figures --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRow:
+    """A symbol's figures summed over the workers that handled it."""
+
+    symbol: str
+    ticks: float
+    vwap: float | None
+    last_price: float | None
+
+
+def symbol_rows(samples: Sequence[Sample], top: int = 20) -> list[SymbolRow]:
+    """The `top` symbols by tick count: ticks summed over workers (each counts what it handled),
+    VWAP weighted by each worker's volume, last price from the worker that handled most."""
+    ticks: dict[str, dict[str, float]] = defaultdict(dict)
+    volume: dict[tuple[str, str], float] = {}
+    vwap: dict[tuple[str, str], float] = {}
+    last: dict[tuple[str, str], float] = {}
+    for s in samples:
+        symbol = s.label("symbol")
+        if not symbol or not s.name.startswith("superticks_symbol_"):
+            continue
+        who = f"{_instance(s)}|{s.label('group')}"
+        match s.name:
+            case "superticks_symbol_ticks_total":
+                ticks[symbol][who] = s.value
+            case "superticks_symbol_volume_total":
+                volume[(symbol, who)] = s.value
+            case "superticks_symbol_vwap":
+                vwap[(symbol, who)] = s.value
+            case "superticks_symbol_last_price":
+                last[(symbol, who)] = s.value
+    rows = []
+    for symbol, by_worker in ticks.items():
+        weights = [
+            (vwap[(symbol, w)], volume.get((symbol, w), 0.0))
+            for w in by_worker
+            if (symbol, w) in vwap
+        ]
+        total_volume = sum(v for _, v in weights)
+        mean = sum(p * v for p, v in weights) / total_volume if total_volume > 0 else None
+        busiest = max(by_worker, key=lambda w: by_worker[w])
+        rows.append(
+            SymbolRow(
+                symbol=symbol,
+                ticks=sum(by_worker.values()),
+                vwap=mean,
+                last_price=last.get((symbol, busiest)),
+            )
+        )
+    rows.sort(key=lambda r: (-r.ticks, r.symbol))
+    return rows[:top]
+
+
+# --- nodes, producer, alerts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """A scrape target's health: a RabbitMQ node (`up{job="rabbitmq"}`, its node name from
+    `rabbitmq_identity_info`, its resource alarms) or an exporter source."""
+
+    name: str
+    target: str
+    up: bool
+    alarms: tuple[str, ...]
+
+
+def node_rows(samples: Sequence[Sample]) -> list[NodeRow]:
+    """Each RabbitMQ node Prometheus scrapes, then each source of the lag exporter."""
+    names = {
+        s.label("instance"): s.label("rabbitmq_node")
+        for s in samples
+        if s.name == "rabbitmq_identity_info" and s.label("rabbitmq_node")
+    }
+    alarms: dict[str, list[str]] = defaultdict(list)
+    for s in samples:
+        if s.name.startswith("rabbitmq_alarms_") and s.value == 1:
+            alarms[s.label("instance")].append(s.name.removeprefix("rabbitmq_alarms_"))
+    rows = [
+        NodeRow(
+            name=names.get(s.label("instance"), s.label("instance")),
+            target=s.label("instance"),
+            up=s.value == 1,
+            alarms=tuple(sorted(alarms[s.label("instance")])),
+        )
+        for s in samples
+        if s.name == "up" and s.label("job") == "rabbitmq"
+    ]
+    rows.sort(key=lambda r: r.name)
+    rows += sorted(
+        (
+            NodeRow(name=f"exporter: {s.label('source')}", target="", up=s.value == 1, alarms=())
+            for s in samples
+            if s.name == "superticks_exporter_up"
+        ),
+        key=lambda r: r.name,
+    )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRow:
+    """One producer's confirm latency quantiles, current stall and unconfirmed ticks."""
+
+    producer: str
+    super_stream: str
+    p50_s: float | None
+    p99_s: float | None
+    stall_s: float | None
+    in_flight: float | None
+    resent: float | None
+
+
+def producer_rows(samples: Sequence[Sample]) -> list[ProducerRow]:
+    """Each producer reporting `superticks_producer_*`."""
+    figures: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for s in samples:
+        if not s.name.startswith("superticks_producer_"):
+            continue
+        key = (s.label("producer"), s.label("super_stream"))
+        field = s.name.removeprefix("superticks_producer_")
+        if field == "confirm_seconds":
+            field = {"0.5": "p50", "0.99": "p99"}.get(s.label("quantile"), "")
+        if field:
+            figures[key][field] = s.value
+    return [
+        ProducerRow(
+            producer=producer,
+            super_stream=super_stream,
+            p50_s=f.get("p50"),
+            p99_s=f.get("p99"),
+            stall_s=f.get("stall_seconds"),
+            in_flight=f.get("in_flight"),
+            resent=f.get("resent_total"),
+        )
+        for (producer, super_stream), f in sorted(figures.items())
+    ]
+
+
+def alert_rows(alerts: Sequence[Alert]) -> list[dict[str, str]]:
+    """Firing and pending alerts as table rows: alert, state, since, labels, summary."""
+    return [
+        {
+            "alert": a.name,
+            "state": a.state,
+            "since": a.active_at[:19].replace("T", " "),
+            "labels": ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())),
+            "summary": a.annotations.get("summary", a.annotations.get("description", "")),
+        }
+        for a in alerts
+    ]
+
+
+def clock(at: float) -> str:
+    """`at` (unix seconds) as an UTC wall-clock time, e.g. ``08:41:07 UTC``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
