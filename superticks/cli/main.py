@@ -23,7 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     """Every command's parser. Command modules import only argparse-level things at the top;
     what a command needs (pydantic, rstream, the cluster driver, ...) is imported when it runs,
     so `superticks --help` answers at once (tests/unit/test_cli_imports.py holds this)."""
-    from superticks.cli import bench, cluster, consume, produce, replay, topology, worker
+    from superticks.cli import (
+        bench,
+        chaos,
+        cluster,
+        consume,
+        produce,
+        replay,
+        topology,
+        verify,
+        worker,
+    )
 
     parser = argparse.ArgumentParser(
         prog="superticks",
@@ -46,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, worker, consume, replay, bench):
+    for module in (cluster, topology, produce, worker, consume, replay, bench, verify, chaos):
         module.register(commands)
     return parser
 
