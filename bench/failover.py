@@ -108,7 +108,8 @@ class ScenarioOptions:
     partitions: int = 3
     workers: int = 3
     node: str | None = None
-    """Node faults: this node instead of a partition's leader (tests: a node leading nothing)."""
+    """Node faults: this node instead of partition 0's leader; "non-leader": a node leading no
+    partition (tests: a fault without effect)."""
     worker: str | None = None
     """Worker faults: "idle" picks a worker active on no partition (tests)."""
     drop_offset: int | None = None
@@ -216,7 +217,10 @@ async def _worker_hang(run: FaultRun, opts: ScenarioOptions) -> Outcome:
 # -- node faults -------------------------------------------------------------------------------
 async def _pick_node(run: FaultRun, opts: ScenarioOptions) -> tuple[str, dict[int, str]]:
     leaders = await run.leaders()
-    node = opts.node or leaders.get(0) or cl.NODES[0].name
+    if opts.node == "non-leader":
+        node = next(n.name for n in cl.NODES if n.name not in leaders.values())
+    else:
+        node = opts.node or leaders.get(0) or cl.NODES[0].name
     return node, leaders
 
 
@@ -239,10 +243,10 @@ def _node_fault(kind: str, inject: Callable[[FaultRun, str], Coroutine[Any, Any,
         run.mark("fault")
         fault = time.time_ns()
         injecting: asyncio.Task[None] = asyncio.create_task(inject(run, node))
-        run.log_fault(kind, node, fault, led=led)
-        if kind != "node-restart":
+        if kind != "node-restart":  # the fault is in place once the docker command returned
             await injecting
-            run.mark("impact")
+            fault = run.mark("impact")
+        run.log_fault(kind, node, fault, led=led)
         every = list(range(run.partitions))
         moved, _ = await asyncio.gather(
             _leader_moved(run, node, led, opts.impact_timeout_s),
