@@ -133,12 +133,15 @@ async def run_chaos(
 async def _node_fault(run: FaultRun, kind: str, node: str, hold: float) -> dict[str, Any]:
     leaders = await run.leaders()
     led = [p for p, n in leaders.items() if n == node]
+    stored = await run.stored_offsets()
     at = time.time_ns()
     if kind == "restart":
+        run.node_crash_windows(at, stored, f"restart {node}")
         await run.restart_node(node)
     else:
         inject = {"kill": run.kill_node, "pause": run.pause_node, "partition": run.cut_node}
         await inject[kind](node)
+        run.node_crash_windows(time.time_ns(), stored, f"{kind} {node}")
         await asyncio.sleep(hold)
     held = time.time_ns()
     await run.heal_node(node)

@@ -240,12 +240,14 @@ def _node_fault(kind: str, inject: Callable[[FaultRun, str], Coroutine[Any, Any,
         led = [p for p, n in leaders.items() if n == node]
         run.coverage["node_led_a_partition"] = bool(led)
         reconnects = run.feed.reconnects
+        stored = await run.stored_offsets()
         run.mark("fault")
         fault = time.time_ns()
         injecting: asyncio.Task[None] = asyncio.create_task(inject(run, node))
         if kind != "node-restart":  # the fault is in place once the docker command returned
             await injecting
             fault = run.mark("impact")
+        run.node_crash_windows(fault, stored, f"{kind} {node}")
         run.log_fault(kind, node, fault, led=led)
         every = list(range(run.partitions))
         moved, _ = await asyncio.gather(
@@ -270,8 +272,10 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     for node in cl.NODES:
         leaders = await run.leaders()
         led = [p for p, n in leaders.items() if n == node.name]
+        stored = await run.stored_offsets()
         run.mark(f"restart:{node.name}")
         fault = time.time_ns()
+        run.node_crash_windows(fault, stored, f"restart {node.name}")
         first_fault = first_fault or fault
         run.log_fault("node-restart", node.name, fault, led=led)
         await run.restart_node(node.name)
@@ -287,8 +291,10 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
 
 async def _all_nodes_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     reconnects = run.feed.reconnects
+    stored = await run.stored_offsets()
     run.mark("fault")
     fault = time.time_ns()
+    run.node_crash_windows(fault, stored, "all-nodes-restart")
     run.log_fault("all-nodes-restart", "rabbit1,rabbit2,rabbit3", fault)
     await asyncio.gather(*(run.restart_node(n.name) for n in cl.NODES))
     run.mark("impact")

@@ -38,7 +38,12 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.handled import read_handled
 
-__all__ = ["FaultRun", "node_of"]
+__all__ = ["NODE_GRACE_NS", "SIGNAL_GRACE_NS", "FaultRun", "node_of"]
+
+SIGNAL_GRACE_NS = 100_000_000
+"""A signalled worker may finish the write in progress on the other core: 0.1 s."""
+NODE_GRACE_NS = 1_000_000_000
+"""A worker sees its connection to a killed, restarted or cut-off node closed within ~1 s."""
 
 log = logging.getLogger("superticks.bench")
 
@@ -141,7 +146,12 @@ class FaultRun:
         return now
 
     def log_fault(self, kind: str, target: str, at_ns: int, **extra: Any) -> None:
-        entry = {"kind": kind, "target": target, "at_s": round((at_ns - self.started_ns) / 1e9, 3)}
+        entry = {
+            "kind": kind,
+            "target": target,
+            "at_s": round((at_ns - self.started_ns) / 1e9, 3),
+            "at_ns": at_ns,
+        }
         entry.update(extra)
         self.faults.append(entry)
         log.info("fault %s on %s at %.3f s", kind, target, entry["at_s"])
@@ -231,14 +241,26 @@ class FaultRun:
             self.workers.signal(worker, sig)
         at = time.time_ns()
         # margin: the worker may finish a write on the other core while the signal lands
+        self._add_window(worker, at + SIGNAL_GRACE_NS, stored, f"{sig.name} {worker}")
+        return at
+
+    def _add_window(self, worker: str, at_ns: int, stored: dict[int, int], cause: str) -> None:
         self.crash_windows.append(
             {
                 "worker": worker,
-                "at_ns": at + 100_000_000,
+                "at_ns": at_ns,
                 "stored": {str(p): o for p, o in stored.items()},
+                "cause": cause,
             }
         )
-        return at
+
+    def node_crash_windows(self, at_ns: int, stored: dict[int, int], cause: str) -> None:
+        """A node fault in place at `at_ns` cuts the connections of the workers on it: what
+        each worker handled until then (plus `NODE_GRACE_NS`, the time a worker needs to see
+        its connection closed) beyond the offsets stored before the fault (`stored`) may be
+        handled again by a successor. Every running worker gets that window."""
+        for worker in self.workers.running():
+            self._add_window(worker, at_ns + NODE_GRACE_NS, stored, cause)
 
     async def kill_worker(self, worker: str) -> int:
         """SIGKILL `worker`; returns the time (ns). Its unstored handlings are a crash window."""
@@ -292,6 +314,7 @@ class FaultRun:
                 "super_stream": self.super_stream,
                 "group": self.group,
                 "partitions": self.partitions,
+                "started_ns": self.started_ns,
                 "producer": self.feed.to_dict(),
                 "crash_windows": self.crash_windows,
                 "coverage": self.coverage,
