@@ -224,12 +224,20 @@ class FaultRun:
     async def heal_node(self, node: str) -> None:
         """Undo what was done to `node` and wait until the cluster is whole again."""
         how = self._broken.get(node)
-        if how == "paused":
+        state = (await asyncio.to_thread(self.cluster.container_states)).get(node)
+        if how == "paused" and state == "paused":
             await asyncio.to_thread(cl.unpause, self.cluster, node)
         elif how == "cut":
-            await asyncio.to_thread(cl.heal, self.cluster, node)
-        elif how in ("killed", "restarting"):
+            try:
+                await asyncio.to_thread(cl.heal, self.cluster, node)
+            except ClusterError as exc:
+                if "already exists" not in str(exc):  # connected meanwhile
+                    raise
+                await asyncio.to_thread(self.cluster.wait_until_formed)
+        elif how in ("killed", "restarting") or state not in ("running", "paused"):
             await asyncio.to_thread(cl.restart, self.cluster, node)
+        else:
+            await asyncio.to_thread(self.cluster.wait_until_formed)
         self._broken.pop(node, None)
 
     # -- worker faults ---------------------------------------------------------------------
