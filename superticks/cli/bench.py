@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from superticks.cli import failover
-from superticks.cli.args import positive_float, positive_int
+from superticks.cli.args import positive_int
 from superticks.errors import ConfigError
 
 __all__ = ["register"]

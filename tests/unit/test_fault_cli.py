@@ -30,7 +30,7 @@ def _own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         (["chaos", "--duration", "5 minutes"], "expected a duration > 0"),
         (["chaos", "--every", "0s"], "expected a duration > 0"),
         (["bench", "failover", "--scenario", "node-explode"], "unknown scenario 'node-explode'"),
-        (["bench", "failover", "--rate", "0"], "expected a number of seconds > 0"),
+        (["bench", "failover", "--rate", "0"], "expected a number > 0"),
         (["verify"], "the following arguments are required: --run"),
         (["worker", "--group", "g", "--handler", "shout"], "invalid choice: 'shout'"),
     ],
