@@ -74,6 +74,7 @@ async def run_chaos(
     rate: float = 2_000.0,
     hold_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_streams: bool = False,
 ) -> ChaosResult:
     """Run random faults for `duration_s` (see the module docstring) and judge the run."""
     unknown = [f for f in faults if f not in FAULTS]
@@ -82,7 +83,7 @@ async def run_chaos(
     rng = random.Random(seed)
     hold = hold_s if hold_s is not None else min(15.0, every_s * 0.6)
     say = progress or (lambda _line: None)
-    run = FaultRun(settings, cluster, run_dir, rate=rate, label="chaos")
+    run = FaultRun(settings, cluster, run_dir, rate=rate, label="chaos", keep_streams=keep_streams)
     async with run:
         started = time.monotonic()
         next_at = started + every_s

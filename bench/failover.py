@@ -114,6 +114,8 @@ class ScenarioOptions:
     """Worker faults: "idle" picks a worker active on no partition (tests)."""
     drop_offset: int | None = None
     """Tests: the handlers skip the tick at this offset (a broken handler)."""
+    keep_streams: bool = False
+    """Keep each run's super stream (`superticks verify --run DIR` can judge it again)."""
 
 
 async def run_scenario(
@@ -136,6 +138,7 @@ async def run_scenario(
         workers=opts.workers,
         drop_offset=opts.drop_offset,
         label=scenario.replace("-", ""),
+        keep_streams=opts.keep_streams,
     )
     async with run:
         await asyncio.sleep(opts.steady_s)

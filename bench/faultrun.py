@@ -69,6 +69,7 @@ class FaultRun:
         symbols: int = 100,
         drop_offset: int | None = None,
         label: str = "run",
+        keep_streams: bool = False,
     ) -> None:
         self.settings = settings
         self.cluster = cluster
@@ -88,6 +89,8 @@ class FaultRun:
         self._phase: tuple[str, int] | None = None
         self._broken: dict[str, str] = {}  # node -> killed|paused|cut
         self._topology = False
+        self.keep_streams = keep_streams
+        """Keep the super stream at the end (for `superticks verify --run DIR` later)."""
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -118,7 +121,7 @@ class FaultRun:
         finally:
             await self.feed.stop(flush_timeout_s=5.0)
             await self.workers.stop()
-            if self._topology:
+            if self._topology and not self.keep_streams:
                 self._topology = False
                 with contextlib.suppress(StreamError):
                     await delete_topology(self.settings, self.super_stream)

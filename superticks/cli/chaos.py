@@ -70,6 +70,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rate", type=positive_float, default=2_000.0, help="feed ticks/s")
     parser.add_argument("--run-dir", type=Path, default=None, help="keep the run's logs here")
+    parser.add_argument(
+        "--keep-streams",
+        action="store_true",
+        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
+    )
     parser.add_argument("--json", action="store_true", help="one strict JSON document")
     parser.set_defaults(handler=_chaos)
 
@@ -98,6 +103,7 @@ def _chaos(args: argparse.Namespace) -> int:
             rate=args.rate,
             hold_s=args.hold,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            keep_streams=args.keep_streams,
         )
     )
     if args.json:

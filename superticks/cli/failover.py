@@ -66,6 +66,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--run-dir", type=Path, default=None, help="keep each run's logs here (default: temp)"
     )
+    parser.add_argument(
+        "--keep-streams",
+        action="store_true",
+        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
+    )
     parser.add_argument("--json", action="store_true", help="one strict JSON document")
     parser.set_defaults(handler=_failover)
 
@@ -82,7 +87,12 @@ def _failover(args: argparse.Namespace) -> int:
     target = cl.Cluster(cluster_settings, connection)
     target.refuse_external("bench failover")
     root = args.run_dir or Path(tempfile.mkdtemp(prefix="superticks-failover-"))
-    options = ScenarioOptions(rate=args.rate, steady_s=args.steady, recovery_s=args.recovery)
+    options = ScenarioOptions(
+        rate=args.rate,
+        steady_s=args.steady,
+        recovery_s=args.recovery,
+        keep_streams=args.keep_streams,
+    )
 
     def progress(result: FailoverResult) -> None:
         if not args.json:
