@@ -7,22 +7,26 @@ bench.verdict as m`` and ``mock.patch("bench.verdict....")`` would then get the 
 Import it from the submodule: ``from bench.verdict import verdict``.
 
 The harnesses behind `superticks bench ...`: :mod:`bench.publish` (producers side by side),
-:mod:`bench.consume` (one worker vs RbFly), :mod:`bench.failover` (killed worker and node under a
-live feed), :mod:`bench.filter` (what stream filtering saves).
+:mod:`bench.consume` (one worker vs RbFly), :mod:`bench.failover` (every fault as a scenario under a
+live feed and a worker group), :mod:`bench.chaos` (random faults), :mod:`bench.filter` (what
+stream filtering saves). :mod:`bench.verify` reads a run back and judges both sides
+(`superticks verify`).
 """
 
 from bench.consume import ConsumeBench, run_consume_bench
-from bench.failover import FailoverBench, run_failover_bench
+from bench.failover import SCENARIOS, FailoverResult, run_failover_bench, run_scenario
 from bench.publish import PublishBench, run_publish_bench
 from bench.verdict import Verdict, VerdictBuilder
 
 __all__ = [
+    "SCENARIOS",
     "ConsumeBench",
-    "FailoverBench",
+    "FailoverResult",
     "PublishBench",
     "Verdict",
     "VerdictBuilder",
     "run_consume_bench",
     "run_failover_bench",
     "run_publish_bench",
+    "run_scenario",
 ]

@@ -1,220 +1,334 @@
-"""`superticks bench failover`: how long a partition goes unhandled when a worker or a node dies.
+"""`superticks bench failover --scenario S`: one fault under a live feed and a 3-worker group.
 
-One run, on a fresh 3-partition super stream with a live feed (the producer in this process,
-`rate` ticks/s) and a group of two worker *processes* (`superticks worker`, metrics on
-loopback ports):
+Each scenario is a `FaultRun` (a fresh super stream, the feed in this process, three
+`superticks worker --handler verify` processes) in phases:
 
-1. **worker kill**: SIGKILL the worker that is active on partition 0; measure the time until
-   the other worker's `superticks_consumed_total{partition="0"}` moves again (its metrics are
-   polled every 10 ms).
-2. **node kill**: SIGKILL (`docker kill`) the node leading partition 1; measure the producer's
-   longest confirm stall on any partition and the time until a worker's consumed count of
-   partition 1 moves again; then start the node again.
-3. **verdict**: the feed stops, the surviving worker catches up, and a replay of the whole
-   super stream is judged against what the feed published: per symbol, sequence numbers
-   0..n-1 exactly once (lost = duplicated = 0). The group's stored offsets must reach the end.
+``steady``   the feed and the group run untouched (`steady_s`);
+``fault``    the fault is injected (for a restart: the restart, until the cluster is whole);
+``impact``   until every affected partition handled a tick created after the fault (and, for a
+             node fault, the node's partitions got another leader), at most `impact_timeout_s`;
+``heal``     the fault is undone (node started/unpaused/reconnected, worker continued or
+             replaced) and the cluster is whole again;
+``recovery`` until every partition handled a tick created after the heal, plus `recovery_s`.
+
+``rolling-restart`` restarts each node in turn (``restart:rabbitN`` then ``recovery:rabbitN``,
+waiting for the node to rejoin and every partition to be handled again);
+``all-nodes-restart`` restarts the three at once.
+
+Figures, each from a record made while the run went on (never polled after the fact):
+``handled_again_s`` (per affected partition: from the fault until a tick *created after the
+fault* was handled there, by another worker than the victim for a worker fault),
+``producer_max_gap_s`` (the longest wait of any partition for a confirm, from the producer's
+own confirms), ``unavailability_s`` (the longest time any partition went without a handling),
+per-phase figures, and the verdict of both sides (`bench.verify`), whose coverage says whether
+the fault took effect: the node led a partition and the leader moved, the producer reconnected,
+the worker was active and its partitions moved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import sys
 import time
-import urllib.request
-import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cluster as cl
-from bench.verdict import VerdictBuilder
-from partitioning.model import StreamConfig
-from partitioning.producer import Producer, ProducerConfig
-from partitioning.router import Router
-from partitioning.simulator import MarketSimulator
-from partitioning.topology import create_topology, delete_topology
+from bench.faultrun import FaultRun
+from bench.phases import handled_again_s
+from bench.verdict import RunVerdict
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin
-from workers.replay import replay_all
 
-__all__ = ["FailoverBench", "run_failover_bench"]
+__all__ = ["SCENARIOS", "FailoverResult", "run_failover_bench", "run_scenario"]
 
-_PORTS = (19_901, 19_902)
+SCENARIOS = (
+    "worker-kill",
+    "worker-hang",
+    "node-kill",
+    "node-pause",
+    "node-partition",
+    "node-restart",
+    "rolling-restart",
+    "all-nodes-restart",
+)
 
 
-@dataclass(frozen=True, slots=True)
-class FailoverBench:
-    worker_takeover_s: float
-    node_killed: str
-    node_takeover_s: float
-    producer_max_stall_s: float
-    published: int
-    lost: int
-    duplicated: int
-    reordered: int
-    group_caught_up: bool
+@dataclass(frozen=True)
+class FailoverResult:
+    scenario: str
+    target: str
+    verdict: RunVerdict
+    handled_again_s: dict[int, float | None]
+    producer_max_gap_s: float
+    unavailability_s: float
+    phases: list[dict[str, Any]]
+    faults: list[dict[str, Any]]
+    run_dir: str
+    producer_reconnects: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok
+
+    @property
+    def handled_again_max_s(self) -> float | None:
+        """The time until every affected partition was handled again (None: one never was)."""
+        values = list(self.handled_again_s.values())
+        if not values or any(v is None for v in values):
+            return None
+        return max(v for v in values if v is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-able, strict: a partition never handled again is null, never Infinity."""
+        return {
+            "scenario": self.scenario,
+            "ok": self.ok,
+            "target": self.target,
+            "handled_again_max_s": self.handled_again_max_s,
+            "handled_again_s": {str(p): v for p, v in self.handled_again_s.items()},
+            "producer_max_gap_s": self.producer_max_gap_s,
+            "unavailability_s": self.unavailability_s,
+            "producer_reconnects": self.producer_reconnects,
+            "verdict": self.verdict.to_dict(),
+            "phases": self.phases,
+            "faults": self.faults,
+            "run_dir": self.run_dir,
+            **self.extra,
+        }
 
 
-def _scrape(port: int) -> dict[tuple[str, str], float]:
-    """{(metric, partition): value} of a worker's /metrics; {} when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=0.5) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    values: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or "partition=" not in line:
-            continue
-        name = line.split("{", 1)[0]
-        partition = line.split('partition="', 1)[1].split('"', 1)[0]
-        values[(name, partition)] = float(line.rsplit(" ", 1)[1])
-    return values
+@dataclass(frozen=True)
+class ScenarioOptions:
+    rate: float = 2_000.0
+    steady_s: float = 3.0
+    impact_timeout_s: float = 45.0
+    recovery_s: float = 2.0
+    partitions: int = 3
+    workers: int = 3
+    node: str | None = None
+    """Node faults: this node instead of partition 0's leader; "non-leader": a node leading no
+    partition (tests: a fault without effect)."""
+    worker: str | None = None
+    """Worker faults: "idle" picks a worker active on no partition (tests)."""
+    drop_offset: int | None = None
+    """Tests: the handlers skip the tick at this offset (a broken handler)."""
+    keep_streams: bool = False
+    """Keep each run's super stream (`superticks verify --run DIR` can judge it again)."""
 
 
-def _consumed(port: int, partition: int) -> float:
-    return _scrape(port).get(("superticks_consumed_total", str(partition)), 0.0)
-
-
-def _active(port: int, partition: int) -> bool:
-    return _scrape(port).get(("superticks_partition_active", str(partition)), 0.0) == 1.0
-
-
-async def _handled_beyond(port: int, partition: int, count: float, started: float) -> float:
-    """Seconds from `started` until the worker on `port` has handled more than `count` ticks of
-    `partition`: a tick published after `started` went all the way through."""
-    while time.monotonic() < started + 60:
-        if _consumed(port, partition) > count:
-            return time.monotonic() - started
-        await asyncio.sleep(0.01)
-    return float("inf")
-
-
-async def run_failover_bench(
-    settings: ConnectionSettings, cluster: cl.Cluster, *, rate: float = 5_000, symbols: int = 100
-) -> FailoverBench:
-    ss = f"bench-{uuid.uuid4().hex[:6]}-failover"
-    group = f"{ss}-group"
-    await create_topology(settings, StreamConfig(super_stream=ss, partitions=3))
-    simulator = MarketSimulator(symbols, seed=11)
-    published: dict[str, int] = {}
-    per_partition = [0, 0, 0]
-    router = Router(3)
-    stop_feed = asyncio.Event()
-    config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-feed")
-    producer = Producer(config)
-    await producer.start()
-
-    async def feed() -> None:
-        per_step = max(1, int(rate / 100))
-        while not stop_feed.is_set():
-            items = simulator.batch(per_step)
-            for symbol, _ in items:
-                published[symbol] = published.get(symbol, 0) + 1
-                per_partition[router.route(symbol)] += 1
-            await producer.send_batch(items)
-            await asyncio.sleep(0.01)
-
-    workers: dict[int, asyncio.subprocess.Process] = {}
-    feeding = asyncio.create_task(feed())
-    try:
-        for index, port in enumerate(_PORTS):
-            workers[port] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "superticks.cli.main", "worker", "--group", group,
-                "--name", f"w{index}", "--handler", "count", "--super-stream", ss,
-                "--metrics-port", str(port),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            await asyncio.sleep(1.0)  # registration order decides who is active where
-        for _ in range(100):
-            if any(_active(p, 0) for p in _PORTS) and all(_scrape(p) for p in _PORTS):
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)
-
-        # 1. worker kill
-        victim = next(p for p in _PORTS if _active(p, 0))
-        survivor = next(p for p in _PORTS if p != victim)
-        # The survivor has handled nothing of partition 0: its first tick there is the takeover.
-        workers[victim].send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
-        worker_takeover = await _handled_beyond(survivor, 0, _consumed(survivor, 0), killed_at)
-        await workers[victim].wait()
-
-        # 2. node kill: the leader of partition 1
-        async with Admin(settings) as admin:
-            leader = (await admin.info(f"{ss}-1")).leader
-        node = next(n for n in cl.NODES if leader.endswith(f":{n.stream_port}"))
-        await asyncio.sleep(1.0)
-        stall_before = producer.metrics.max_stall_s
-        producer.metrics.max_stall_s = 0.0
-        sent_before = per_partition[1]
-        await asyncio.to_thread(cl.kill, cluster, node.name)
-        killed_at = time.monotonic()
-        node_takeover = await _handled_beyond(survivor, 1, sent_before, killed_at)
-        max_stall = 0.0
-        for _ in range(300):  # every partition confirming again, for 3 s
-            max_stall = max(max_stall, producer.stall_s())
-            await asyncio.sleep(0.01)
-        max_stall = max(max_stall, producer.metrics.max_stall_s)
-        producer.metrics.max_stall_s = max(stall_before, max_stall)
-        await asyncio.to_thread(cl.restart, cluster, node.name)
-
-        # 3. verdict
-        stop_feed.set()
-        await feeding
-        await producer.flush(120)
-        caught_up = await _group_caught_up(settings, ss, group)
-        result = await replay_all(settings, ss)
-        verdict = VerdictBuilder()
-        for symbol, count in published.items():
-            verdict.expect(symbol, count)
-        for ticks in result.ticks.values():
-            for tick in ticks:
-                verdict.observe(tick.symbol, tick.sequence_number)
-        judged = verdict.result()
-    finally:
-        stop_feed.set()
-        with contextlib.suppress(BaseException):
-            await feeding
-        await producer.stop()
-        for process in workers.values():
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), 30)
-        await delete_topology(settings, ss)
-        async with Admin(settings) as admin:
-            await admin.delete_stream(f"{ss}-dlq")  # the workers' dead-letter stream
-    return FailoverBench(
-        worker_takeover_s=round(worker_takeover, 3),
-        node_killed=node.name,
-        node_takeover_s=round(node_takeover, 3),
-        producer_max_stall_s=round(max_stall, 3),
-        published=sum(published.values()),
-        lost=judged.lost,
-        duplicated=judged.duplicated,
-        reordered=judged.reordered,
-        group_caught_up=caught_up,
+async def run_scenario(
+    settings: ConnectionSettings,
+    cluster: cl.Cluster,
+    scenario: str,
+    run_dir: Path,
+    options: ScenarioOptions | None = None,
+) -> FailoverResult:
+    """Run one scenario (see the module docstring) and judge it."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+    opts = options or ScenarioOptions()
+    run = FaultRun(
+        settings,
+        cluster,
+        run_dir,
+        rate=opts.rate,
+        partitions=opts.partitions,
+        workers=opts.workers,
+        drop_offset=opts.drop_offset,
+        label=scenario.replace("-", ""),
+        keep_streams=opts.keep_streams,
+    )
+    async with run:
+        await asyncio.sleep(opts.steady_s)
+        body = _WORKER_FAULTS.get(scenario) or _NODE_FAULTS.get(scenario)
+        if body is not None:
+            target, fault_ns, affected, not_by = await body(run, opts)
+        elif scenario == "rolling-restart":
+            target, fault_ns, affected, not_by = await _rolling_restart(run, opts)
+        else:
+            target, fault_ns, affected, not_by = await _all_nodes_restart(run, opts)
+        run.mark("recovery")
+        await asyncio.sleep(opts.recovery_s)
+        verdict, figures = await run.finish()
+    handled = figures.pop("handled")
+    again = {p: handled_again_s(handled, p, fault_ns, not_by) for p in affected}
+    return FailoverResult(
+        scenario=scenario,
+        target=target,
+        verdict=verdict,
+        handled_again_s={p: None if v is None else round(v, 3) for p, v in again.items()},
+        producer_max_gap_s=figures["producer_max_gap_s"],
+        unavailability_s=figures["unavailability_s"],
+        phases=figures["phases"],
+        faults=run.faults,
+        run_dir=str(run_dir),
+        producer_reconnects=figures["producer_reconnects"],
     )
 
 
-async def _group_caught_up(settings: ConnectionSettings, ss: str, group: str) -> bool:
-    """Whether the group's stored offset reaches each partition's end (within 30 s)."""
-    async with Admin(settings) as admin:
-        streams = await admin.partitions(ss)
-        ends = {s: await admin.last_offset(s) for s in streams}
-        for _ in range(300):
-            stored = {s: await admin.stored_offset(s, group) for s in streams}
-            # offset-tracking records sit in the stream too: the end may be a few past the last
-            # tick, so "caught up" is within a handful of offsets of the end
-            if all(v is not None and v >= ends[s] - 5 for s, v in stored.items()):
-                return True
-            await asyncio.sleep(0.1)
+Outcome = tuple[str, int, list[int], str | None]
+"""(target, fault time ns, partitions that must be handled again, worker excluded)."""
+
+
+# -- worker faults -----------------------------------------------------------------------------
+def _pick_worker(run: FaultRun, opts: ScenarioOptions) -> tuple[str, list[int]]:
+    run.workers.tail.poll()
+    active = {w: run.workers.tail.active_on(w) for w in run.workers.running()}
+    if opts.worker == "idle":
+        idle = [w for w, parts in active.items() if not parts]
+        victim = idle[0] if idle else next(iter(active))
+    else:
+        victim = next((w for w, parts in active.items() if 0 in parts), None) or max(
+            active, key=lambda w: len(active[w])
+        )
+    return victim, active[victim]
+
+
+async def _worker_fault(run: FaultRun, opts: ScenarioOptions, hang: bool) -> Outcome:
+    victim, partitions = _pick_worker(run, opts)
+    run.coverage["worker_was_active"] = bool(partitions)
+    fault = run.mark("fault")
+    if hang:
+        fault = await run.freeze_worker(victim)
+    else:
+        fault = await run.kill_worker(victim)
+    run.log_fault("worker-hang" if hang else "worker-kill", victim, fault, partitions=partitions)
+    run.mark("impact")
+    moved = await run.wait_handled_again(
+        fault, partitions, not_by=victim, timeout_s=opts.impact_timeout_s
+    )
+    run.coverage["partitions_moved"] = bool(partitions) and moved
+    run.mark("heal")
+    if hang:
+        run.thaw_worker(victim)
+    else:
+        await run.replace_worker()
+    await run.wait_handled_again(time.time_ns(), timeout_s=opts.impact_timeout_s)
+    return victim, fault, partitions, victim
+
+
+async def _worker_kill(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    return await _worker_fault(run, opts, hang=False)
+
+
+async def _worker_hang(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    return await _worker_fault(run, opts, hang=True)
+
+
+# -- node faults -------------------------------------------------------------------------------
+async def _pick_node(run: FaultRun, opts: ScenarioOptions) -> tuple[str, dict[int, str]]:
+    leaders = await run.leaders()
+    if opts.node == "non-leader":
+        node = next(n.name for n in cl.NODES if n.name not in leaders.values())
+    else:
+        node = opts.node or leaders.get(0) or cl.NODES[0].name
+    return node, leaders
+
+
+async def _leader_moved(run: FaultRun, node: str, led: list[int], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while led and time.monotonic() < deadline:
+        now = await run.leaders()
+        if now and all(now.get(p) not in (None, node) for p in led):
+            return True
+        await asyncio.sleep(0.5)
     return False
+
+
+def _node_fault(kind: str, inject: Callable[[FaultRun, str], Coroutine[Any, Any, None]]) -> Any:
+    async def body(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+        node, leaders = await _pick_node(run, opts)
+        led = [p for p, n in leaders.items() if n == node]
+        run.coverage["node_led_a_partition"] = bool(led)
+        reconnects = run.feed.reconnects
+        stored = await run.stored_offsets()
+        run.mark("fault")
+        fault = time.time_ns()
+        injecting: asyncio.Task[None] = asyncio.create_task(inject(run, node))
+        if kind != "node-restart":  # the fault is in place once the docker command returned
+            await injecting
+            fault = run.mark("impact")
+        run.node_crash_windows(fault, stored, f"{kind} {node}")
+        run.log_fault(kind, node, fault, led=led)
+        every = list(range(run.partitions))
+        moved, _ = await asyncio.gather(
+            _leader_moved(run, node, led, opts.impact_timeout_s),
+            run.wait_handled_again(fault, every, timeout_s=opts.impact_timeout_s),
+        )
+        run.coverage["leader_moved"] = moved
+        if kind == "node-restart":
+            await injecting
+        run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+        run.mark("heal")
+        await run.heal_node(node)
+        return node, fault, every, None
+
+    return body
+
+
+async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    first_fault = 0
+    reconnects = run.feed.reconnects
+    moved_any = False
+    for node in cl.NODES:
+        leaders = await run.leaders()
+        led = [p for p, n in leaders.items() if n == node.name]
+        stored = await run.stored_offsets()
+        run.mark(f"restart:{node.name}")
+        fault = time.time_ns()
+        run.node_crash_windows(fault, stored, f"restart {node.name}")
+        first_fault = first_fault or fault
+        run.log_fault("node-restart", node.name, fault, led=led)
+        await run.restart_node(node.name)
+        if led:
+            moved_any = moved_any or await _leader_moved(run, node.name, led, 5.0)
+        run.mark(f"recovery:{node.name}")
+        rejoined = await run.wait_handled_again(time.time_ns(), timeout_s=opts.impact_timeout_s)
+        run.coverage[f"{node.name}_rejoined_and_handled"] = rejoined
+    run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+    run.coverage["a_leader_moved"] = moved_any
+    return "rabbit1,rabbit2,rabbit3", first_fault, list(range(run.partitions)), None
+
+
+async def _all_nodes_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    reconnects = run.feed.reconnects
+    stored = await run.stored_offsets()
+    run.mark("fault")
+    fault = time.time_ns()
+    run.node_crash_windows(fault, stored, "all-nodes-restart")
+    run.log_fault("all-nodes-restart", "rabbit1,rabbit2,rabbit3", fault)
+    await asyncio.gather(*(run.restart_node(n.name) for n in cl.NODES))
+    run.mark("impact")
+    handled = await run.wait_handled_again(fault, timeout_s=opts.impact_timeout_s)
+    run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+    run.coverage["every_partition_handled_again"] = handled
+    return "rabbit1,rabbit2,rabbit3", fault, list(range(run.partitions)), None
+
+
+_WORKER_FAULTS = {"worker-kill": _worker_kill, "worker-hang": _worker_hang}
+_NODE_FAULTS = {
+    "node-kill": _node_fault("node-kill", FaultRun.kill_node),
+    "node-pause": _node_fault("node-pause", FaultRun.pause_node),
+    "node-partition": _node_fault("node-partition", FaultRun.cut_node),
+    "node-restart": _node_fault("node-restart", FaultRun.restart_node),
+}
+
+
+async def run_failover_bench(
+    settings: ConnectionSettings,
+    cluster: cl.Cluster,
+    scenarios: list[str],
+    run_root: Path,
+    options: ScenarioOptions | None = None,
+    progress: Callable[[FailoverResult], None] | None = None,
+) -> list[FailoverResult]:
+    """Run each scenario in turn (each in ``run_root/<scenario>``)."""
+    results = []
+    for scenario in scenarios:
+        result = await run_scenario(settings, cluster, scenario, run_root / scenario, options)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results

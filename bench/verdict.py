@@ -21,7 +21,12 @@ otherwise
 ``lost`` is the number of expected pairs never seen, and ``per_symbol_gaps`` lists them as
 inclusive ``(first, last)`` ranges of sequence numbers. ``received`` counts every sighting, so
 ``received == expected - lost + duplicated + unexpected`` always holds, and the verdict is ok
-exactly when nothing was lost, duplicated, reordered or unexpected.
+exactly when something was expected and nothing was lost, duplicated, reordered or unexpected
+(an empty run proves nothing, so it is not ok).
+
+`judge_run` is the verdict of a whole run, both sides (`RunVerdict`): the stream read back
+against what the producer sent and confirmed, and what the group's handlers handled (their
+handled logs, `workers.handled`) against what the stream holds.
 
 Memory: one bit per expected tick of each symbol that was seen at least once (a bytearray
 bitmap allocated on its first sighting), so ten million ticks cost about 1.2 MB.
@@ -30,11 +35,22 @@ bitmap allocated on its first sighting), so ten million ticks cost about 1.2 MB.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Verdict", "VerdictBuilder", "verdict"]
+from partitioning.router import Router
+from workers.handled import Handled
+
+__all__ = [
+    "CrashWindow",
+    "RunVerdict",
+    "StoredTick",
+    "Verdict",
+    "VerdictBuilder",
+    "judge_run",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -59,14 +75,14 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        """True when every published tick was seen exactly once, in order per symbol, and
-        nothing else was seen."""
+        """True when something was published and every published tick was seen exactly once,
+        in order per symbol, and nothing else was seen (``received == expected`` follows)."""
         return (
-            self.lost == 0
+            self.expected > 0
+            and self.lost == 0
             and self.duplicated == 0
             and self.reordered == 0
             and self.unexpected == 0
-            and self.received == self.expected
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,3 +265,213 @@ def verdict(expected: Mapping[str, int], observed: Iterable[tuple[str, int]]) ->
         builder.expect(symbol, count)
     builder.observe_many(observed)
     return builder.result()
+
+
+# --- the verdict of a whole run: the stream and the handlers ---------------------------------
+StoredTick = tuple[int, str, int]
+"""``(offset, symbol, sequence_number)`` of one tick read back from a partition."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashWindow:
+    """A worker the harness SIGKILLed (or froze with SIGSTOP) at `at_ns` (wall clock, ns).
+
+    What it handled up to then beyond the offset the group had stored (`stored`, partition ->
+    offset read just before the fault, -1: none) was never stored, so its successor handles it
+    again: those repeats are the documented crash window, allowed. Anything it handles after
+    `at_ns` is outside the window."""
+
+    worker: str
+    at_ns: int
+    stored: Mapping[int, int] = field(default_factory=dict)
+
+    def covers(self, first: Handled) -> bool:
+        """Whether `first` (the earlier handling of a tick handled again) lies in the window."""
+        return (
+            first.worker == self.worker
+            and first.at_ns <= self.at_ns
+            and first.offset > self.stored.get(first.partition, -1)
+        )
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """Both sides of a run. See `judge_run` for how each count is made."""
+
+    sent: int
+    """Ticks the producer sent (each symbol's sequence numbers 0..n-1)."""
+    confirmed: int
+    unknown: int
+    """Sent but neither confirmed nor refused when the run ended: a bug."""
+    stream: Verdict
+    """The stream read back from the first offset, against what was sent."""
+    misrouted: int
+    """Stored ticks in another partition than the Java clients' murmur3 rule gives."""
+    undecodable: int
+    """Stored messages that are not ticks."""
+    handled: int
+    """Handlings recorded by the handlers (all of them)."""
+    unhandled: int
+    """Stored ticks no handler handled."""
+    handled_twice_crash: int
+    """Repeat handlings of ticks a killed or frozen worker had handled past its stored offset
+    (the crash window: allowed)."""
+    handled_twice_other: int
+    """Every other repeat handling (0 expected)."""
+    handler_reordered: int
+    """Ticks handled for the first time after a later tick of their symbol."""
+    handler_unexpected: int
+    """Handlings of an offset the stream does not hold, or of another tick than it holds."""
+    coverage: dict[str, bool] = field(default_factory=dict)
+    """Whether each fault took effect (empty: the run injected none)."""
+
+    @property
+    def ok(self) -> bool:
+        """Every check passed and every fault took effect. An empty run is not ok (the stream
+        verdict needs something sent)."""
+        return (
+            self.unknown == 0
+            and self.stream.ok
+            and self.misrouted == 0
+            and self.undecodable == 0
+            and self.unhandled == 0
+            and self.handled_twice_other == 0
+            and self.handler_reordered == 0
+            and self.handler_unexpected == 0
+            and all(self.coverage.values())
+        )
+
+    def failures(self) -> list[str]:
+        """What failed, in words (empty when ok)."""
+        out = []
+        if self.unknown:
+            out.append(f"{self.unknown} sends unknown (never confirmed)")
+        if not self.stream.ok:
+            out.append(f"stream: {self.stream.summary()}")
+        for name in (
+            "misrouted",
+            "undecodable",
+            "unhandled",
+            "handled_twice_other",
+            "handler_reordered",
+            "handler_unexpected",
+        ):
+            if getattr(self, name):
+                out.append(f"{name}={getattr(self, name)}")
+        out.extend(f"coverage: {k} is false" for k, v in self.coverage.items() if not v)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (strict JSON: no infinities)."""
+        return {
+            "ok": self.ok,
+            "failures": self.failures(),
+            "sent": self.sent,
+            "confirmed": self.confirmed,
+            "unknown": self.unknown,
+            "stored": self.stream.received,
+            "lost": self.stream.lost,
+            "duplicated": self.stream.duplicated,
+            "reordered": self.stream.reordered,
+            "unexpected": self.stream.unexpected,
+            "misrouted": self.misrouted,
+            "undecodable": self.undecodable,
+            "handled": self.handled,
+            "unhandled": self.unhandled,
+            "handled_twice_crash": self.handled_twice_crash,
+            "handled_twice_other": self.handled_twice_other,
+            "handler_reordered": self.handler_reordered,
+            "handler_unexpected": self.handler_unexpected,
+            "coverage": dict(self.coverage),
+        }
+
+    def summary(self) -> str:
+        """One line: OK/FAIL and the counts."""
+        d = self.to_dict()
+        counts = " ".join(f"{k}={d[k]}" for k in list(d)[2:-1])
+        line = f"{'OK' if self.ok else 'FAIL'} {counts}"
+        if self.coverage:
+            line += " coverage[" + ", ".join(f"{k}={v}" for k, v in self.coverage.items()) + "]"
+        return line
+
+
+def judge_run(
+    *,
+    partitions: int,
+    stored: Mapping[int, Sequence[StoredTick]],
+    handled: Iterable[Handled],
+    sent_per_symbol: Mapping[str, int],
+    confirmed: int,
+    undecodable: int = 0,
+    crash_windows: Sequence[CrashWindow] = (),
+    coverage: Mapping[str, bool] | None = None,
+) -> RunVerdict:
+    """Judge a run, both sides.
+
+    * the stream: each partition's ticks read back from the first offset (`stored`, in offset
+      order) against the producer's sends (`sent_per_symbol`: sequence numbers 0..n-1 of each
+      symbol): lost, duplicated, reordered, unexpected (`Verdict`); ticks in the wrong
+      partition (misrouted); `sent - confirmed` sends still unknown at the end;
+    * the handlers: their handlings, ordered by the time they were handed over (ties: in the
+      order given, which is each log's order): every stored tick handled at least once; each
+      repeat handling of a ``(partition, offset)`` is in a crash window (`CrashWindow.covers`
+      its first handling) or not; per symbol, first handlings in sequence order; a handling of
+      an offset the stream does not hold, or of another tick than it holds, is unexpected;
+    * `coverage`: whether each fault took effect (all must be true).
+    """
+    sent = sum(sent_per_symbol.values())
+    stream = VerdictBuilder()
+    for symbol, count in sent_per_symbol.items():
+        stream.expect(symbol, count)
+    router = Router(partitions)
+    misrouted = 0
+    index: dict[int, dict[int, int]] = {}
+    for partition, ticks in stored.items():
+        positions: dict[int, int] = {}
+        for position, (offset, symbol, seq) in enumerate(ticks):
+            stream.observe(symbol, seq)
+            if router.route(symbol) != partition:
+                misrouted += 1
+            positions[offset] = position
+        index[partition] = positions
+
+    firsts: dict[int, list[Handled | None]] = {p: [None] * len(t) for p, t in stored.items()}
+    order = VerdictBuilder()
+    for symbol, count in sent_per_symbol.items():
+        order.expect(symbol, count)
+    handled_list = sorted(handled, key=lambda h: h.at_ns)  # stable: ties keep the log order
+    unexpected = crash = other = 0
+    for h in handled_list:
+        found = index.get(h.partition, {}).get(h.offset)
+        if found is None:
+            unexpected += 1
+            continue
+        position = found
+        _, symbol, seq = stored[h.partition][position]
+        if (symbol, seq) != (h.symbol, h.sequence):
+            unexpected += 1
+            continue
+        first = firsts[h.partition][position]
+        if first is None:
+            firsts[h.partition][position] = h
+            order.observe(symbol, seq)
+        elif any(w.covers(first) for w in crash_windows):
+            crash += 1
+        else:
+            other += 1
+    unhandled = sum(1 for slots in firsts.values() for first in slots if first is None)
+    return RunVerdict(
+        sent=sent,
+        confirmed=confirmed,
+        unknown=max(0, sent - confirmed),
+        stream=stream.result(),
+        misrouted=misrouted,
+        undecodable=undecodable,
+        handled=len(handled_list),
+        unhandled=unhandled,
+        handled_twice_crash=crash,
+        handled_twice_other=other,
+        handler_reordered=order.result().reordered,
+        handler_unexpected=unexpected,
+        coverage=dict(coverage or {}),
+    )

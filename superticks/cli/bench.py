@@ -7,7 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from superticks.cli.args import positive_float, positive_int
+from superticks.cli import failover
+from superticks.cli.args import positive_int
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -39,14 +40,7 @@ def register(commands: Any) -> None:
     filtering.add_argument("--seed", type=int, default=0)
     filtering.add_argument("--json", action="store_true")
     filtering.set_defaults(handler=_filter)
-    failover = sub.add_parser(
-        "failover", help="a killed worker's and a killed node's partition: time to handle again"
-    )
-    failover.add_argument(
-        "--rate", type=positive_float, default=5_000.0, help="feed ticks/s (default 5000)"
-    )
-    failover.add_argument("--json", action="store_true")
-    failover.set_defaults(handler=_failover)
+    failover.register(sub)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -101,24 +95,6 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"superticks worker / RbFly = {result.vs_rbfly}x")
     else:
         print("RbFly not installed (`uv sync --group compare`): no comparison row")
-    return 0
-
-
-def _failover(args: argparse.Namespace) -> int:
-    import uvloop
-
-    import cluster as cl
-    from bench.failover import run_failover_bench
-    from superticks.settings import load_settings
-
-    connection, cluster_settings = load_settings()
-    target = cl.Cluster(cluster_settings, connection)
-    result = uvloop.run(run_failover_bench(connection, target, rate=args.rate))
-    if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
-    for key, value in result.to_dict().items():
-        print(f"{key:22} {value}")
     return 0
 
 

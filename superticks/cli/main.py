@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     so `superticks --help` answers at once (tests/unit/test_cli_imports.py holds this)."""
     from superticks.cli import (
         bench,
+        chaos,
         cluster,
         consume,
         dashboard,
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         produce,
         replay,
         topology,
+        verify,
         worker,
     )
 
@@ -56,7 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster", choices=("compose", "external"), help="SUPERTICKS_CLUSTER (default compose)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, topology, produce, worker, consume, replay, monitor, bench, dashboard):
+    for module in (
+        cluster,
+        topology,
+        produce,
+        worker,
+        consume,
+        replay,
+        monitor,
+        dashboard,
+        bench,
+        verify,
+        chaos,
+    ):
         module.register(commands)
     return parser
 

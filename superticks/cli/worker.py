@@ -12,7 +12,7 @@ from superticks.errors import ConfigError, SuperticksError
 
 __all__ = ["register"]
 
-HANDLERS = ("vwap", "print", "count")
+HANDLERS = ("vwap", "print", "count", "verify")
 
 
 def register(commands: Any) -> None:
@@ -36,7 +36,17 @@ def register(commands: Any) -> None:
         dest="handler_name",
         choices=HANDLERS,
         default="vwap",
-        help="what to do with ticks: per-symbol VWAP (default), print them, or count them",
+        help="what to do with ticks: per-symbol VWAP (default), print them, count them, or "
+        "verify: record each handled (partition, offset, symbol, sequence) in "
+        "RECORD_DIR/<name>.handled for `superticks verify`",
+    )
+    parser.add_argument(
+        "--record-dir",
+        default=None,
+        help="where --handler verify writes its handled log (required with it)",
+    )
+    parser.add_argument(  # tests only: a deliberately broken handler that skips a tick
+        "--drop-offset", type=int, default=None, help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--super-stream", type=stream_name, default="ticks", help="super stream (default: ticks)"
@@ -65,11 +75,16 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.handler_name == "verify" and args.record_dir is None:
+        raise ConfigError("--handler verify needs --record-dir DIR (where its log goes)")
+    if args.record_dir is not None and args.handler_name != "verify":
+        raise ConfigError("--record-dir goes with --handler verify")
     import uvloop
     from pydantic import ValidationError
 
     from superticks.settings import load_settings
     from workers.group import GroupWorker, WorkerConfig, run_worker
+    from workers.handled import VerifyingHandler
     from workers.handlers import CountingHandler, PrintHandler, TickHandler, VwapHandler
     from workers.metrics import SymbolCollector, WorkerMetrics
 
@@ -98,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
         handler = VwapHandler()
     elif args.handler_name == "print":
         handler = PrintHandler()
+    elif args.handler_name == "verify":
+        handler = VerifyingHandler(args.record_dir, config.name, drop_offset=args.drop_offset)
     else:
         handler = CountingHandler()
 

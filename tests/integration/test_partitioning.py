@@ -5,6 +5,7 @@ stops answering."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import partition_for
 from partitioning.topology import create_topology, delete_topology, describe_topology
-from superticks.errors import TopologyMismatch
+from superticks.errors import StreamError, TopologyMismatch
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 
@@ -143,11 +144,25 @@ async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twic
     assert result.ok, result.summary()
 
 
+async def _leader_node(connection: ConnectionSettings, stream: str) -> str:
+    async with Admin(connection) as admin:
+        leader = (await admin.info(stream)).leader
+    return next(n.name for n in cl.NODES if leader.endswith(f":{n.stream_port}"))
+
+
 @pytest.mark.chaos
 async def test_node_killed_while_producing_loses_and_duplicates_nothing(
     connection: ConnectionSettings, unique: str, super_stream: str, cluster: cl.Cluster
 ) -> None:
     items = list(_ticks(150_000))
+    victim = await _leader_node(connection, f"{unique}-0")  # it leads partition 0
+    others = connection.model_copy(
+        update={
+            "nodes": tuple(
+                a for a in connection.nodes if a.port != cl.node_named(victim).stream_port
+            )
+        }
+    )
     config = ProducerConfig(connection=connection, super_stream=unique, name=unique)
     async with Producer(config) as producer:
 
@@ -158,11 +173,19 @@ async def test_node_killed_while_producing_loses_and_duplicates_nothing(
 
         task = asyncio.create_task(feed())
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(cl.kill, cluster, "rabbit2")
-        await asyncio.sleep(2.0)
-        await asyncio.to_thread(cl.restart, cluster, "rabbit2")
+        try:
+            await asyncio.to_thread(cl.kill, cluster, victim)
+            for _ in range(100):  # the fault took effect: partition 0 got another leader
+                with contextlib.suppress(StreamError):
+                    if await _leader_node(others, f"{unique}-0") != victim:
+                        break
+                await asyncio.sleep(0.2)
+            assert await _leader_node(others, f"{unique}-0") != victim
+        finally:
+            await asyncio.to_thread(cl.restart, cluster, victim)
         await task
         await producer.flush(120)
+        assert producer.metrics.reconnects > 0  # and the producer went through it
         assert producer.metrics.confirmed == len(items)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()

@@ -52,12 +52,13 @@ def test_interleaving_symbols_does_not_break_per_symbol_order() -> None:
     assert verdict({"AAPL": 3, "MSFT": 3}, observed).ok
 
 
-def test_nothing_expected_and_nothing_seen_is_ok() -> None:
-    assert verdict({}, []).ok
+def test_an_empty_run_is_not_ok() -> None:
+    assert not verdict({}, []).ok
+    assert not verdict({"AAPL": 0}, []).ok
 
 
 def test_a_symbol_expected_with_zero_ticks_and_never_seen_is_ok() -> None:
-    assert verdict({"AAPL": 0}, []).ok
+    assert verdict({"AAPL": 0, "MSFT": 1}, [("MSFT", 0)]).ok
 
 
 # --- lost ------------------------------------------------------------------------------------

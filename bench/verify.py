@@ -1,0 +1,159 @@
+"""`superticks verify`: the verdict of a run, read from the cluster and from the run's directory.
+
+A run directory (written by `superticks bench failover` and `superticks chaos`, or by hand)
+holds:
+
+* ``run.json``: ``super_stream``, ``partitions``, ``producer`` (``sent``, ``confirmed``,
+  ``per_symbol``: ticks sent per symbol, sequence numbers 0..n-1), and optionally
+  ``crash_windows`` (``worker``, ``at_ns``, ``stored``: partition -> offset) and ``coverage``
+  (name -> bool);
+* ``handled/``: the handled logs of `superticks worker --handler verify --record-dir
+  DIR/handled`.
+
+`verify_run` reads every partition back from its first offset (a fresh client, up to the end
+offsets taken when it starts), reads the handled logs, and judges both (`bench.verdict.judge_run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.verdict import CrashWindow, RunVerdict, StoredTick, judge_run
+from partitioning.codec import decode_message
+from superticks.errors import ConfigError, DecodeError, ReplayTimeout, StreamNotFound
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin, Chunk, Offset, Subscription
+from workers.handled import read_handled
+
+__all__ = ["RUN_FILE", "StoredStream", "read_stored", "strict_json", "verify_run", "write_run"]
+
+RUN_FILE = "run.json"
+HANDLED_DIR = "handled"
+
+
+class StoredStream:
+    """Every partition's ticks as ``(offset, symbol, sequence)`` in offset order, and how many
+    stored messages were not ticks."""
+
+    def __init__(self, partitions: int) -> None:
+        self.ticks: dict[int, list[StoredTick]] = {p: [] for p in range(partitions)}
+        self.undecodable = 0
+
+    def last_offsets(self) -> dict[int, int]:
+        """Partition -> offset of its last tick (-1: none)."""
+        return {p: (t[-1][0] if t else -1) for p, t in self.ticks.items()}
+
+
+async def read_stored(
+    settings: ConnectionSettings, super_stream: str, timeout_s: float = 120.0
+) -> StoredStream:
+    """Read every partition of `super_stream` from its first offset up to its last offset now."""
+    async with Admin(settings) as admin:
+        streams = await admin.partitions(super_stream)
+        if not streams:
+            raise StreamNotFound(f"super stream {super_stream!r} does not exist")
+        ends = [await admin.last_offset(s) for s in streams]
+    result = StoredStream(len(streams))
+    pending = {i for i, end in enumerate(ends) if end >= 0}
+    finished = asyncio.Event()
+    if not pending:
+        finished.set()
+
+    def reader(partition: int, end: int) -> Any:
+        out = result.ticks[partition]
+
+        async def on_chunk(chunk: Chunk) -> None:
+            if partition not in pending:
+                return
+            offset = chunk.first_offset
+            for message in chunk.messages:
+                if offset > end:
+                    break
+                try:
+                    tick = decode_message(message)
+                except DecodeError:
+                    result.undecodable += 1
+                else:
+                    out.append((offset, tick.symbol, tick.sequence_number))
+                offset += 1
+            if chunk.first_offset + chunk.record_count > end:
+                pending.discard(partition)
+                if not pending:
+                    finished.set()
+
+        return on_chunk
+
+    subscriptions = [
+        Subscription(settings, s, reader(i, ends[i]), Offset.first(), name="verify")
+        for i, s in enumerate(streams)
+        if ends[i] >= 0
+    ]
+    try:
+        await asyncio.gather(*(sub.start() for sub in subscriptions))
+        await asyncio.wait_for(finished.wait(), timeout_s)
+    except TimeoutError:
+        raise ReplayTimeout(
+            f"reading {super_stream} back did not reach its end within {timeout_s:.0f} s"
+        ) from None
+    finally:
+        await asyncio.gather(*(sub.stop() for sub in subscriptions))
+    return result
+
+
+def strict_json(data: Any) -> str:
+    """JSON without Infinity/NaN (a float that is not finite is an error here, not output)."""
+    return json.dumps(data, allow_nan=False)
+
+
+def write_run(directory: Path, data: Mapping[str, Any]) -> None:
+    """Write ``run.json`` (strict JSON)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / RUN_FILE).write_text(strict_json(dict(data)) + "\n")
+
+
+def _load_run(directory: Path) -> dict[str, Any]:
+    path = directory / RUN_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: is {directory} a run directory?") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON: {exc}") from None
+    for key in ("super_stream", "partitions", "producer"):
+        if key not in data:
+            raise ConfigError(f"{path} has no {key!r}")
+    for key in ("sent", "confirmed", "per_symbol"):
+        if key not in data["producer"]:
+            raise ConfigError(f"{path}: producer has no {key!r}")
+    return data
+
+
+async def verify_run(
+    settings: ConnectionSettings, directory: Path, stored: StoredStream | None = None
+) -> RunVerdict:
+    """The verdict of the run in `directory` (see the module docstring). `stored`: the stream
+    as already read back (else it is read now)."""
+    run = _load_run(directory)
+    if stored is None:
+        stored = await read_stored(settings, run["super_stream"])
+    handled_dir = directory / HANDLED_DIR
+    handled = read_handled(handled_dir) if handled_dir.is_dir() else []
+    windows = [
+        CrashWindow(w["worker"], int(w["at_ns"]), {int(p): int(o) for p, o in w["stored"].items()})
+        for w in run.get("crash_windows", [])
+    ]
+    producer = run["producer"]
+    return judge_run(
+        partitions=int(run["partitions"]),
+        stored=stored.ticks,
+        handled=handled,
+        sent_per_symbol={s: int(n) for s, n in producer["per_symbol"].items()},
+        confirmed=int(producer["confirmed"]),
+        undecodable=stored.undecodable,
+        crash_windows=windows,
+        coverage={k: bool(v) for k, v in run.get("coverage", {}).items()},
+    )

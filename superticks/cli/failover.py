@@ -1,0 +1,132 @@
+"""`superticks bench failover`: every fault as a scenario, measured and judged (exit 1 when a
+verdict fails or a fault did not take effect)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from superticks.cli.args import positive_float
+
+__all__ = ["SCENARIO_NAMES", "register"]
+
+SCENARIO_NAMES = (
+    "worker-kill",
+    "worker-hang",
+    "node-kill",
+    "node-pause",
+    "node-partition",
+    "node-restart",
+    "rolling-restart",
+    "all-nodes-restart",
+)
+
+
+def _scenarios(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if names == ["all"]:
+        return list(SCENARIO_NAMES)
+    unknown = [n for n in names if n not in SCENARIO_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or text!r}: choose from "
+            f"{', '.join(SCENARIO_NAMES)} (comma-separated) or all"
+        )
+    return names
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "failover",
+        help="each fault under a live feed and a 3-worker group: time to handle again, verdict",
+        description=(
+            "Run fault scenarios against a fresh super stream, a live feed and a group of "
+            "three `superticks worker --handler verify` processes, in phases (steady, fault, "
+            "impact, heal, recovery). Prints per scenario: time until every affected partition "
+            "handled a tick created after the fault, the producer's longest wait for a confirm, "
+            "the longest time a partition went unhandled, per-phase figures, and the verdict "
+            "of both sides (`superticks verify`). Exit 1 when a verdict fails or a fault did "
+            "not take effect. Faults are undone at the end, whatever happens."
+        ),
+    )
+    parser.add_argument(
+        "--scenario",
+        type=_scenarios,
+        default=list(SCENARIO_NAMES),
+        help=f"comma-separated, or all (default): {', '.join(SCENARIO_NAMES)}",
+    )
+    parser.add_argument("--rate", type=positive_float, default=2_000.0, help="feed ticks/s")
+    parser.add_argument("--steady", type=positive_float, default=5.0, help="steady seconds")
+    parser.add_argument(
+        "--recovery", type=positive_float, default=5.0, help="seconds after recovery"
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="keep each run's logs here (default: temp)"
+    )
+    parser.add_argument(
+        "--keep-streams",
+        action="store_true",
+        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
+    )
+    parser.add_argument("--json", action="store_true", help="one strict JSON document")
+    parser.set_defaults(handler=_failover)
+
+
+def _failover(args: argparse.Namespace) -> int:
+    import uvloop
+
+    import cluster as cl
+    from bench.failover import FailoverResult, ScenarioOptions, run_failover_bench
+    from bench.verify import strict_json
+    from superticks.settings import load_settings
+
+    connection, cluster_settings = load_settings()
+    target = cl.Cluster(cluster_settings, connection)
+    target.refuse_external("bench failover")
+    root = args.run_dir or Path(tempfile.mkdtemp(prefix="superticks-failover-"))
+    options = ScenarioOptions(
+        rate=args.rate,
+        steady_s=args.steady,
+        recovery_s=args.recovery,
+        keep_streams=args.keep_streams,
+    )
+
+    def progress(result: FailoverResult) -> None:
+        if not args.json:
+            print_result(result)
+        else:
+            print(f"{result.scenario}: {'OK' if result.ok else 'FAIL'}", file=sys.stderr)
+
+    results = uvloop.run(
+        run_failover_bench(connection, target, args.scenario, root, options, progress)
+    )
+    if args.json:
+        print(strict_json({"scenarios": [r.to_dict() for r in results]}))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _s(value: float | None) -> str:
+    return "never" if value is None else f"{value:.3f} s"
+
+
+def print_result(result: Any) -> None:
+    """A scenario's figures, phases and verdict, for people."""
+    print(f"== {result.scenario} ({result.target}): {'OK' if result.ok else 'FAIL'}")
+    again = ", ".join(f"p{p} {_s(v)}" for p, v in result.handled_again_s.items())
+    print(f"  handled again        {_s(result.handled_again_max_s)}  [{again}]")
+    print(f"  producer max gap     {result.producer_max_gap_s:.3f} s")
+    print(f"  unavailability       {result.unavailability_s:.3f} s (longest unhandled)")
+    print(f"  producer reconnects  {result.producer_reconnects}")
+    print(f"  {'phase':22} {'seconds':>8} {'prod gap':>9} {'unhandled':>10} {'handled':>9}")
+    for p in result.phases:
+        print(
+            f"  {p['phase']:22} {p['seconds']:>8.2f} {p['producer_max_gap_s']:>9.3f} "
+            f"{p['unhandled_max_s']:>10.3f} {p['handled']:>9,}"
+        )
+    print(f"  verdict: {result.verdict.summary()}")
+    for failure in result.verdict.failures():
+        print(f"    FAILED: {failure}")
+    print(f"  run dir: {result.run_dir}")

@@ -1,0 +1,71 @@
+"""Every fault scenario of `superticks bench failover`, in a short form, judged on both sides;
+and deliberately broken runs that the verdict must fail (a handler that skips a tick, a fault
+that did not take effect). Speed targets are `superticks bench failover`'s, never asserted here:
+these tests assert the verdict and that the fault took effect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cluster as cl
+from bench.failover import SCENARIOS, FailoverResult, ScenarioOptions, run_scenario
+from superticks.settings import ConnectionSettings
+
+pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
+
+SHORT = ScenarioOptions(rate=1_500, steady_s=1.0, recovery_s=1.0, impact_timeout_s=40.0)
+
+
+def _explain(result: FailoverResult) -> str:
+    return f"{result.verdict.summary()} (run dir {result.run_dir})"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_scenario_loses_nothing_and_its_fault_took_effect(
+    scenario: str, connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    result = await run_scenario(connection, cluster, scenario, tmp_path, SHORT)
+
+    assert result.verdict.coverage, "a scenario always reports whether its fault took effect"
+    assert result.ok, _explain(result)
+    assert result.handled_again_max_s is not None
+    assert result.phases[0]["phase"] == "steady"
+
+
+async def test_a_handler_that_skips_a_tick_fails_the_verdict(
+    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    options = ScenarioOptions(rate=1_000, steady_s=1.0, recovery_s=0.5, drop_offset=5)
+
+    result = await run_scenario(connection, cluster, "worker-kill", tmp_path, options)
+
+    assert not result.ok
+    assert result.verdict.unhandled == 3  # offset 5 of each partition
+    assert result.verdict.stream.ok
+
+
+async def test_killing_a_worker_that_is_active_nowhere_is_a_fault_without_effect(
+    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    options = ScenarioOptions(rate=1_000, steady_s=1.0, recovery_s=0.5, workers=4, worker="idle")
+
+    result = await run_scenario(connection, cluster, "worker-kill", tmp_path, options)
+
+    assert result.verdict.coverage["worker_was_active"] is False
+    assert not result.ok
+
+
+async def test_killing_a_node_that_leads_nothing_is_a_fault_without_effect(
+    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    # one partition: two of the three nodes lead nothing
+    options = ScenarioOptions(
+        rate=500, steady_s=0.5, recovery_s=0.5, partitions=1, node="non-leader"
+    )
+
+    result = await run_scenario(connection, cluster, "node-kill", tmp_path, options)
+
+    assert result.verdict.coverage["node_led_a_partition"] is False
+    assert not result.ok

@@ -1,0 +1,74 @@
+"""`superticks verify`, `bench failover` and `chaos`: bad input exits 2 before anything starts,
+and the CLI's names agree with the harnesses'."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import FAULTS
+from bench.failover import SCENARIOS
+from superticks.cli.chaos import FAULT_NAMES, duration_s
+from superticks.cli.failover import SCENARIO_NAMES
+from superticks.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NODES", "USERNAME", "VHOST", "CLUSTER"):
+        monkeypatch.setenv(f"SUPERTICKS_{name}", "placeholder")
+        monkeypatch.delenv(f"SUPERTICKS_{name}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["chaos", "--faults", "kill,meteor"], "unknown fault 'meteor'"),
+        (["chaos", "--faults", ""], "unknown fault"),
+        (["chaos", "--duration", "5 minutes"], "expected a duration > 0"),
+        (["chaos", "--every", "0s"], "expected a duration > 0"),
+        (["bench", "failover", "--scenario", "node-explode"], "unknown scenario 'node-explode'"),
+        (["bench", "failover", "--rate", "0"], "expected a number > 0"),
+        (["verify"], "the following arguments are required: --run"),
+        (["worker", "--group", "g", "--handler", "shout"], "invalid choice: 'shout'"),
+    ],
+)
+def test_bad_flags_exit_2_naming_what_was_wrong(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_the_verifying_handler_needs_a_record_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "--group", "g", "--handler", "verify"]) == 2
+    assert "--record-dir" in capsys.readouterr().err
+
+
+def test_verify_of_a_directory_that_is_not_a_run_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", "--run", str(tmp_path / "nowhere")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("20s", 20.0), ("5m", 300.0), ("1h", 3600.0), ("500ms", 0.5)],
+)
+def test_durations_read_with_their_unit(text: str, seconds: float) -> None:
+    assert duration_s(text) == seconds
+
+
+def test_a_duration_without_a_number_is_refused() -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration_s("m")
+
+
+def test_the_cli_names_every_scenario_and_fault_of_the_harnesses() -> None:
+    assert SCENARIO_NAMES == SCENARIOS
+    assert FAULT_NAMES == FAULTS

@@ -1,0 +1,81 @@
+"""Specification of bench.phases: per-phase figures from the producer's confirm gaps and the
+handled logs (pure)."""
+
+from __future__ import annotations
+
+from bench.livefeed import ConfirmGap
+from bench.phases import (
+    Phase,
+    handled_again_s,
+    handling_times,
+    longest_gap_s,
+    phase_figures,
+    producer_gap_s,
+)
+from workers.handled import Handled
+
+S = 1_000_000_000  # one second in ns
+
+
+def test_the_longest_gap_counts_the_edges_of_the_interval() -> None:
+    assert longest_gap_s([2 * S, 3 * S], 0, 10 * S) == 7.0
+    assert longest_gap_s([1 * S, 6 * S, 7 * S], 0, 8 * S) == 5.0
+
+
+def test_an_interval_without_any_time_is_one_gap() -> None:
+    assert longest_gap_s([], S, 4 * S) == 3.0
+    assert longest_gap_s([0, 10 * S], S, 4 * S) == 3.0
+
+
+def test_producer_gaps_are_clipped_to_the_phase() -> None:
+    gaps = [ConfirmGap(0, 1 * S, 5 * S), ConfirmGap(1, 6 * S, 7 * S)]
+
+    assert producer_gap_s(gaps, 3 * S, 10 * S) == 2.0
+    assert producer_gap_s(gaps, 8 * S, 10 * S) == 0.0
+
+
+def handling(worker: str, partition: int, tick_s: float, at_s: float) -> Handled:
+    return Handled(worker, partition, 0, "A", 0, int(tick_s * 1e6), int(at_s * S))
+
+
+def test_handled_again_needs_a_tick_created_after_the_fault() -> None:
+    handled = [
+        handling("w2", 0, tick_s=9.0, at_s=10.5),  # created before the fault: not evidence
+        handling("w2", 0, tick_s=10.2, at_s=10.8),
+    ]
+
+    assert handled_again_s(handled, 0, fault_ns=10 * S) == 0.8
+
+
+def test_handled_again_by_the_victim_does_not_count() -> None:
+    handled = [handling("w1", 0, 10.1, 10.2), handling("w2", 0, 10.5, 11.0)]
+
+    assert handled_again_s(handled, 0, 10 * S, not_by="w1") == 1.0
+
+
+def test_a_partition_never_handled_again_is_none() -> None:
+    assert handled_again_s([handling("w1", 1, 11, 12)], 0, 10 * S) is None
+
+
+def test_phase_figures_name_each_phase_with_its_worst_gaps() -> None:
+    handled = [handling("w1", 0, t, t) for t in (0.5, 1.0, 1.5, 4.5)]
+    phases = [Phase("steady", 0, 2 * S), Phase("fault", 2 * S, 5 * S)]
+
+    figures = phase_figures(phases, [ConfirmGap(0, 1 * S, 4 * S)], handling_times(handled), 1)
+
+    assert figures == [
+        {
+            "phase": "steady",
+            "seconds": 2.0,
+            "producer_max_gap_s": 1.0,
+            "unhandled_max_s": 0.5,
+            "handled": 3,
+        },
+        {
+            "phase": "fault",
+            "seconds": 3.0,
+            "producer_max_gap_s": 2.0,
+            "unhandled_max_s": 2.5,
+            "handled": 1,
+        },
+    ]
