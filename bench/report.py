@@ -7,7 +7,8 @@
 * `Progress` draws a bar on stderr for long runs, only when stderr is a terminal and the bench
   was not asked for JSON; otherwise it draws nothing.
 * `plot_lines(...)` writes one PNG of named series (rate vs latency, lag over time, ...), with
-  optional vertical marks (faults); it needs matplotlib (``superticks[plot]``).
+  optional vertical marks (faults); `plot_bars(...)` one of named values (contenders' rates).
+  Both need matplotlib (``superticks[plot]``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ from typing import IO, Any
 
 from superticks.errors import ConfigError
 
-__all__ = ["Progress", "Report", "machine", "plot_lines", "strict", "table", "versions"]
+__all__ = [
+    "Progress",
+    "Report",
+    "machine",
+    "plot_bars",
+    "plot_lines",
+    "strict",
+    "table",
+    "versions",
+]
 
 _PACKAGES = ("superticks", "rstream", "orjson", "uvloop", "rbfly", "pika")
 
@@ -194,6 +204,40 @@ class Progress:
             self._stream.flush()
 
 
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError(
+            "--plot needs matplotlib: `uv sync` (dev) or `pip install 'superticks[plot]'`"
+        ) from None
+    return plt
+
+
+def plot_bars(path: Path, title: str, ylabel: str, bars: Mapping[str, float]) -> Path:
+    """Write a horizontal bar chart of named values (contenders' rates) to `path` (PNG)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(bars)))
+    try:
+        names = list(bars)[::-1]
+        values = [bars[n] for n in names]
+        ax.barh(names, values)
+        for y, v in enumerate(values):
+            ax.annotate(f" {v:,.0f}", (v, y), va="center", fontsize=8)
+        ax.set_title(title)
+        ax.set_xlabel(ylabel)
+        ax.grid(True, axis="x", alpha=0.3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+    return path
+
+
 def plot_lines(
     path: Path,
     title: str,
@@ -207,15 +251,7 @@ def plot_lines(
 ) -> Path:
     """Write one line chart of named (xs, ys) series to `path` (PNG); `marks` draws labelled
     vertical lines (e.g. faults). Raises ConfigError when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError(
-            "--plot needs matplotlib: `uv sync` (dev) or `pip install 'superticks[plot]'`"
-        ) from None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     try:
         for name, (xs, ys) in series.items():
