@@ -1,102 +1,203 @@
-"""`superticks bench consume`: one consumer reading the same stored ticks, side by side.
+"""`superticks bench consume`: readers of the same stored ticks, side by side, one run.
 
-A fresh super stream (3 partitions) is filled with the simulator's ticks before any timing.
-Then, one after the other, each contender reads all of them from the first offset:
+A fresh super stream is filled with the simulator's ticks before any timing. Then, one after
+the other, each contender reads all of them from the first offset:
 
-(a) one superticks `GroupWorker` with the `vwap` handler: decode and validate every tick, fence
-    offsets, keep a running VWAP per symbol, store offsets (what a worker really does);
-(b) RbFly (another Python stream client, Cython codec) with `orjson.loads` per message, when it
-    is installed (`uv sync --group compare`; it is GPL, so it is never a runtime dependency).
+(a) **raw delivery**: the same partitions through the adapter's chunk subscriptions with the
+    worker's default credits, counting message bytes only (no decode): what delivery alone
+    allows on this machine, the ceiling of any reader;
+(b) **superticks worker**: `superticks worker --handler vwap` as a separate process started
+    exactly as a user starts it (every `WorkerConfig` default: credits, offset storing, lag
+    polling, metrics, the CLI's imports): decode and validate every tick, fence offsets, VWAP,
+    store offsets;
+(c) **RbFly** (another Python stream client, Cython codec) with `orjson.loads` per message,
+    when it is installed (`uv sync --group compare`; GPL, never a runtime dependency).
 
-Rates are ticks per second from the first tick delivered to the last (connection set-up is not
-counted), so the contenders compare on the steady state a long-running worker lives in.
+Beside each rate, the reader's CPU time per tick in the same window (its process's user +
+system time): on a shared machine it moves less than the rates do.
+
+Each row's count is read back, not echoed: (a) and (c) count what they received, (b) is the
+`consumed` total of the worker's own JSON summary, and its stored offsets reached every
+partition's last tick. Rates are steady-state: from the first evidence of progress (the end of
+the first delivered chunk; for the worker process, its first stored offset, which it writes
+every 1,000 ticks or 200 ms) to the last tick, ticks counted from that point; the worker's
+start-up (process start to its first stored offset: imports, connections) is its own column.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import os
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from partitioning.codec import Tick
+from bench.cliworker import CliWorker, stored_offsets
+from bench.report import Progress
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
+from partitioning.router import Router
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin
-from workers.group import GroupWorker, WorkerConfig
-from workers.handlers import VwapHandler
+from superticks.streams import Admin, Chunk, Offset, Subscription
+from workers.group import WorkerConfig
 
 __all__ = ["ConsumeBench", "ConsumeRow", "run_consume_bench"]
+
+WORKER_TARGET = 0.6  # the worker's rate / raw delivery
+RBFLY_TARGET = 2.0  # the worker's rate / RbFly's
+_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class ConsumeRow:
     name: str
-    ticks: int
-    seconds: float
+    ticks: int  # ticks the contender read back (not the number it was asked to read)
+    seconds: float  # the steady-state window
     ticks_per_s: float
+    startup_s: float | None = None  # process start to the first stored offset (worker only)
+    cpu_us_per_tick: float | None = None  # the reader's CPU time in the window, per tick
 
 
 @dataclass(frozen=True, slots=True)
 class ConsumeBench:
+    count: int
+    partitions: int
     rows: list[ConsumeRow]
-    vs_rbfly: float | None  # superticks worker / RbFly (None when RbFly is not installed)
+    worker_vs_raw: float
+    worker_vs_rbfly: float | None  # None when RbFly is not installed
+    targets: dict[str, float] = field(
+        default_factory=lambda: {"worker_vs_raw": WORKER_TARGET, "worker_vs_rbfly": RBFLY_TARGET}
+    )
+
+    @property
+    def worker(self) -> ConsumeRow:
+        return next(r for r in self.rows if r.name.startswith("superticks worker"))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "count": self.count,
+            "partitions": self.partitions,
+            "rows": [
+                {k: getattr(r, k) for k in ConsumeRow.__dataclass_fields__} for r in self.rows
+            ],
+            "worker_vs_raw": self.worker_vs_raw,
+            "worker_vs_rbfly": self.worker_vs_rbfly,
+            "targets": self.targets,
+        }
 
 
-def _row(name: str, ticks: int, seconds: float) -> ConsumeRow:
-    return ConsumeRow(name, ticks, round(seconds, 3), round(ticks / seconds, 1))
+def _cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by process `pid` (None: this one)."""
+    if pid is None:
+        return time.process_time()
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class _TimedVwap(VwapHandler):
-    """The vwap handler, noting when the first and the last tick arrived."""
+class _Window:
+    """Steady-state timing: from the first evidence of progress to the last tick; with the
+    CPU time the reader (process `pid`, None: this one) spent in between."""
 
-    def __init__(self, expected: int) -> None:
-        super().__init__()
+    def __init__(self, expected: int, pid: int | None = None) -> None:
+        self.pid = pid
+        self.first_cpu = self.last_cpu = 0.0
         self.expected = expected
         self.seen = 0
-        self.first = 0.0
-        self.last = 0.0
+        self.first_at = 0.0
+        self.first_seen = 0
+        self.last_at = 0.0
         self.done = asyncio.Event()
 
-    async def handle_batch(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
-    ) -> None:
-        if not self.seen:
-            self.first = time.perf_counter()
-        await super().handle_batch(partition, offsets, ticks)
-        self.seen += len(ticks)
-        if self.seen >= self.expected:
-            self.last = time.perf_counter()
+    def progress(self, seen: int) -> None:
+        self.seen = seen
+        now = time.perf_counter()
+        if not self.first_at and seen:
+            self.first_at, self.first_seen = now, seen
+            self.first_cpu = _cpu_s(self.pid)
+        if seen >= self.expected and not self.done.is_set():
+            self.last_at = now
+            self.last_cpu = _cpu_s(self.pid)
             self.done.set()
 
+    def row(self, name: str, ticks: int, startup_s: float | None = None) -> ConsumeRow:
+        seconds = self.last_at - self.first_at
+        counted = ticks - self.first_seen
+        rate = counted / seconds if seconds > 0 and counted > 0 else 0.0
+        cpu = (self.last_cpu - self.first_cpu) / counted * 1e6 if counted > 0 else None
+        return ConsumeRow(
+            name,
+            ticks,
+            round(seconds, 3),
+            round(rate, 1),
+            None if startup_s is None else round(startup_s, 3),
+            None if cpu is None else round(cpu, 2),
+        )
 
-async def _worker(settings: ConnectionSettings, ss: str, count: int) -> float:
-    handler = _TimedVwap(count)
-    config = WorkerConfig(
-        connection=settings,
-        super_stream=ss,
-        group=f"{ss}-bench",
-        name="bench-worker",
-        lag_interval_s=0,
-        credits=16,
-    )
-    async with GroupWorker(config, handler):
-        await asyncio.wait_for(handler.done.wait(), 300)
-    return handler.last - handler.first
+
+async def _raw(
+    settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
+) -> ConsumeRow:
+    credits = WorkerConfig.model_fields["credits"].default
+    window = _Window(count)
+    totals = {"messages": 0, "bytes": 0}
+
+    async def on_chunk(chunk: Chunk) -> None:
+        totals["messages"] += len(chunk.messages)
+        totals["bytes"] += sum(map(len, chunk.messages))
+        window.progress(totals["messages"])
+        progress.update(totals["messages"])
+
+    subscriptions = [
+        Subscription(settings, s, on_chunk, Offset.first(), name=f"raw-{i}", initial_credit=credits)
+        for i, s in enumerate(streams)
+    ]
+    try:
+        await asyncio.gather(*(s.start() for s in subscriptions))
+        await asyncio.wait_for(window.done.wait(), _TIMEOUT_S)
+    finally:
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+    if not totals["bytes"]:
+        raise RuntimeError("the raw reader counted no bytes")
+    return window.row("raw delivery (bytes counted, no decode)", totals["messages"])
 
 
-async def _rbfly(settings: ConnectionSettings, streams: list[str], count: int) -> float | None:
-    import importlib
+async def _worker(
+    settings: ConnectionSettings, ss: str, ends: list[int], count: int, progress: Progress
+) -> ConsumeRow:
+    """`superticks worker --handler vwap` in its own process; progress from its stored offsets
+    (polled every 10 ms on the bench's own connection)."""
+    group = f"{ss}-worker"
+    async with Admin(settings) as admin:
+        streams = await admin.partitions(ss)
+        worker = CliWorker(settings, ss, group, "bench-worker")
+        started = time.perf_counter()
+        await worker.start()
+        assert worker.process is not None
+        window = _Window(count, worker.process.pid)
+        try:
+            deadline = started + _TIMEOUT_S
+            while not window.done.is_set():
+                if not worker.running or time.perf_counter() > deadline:
+                    raise RuntimeError(f"the worker stopped or stalled: {await worker.stop()}")
+                stored = await stored_offsets(admin, streams, group)
+                window.progress(sum(min(s, e) + 1 for s, e in zip(stored, ends, strict=True)))
+                progress.update(window.seen)
+                await asyncio.sleep(0.01)
+        finally:
+            summary = await worker.stop()
+    consumed = int((summary or {}).get("consumed", 0))
+    return window.row("superticks worker (CLI defaults, vwap)", consumed, window.first_at - started)
 
+
+async def _rbfly(
+    settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
+) -> ConsumeRow | None:
     import orjson
 
     try:
@@ -107,54 +208,78 @@ async def _rbfly(settings: ConnectionSettings, streams: list[str], count: int) -
     password = settings.password.get_secret_value()
     uri = f"rabbitmq-stream://{settings.username}:{password}@{node.host}:{node.port}/"
     client = rbs.streams_client(uri)
+    window = _Window(count)
     seen = 0
-    first = last = 0.0
-    done = asyncio.Event()
 
     async def read(stream: str) -> None:
-        nonlocal seen, first, last
+        nonlocal seen
         async for message in client.subscribe(stream, offset=rbs.Offset.FIRST):
-            if not seen:
-                first = time.perf_counter()
             orjson.loads(message)
             seen += 1
+            if seen & 1023 == 0 or seen >= count:
+                window.progress(seen)
+                progress.update(seen)
             if seen >= count:
-                last = time.perf_counter()
-                done.set()
                 return
 
     tasks = [asyncio.create_task(read(s)) for s in streams]
     try:
-        await asyncio.wait_for(done.wait(), 300)
+        await asyncio.wait_for(window.done.wait(), _TIMEOUT_S)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await client.disconnect()
-    return last - first
+    return window.row("RbFly consume (orjson.loads per message)", seen)
 
 
 async def run_consume_bench(
-    settings: ConnectionSettings, *, count: int = 300_000, symbols: int = 200, seed: int = 0
+    settings: ConnectionSettings,
+    *,
+    count: int = 300_000,
+    partitions: int = 3,
+    symbols: int = 200,
+    seed: int = 0,
+    show_progress: bool = False,
 ) -> ConsumeBench:
     ss = f"bench-{uuid.uuid4().hex[:6]}-consume"
-    config = StreamConfig(super_stream=ss, partitions=3)
+    config = StreamConfig(super_stream=ss, partitions=partitions)
     await create_topology(settings, config)
     try:
         items = MarketSimulator(symbols, seed=seed).batch(count)
+        router = Router(partitions)
+        per_partition = [0] * partitions
+        for symbol, _ in items:
+            per_partition[router.route(symbol)] += 1
+        ends = [n - 1 for n in per_partition]  # offset of each partition's last tick
         producer = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-fill")
-        async with Producer(producer) as p:
-            await p.send_batch(items)
-            await p.flush(120)
-        seconds = await _worker(settings, ss, count)
-        rows = [_row("superticks worker (decode+VWAP)", count, seconds)]
-        rb = await _rbfly(settings, config.partition_names(), count)
-        if rb is not None:
-            rows.append(_row("RbFly consume (orjson.loads)", count, rb))
+        with Progress("filling", count, enabled=show_progress) as bar:
+            async with Producer(producer) as p:
+                for i in range(0, count, 5_000):
+                    await p.send_batch(items[i : i + 5_000])
+                    bar.update(i)
+                await p.flush(120)
+        streams = config.partition_names()
+        with Progress("raw delivery", count, enabled=show_progress) as bar:
+            raw = await _raw(settings, streams, count, bar)
+        with Progress("superticks worker", count, enabled=show_progress) as bar:
+            worker = await _worker(settings, ss, ends, count, bar)
+        with Progress("RbFly", count, enabled=show_progress) as bar:
+            rbfly = await _rbfly(settings, streams, count, bar)
     finally:
         await delete_topology(settings, ss)
         async with Admin(settings) as admin:
             await admin.delete_stream(f"{ss}-dlq")  # the worker's dead-letter stream
-    ratio = round(rows[0].ticks_per_s / rows[1].ticks_per_s, 2) if len(rows) > 1 else None
-    return ConsumeBench(rows, ratio)
+    rows = [raw, worker] + ([rbfly] if rbfly is not None else [])
+    return ConsumeBench(
+        count=count,
+        partitions=partitions,
+        rows=rows,
+        worker_vs_raw=_ratio(worker, raw),
+        worker_vs_rbfly=None if rbfly is None else _ratio(worker, rbfly),
+    )
+
+
+def _ratio(a: ConsumeRow, b: ConsumeRow) -> float:
+    return round(a.ticks_per_s / b.ticks_per_s, 2) if b.ticks_per_s else 0.0

@@ -1,27 +1,39 @@
-"""`superticks bench publish`: four ways to publish the same ticks, side by side, one run.
+"""`superticks bench publish`: ways to publish the same ticks, side by side, one run.
 
-(a) superticks' producer: routes, frames and publishes the simulator's (symbol, body) pairs
-    with per-message ids, confirms and re-send bookkeeping;
-(b) the naive rstream way: `SuperStreamProducer.send` per message with an `AMQPMessage`;
-(c) the seed article's way: pika (AMQP 0-9-1) publishing into a stream queue with confirms,
-    one at a time;
-(d) the ceiling: the same ticks as AMQP messages and publish frames encoded before timing,
-    with per-message ids, written straight to the partition leaders (transport + broker only);
-(e) the issue's limit row: the same pre-encoded messages in uncompressed sub-entry batches of
-    100 straight to the partitions with rstream's `send_sub_entry` (not what superticks writes:
-    the JS client cannot read sub-entry batches and deduplication needs per-message ids).
-Every contender writes to a fresh super stream (or stream) that is deleted afterwards; the tick
-bodies are generated before any timing starts. Rates are confirmed ticks per second.
+(a) **ceiling**: the ticks as AMQP messages in publish frames with per-message ids, encoded
+    before the clock starts and written straight to the partition leaders (transport and
+    broker only: no Python work per tick inside the window);
+(b) **superticks' producer** (`ProducerConfig` defaults): routes, frames and publishes the
+    simulator's (symbol, body) pairs with per-message ids, confirms and re-send bookkeeping;
+(c) **RbFly** (`uv sync --group compare`; GPL, never a runtime dependency): one
+    `PublisherBatchFast` per partition, connected to that partition's leader, each tick an AMQP
+    message with its `symbol` application property; batch, then flush (which waits for the
+    confirms) per slice of ticks;
+(d) **limit**: the same messages in uncompressed sub-entry batches of 100, encoded before the
+    clock starts, written straight to the leaders (not what superticks writes by default: the
+    JS client cannot read sub-entry batches);
+(e) **naive rstream**: `SuperStreamProducer.send` per message with an `AMQPMessage`;
+(f) **pika** into a stream queue with confirms, one at a time (opt-in: ~1k ticks/s).
+
+Fair by construction: every contender gets the same `warmup` ticks first (connections, lazy
+leader look-ups, caches, rstream's first 0.5 s flush), confirmed before its clock starts, then
+the same `count` ticks, timed from the first send until the last confirm; each writes to its
+own fresh super stream (or stream), deleted afterwards. Each row's count is then read back: the
+messages stored in its streams, counted by a reader, must be `warmup + count`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from bench.report import Progress
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
@@ -31,94 +43,223 @@ from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
+    Chunk,
+    Offset,
     PartitionPublisher,
+    Subscription,
     encode_publish_frame,
+    encode_records_frame,
+    encode_sub_entry_record,
     naive_rstream_publish,
-    subentry_rstream_publish,
 )
 
 __all__ = ["PublishBench", "PublishRow", "run_publish_bench"]
 
-MAX_IN_FLIGHT = 50_000
+CEILING_TARGET = 0.9  # the producer's rate / the pre-encoded ceiling's
+RBFLY_TARGET = 1.5  # the producer's rate / RbFly's
+_FRAME = 1_000  # messages per pre-encoded publish frame (the producer's default batch_size)
+_SUB_ENTRY = 100
+
+Items = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
 class PublishRow:
     name: str
-    ticks: int
+    ticks: int  # ticks in the timing window
     seconds: float
     ticks_per_s: float
+    stored: int  # messages read back from the contender's streams (warm-up included)
 
 
 @dataclass(frozen=True, slots=True)
 class PublishBench:
+    count: int
+    warmup: int
     rows: list[PublishRow]
-    vs_naive: float  # superticks / naive rstream
     vs_ceiling: float  # superticks / pre-encoded per-message-id ceiling
-    vs_subentry: float  # superticks / pre-encoded sub-entry batches
+    vs_rbfly: float | None  # superticks / RbFly (None: not installed)
+    vs_subentry: float
+    vs_naive: float
+    targets: dict[str, float] = field(
+        default_factory=lambda: {"vs_ceiling": CEILING_TARGET, "vs_rbfly": RBFLY_TARGET}
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "count": self.count,
+            "warmup": self.warmup,
+            "rows": [
+                {k: getattr(r, k) for k in PublishRow.__dataclass_fields__} for r in self.rows
+            ],
+            "vs_ceiling": self.vs_ceiling,
+            "vs_rbfly": self.vs_rbfly,
+            "vs_subentry": self.vs_subentry,
+            "vs_naive": self.vs_naive,
+            "targets": self.targets,
+        }
 
 
-def _row(name: str, ticks: int, seconds: float) -> PublishRow:
-    return PublishRow(name, ticks, round(seconds, 3), round(ticks / seconds, 1))
-
-
-async def _superticks(
-    settings: ConnectionSettings, ss: str, items: list[tuple[str, bytes]]
-) -> float:
-    config = ProducerConfig(
-        connection=settings, super_stream=ss, name=f"{ss}-a", max_in_flight=MAX_IN_FLIGHT
-    )
+# -- contenders: each returns the seconds of its timed window -----------------------------------
+async def _superticks(settings: ConnectionSettings, ss: str, warm: Items, items: Items) -> float:
+    config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-producer")
     async with Producer(config) as producer:
+        await producer.send_batch(warm)
+        await producer.flush(60)
         started = time.perf_counter()
-        for i in range(0, len(items), 2000):
-            await producer.send_batch(items[i : i + 2000])
-        await producer.flush()
+        for i in range(0, len(items), 2_000):
+            await producer.send_batch(items[i : i + 2_000])
+        await producer.flush(300)
         return time.perf_counter() - started
 
 
-async def _ceiling(settings: ConnectionSettings, ss: str, items: list[tuple[str, bytes]]) -> float:
-    async with Admin(settings) as admin:
-        streams = await admin.partitions(ss)
-    router = Router(len(streams))
-    per_partition: list[list[tuple[int, bytes]]] = [[] for _ in streams]
+def _by_partition(items: Items, partitions: int) -> list[list[bytes]]:
+    """The ticks as AMQP messages, per partition (our router), in order."""
+    router = Router(partitions)
+    out: list[list[bytes]] = [[] for _ in range(partitions)]
     for symbol, body in items:
-        bucket = per_partition[router.route(symbol)]
-        bucket.append((len(bucket) + 1, frame_message(symbol, body)))
-    frames = [
-        [encode_publish_frame(0, bucket[i : i + 1000]) for i in range(0, len(bucket), 1000)]
-        for bucket in per_partition
-    ]
-    remaining = len(items)
-    done = asyncio.Event()
+        out[router.route(symbol)].append(frame_message(symbol, body))
+    return out
 
-    def confirmed(ids: list[int]) -> None:
-        nonlocal remaining
-        remaining -= len(ids)
-        if remaining <= 0:
-            done.set()
 
-    links = [
-        PartitionPublisher(settings, s, f"{s}-d", confirmed, lambda _e: None, lambda _w: None)
-        for s in streams
-    ]
-    await asyncio.gather(*(link.start() for link in links))
-    try:
-        started = time.perf_counter()
-        for i in range(max(len(f) for f in frames)):
-            for link, fs in zip(links, frames, strict=True):
+class _Links:
+    """Raw publishers on each partition's leader, counting confirmed ticks (a confirmed id
+    stands for `weight[id]` ticks: 1 per message, or a sub-entry batch's size)."""
+
+    def __init__(self, settings: ConnectionSettings, streams: list[str], ref: str) -> None:
+        self.confirmed = 0
+        self.target = 0
+        self.done = asyncio.Event()
+        self.weights: list[dict[int, int]] = [{} for _ in streams]
+        self.links = [
+            PartitionPublisher(
+                settings, s, f"{ref}-{i}", self._confirmer(i), lambda _e: None, lambda _w: None
+            )
+            for i, s in enumerate(streams)
+        ]
+
+    def _confirmer(self, index: int) -> Callable[[list[int]], None]:
+        weights = self.weights[index]
+
+        def confirmed(ids: list[int]) -> None:
+            self.confirmed += sum(weights.pop(i, 0) for i in ids)
+            if self.confirmed >= self.target:
+                self.done.set()
+
+        return confirmed
+
+    async def send(self, frames: list[list[bytes]], ticks: int) -> None:
+        """Write each partition's frames (round robin, draining after each round), then wait
+        until `ticks` more ticks are confirmed."""
+        self.target += ticks
+        self.done.clear()
+        for i in range(max(map(len, frames), default=0)):
+            for link, fs in zip(self.links, frames, strict=True):
                 if i < len(fs):
                     link.write(fs[i])
-            await asyncio.gather(*(link.drain() for link in links))
-        await asyncio.wait_for(done.wait(), 300)
+            await asyncio.gather(*(link.drain() for link in self.links))
+        await asyncio.wait_for(self.done.wait(), 300)
+
+
+async def _raw_frames(
+    settings: ConnectionSettings,
+    ss: str,
+    warm: Items,
+    items: Items,
+    encode: Callable[[list[bytes], dict[int, int], int], tuple[list[bytes], int]],
+) -> float:
+    """Encode warm-up and timed frames first (`encode(messages, weights, next_id)` returns the
+    frames and the next id), connect, send the warm-up, then time the rest."""
+    async with Admin(settings) as admin:
+        streams = await admin.partitions(ss)
+    links = _Links(settings, streams, ss)
+    batches = []
+    next_ids = [1] * len(streams)
+    for part in (warm, items):
+        frames = []
+        for i, messages in enumerate(_by_partition(part, len(streams))):
+            encoded, next_ids[i] = encode(messages, links.weights[i], next_ids[i])
+            frames.append(encoded)
+        batches.append(frames)
+    await asyncio.gather(*(link.start() for link in links.links))
+    try:
+        await links.send(batches[0], len(warm))
+        started = time.perf_counter()
+        await links.send(batches[1], len(items))
         return time.perf_counter() - started
     finally:
-        await asyncio.gather(*(link.stop() for link in links))
+        await asyncio.gather(*(link.stop() for link in links.links))
 
 
-def _pika(settings: ConnectionSettings, stream: str, items: list[tuple[str, bytes]]) -> float:
+def _per_message(
+    messages: list[bytes], weights: dict[int, int], pid: int
+) -> tuple[list[bytes], int]:
+    frames = []
+    for start in range(0, len(messages), _FRAME):
+        batch = [(pid + j, m) for j, m in enumerate(messages[start : start + _FRAME])]
+        weights.update((p, 1) for p, _ in batch)
+        frames.append(encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch))
+        pid += len(batch)
+    return frames, pid
+
+
+def _sub_entries(
+    messages: list[bytes], weights: dict[int, int], pid: int
+) -> tuple[list[bytes], int]:
+    records = []
+    for start in range(0, len(messages), _SUB_ENTRY):
+        batch = messages[start : start + _SUB_ENTRY]
+        records.append(encode_sub_entry_record(pid, batch))
+        weights[pid] = len(batch)
+        pid += 1
+    per_frame = max(1, _FRAME // _SUB_ENTRY)
+    frames = [
+        encode_records_frame(PartitionPublisher.PUBLISHER_ID, records[i : i + per_frame], 1)
+        for i in range(0, len(records), per_frame)
+    ]
+    return frames, pid
+
+
+async def _rbfly(
+    settings: ConnectionSettings, ss: str, warm: Items, items: Items, rbs: Any
+) -> float:
+    async with Admin(settings) as admin:
+        streams = await admin.partitions(ss)
+        leaders = [(await admin.info(s)).leader for s in streams]
+    router = Router(len(streams))
+    password = settings.password.get_secret_value()
+    clients = [
+        rbs.streams_client(f"rabbitmq-stream://{settings.username}:{password}@{leader}/")
+        for leader in leaders
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        publishers = [
+            await stack.enter_async_context(
+                client.publisher(s, name=f"{s}-rbfly", cls=rbs.PublisherBatchFast)
+            )
+            for client, s in zip(clients, streams, strict=True)
+        ]
+        for client in clients:
+            stack.push_async_callback(client.disconnect)
+        ctx = rbs.stream_message_ctx
+        route: dict[str, Any] = {}
+
+        async def publish(part: Items) -> None:
+            for i in range(0, len(part), 2_000):
+                for symbol, body in part[i : i + 2_000]:
+                    publisher = route.get(symbol)
+                    if publisher is None:
+                        publisher = route[symbol] = publishers[router.route(symbol)]
+                    publisher.batch(ctx(body, app_properties={"symbol": symbol}))
+                await asyncio.gather(*(p.flush() for p in publishers))
+
+        await publish(warm)
+        started = time.perf_counter()
+        await publish(items)
+        return time.perf_counter() - started
+
+
+def _pika(settings: ConnectionSettings, stream: str, warm: Items, items: Items) -> float:
     import pika
 
     params = pika.ConnectionParameters(
@@ -131,66 +272,145 @@ def _pika(settings: ConnectionSettings, stream: str, items: list[tuple[str, byte
         channel = connection.channel()
         channel.queue_declare(stream, durable=True, arguments={"x-queue-type": "stream"})
         channel.confirm_delivery()
+
+        def publish(part: Items) -> None:
+            for symbol, body in part:
+                channel.basic_publish(
+                    "",
+                    stream,
+                    body,
+                    pika.BasicProperties(
+                        content_type="application/json", headers={"symbol": symbol}
+                    ),
+                )
+
+        publish(warm)
         started = time.perf_counter()
-        for symbol, body in items:
-            channel.basic_publish(
-                "",
-                stream,
-                body,
-                pika.BasicProperties(content_type="application/json", headers={"symbol": symbol}),
-            )
-        seconds = time.perf_counter() - started
-        channel.queue_delete(stream)
-        return seconds
+        publish(items)
+        return time.perf_counter() - started
     finally:
         connection.close()
 
 
+# -- reading back ---------------------------------------------------------------------------
+async def _stored(settings: ConnectionSettings, streams: list[str], expected: int) -> int:
+    """The messages in `streams`, counted by reading them from the first offset (stops at
+    `expected`, or after 2 s without a new chunk)."""
+    seen = 0
+    more = asyncio.Event()
+
+    async def on_chunk(chunk: Chunk) -> None:
+        nonlocal seen
+        seen += len(chunk.messages)
+        more.set()
+
+    subscriptions = [
+        Subscription(settings, s, on_chunk, Offset.first(), name="bench-readback", initial_credit=8)
+        for s in streams
+    ]
+    try:
+        await asyncio.gather(*(s.start() for s in subscriptions))
+        while seen < expected:
+            more.clear()
+            try:
+                await asyncio.wait_for(more.wait(), 2.0)
+            except TimeoutError:
+                break
+    finally:
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+    return seen
+
+
+# -- the bench ---------------------------------------------------------------------------------
 async def run_publish_bench(
     settings: ConnectionSettings,
     *,
-    count: int = 200_000,
-    naive_count: int = 50_000,
-    pika_count: int = 2_000,
+    count: int = 100_000,
+    warmup: int = 2_000,
+    partitions: int = 3,
     symbols: int = 200,
     seed: int = 0,
+    pika: bool = False,
+    show_progress: bool = False,
 ) -> PublishBench:
-    items = MarketSimulator(symbols, seed=seed).batch(count)
+    simulator = MarketSimulator(symbols, seed=seed)
+    warm, items = simulator.batch(warmup), simulator.batch(count)
     tag = uuid.uuid4().hex[:6]
-    names = {k: f"bench-{tag}-{k}" for k in "abde"}
-    for ss in names.values():
-        await create_topology(settings, StreamConfig(super_stream=ss, partitions=3))
     try:
-        rows = [_row("superticks producer", count, await _superticks(settings, names["a"], items))]
-        naive = items[:naive_count]
-        seconds = await naive_rstream_publish(settings, names["b"], naive)
-        rows.append(_row("naive rstream send()", naive_count, seconds))
-        pika_items = items[:pika_count]
-        seconds = await asyncio.to_thread(_pika, settings, f"bench-{tag}-c", pika_items)
-        rows.append(_row("pika into a stream queue", pika_count, seconds))
-        seconds = await _ceiling(settings, names["d"], items)
-        rows.append(_row("ceiling: pre-encoded, per-message ids", count, seconds))
-        seconds = await subentry_rstream_publish(settings, _sub_entries(names["e"], items))
-        rows.append(_row("limit: pre-encoded sub-entry batches", count, seconds))
-    finally:
-        for ss in names.values():
-            await delete_topology(settings, ss)
-    ours, naive_row, ceiling, subentry = rows[0], rows[1], rows[3], rows[4]
+        rbs: Any = importlib.import_module("rbfly.streams")
+    except ImportError:
+        rbs = None
+
+    def super_stream(
+        run: Callable[[ConnectionSettings, str, Items, Items], Awaitable[float]],
+    ) -> Callable[[str], Awaitable[tuple[float, int]]]:
+        async def contender(key: str) -> tuple[float, int]:
+            ss = f"bench-{tag}-{key}"
+            config = StreamConfig(super_stream=ss, partitions=partitions)
+            await create_topology(settings, config)
+            try:
+                seconds = await run(settings, ss, warm, items)
+                stored = await _stored(settings, config.partition_names(), warmup + count)
+            finally:
+                await delete_topology(settings, ss)
+            return seconds, stored
+
+        return contender
+
+    async def pika_row(key: str) -> tuple[float, int]:
+        stream = f"bench-{tag}-{key}"
+        try:
+            seconds = await asyncio.to_thread(_pika, settings, stream, warm, items)
+            stored = await _stored(settings, [stream], warmup + count)
+        finally:
+            async with Admin(settings) as admin:
+                await admin.delete_stream(stream)
+        return seconds, stored
+
+    async def ceiling(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
+        return await _raw_frames(s, ss, w, i, _per_message)
+
+    async def subentry(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
+        return await _raw_frames(s, ss, w, i, _sub_entries)
+
+    async def rbfly(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
+        return await _rbfly(s, ss, w, i, rbs)
+
+    async def naive(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
+        return await naive_rstream_publish(s, ss, i, warmup=w)
+
+    contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int]]]]] = [
+        ("ceiling: pre-encoded frames, per-message ids", super_stream(ceiling)),
+        ("superticks producer (defaults)", super_stream(_superticks)),
+    ]
+    if rbs is not None:
+        contenders.append(("RbFly batch publisher per leader", super_stream(rbfly)))
+    contenders += [
+        ("limit: pre-encoded sub-entry batches of 100", super_stream(subentry)),
+        ("naive rstream send()", super_stream(naive)),
+    ]
+    if pika:
+        contenders.append(("pika into a stream queue", pika_row))
+    rows = []
+    with Progress("publish", len(contenders), enabled=show_progress) as bar:
+        for n, (name, run) in enumerate(contenders):
+            bar.update(n, name)
+            seconds, stored = await run(f"{n}")
+            rows.append(
+                PublishRow(name, count, round(seconds, 3), round(count / seconds, 1), stored)
+            )
+    by_name = {row.name.split(" ")[0].rstrip(":"): row for row in rows}
+    ours = by_name["superticks"]
+
+    def vs(key: str) -> float:
+        return round(ours.ticks_per_s / by_name[key].ticks_per_s, 2)
+
     return PublishBench(
-        rows,
-        vs_naive=round(ours.ticks_per_s / naive_row.ticks_per_s, 2),
-        vs_ceiling=round(ours.ticks_per_s / ceiling.ticks_per_s, 2),
-        vs_subentry=round(ours.ticks_per_s / subentry.ticks_per_s, 2),
+        count=count,
+        warmup=warmup,
+        rows=rows,
+        vs_ceiling=vs("ceiling"),
+        vs_rbfly=vs("RbFly") if "RbFly" in by_name else None,
+        vs_subentry=vs("limit"),
+        vs_naive=vs("naive"),
     )
-
-
-def _sub_entries(ss: str, items: list[tuple[str, bytes]]) -> dict[str, list[list[bytes]]]:
-    """The ticks as AMQP messages per partition, in sub-entry batches of 100."""
-    router = Router(3)
-    per_partition: list[list[bytes]] = [[], [], []]
-    for symbol, body in items:
-        per_partition[router.route(symbol)].append(frame_message(symbol, body))
-    return {
-        f"{ss}-{i}": [msgs[j : j + 100] for j in range(0, len(msgs), 100)]
-        for i, msgs in enumerate(per_partition)
-    }

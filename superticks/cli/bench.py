@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from superticks.cli import failover
 from superticks.cli.args import positive_int
-from superticks.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -17,19 +16,31 @@ __all__ = ["register"]
 def register(commands: Any) -> None:
     parser = commands.add_parser("bench", help="benchmarks (JSON out)")
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    publish = sub.add_parser("publish", help="superticks' producer vs naive rstream, pika, ceiling")
-    publish.add_argument("--count", type=positive_int, default=200_000)
-    publish.add_argument("--naive-count", type=positive_int, default=50_000, help="<= --count")
-    publish.add_argument("--pika-count", type=positive_int, default=2_000, help="<= --count")
+    publish = sub.add_parser(
+        "publish",
+        help="superticks' producer vs a pre-encoded ceiling, RbFly, sub-entry, naive rstream",
+    )
+    publish.add_argument("--count", type=positive_int, default=100_000, help="timed ticks")
+    publish.add_argument(
+        "--warmup", type=positive_int, default=2_000, help="ticks each contender sends untimed"
+    )
+    publish.add_argument("--partitions", type=positive_int, default=3)
     publish.add_argument("--symbols", type=positive_int, default=200)
     publish.add_argument("--seed", type=int, default=0)
-    publish.add_argument("--json", action="store_true")
+    publish.add_argument(
+        "--pika", action="store_true", help="add pika's row (~1k ticks/s: slow at large counts)"
+    )
+    _report_flags(publish)
     publish.set_defaults(handler=_publish)
-    consume = sub.add_parser("consume", help="one superticks worker (decode+VWAP) vs RbFly")
+    consume = sub.add_parser(
+        "consume",
+        help="raw delivery vs `superticks worker` (CLI defaults, vwap) vs RbFly, same ticks",
+    )
     consume.add_argument("--count", type=positive_int, default=300_000)
+    consume.add_argument("--partitions", type=positive_int, default=3)
     consume.add_argument("--symbols", type=positive_int, default=200)
     consume.add_argument("--seed", type=int, default=0)
-    consume.add_argument("--json", action="store_true")
+    _report_flags(consume)
     consume.set_defaults(handler=_consume)
     filtering = sub.add_parser(
         "filter", help="messages a one-symbol reader receives with/without server-side filtering"
@@ -44,57 +55,77 @@ def register(commands: Any) -> None:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    for flag in ("naive_count", "pika_count"):
-        if getattr(args, flag) > args.count:
-            raise ConfigError(
-                f"--{flag.replace('_', '-')} {getattr(args, flag)} is more than --count "
-                f"{args.count} (it times the first ticks of the same run)"
-            )
     import uvloop
 
-    from bench.publish import run_publish_bench
+    from bench.publish import CEILING_TARGET, RBFLY_TARGET, run_publish_bench
+    from bench.report import plot_bars, table
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = uvloop.run(
-        run_publish_bench(
-            connection,
-            count=args.count,
-            naive_count=args.naive_count,
-            pika_count=args.pika_count,
-            symbols=args.symbols,
-            seed=args.seed,
+    params = {
+        k: getattr(args, k) for k in ("count", "warmup", "partitions", "symbols", "seed", "pika")
+    }
+    result = uvloop.run(run_publish_bench(connection, **params, show_progress=not args.json))
+    _emit(args, "publish", params, result.to_dict())
+    if args.plot:
+        rates = {r.name: r.ticks_per_s for r in result.rows}
+        plot_bars(args.plot / "publish.png", "bench publish: confirmed ticks/s", "ticks/s", rates)
+    if not args.json:
+        headers = ["contender", "ticks", "seconds", "ticks/s", "read back"]
+        rows = [[r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored] for r in result.rows]
+        print(table(headers, rows))
+        rbfly = (
+            f"; / RbFly = {result.vs_rbfly}x (target >= {RBFLY_TARGET}x)"
+            if result.vs_rbfly is not None
+            else "; RbFly not installed (`uv sync --group compare`)"
         )
-    )
-    if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
-    _print_rows(result.rows)
-    print(
-        f"superticks / naive rstream = {result.vs_naive}x; / per-message-id ceiling = "
-        f"{result.vs_ceiling}x; / sub-entry limit = {result.vs_subentry}x"
-    )
+        print(
+            f"superticks / ceiling = {result.vs_ceiling}x (target >= {CEILING_TARGET}x){rbfly}; "
+            f"/ sub-entry limit = {result.vs_subentry}x; / naive rstream = {result.vs_naive}x"
+        )
     return 0
 
 
 def _consume(args: argparse.Namespace) -> int:
     import uvloop
 
-    from bench.consume import run_consume_bench
+    from bench.consume import WORKER_TARGET, run_consume_bench
+    from bench.report import plot_bars, table
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
     result = uvloop.run(
-        run_consume_bench(connection, count=args.count, symbols=args.symbols, seed=args.seed)
+        run_consume_bench(
+            connection,
+            count=args.count,
+            partitions=args.partitions,
+            symbols=args.symbols,
+            seed=args.seed,
+            show_progress=not args.json,
+        )
     )
-    if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
-    _print_rows(result.rows)
-    if result.vs_rbfly is not None:
-        print(f"superticks worker / RbFly = {result.vs_rbfly}x")
-    else:
-        print("RbFly not installed (`uv sync --group compare`): no comparison row")
+    params = {k: getattr(args, k) for k in ("count", "partitions", "symbols", "seed")}
+    _emit(args, "consume", params, result.to_dict())
+    if args.plot:
+        rates = {r.name: r.ticks_per_s for r in result.rows}
+        plot_bars(
+            args.plot / "consume.png", "bench consume: ticks/s (steady state)", "ticks/s", rates
+        )
+    if not args.json:
+        headers = ["reader", "ticks read", "seconds", "ticks/s", "CPU us/tick", "start-up s"]
+        rows = [
+            [r.name, r.ticks, r.seconds, r.ticks_per_s, r.cpu_us_per_tick, r.startup_s]
+            for r in result.rows
+        ]
+        print(table(headers, rows))
+        rbfly = (
+            f"; / RbFly = {result.worker_vs_rbfly}x (target >= 2x)"
+            if result.worker_vs_rbfly is not None
+            else "; RbFly not installed (`uv sync --group compare`)"
+        )
+        print(
+            f"worker / raw delivery = {result.worker_vs_raw}x (target >= {WORKER_TARGET}x){rbfly}"
+        )
     return 0
 
 
@@ -131,8 +162,37 @@ def _filter(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_rows(rows: Sequence[Any]) -> None:
-    """A contender table: name, ticks, seconds, ticks/s (publish and consume rows alike)."""
-    print(f"{'contender':40} {'ticks':>9} {'seconds':>8} {'ticks/s':>10}")
-    for row in rows:
-        print(f"{row.name:40} {row.ticks:>9,} {row.seconds:>8.2f} {row.ticks_per_s:>10,.0f}")
+def _report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON report (machine, versions, results)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, metavar="DIR", default=None, help="write PNG plots into DIR"
+    )
+
+
+def _emit(args: argparse.Namespace, bench: str, params: dict[str, Any], results: Any) -> None:
+    """Print the JSON report when asked (the table is the caller's)."""
+    from bench.report import Report
+
+    if args.json:
+        print(Report(bench, params, results, broker=_broker_version()).to_json(), flush=True)
+
+
+def _broker_version() -> str | None:
+    import uvloop
+
+    from superticks.errors import SuperticksError
+    from superticks.settings import load_settings
+    from superticks.streams import Admin
+
+    async def ask() -> str | None:
+        connection, _ = load_settings()
+        async with Admin(connection) as admin:
+            return admin.broker_version
+
+    try:
+        version: str | None = uvloop.run(ask())
+    except SuperticksError:
+        return None
+    return version

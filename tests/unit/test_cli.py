@@ -46,7 +46,7 @@ def test_a_bad_environment_setting_is_refused(
         (["monitor", "--group", ","], "expected one or more names"),
         (["--cluster", "swarm", "cluster", "status"], "invalid choice: 'swarm'"),
         (["bench", "publish", "--count", "0"], "argument --count: expected a number > 0"),
-        (["bench", "publish", "--naive-count", "-1"], "argument --naive-count"),
+        (["bench", "publish", "--warmup", "-1"], "argument --warmup"),
         (["bench", "consume", "--symbols", "0"], "argument --symbols"),
         (["bench", "filter", "--batch", "0"], "argument --batch"),
         (["bench", "failover", "--rate", "0"], "argument --rate"),
@@ -94,7 +94,6 @@ def test_compression_without_sub_entries_is_refused_before_connecting(
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["bench", "publish", "--count", "10", "--naive-count", "20"], "--naive-count 20"),
         (["topology", "create", "--partitions", "65"], "invalid topology"),
         (["--username", "", "topology", "describe"], "SUPERTICKS_USERNAME"),
         (["--vhost", "", "topology", "describe"], "SUPERTICKS_VHOST"),

@@ -1,0 +1,121 @@
+"""`superticks worker` as a separate process, started the way a user starts it.
+
+The benches measure the worker a user runs, not a tuned copy: `CliWorker` starts
+``python -m superticks.cli.main worker --group G ...`` with the connection settings passed
+through the same ``SUPERTICKS_*`` environment variables a user sets, and no other option than
+the ones given (so every `WorkerConfig` default applies). `stop()` sends SIGTERM (the worker
+drains, stores its offsets and prints its JSON summary) and returns that summary.
+
+`stored_offsets` reads what the group stored on each partition from the broker: how the benches
+follow a worker's progress without asking the worker anything (no extra work in its process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+
+__all__ = ["CliWorker", "settings_env", "stored_offsets"]
+
+
+def settings_env(settings: ConnectionSettings) -> dict[str, str]:
+    """The environment that makes a `superticks` process load `settings`."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        key = f"SUPERTICKS_{name.upper()}"
+        if name == "nodes":
+            env[key] = ",".join(f"{n['host']}:{n['port']}" for n in value)
+        elif name == "password":
+            env[key] = settings.password.get_secret_value()
+        elif isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        elif value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+class CliWorker:
+    """One `superticks worker` process of group `group` on `super_stream`."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        super_stream: str,
+        group: str,
+        name: str,
+        *,
+        handler: str = "vwap",
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.args = [
+            "worker", "--group", group, "--name", name, "--super-stream", super_stream,
+            "--handler", handler, "--json", *extra,
+        ]  # fmt: skip
+        self.name = name
+        self.process: asyncio.subprocess.Process | None = None
+        self.summary: dict[str, Any] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "superticks.cli.main",
+            *self.args,
+            env=settings_env(self.settings),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def stop(self, timeout_s: float = 30.0) -> dict[str, Any] | None:
+        """SIGTERM, wait for the exit (SIGKILL after `timeout_s`), return the JSON summary
+        (None if the worker printed none). Safe to call twice."""
+        process = self.process
+        if process is None:
+            return self.summary
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout_s)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            out, _ = await process.communicate()
+        self.process = None
+        lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.summary = json.loads(lines[-1])
+        return self.summary
+
+    async def __aenter__(self) -> CliWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+
+async def stored_offsets(admin: Admin, streams: Sequence[str], group: str) -> list[int]:
+    """The offset group `group` stored on each stream (-1: none yet)."""
+    found = []
+    for stream in streams:
+        offset = await admin.stored_offset(stream, group)
+        found.append(-1 if offset is None else offset)
+    return found
