@@ -255,7 +255,11 @@ def _mapped(
         raise _tls_refused(what, access.settings if access else settings, exc) from None
     except (OSError, ConnectionClosed, ConnectionError) as exc:
         hint = ""
-        if settings is not None and settings.tls:
+        if (
+            settings is not None
+            and settings.tls
+            and isinstance(exc, ConnectionResetError | ConnectionClosed | EOFError)
+        ):  # what a plain listener does to a TLS hello
             hint = "; with SUPERTICKS_TLS=true the nodes must be TLS ports (compose: 5562-5564)"
         raise ConnectionFailed(
             f"{what}: connection failed ({exc or type(exc).__name__}){hint}"
