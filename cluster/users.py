@@ -15,11 +15,11 @@ create / delete super stream                   configure on the exchange and par
 partitions (of a super stream)                 read or write on its exchange and on every
                                                partition (4.3.6; else code 16, refused)
 route                                          write on the exchange and the partitions
-metadata (leader, replicas)                    none (any user with access to the vhost)
+metadata (leader, replicas; stream exists?)    read or write on the stream (4.3.6)
 =============================================  =========================================
 
-(The 4.3.6 broker's own code, decompiled from the image, for partitions and route: the
-documentation and older sources check nothing there.)
+(Partitions, route and metadata as the 4.3.6 broker's own code checks them, decompiled from
+the image: older sources and the documentation check nothing there.)
 
 So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``S-dlq``):
 
@@ -35,10 +35,10 @@ So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``
   ``S-dlq`` only (dead letters). No configure: it cannot create, delete or publish to a
   partition; the dead-letter stream is the topology's (a worker only creates it if its user
   may, e.g. the admin).
-* monitoring (tag monitoring): no stream permission at all: stream metadata (leaders,
-  replicas) and the management API's read-only views (streams, bindings, consumers, stored
-  offsets); it can neither publish nor consume, nor list partitions over the stream protocol
-  (that needs read on them: it reads the exchange's bindings from the management API).
+* monitoring (tag monitoring): no stream permission at all. It reads metadata from the
+  management API (streams, leaders and replicas, bindings, consumers, stored offsets); over
+  the stream protocol it can do nothing, since there even metadata needs read or write on the
+  stream, and read would let it consume. So it can neither publish nor consume.
 """
 
 from __future__ import annotations

@@ -255,7 +255,11 @@ def _mapped(
         raise _tls_refused(what, access.settings if access else settings, exc) from None
     except (OSError, ConnectionClosed, ConnectionError) as exc:
         hint = ""
-        if settings is not None and settings.tls:
+        if (
+            settings is not None
+            and settings.tls
+            and isinstance(exc, ConnectionResetError | ConnectionClosed | EOFError)
+        ):  # what a plain listener does to a TLS hello
             hint = "; with SUPERTICKS_TLS=true the nodes must be TLS ports (compose: 5562-5564)"
         raise ConnectionFailed(
             f"{what}: connection failed ({exc or type(exc).__name__}){hint}"
@@ -462,10 +466,14 @@ class Admin:
             if "already exists" in str(exc):
                 return False
             raise
-        except PermissionDenied:
+        except PermissionDenied as refused:
             # a user that may not create it may still use it (the broker checks the
             # permission before it looks whether the stream exists)
-            if await self.stream_exists(name):
+            try:
+                exists = await self.stream_exists(name)
+            except PermissionDenied:
+                raise refused from None
+            if exists:
                 return False
             raise
         return True
@@ -479,7 +487,7 @@ class Admin:
         return True
 
     async def stream_exists(self, name: str) -> bool:
-        with _mapped(f"looking up stream {name}"):
+        with _mapped(f"looking up stream {name}", self._needs("read or write", name)):
             return bool(await self.client.stream_exists(name))
 
     async def create_super_stream(
@@ -524,7 +532,7 @@ class Admin:
         return list(response.streams or [])
 
     async def info(self, stream: str) -> StreamInfo:
-        with _mapped(f"reading metadata of {stream}"):
+        with _mapped(f"reading metadata of {stream}", self._needs("read or write", stream)):
             leader, replicas = await self.client.query_leader_and_replicas(stream)
         return StreamInfo(
             name=stream,
@@ -806,7 +814,8 @@ class PartitionPublisher:
         await self.stop()
         locator, _ = await _connect_any(self._settings, f"superticks-locator-{self.reference}")
         try:
-            with _mapped(f"locating the leader of {self.stream}"):
+            what = f"locating the leader of {self.stream}"
+            with _mapped(what, _Access(self._settings, "read or write", self.stream)):
                 leader, _ = await locator.query_leader_and_replicas(self.stream)
         finally:
             await _close(locator)
