@@ -46,6 +46,7 @@ from monitoring.panels import (
 )
 from monitoring.promql import (
     Alert,
+    MetricSample,
     PrometheusClient,
     Series,
     parse_alerts,
@@ -53,9 +54,6 @@ from monitoring.promql import (
     parse_matrix,
     parse_vector,
     scrape,
-)
-from monitoring.promql import (
-    Sample as MetricSample,
 )
 from monitoring.sources import DashboardConfig, Reading, Sources, SourceState
 from monitoring.status import STATUSES, Sample, Status, group_status, partition_status

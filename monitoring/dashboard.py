@@ -36,7 +36,7 @@ from monitoring.panels import (
     rate_series,
     symbol_rows,
 )
-from monitoring.promql import Sample
+from monitoring.promql import MetricSample
 from monitoring.sources import DashboardConfig, Reading, Sources
 
 __all__ = ["main", "partition_map_html"]
@@ -298,7 +298,7 @@ def _consumers(reading: Reading, history: History) -> None:
     st.subheader("Per-consumer throughput")
     names = consumer_names(reading.current)
 
-    def who(s: Sample) -> str:
+    def who(s: MetricSample) -> str:
         instance = s.label("instance") or s.label("job")
         return f"{s.label('group')} {names.get(instance, instance)}"
 
@@ -324,7 +324,7 @@ def _refresh(config: DashboardConfig) -> None:
     _sources_banner(sources, reading)
     rows = partition_map(reading.current, ss)
 
-    def partition_key(s: Sample) -> str | None:
+    def partition_key(s: MetricSample) -> str | None:
         if ss is not None and s.label("super_stream") != ss:
             return None
         return f"{s.label('super_stream')} p{s.label('partition')}"

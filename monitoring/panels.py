@@ -1,7 +1,7 @@
 """What the dashboard shows, as pure functions of samples: the partition map, lag, rates, node
 health, the producer's confirm latency and the per-symbol figures.
 
-Inputs are `Sample`s (from Prometheus or read directly from an exporter's `/metrics`) and a
+Inputs are `MetricSample`s (from Prometheus or read directly from an exporter's `/metrics`) and a
 `History` of timestamped snapshots the dashboard keeps while it runs; outputs are plain rows and
 series, so each panel is pinned by unit tests with canned samples and the Streamlit script only
 draws them. Metric names are the lag exporter's (`superticks_partition_*`, `superticks_group_*`,
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitoring.promql import Alert, Sample, Series
+from monitoring.promql import Alert, MetricSample, Series
 
 __all__ = [
     "STATUS_COLOURS",
@@ -85,18 +85,20 @@ def worst_status(statuses: Iterable[str]) -> str:
     return STATUSES[max(known)] if known else ""
 
 
-def merge_current(live: Sequence[Sample], prometheus: Sequence[Sample]) -> list[Sample]:
+def merge_current(
+    live: Sequence[MetricSample], prometheus: Sequence[MetricSample]
+) -> list[MetricSample]:
     """The current samples: for each metric name, the ones read directly (`live`, fresher) when
     there are any, else Prometheus' (so a series is never counted twice)."""
     live_names = {s.name for s in live}
     return [*live, *(s for s in prometheus if s.name not in live_names)]
 
 
-def _in(sample: Sample, super_stream: str | None) -> bool:
+def _in(sample: MetricSample, super_stream: str | None) -> bool:
     return super_stream is None or sample.label("super_stream") == super_stream
 
 
-def _partition(sample: Sample) -> int | None:
+def _partition(sample: MetricSample) -> int | None:
     text = sample.label("partition")
     return int(text) if text.isdigit() else None
 
@@ -134,7 +136,9 @@ class PartitionRow:
         return worst_status(g.status for g in self.groups)
 
 
-def partition_map(samples: Sequence[Sample], super_stream: str | None = None) -> list[PartitionRow]:
+def partition_map(
+    samples: Sequence[MetricSample], super_stream: str | None = None
+) -> list[PartitionRow]:
     """Every partition the exporter reports (of `super_stream`, or of all), in order, with its
     leader, replica counts, end offset and each group's active consumer and status."""
     keys: set[tuple[str, int]] = set()
@@ -225,7 +229,7 @@ class LagRow:
     source: str
 
 
-def lag_rows(samples: Sequence[Sample], super_stream: str | None = None) -> list[LagRow]:
+def lag_rows(samples: Sequence[MetricSample], super_stream: str | None = None) -> list[LagRow]:
     """Lag per group and partition: the exporter's where it reports the group, else the
     workers' own `superticks_consumer_lag_*` (the largest a worker reports)."""
     exporter: dict[tuple[str, int], dict[str, float | str]] = defaultdict(dict)
@@ -279,9 +283,9 @@ class History:
     `HISTORY_NAMES` only, at most `limit` snapshots (oldest dropped)."""
 
     def __init__(self, limit: int = 600) -> None:
-        self._snapshots: deque[tuple[float, tuple[Sample, ...]]] = deque(maxlen=limit)
+        self._snapshots: deque[tuple[float, tuple[MetricSample, ...]]] = deque(maxlen=limit)
 
-    def add(self, at: float, samples: Iterable[Sample]) -> None:
+    def add(self, at: float, samples: Iterable[MetricSample]) -> None:
         """Append a snapshot taken at `at` (a time at or before the last is ignored)."""
         if self._snapshots and at <= self._snapshots[-1][0]:
             return
@@ -290,19 +294,19 @@ class History:
     def seed(self, series: Iterable[Series]) -> None:
         """Prepend Prometheus history (range-query series) older than the first snapshot."""
         first = self._snapshots[0][0] if self._snapshots else float("inf")
-        by_time: dict[float, list[Sample]] = defaultdict(list)
+        by_time: dict[float, list[MetricSample]] = defaultdict(list)
         for one in series:
             if one.name not in HISTORY_NAMES:
                 continue
             for at, value in one.points:
                 if at < first:
-                    by_time[at].append(Sample(one.name, one.labels, value))
+                    by_time[at].append(MetricSample(one.name, one.labels, value))
         old = [(at, tuple(by_time[at])) for at in sorted(by_time)]
         room = (self._snapshots.maxlen or len(old)) - len(self._snapshots)
         self._snapshots.extendleft(reversed(old[-room:] if room > 0 else []))
 
     @property
-    def snapshots(self) -> list[tuple[float, tuple[Sample, ...]]]:
+    def snapshots(self) -> list[tuple[float, tuple[MetricSample, ...]]]:
         return list(self._snapshots)
 
     def __len__(self) -> int:
@@ -314,7 +318,7 @@ Lines = dict[str, list[tuple[float, float]]]
 
 
 def gauge_series(
-    history: History, name: str, key: Callable[[Sample], str | None], reduce: str = "sum"
+    history: History, name: str, key: Callable[[MetricSample], str | None], reduce: str = "sum"
 ) -> Lines:
     """Metric `name` over time, one line per `key` (samples whose key is None are left out),
     the values of one key summed (`reduce="sum"`) or their maximum (`"max"`)."""
@@ -339,7 +343,7 @@ def lag_series(history: History, unit: str, super_stream: str | None = None) -> 
         "superticks_consumer_lag_messages" if unit == "ticks" else "superticks_consumer_lag_seconds"
     )
 
-    def key(s: Sample) -> str | None:
+    def key(s: MetricSample) -> str | None:
         if s.name == exporter_name and not _in(s, super_stream):
             return None
         return f"{s.label('group')} p{s.label('partition')}"
@@ -348,14 +352,14 @@ def lag_series(history: History, unit: str, super_stream: str | None = None) -> 
     return series or gauge_series(history, worker_name, key, reduce="max")
 
 
-def _instance(s: Sample) -> str:
+def _instance(s: MetricSample) -> str:
     return s.label("instance") or s.label("job")
 
 
 def rate_series(
     history: History,
     name: str,
-    key: Callable[[Sample], str | None],
+    key: Callable[[MetricSample], str | None],
     window_s: float = 20.0,
 ) -> Lines:
     """Per-second rate of counter (or offset) `name` over a trailing `window_s`, summed per
@@ -385,7 +389,7 @@ def rate_series(
     return dict(out)
 
 
-def consumer_names(samples: Sequence[Sample]) -> dict[str, str]:
+def consumer_names(samples: Sequence[MetricSample]) -> dict[str, str]:
     """Instance (or scraped URL) -> worker name, from the workers' `superticks_partition_active`
     gauge (`worker` label)."""
     return {
@@ -395,7 +399,7 @@ def consumer_names(samples: Sequence[Sample]) -> dict[str, str]:
     }
 
 
-def handled_total(samples: Sequence[Sample]) -> float:
+def handled_total(samples: Sequence[MetricSample]) -> float:
     """Ticks handed to handlers, summed over every worker reporting `superticks_consumed_total`."""
     return sum(s.value for s in samples if s.name == "superticks_consumed_total")
 
@@ -424,7 +428,7 @@ class SymbolRow:
     last_price: float | None
 
 
-def symbol_rows(samples: Sequence[Sample], top: int = 20) -> list[SymbolRow]:
+def symbol_rows(samples: Sequence[MetricSample], top: int = 20) -> list[SymbolRow]:
     """The `top` symbols by tick count: ticks summed over workers (each counts what it handled),
     VWAP weighted by each worker's volume, last price from the worker that handled most."""
     ticks: dict[str, dict[str, float]] = defaultdict(dict)
@@ -481,7 +485,7 @@ class NodeRow:
     alarms: tuple[str, ...]
 
 
-def node_rows(samples: Sequence[Sample]) -> list[NodeRow]:
+def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
     """Each RabbitMQ node Prometheus scrapes, then each source of the lag exporter."""
     names = {
         s.label("instance"): s.label("rabbitmq_node")
@@ -527,7 +531,7 @@ class ProducerRow:
     resent: float | None
 
 
-def producer_rows(samples: Sequence[Sample]) -> list[ProducerRow]:
+def producer_rows(samples: Sequence[MetricSample]) -> list[ProducerRow]:
     """Each producer reporting `superticks_producer_*`."""
     figures: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for s in samples:

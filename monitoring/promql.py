@@ -24,8 +24,8 @@ from superticks.errors import SourceUnavailable
 
 __all__ = [
     "Alert",
+    "MetricSample",
     "PrometheusClient",
-    "Sample",
     "Series",
     "parse_alerts",
     "parse_exposition",
@@ -38,7 +38,7 @@ DEFAULT_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
+class MetricSample:
     """One value of one series: its metric name, labels (without `__name__`) and value."""
 
     name: str
@@ -98,7 +98,7 @@ def _number(text: object, source: str) -> float:
         raise SourceUnavailable(source, f"{text!r} is not a sample value") from None
 
 
-def parse_vector(answer: object, source: str = "Prometheus") -> list[Sample]:
+def parse_vector(answer: object, source: str = "Prometheus") -> list[MetricSample]:
     """The samples of an instant query's answer (`resultType` vector); NaN values dropped."""
     result = _data(answer, source, "vector")
     if not isinstance(result, list):
@@ -110,7 +110,7 @@ def parse_vector(answer: object, source: str = "Prometheus") -> list[Sample]:
         name, labels = _labels(item.get("metric"), source)
         value = _number(item["value"][-1], source)
         if not math.isnan(value):
-            samples.append(Sample(name, labels, value))
+            samples.append(MetricSample(name, labels, value))
     return samples
 
 
@@ -157,7 +157,7 @@ def parse_alerts(answer: object, source: str = "Prometheus") -> list[Alert]:
     return alerts
 
 
-def parse_exposition(text: str, source: str = "exporter") -> list[Sample]:
+def parse_exposition(text: str, source: str = "exporter") -> list[MetricSample]:
     """The samples of a Prometheus text exposition (a `/metrics` page); NaN values dropped.
     Counters keep their `_total` names, as Prometheus stores them."""
     try:
@@ -165,7 +165,7 @@ def parse_exposition(text: str, source: str = "exporter") -> list[Sample]:
     except (ValueError, TypeError, IndexError) as exc:
         raise SourceUnavailable(source, f"not a Prometheus text page ({exc})") from None
     return [
-        Sample(s.name, dict(s.labels), float(s.value))
+        MetricSample(s.name, dict(s.labels), float(s.value))
         for family in families
         for s in family.samples
         if not math.isnan(s.value)
@@ -185,7 +185,9 @@ def _get(url: str, source: str, timeout: float) -> bytes:
         raise SourceUnavailable(source, str(reason)) from None
 
 
-def scrape(url: str, source: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> list[Sample]:
+def scrape(
+    url: str, source: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> list[MetricSample]:
     """The samples of the `/metrics` page at `url`."""
     name = source or url
     body = _get(url, name, timeout)
@@ -212,7 +214,7 @@ class PrometheusClient:
             raise SourceUnavailable(self.source, f"{url} did not answer JSON") from None
         return answer
 
-    def query(self, expr: str) -> list[Sample]:
+    def query(self, expr: str) -> list[MetricSample]:
         """The samples of an instant query (now)."""
         return parse_vector(self._call("/api/v1/query", [("query", expr)]), self.source)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitoring.panels import HISTORY_NAMES, merge_current
-from monitoring.promql import Alert, PrometheusClient, Sample, Series, scrape
+from monitoring.promql import Alert, MetricSample, PrometheusClient, Series, scrape
 from superticks.errors import SourceUnavailable
 
 __all__ = ["ENV_VAR", "DashboardConfig", "Reading", "SourceState", "Sources"]
@@ -93,7 +93,7 @@ class Reading:
     """Everything read in one refresh."""
 
     at: float
-    current: list[Sample]
+    current: list[MetricSample]
     """The merged current samples (`panels.merge_current`)."""
     alerts: list[Alert] | None
     """Pending and firing alerts, None when Prometheus did not answer."""
@@ -124,10 +124,12 @@ class Sources:
     def _failed(self, key: str, exc: SourceUnavailable) -> None:
         self.states[key].error = exc.reason
 
-    def _page(self, url: str) -> list[Sample]:
+    def _page(self, url: str) -> list[MetricSample]:
         samples = scrape(url, self.states[url].name, self.config.timeout_s)
         return [
-            s if "instance" in s.labels else Sample(s.name, {**s.labels, "instance": url}, s.value)
+            s
+            if "instance" in s.labels
+            else MetricSample(s.name, {**s.labels, "instance": url}, s.value)
             for s in samples
         ]
 
@@ -138,14 +140,14 @@ class Sources:
             instant = pool.submit(self.prometheus.query, INSTANT_QUERY)
             alerts_future = pool.submit(self.prometheus.alerts)
             page_futures = {url: pool.submit(self._page, url) for url in pages}
-            live: list[Sample] = []
+            live: list[MetricSample] = []
             for url, future in page_futures.items():
                 try:
                     live += future.result()
                     self._ok(url)
                 except SourceUnavailable as exc:
                     self._failed(url, exc)
-            prometheus: list[Sample] = []
+            prometheus: list[MetricSample] = []
             alerts: list[Alert] | None = None
             try:
                 prometheus = instant.result()

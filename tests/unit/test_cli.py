@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from superticks.cli.main import main
@@ -73,6 +75,10 @@ def test_a_bad_environment_setting_is_refused(
         (["topology", "describe", "--super-stream", ""], "argument --super-stream"),
         (["topology", "delete", "--super-stream", " "], "argument --super-stream"),
         (["cluster", "logs", "rabbit1", "--tail", "-3"], "argument --tail"),
+        (["dashboard", "--port", "0"], "'0' is not a TCP port"),
+        (["dashboard", "--prometheus", "localhost:9090"], "is not an http(s) URL"),
+        (["dashboard", "--scrape", "ftp://x/metrics"], "is not an http(s) URL"),
+        (["dashboard", "--refresh", "0"], "expected seconds in (0, 3600]"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
@@ -104,3 +110,14 @@ def test_bad_combinations_exit_2_before_connecting(
 ) -> None:
     assert main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_the_dashboard_refuses_a_port_in_use_before_starting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--port", str(port)]) == 2
+    assert f"--port {port}: 127.0.0.1:{port} is already in use" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from monitoring.panels import (
 )
 from monitoring.panels import lag_rows as lag_rows_of
 from monitoring.panels import lag_series as lag_series_of
-from monitoring.promql import Sample, Series, parse_exposition, parse_vector
+from monitoring.promql import MetricSample, Series, parse_exposition, parse_vector
 
 EXPORTER = parse_exposition(EXPORTER_PAGE)
 
@@ -63,7 +63,7 @@ def test_a_partition_takes_its_worst_groups_colour() -> None:
 
 
 def test_lag_comes_from_the_exporter_when_it_reports_the_group() -> None:
-    worker_says = Sample(
+    worker_says = MetricSample(
         "superticks_consumer_lag_messages", {"group": "g1", "partition": "0"}, 77.0
     )
     rows = lag_rows_of([*EXPORTER, worker_says], "ticks")
@@ -78,9 +78,9 @@ def test_lag_comes_from_the_exporter_when_it_reports_the_group() -> None:
 
 def test_lag_falls_back_on_the_workers_gauges_for_a_group_the_exporter_does_not_report() -> None:
     samples = [
-        Sample("superticks_consumer_lag_messages", {"group": "w", "partition": "1"}, 5.0),
-        Sample("superticks_consumer_lag_messages", {"group": "w", "partition": "1"}, 9.0),
-        Sample("superticks_consumer_lag_seconds", {"group": "w", "partition": "1"}, 0.25),
+        MetricSample("superticks_consumer_lag_messages", {"group": "w", "partition": "1"}, 5.0),
+        MetricSample("superticks_consumer_lag_messages", {"group": "w", "partition": "1"}, 9.0),
+        MetricSample("superticks_consumer_lag_seconds", {"group": "w", "partition": "1"}, 0.25),
     ]
     (row,) = lag_rows_of(samples)
     assert (row.group, row.partition, row.lag_ticks, row.lag_seconds, row.source) == (
@@ -92,8 +92,8 @@ def test_lag_falls_back_on_the_workers_gauges_for_a_group_the_exporter_does_not_
     )
 
 
-def counter(value: float, **labels: str) -> Sample:
-    return Sample("superticks_consumed_total", labels, value)
+def counter(value: float, **labels: str) -> MetricSample:
+    return MetricSample("superticks_consumed_total", labels, value)
 
 
 def test_rates_are_increases_over_the_trailing_window_summed_per_key() -> None:
@@ -125,7 +125,7 @@ def test_a_counter_that_went_down_was_reset_and_counts_from_zero() -> None:
 
 def test_history_keeps_charted_metrics_only_and_is_seeded_with_older_prometheus_points() -> None:
     history = History(limit=3)
-    history.add(200.0, [*EXPORTER, Sample("up", {}, 1.0)])
+    history.add(200.0, [*EXPORTER, MetricSample("up", {}, 1.0)])
     history.seed(
         [
             Series("superticks_group_lag_ticks", {"group": "g1", "partition": "9"}, ((150, 4),)),
@@ -143,17 +143,17 @@ def test_history_keeps_charted_metrics_only_and_is_seeded_with_older_prometheus_
 
 
 def test_live_pages_win_over_prometheus_for_the_metrics_they_have() -> None:
-    live = [Sample("superticks_group_lag_ticks", {"instance": "x"}, 1.0)]
+    live = [MetricSample("superticks_group_lag_ticks", {"instance": "x"}, 1.0)]
     prometheus = [
-        Sample("superticks_group_lag_ticks", {"instance": "y"}, 2.0),
-        Sample("up", {}, 1.0),
+        MetricSample("superticks_group_lag_ticks", {"instance": "y"}, 2.0),
+        MetricSample("up", {}, 1.0),
     ]
     assert merge_current(live, prometheus) == [live[0], prometheus[1]]
 
 
 def test_symbols_sum_ticks_over_workers_and_weigh_vwap_by_volume() -> None:
-    def s(name: str, instance: str, symbol: str, value: float) -> Sample:
-        return Sample(name, {"group": "g", "symbol": symbol, "instance": instance}, value)
+    def s(name: str, instance: str, symbol: str, value: float) -> MetricSample:
+        return MetricSample(name, {"group": "g", "symbol": symbol, "instance": instance}, value)
 
     samples = [
         s("superticks_symbol_ticks_total", "w1", "AAPL", 30),
@@ -188,11 +188,11 @@ def test_nodes_are_named_from_their_identity_and_exporter_sources_follow() -> No
 def test_the_producer_row_has_its_confirm_quantiles_and_stall() -> None:
     labels = {"super_stream": "ticks", "producer": "p1"}
     samples = [
-        Sample("superticks_producer_confirm_seconds", {**labels, "quantile": "0.5"}, 0.002),
-        Sample("superticks_producer_confirm_seconds", {**labels, "quantile": "0.99"}, 0.04),
-        Sample("superticks_producer_stall_seconds", labels, 0.5),
-        Sample("superticks_producer_in_flight", labels, 120),
-        Sample("superticks_producer_resent_total", labels, 3),
+        MetricSample("superticks_producer_confirm_seconds", {**labels, "quantile": "0.5"}, 0.002),
+        MetricSample("superticks_producer_confirm_seconds", {**labels, "quantile": "0.99"}, 0.04),
+        MetricSample("superticks_producer_stall_seconds", labels, 0.5),
+        MetricSample("superticks_producer_in_flight", labels, 120),
+        MetricSample("superticks_producer_resent_total", labels, 3),
     ]
     (row,) = producer_rows(samples)
     assert (row.producer, row.p50_s, row.p99_s, row.stall_s, row.in_flight, row.resent) == (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from monitoring.promql import (
+    MetricSample,
     PrometheusClient,
-    Sample,
     parse_alerts,
     parse_exposition,
     parse_matrix,
@@ -34,8 +34,8 @@ VECTOR = {
 
 def test_a_vector_answer_gives_its_samples_without_nan() -> None:
     assert parse_vector(VECTOR) == [
-        Sample("up", {"job": "rabbitmq", "instance": "127.0.0.1:15692"}, 1.0),
-        Sample("y", {}, float("inf")),
+        MetricSample("up", {"job": "rabbitmq", "instance": "127.0.0.1:15692"}, 1.0),
+        MetricSample("y", {}, float("inf")),
     ]
 
 
@@ -116,8 +116,8 @@ def test_a_metrics_page_gives_its_samples_with_counters_named_as_prometheus_stor
         'superticks_partition_leader{super_stream="s",partition="1",node="rabbit@rabbit2"} 1\n'
     )
     assert parse_exposition(page) == [
-        Sample("superticks_consumed_total", {"group": "g", "partition": "0"}, 12.0),
-        Sample(
+        MetricSample("superticks_consumed_total", {"group": "g", "partition": "0"}, 12.0),
+        MetricSample(
             "superticks_partition_leader",
             {"super_stream": "s", "partition": "1", "node": "rabbit@rabbit2"},
             1.0,
