@@ -3,6 +3,9 @@ after it, with whatever dead-letter stream a worker made for them, also when the
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -10,8 +13,23 @@ import pytest
 from cluster import Cluster
 from partitioning.model import StreamConfig
 from partitioning.topology import create_topology, delete_topology
+from superticks.errors import ConnectionFailed
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
+
+
+async def _retrying(what: Callable[[], Awaitable[object]], timeout_s: float = 60) -> None:
+    """Clean-up right after a chaos test may meet a node that is still coming back: retry."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await what()
+        except ConnectionFailed:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
+        else:
+            return
 
 
 @pytest.fixture
@@ -28,10 +46,14 @@ async def new_super_stream(
         return name
 
     yield make
-    async with Admin(connection) as admin:
-        for name in made:
-            await delete_topology(connection, name)
+
+    async def delete(name: str) -> None:
+        await delete_topology(connection, name)
+        async with Admin(connection) as admin:
             await admin.delete_stream(f"{name}-dlq")
+
+    for name in made:
+        await _retrying(functools.partial(delete, name))
 
 
 @pytest.fixture
@@ -48,5 +70,9 @@ async def stream(
     async with Admin(connection) as admin:
         await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
     yield unique
-    async with Admin(connection) as admin:
-        await admin.delete_stream(unique)
+
+    async def delete() -> None:
+        async with Admin(connection) as admin:
+            await admin.delete_stream(unique)
+
+    await _retrying(delete)
