@@ -37,7 +37,7 @@ from superticks.errors import (
 )
 from superticks.settings import ClusterBackend, ClusterSettings, ConnectionSettings
 
-__all__ = ["Cluster", "ClusterState", "ClusterStatus", "NodeStatus"]
+__all__ = ["Cluster", "ClusterState", "ClusterStatus", "NodeStatus", "external_state"]
 
 # testcontainers logs a failed compose command's whole output at ERROR; we raise our own errors.
 _tc_log = logging.getLogger("testcontainers")
@@ -221,7 +221,9 @@ class Cluster:
             return False
 
     def status(self) -> ClusterStatus:
-        states = {n.name: "-" for n in NODES} if self.is_external else self.container_states()
+        if self.is_external:
+            return self._external_status()
+        states = self.container_states()
         try:
             members = {n.name: n for n in self.management.nodes()}
             overview = self.management.overview()
@@ -233,15 +235,13 @@ class Cluster:
             nodes.append(
                 NodeStatus(
                     node=n.name,
-                    container=n.container if not self.is_external else "-",
+                    container=n.container,
                     container_state=states[n.name],
                     in_cluster=bool(info and info.running and not info.partitions),
                     ports=n.ports,
                 )
             )
-        if all(ns.in_cluster for ns in nodes) and (
-            self.is_external or all(s == "running" for s in states.values())
-        ):
+        if all(ns.in_cluster for ns in nodes) and all(s == "running" for s in states.values()):
             state = ClusterState.FORMED
         elif all(s in {"missing", "exited"} for s in states.values()):
             state = ClusterState.DOWN
@@ -252,6 +252,33 @@ class Cluster:
         return ClusterStatus(
             backend=str(self.settings.cluster),
             state=state,
+            rabbitmq_version=overview.rabbitmq_version if overview else "",
+            erlang_version=overview.erlang_version if overview else "",
+            cluster_name=overview.cluster_name if overview else "",
+            nodes=nodes,
+        )
+
+    def _external_status(self) -> ClusterStatus:
+        """The cluster SUPERTICKS_NODES points at, as its management API describes it: its
+        own node names (whatever they are), each running or not; no containers."""
+        try:
+            members = self.management.nodes()
+            overview = self.management.overview()
+        except ClusterError:
+            members, overview = [], None
+        nodes = [
+            NodeStatus(
+                node=m.name,
+                container="-",
+                container_state="-",
+                in_cluster=m.running and not m.partitions,
+                ports={},
+            )
+            for m in members
+        ]
+        return ClusterStatus(
+            backend=str(self.settings.cluster),
+            state=external_state(nodes, answered=overview is not None),
             rabbitmq_version=overview.rabbitmq_version if overview else "",
             erlang_version=overview.erlang_version if overview else "",
             cluster_name=overview.cluster_name if overview else "",
@@ -319,3 +346,16 @@ class Cluster:
             if states[n.name] != "running":
                 self._raise_node_failure(n, f"container {states[n.name]}: {stderr.strip()[-300:]}")
         self._raise_node_failure(NODES[0], f"docker compose up failed: {stderr.strip()[-500:]}")
+
+
+def external_state(nodes: list[NodeStatus], *, answered: bool) -> ClusterState:
+    """The state of an external cluster from its management API's node list: DOWN when no
+    node's API answered, FORMED when every listed node runs as a member, DEGRADED when some
+    do, STARTING when none does yet."""
+    if not answered or not nodes:
+        return ClusterState.DOWN
+    if all(n.in_cluster for n in nodes):
+        return ClusterState.FORMED
+    if any(n.in_cluster for n in nodes):
+        return ClusterState.DEGRADED
+    return ClusterState.STARTING
