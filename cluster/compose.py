@@ -145,6 +145,12 @@ class Cluster:
     # -- compose ---------------------------------------------------------------------------
     def _compose(self) -> DockerCompose:
         if self._compose_handle is None:
+            if not self.settings.compose_file.is_file():
+                raise ClusterError(
+                    f"no compose file at {self.settings.compose_file}: set "
+                    f"SUPERTICKS_COMPOSE_FILE to superticks' docker-compose.yml (or "
+                    f"SUPERTICKS_CLUSTER=external for a cluster of your own)"
+                )
             self._compose_handle = DockerCompose(
                 context=str(self.settings.compose_file.parent),
                 compose_file_name=self.settings.compose_file.name,
@@ -164,6 +170,7 @@ class Cluster:
         """Idempotent: start whatever is not running and wait until three nodes form a cluster."""
         if self.is_external:
             return self.wait_until_formed()
+        self._compose()  # a missing compose file fails here, before anything starts
         ensure_engine()
         images = ensure_images(self.settings, self._progress)
         # docker compose interpolates ${SUPERTICKS_*_IMAGE} from this process's environment.
