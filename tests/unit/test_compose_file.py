@@ -8,7 +8,12 @@ import pytest
 
 from cluster.compose import Cluster
 from superticks.errors import ClusterError
-from superticks.settings import ClusterSettings, ConnectionSettings, default_compose_file
+from superticks.settings import (
+    ClusterBackend,
+    ClusterSettings,
+    ConnectionSettings,
+    default_compose_file,
+)
 
 
 def test_a_checkout_uses_its_own_compose_file() -> None:
@@ -16,6 +21,6 @@ def test_a_checkout_uses_its_own_compose_file() -> None:
 
 
 def test_a_missing_compose_file_is_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
-    settings = ClusterSettings(compose_file=tmp_path / "nowhere.yml")
+    settings = ClusterSettings(cluster=ClusterBackend.COMPOSE, compose_file=tmp_path / "x.yml")
     with pytest.raises(ClusterError, match="SUPERTICKS_COMPOSE_FILE"):
         Cluster(settings, ConnectionSettings()).up()
