@@ -37,7 +37,14 @@ from superticks.errors import (
 )
 from superticks.settings import ClusterBackend, ClusterSettings, ConnectionSettings
 
-__all__ = ["Cluster", "ClusterState", "ClusterStatus", "NodeStatus", "external_state"]
+__all__ = [
+    "BootWatch",
+    "Cluster",
+    "ClusterState",
+    "ClusterStatus",
+    "NodeStatus",
+    "external_state",
+]
 
 # testcontainers logs a failed compose command's whole output at ERROR; we raise our own errors.
 _tc_log = logging.getLogger("testcontainers")
@@ -97,6 +104,7 @@ class Cluster:
         self._progress = progress
         self._started_here = False
         self._compose_handle: DockerCompose | None = None
+        self._compose_error = ""  # what a failed `docker compose up` said, for the boot error
         password = self.connection.password.get_secret_value()
         if self.is_external:
             hosts = {n.host for n in self.connection.nodes}
@@ -183,7 +191,17 @@ class Cluster:
         try:
             self._compose().start()
         except subprocess.CalledProcessError as exc:
-            self._raise_boot_failure(exc.stderr.decode(errors="replace"))
+            stderr = exc.stderr.decode(errors="replace")
+            if "address already in use" in stderr or "port is already allocated" in stderr:
+                raise ClusterError(f"a published port is taken: {stderr.strip()}") from None
+            # `up --wait` also fails on transient states: containers being recreated (another
+            # checkout's bind mounts), or stopped by a concurrent `up`. Whether the cluster
+            # boots is decided by waiting for it to form (a container that stays exited fails).
+            self._progress(
+                "docker compose up did not confirm every container "
+                f"({_last_line(stderr)}); waiting for the cluster to form"
+            )
+            self._compose_error = stderr.strip()[-300:]
         status = self.wait_until_formed()
         users = ensure_role_users(self.management, self.connection)
         self._progress("least-privilege users: " + ", ".join(u.username for u in users))
@@ -295,21 +313,29 @@ class Cluster:
     def wait_until_formed(self, timeout_s: float | None = None) -> ClusterStatus:
         """Block until three nodes run as one cluster and every stream port answers."""
         deadline = time.monotonic() + (timeout_s or self.settings.boot_timeout_s)
+        watch = BootWatch()
         status = self.status()
         while time.monotonic() < deadline:
             status = self.status()
             if status.formed and self._stream_ports_answer():
                 return status
-            for ns in status.nodes:  # status() read the containers' states already
-                if ns.container_state == "exited":
-                    self._raise_node_failure(node_named(ns.node), "its container exited")
+            if not self.is_external:  # status() read the containers' states already
+                states = {ns.node: ns.container_state for ns in status.nodes}
+                failed = watch.observe(time.monotonic(), states)
+                if failed is not None:
+                    self._raise_node_failure(
+                        node_named(failed),
+                        f"its container stayed {states[failed]} for {watch.grace_s:.0f} s",
+                    )
             time.sleep(0.5)
         missing = [ns.node for ns in status.nodes if not ns.in_cluster]
         if self.is_external:
             raise ClusterError(f"the external cluster is not whole: {missing} not running")
+        compose_said = f" (docker compose up: {self._compose_error})" if self._compose_error else ""
         self._raise_node_failure(
             node_named(missing[0]) if missing else NODES[0],
-            f"not a running cluster member after {timeout_s or self.settings.boot_timeout_s:.0f} s",
+            f"not a running cluster member after {timeout_s or self.settings.boot_timeout_s:.0f} s"
+            + compose_said,
         )
 
     def _stream_ports_answer(self) -> bool:
@@ -329,8 +355,8 @@ class Cluster:
     def _check_ports(self) -> None:
         states = self.container_states()
         for n in NODES:
-            if states[n.name] in {"running", "paused", "restarting"}:
-                continue  # its ports are its own
+            if states[n.name] not in {"missing", "exited"}:
+                continue  # its ports are its own (or it is being recreated right now)
             for kind, port in n.ports.items():
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -345,15 +371,6 @@ class Cluster:
             lines = self.logs(node.name, tail=15).splitlines()
         raise NodeBootFailed(node.name, reason, lines)
 
-    def _raise_boot_failure(self, stderr: str) -> NoReturn:
-        if "address already in use" in stderr or "port is already allocated" in stderr:
-            raise ClusterError(f"a published port is taken: {stderr.strip()}")
-        states = self.container_states()
-        for n in NODES:
-            if states[n.name] != "running":
-                self._raise_node_failure(n, f"container {states[n.name]}: {stderr.strip()[-300:]}")
-        self._raise_node_failure(NODES[0], f"docker compose up failed: {stderr.strip()[-500:]}")
-
 
 def external_state(nodes: list[NodeStatus], *, answered: bool) -> ClusterState:
     """The state of an external cluster from its management API's node list: DOWN when no
@@ -366,3 +383,33 @@ def external_state(nodes: list[NodeStatus], *, answered: bool) -> ClusterState:
     if any(n.in_cluster for n in nodes):
         return ClusterState.DEGRADED
     return ClusterState.STARTING
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+class BootWatch:
+    """Tells a node that failed to boot from one that is only passing through a transient
+    state. While compose recreates a container (another checkout's bind mounts, a concurrent
+    `up`), it is for a while exited, removed (missing), created or restarting: all waited out.
+    A node fails only when its container stays exited (or dead) for `grace_s` in a row."""
+
+    STOPPED = frozenset({"exited", "dead"})
+
+    def __init__(self, grace_s: float = 15.0) -> None:
+        self.grace_s = grace_s
+        self._stopped_since: dict[str, float] = {}
+
+    def observe(self, now: float, states: dict[str, str]) -> str | None:
+        """Record the containers' states at `now`; the first node that stayed stopped for
+        `grace_s`, or None."""
+        for node, state in states.items():
+            if state not in self.STOPPED:
+                self._stopped_since.pop(node, None)
+                continue
+            since = self._stopped_since.setdefault(node, now)
+            if now - since >= self.grace_s:
+                return node
+        return None
