@@ -28,7 +28,11 @@ def register(commands: Any) -> None:
     up.add_argument("--json", action="store_true", help="print the final status as one JSON line")
     up.set_defaults(handler=_up)
 
-    status = sub.add_parser("status", help="nodes, containers, ports, version and cluster state")
+    status = sub.add_parser(
+        "status",
+        help="nodes, containers, ports, version and cluster state (external: the nodes its "
+        "management API lists)",
+    )
     status.add_argument("--json", action="store_true", help="print one JSON line")
     status.set_defaults(handler=_status)
 
