@@ -37,7 +37,14 @@ from superticks.errors import (
 )
 from superticks.settings import ClusterBackend, ClusterSettings, ConnectionSettings
 
-__all__ = ["Cluster", "ClusterState", "ClusterStatus", "NodeStatus"]
+__all__ = [
+    "BootWatch",
+    "Cluster",
+    "ClusterState",
+    "ClusterStatus",
+    "NodeStatus",
+    "external_state",
+]
 
 # testcontainers logs a failed compose command's whole output at ERROR; we raise our own errors.
 _tc_log = logging.getLogger("testcontainers")
@@ -97,6 +104,7 @@ class Cluster:
         self._progress = progress
         self._started_here = False
         self._compose_handle: DockerCompose | None = None
+        self._compose_error = ""  # what a failed `docker compose up` said, for the boot error
         password = self.connection.password.get_secret_value()
         if self.is_external:
             hosts = {n.host for n in self.connection.nodes}
@@ -145,6 +153,12 @@ class Cluster:
     # -- compose ---------------------------------------------------------------------------
     def _compose(self) -> DockerCompose:
         if self._compose_handle is None:
+            if not self.settings.compose_file.is_file():
+                raise ClusterError(
+                    f"no compose file at {self.settings.compose_file}: set "
+                    f"SUPERTICKS_COMPOSE_FILE to superticks' docker-compose.yml (or "
+                    f"SUPERTICKS_CLUSTER=external for a cluster of your own)"
+                )
             self._compose_handle = DockerCompose(
                 context=str(self.settings.compose_file.parent),
                 compose_file_name=self.settings.compose_file.name,
@@ -164,6 +178,7 @@ class Cluster:
         """Idempotent: start whatever is not running and wait until three nodes form a cluster."""
         if self.is_external:
             return self.wait_until_formed()
+        self._compose()  # a missing compose file fails here, before anything starts
         ensure_engine()
         images = ensure_images(self.settings, self._progress)
         # docker compose interpolates ${SUPERTICKS_*_IMAGE} from this process's environment.
@@ -176,7 +191,17 @@ class Cluster:
         try:
             self._compose().start()
         except subprocess.CalledProcessError as exc:
-            self._raise_boot_failure(exc.stderr.decode(errors="replace"))
+            stderr = exc.stderr.decode(errors="replace")
+            if "address already in use" in stderr or "port is already allocated" in stderr:
+                raise ClusterError(f"a published port is taken: {stderr.strip()}") from None
+            # `up --wait` also fails on transient states: containers being recreated (another
+            # checkout's bind mounts), or stopped by a concurrent `up`. Whether the cluster
+            # boots is decided by waiting for it to form (a container that stays exited fails).
+            self._progress(
+                "docker compose up did not confirm every container "
+                f"({_last_line(stderr)}); waiting for the cluster to form"
+            )
+            self._compose_error = stderr.strip()[-300:]
         status = self.wait_until_formed()
         users = ensure_role_users(self.management, self.connection)
         self._progress("least-privilege users: " + ", ".join(u.username for u in users))
@@ -221,7 +246,9 @@ class Cluster:
             return False
 
     def status(self) -> ClusterStatus:
-        states = {n.name: "-" for n in NODES} if self.is_external else self.container_states()
+        if self.is_external:
+            return self._external_status()
+        states = self.container_states()
         try:
             members = {n.name: n for n in self.management.nodes()}
             overview = self.management.overview()
@@ -233,15 +260,13 @@ class Cluster:
             nodes.append(
                 NodeStatus(
                     node=n.name,
-                    container=n.container if not self.is_external else "-",
+                    container=n.container,
                     container_state=states[n.name],
                     in_cluster=bool(info and info.running and not info.partitions),
                     ports=n.ports,
                 )
             )
-        if all(ns.in_cluster for ns in nodes) and (
-            self.is_external or all(s == "running" for s in states.values())
-        ):
+        if all(ns.in_cluster for ns in nodes) and all(s == "running" for s in states.values()):
             state = ClusterState.FORMED
         elif all(s in {"missing", "exited"} for s in states.values()):
             state = ClusterState.DOWN
@@ -258,24 +283,59 @@ class Cluster:
             nodes=nodes,
         )
 
+    def _external_status(self) -> ClusterStatus:
+        """The cluster SUPERTICKS_NODES points at, as its management API describes it: its
+        own node names (whatever they are), each running or not; no containers."""
+        try:
+            members = self.management.nodes()
+            overview = self.management.overview()
+        except ClusterError:
+            members, overview = [], None
+        nodes = [
+            NodeStatus(
+                node=m.name,
+                container="-",
+                container_state="-",
+                in_cluster=m.running and not m.partitions,
+                ports={},
+            )
+            for m in members
+        ]
+        return ClusterStatus(
+            backend=str(self.settings.cluster),
+            state=external_state(nodes, answered=overview is not None),
+            rabbitmq_version=overview.rabbitmq_version if overview else "",
+            erlang_version=overview.erlang_version if overview else "",
+            cluster_name=overview.cluster_name if overview else "",
+            nodes=nodes,
+        )
+
     def wait_until_formed(self, timeout_s: float | None = None) -> ClusterStatus:
         """Block until three nodes run as one cluster and every stream port answers."""
         deadline = time.monotonic() + (timeout_s or self.settings.boot_timeout_s)
+        watch = BootWatch()
         status = self.status()
         while time.monotonic() < deadline:
             status = self.status()
             if status.formed and self._stream_ports_answer():
                 return status
-            for ns in status.nodes:  # status() read the containers' states already
-                if ns.container_state == "exited":
-                    self._raise_node_failure(node_named(ns.node), "its container exited")
+            if not self.is_external:  # status() read the containers' states already
+                states = {ns.node: ns.container_state for ns in status.nodes}
+                failed = watch.observe(time.monotonic(), states)
+                if failed is not None:
+                    self._raise_node_failure(
+                        node_named(failed),
+                        f"its container stayed {states[failed]} for {watch.grace_s:.0f} s",
+                    )
             time.sleep(0.5)
         missing = [ns.node for ns in status.nodes if not ns.in_cluster]
         if self.is_external:
             raise ClusterError(f"the external cluster is not whole: {missing} not running")
+        compose_said = f" (docker compose up: {self._compose_error})" if self._compose_error else ""
         self._raise_node_failure(
             node_named(missing[0]) if missing else NODES[0],
-            f"not a running cluster member after {timeout_s or self.settings.boot_timeout_s:.0f} s",
+            f"not a running cluster member after {timeout_s or self.settings.boot_timeout_s:.0f} s"
+            + compose_said,
         )
 
     def _stream_ports_answer(self) -> bool:
@@ -295,8 +355,8 @@ class Cluster:
     def _check_ports(self) -> None:
         states = self.container_states()
         for n in NODES:
-            if states[n.name] in {"running", "paused", "restarting"}:
-                continue  # its ports are its own
+            if states[n.name] not in {"missing", "exited"}:
+                continue  # its ports are its own (or it is being recreated right now)
             for kind, port in n.ports.items():
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -311,11 +371,45 @@ class Cluster:
             lines = self.logs(node.name, tail=15).splitlines()
         raise NodeBootFailed(node.name, reason, lines)
 
-    def _raise_boot_failure(self, stderr: str) -> NoReturn:
-        if "address already in use" in stderr or "port is already allocated" in stderr:
-            raise ClusterError(f"a published port is taken: {stderr.strip()}")
-        states = self.container_states()
-        for n in NODES:
-            if states[n.name] != "running":
-                self._raise_node_failure(n, f"container {states[n.name]}: {stderr.strip()[-300:]}")
-        self._raise_node_failure(NODES[0], f"docker compose up failed: {stderr.strip()[-500:]}")
+
+def external_state(nodes: list[NodeStatus], *, answered: bool) -> ClusterState:
+    """The state of an external cluster from its management API's node list: DOWN when no
+    node's API answered, FORMED when every listed node runs as a member, DEGRADED when some
+    do, STARTING when none does yet."""
+    if not answered or not nodes:
+        return ClusterState.DOWN
+    if all(n.in_cluster for n in nodes):
+        return ClusterState.FORMED
+    if any(n.in_cluster for n in nodes):
+        return ClusterState.DEGRADED
+    return ClusterState.STARTING
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+class BootWatch:
+    """Tells a node that failed to boot from one that is only passing through a transient
+    state. While compose recreates a container (another checkout's bind mounts, a concurrent
+    `up`), it is for a while exited, removed (missing), created or restarting: all waited out.
+    A node fails only when its container stays exited (or dead) for `grace_s` in a row."""
+
+    STOPPED = frozenset({"exited", "dead"})
+
+    def __init__(self, grace_s: float = 15.0) -> None:
+        self.grace_s = grace_s
+        self._stopped_since: dict[str, float] = {}
+
+    def observe(self, now: float, states: dict[str, str]) -> str | None:
+        """Record the containers' states at `now`; the first node that stayed stopped for
+        `grace_s`, or None."""
+        for node, state in states.items():
+            if state not in self.STOPPED:
+                self._stopped_since.pop(node, None)
+                continue
+            since = self._stopped_since.setdefault(node, now)
+            if now - since >= self.grace_s:
+                return node
+        return None

@@ -11,6 +11,7 @@ metric                                       meaning
 ``superticks_producer_reconnects_total``     reconnections to a partition leader
 ``superticks_producer_in_flight``            ticks sent and not yet confirmed
 ``superticks_producer_stall_seconds``        how long the longest-waiting partition waits
+``superticks_producer_max_stall_seconds``    the longest confirm stall since the start
 ``superticks_producer_confirm_seconds``      confirm latency quantiles (0.5, 0.99) per call
 ===========================================  =============================================
 """
@@ -51,6 +52,11 @@ class ProducerCollector(Collector):
         gauges: tuple[tuple[str, str, float], ...] = (
             ("in_flight", "Ticks sent and not yet confirmed.", m.in_flight),
             ("stall_seconds", "How long the longest-waiting partition waits.", p.stall_s()),
+            (
+                "max_stall_seconds",
+                "The longest a partition waited for a confirm since the start.",
+                max(m.max_stall_s, p.stall_s()),
+            ),
         )
         for name, doc, level in gauges:
             gauge = GaugeMetricFamily(f"superticks_producer_{name}", doc, labels=labels)
@@ -58,7 +64,7 @@ class ProducerCollector(Collector):
             yield gauge
         latency = GaugeMetricFamily(
             "superticks_producer_confirm_seconds",
-            "Confirm latency of send/send_batch calls (quantile).",
+            "Confirm latency of send/send_batch calls (quantile, over the producer's life).",
             labels=[*labels, "quantile"],
         )
         for q in (0.5, 0.99):

@@ -54,6 +54,7 @@ from superticks.errors import (
     StreamNotFound,
     TickTooLarge,
 )
+from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
     FRAME_MAX,
@@ -130,12 +131,13 @@ class ProducerMetrics:
     resent: int = 0
     reconnects: int = 0
     in_flight: int = 0
-    confirm_latency_s: list[float] = field(default_factory=list)  # per send/send_batch call
+    # per send/send_batch call, for the producer's whole life (fixed memory, no sample cap)
+    confirm_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     max_stall_s: float = 0.0  # longest wait for a confirm on a partition with ticks in flight
 
     def latency_quantile(self, q: float) -> float:
-        samples = sorted(self.confirm_latency_s)
-        return samples[min(len(samples) - 1, int(q * len(samples)))] if samples else 0.0
+        """Confirm latency of send/send_batch calls at quantile `q`, in seconds (0: none)."""
+        return self.confirm_latency.quantile(q)
 
 
 class _Ticket:
@@ -463,8 +465,7 @@ class Producer:
             if ticket.remaining == 0:
                 if not ticket.future.done():
                     ticket.future.set_result(None)
-                if len(self.metrics.confirm_latency_s) < 100_000:
-                    self.metrics.confirm_latency_s.append(now - ticket.started)
+                self.metrics.confirm_latency.record(now - ticket.started)
         if done:
             stall = now - part.last_progress
             if stall > self.metrics.max_stall_s:

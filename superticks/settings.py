@@ -21,10 +21,20 @@ __all__ = [
     "ConnectionSettings",
     "NodeAddress",
     "Role",
+    "default_compose_file",
     "load_settings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_compose_file() -> Path:
+    """The checkout's docker-compose.yml; installed as a package (no checkout), the copy the
+    wheel ships in `cluster/_compose/` (with the configs it mounts, in the same layout)."""
+    checkout = REPO_ROOT / "docker-compose.yml"
+    if checkout.is_file():
+        return checkout
+    return REPO_ROOT / "cluster" / "_compose" / "docker-compose.yml"
 
 
 class NodeAddress(BaseModel):
@@ -162,7 +172,8 @@ class ClusterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SUPERTICKS_", frozen=True, extra="ignore")
 
     cluster: ClusterBackend = ClusterBackend.COMPOSE
-    compose_file: Path = REPO_ROOT / "docker-compose.yml"
+    compose_file: Path = Field(default_factory=default_compose_file)
+    """SUPERTICKS_COMPOSE_FILE; default: the checkout's, else the one installed with the package."""
     project: str = Field(default="superticks", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     rabbitmq_image: str | None = None
     boot_timeout_s: float = Field(default=180.0, gt=0)

@@ -11,13 +11,22 @@ range and symbols with a definite end, for backtests and audits.
 """
 
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
-from workers.handlers import CountingHandler, PerTick, PrintHandler, TickHandler, VwapHandler
+from workers.handlers import (
+    CountHandler,
+    CountingHandler,
+    PerTick,
+    PrintHandler,
+    TickHandler,
+    VwapHandler,
+    handler_named,
+)
 from workers.metrics import SymbolCollector, SymbolFigures, WorkerMetrics
 from workers.reader import ReaderMetrics, ReaderState, TickReader
 from workers.replay import ReplayResult, replay, replay_all, replay_symbols, replay_time_range
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 
 __all__ = [
+    "CountHandler",
     "CountingHandler",
     "GroupWorker",
     "PerTick",
@@ -36,6 +45,7 @@ __all__ = [
     "WorkerMetrics",
     "WorkerState",
     "aggregate_by_symbol",
+    "handler_named",
     "replay",
     "replay_all",
     "replay_symbols",

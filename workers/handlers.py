@@ -1,5 +1,7 @@
 """The tick handlers a group worker feeds: the `TickHandler` protocol, the `PerTick` adapter
-and the stock handlers (`VwapHandler`, `PrintHandler`, `CountingHandler`)."""
+the stock handlers (`VwapHandler`, `PrintHandler`, `CountHandler`; `handler_named` picks one
+by the name `superticks worker --handler` takes) and `CountingHandler`, which records every
+tick (for tests)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from partitioning.codec import Tick
 from superticks.errors import TickError
 from workers.vwap import RunningVwap, SymbolAggregate
 
-__all__ = ["CountingHandler", "PerTick", "PrintHandler", "TickHandler", "VwapHandler"]
+__all__ = [
+    "HANDLER_NAMES",
+    "CountHandler",
+    "CountingHandler",
+    "PerTick",
+    "PrintHandler",
+    "TickHandler",
+    "VwapHandler",
+    "handler_named",
+]
 
 
 @runtime_checkable
@@ -134,8 +145,53 @@ class PrintHandler:
         )
 
 
+class CountHandler:
+    """Counts ticks, per partition and per symbol; keeps nothing else (its memory grows with
+    the number of symbols, not of ticks). Idempotent on ``(partition, offset)`` like
+    `VwapHandler`: a retried call counts nothing twice."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.per_partition: dict[int, int] = {}
+        self.per_symbol: dict[str, int] = {}
+        self._applied: dict[int, int] = {}
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not ticks:
+            return
+        applied = self._applied.get(partition, -1)
+        if offsets[0] <= applied:
+            start = bisect_right(offsets, applied)
+            offsets, ticks = offsets[start:], ticks[start:]
+            if not ticks:
+                return
+        per_symbol = self.per_symbol
+        for tick in ticks:
+            per_symbol[tick.symbol] = per_symbol.get(tick.symbol, 0) + 1
+        self.total += len(ticks)
+        self.per_partition[partition] = self.per_partition.get(partition, 0) + len(ticks)
+        self._applied[partition] = offsets[-1]
+
+
+HANDLER_NAMES = ("vwap", "print", "count")
+
+
+def handler_named(name: str) -> VwapHandler | PrintHandler | CountHandler:
+    """The stock handler `superticks worker --handler NAME` runs (one of `HANDLER_NAMES`)."""
+    if name == "vwap":
+        return VwapHandler()
+    if name == "print":
+        return PrintHandler()
+    if name == "count":
+        return CountHandler()
+    raise ValueError(f"unknown handler {name!r}: one of {', '.join(HANDLER_NAMES)}")
+
+
 class CountingHandler:
-    """Records ``(symbol, sequence_number, partition, offset)`` of every tick (for tests)."""
+    """Records ``(symbol, sequence_number, partition, offset)`` of every tick, for tests (its
+    memory grows with every tick: to count ticks, use `CountHandler`)."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, int, int, int]] = []

@@ -28,7 +28,11 @@ def register(commands: Any) -> None:
     up.add_argument("--json", action="store_true", help="print the final status as one JSON line")
     up.set_defaults(handler=_up)
 
-    status = sub.add_parser("status", help="nodes, containers, ports, version and cluster state")
+    status = sub.add_parser(
+        "status",
+        help="nodes, containers, ports, version and cluster state (external: the nodes its "
+        "management API lists)",
+    )
     status.add_argument("--json", action="store_true", help="print one JSON line")
     status.set_defaults(handler=_status)
 
@@ -71,6 +75,12 @@ def _print_status(status: cl.ClusterStatus, as_json: bool) -> None:
         f"(RabbitMQ {status.rabbitmq_version or '?'} on Erlang {status.erlang_version or '?'}, "
         f"backend {status.backend})"
     )
+    if status.backend == "external":  # its own node names, from its management API
+        width = max([len(n.node) for n in status.nodes] + [4])
+        print(f"  {'node':{width}} member")
+        for n in status.nodes:
+            print(f"  {n.node:{width}} {'yes' if n.in_cluster else 'no'}")
+        return
     header = f"  {'node':8} {'container':20} {'state':9} {'member':6}"
     print(f"{header} ports (stream/amqp/mgmt/prom/tls)")
     for n in status.nodes:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from superticks.cli.args import positive_float, positive_int
+from superticks.cli.args import port, positive_float, positive_int
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
-    parser.add_argument("--port", type=positive_int, default=9110, help="listen port (9110)")
+    parser.add_argument("--port", type=port, default=9110, help="listen port (9110)")
     parser.add_argument(
         "--interval", type=positive_float, default=5.0, help="seconds between polls (5)"
     )

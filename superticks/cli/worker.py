@@ -36,9 +36,9 @@ def register(commands: Any) -> None:
         dest="handler_name",
         choices=HANDLERS,
         default="vwap",
-        help="what to do with ticks: per-symbol VWAP (default), print them, count them, or "
-        "verify: record each handled (partition, offset, symbol, sequence) in "
-        "RECORD_DIR/<name>.handled for `superticks verify`",
+        help="what to do with ticks: per-symbol VWAP (default), print them, count them (per "
+        "partition and symbol; counts only), or verify: record each handled (partition, "
+        "offset, symbol, sequence) in RECORD_DIR/<name>.handled for `superticks verify`",
     )
     parser.add_argument(
         "--record-dir",
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     from superticks.settings import load_settings
     from workers.group import GroupWorker, WorkerConfig, run_worker
     from workers.handled import VerifyingHandler
-    from workers.handlers import CountingHandler, PrintHandler, TickHandler, VwapHandler
+    from workers.handlers import CountHandler, TickHandler, VwapHandler, handler_named
     from workers.metrics import SymbolCollector, WorkerMetrics
 
     connection, _ = load_settings()
@@ -109,14 +109,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"invalid worker options: {problems}") from None
 
     handler: TickHandler
-    if args.handler_name == "vwap":
-        handler = VwapHandler()
-    elif args.handler_name == "print":
-        handler = PrintHandler()
-    elif args.handler_name == "verify":
+    if args.handler_name == "verify":
         handler = VerifyingHandler(args.record_dir, config.name, drop_offset=args.drop_offset)
     else:
-        handler = CountingHandler()
+        handler = handler_named(args.handler_name)
 
     metrics = WorkerMetrics(config.group, config.name)
     if isinstance(handler, VwapHandler):
@@ -151,6 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     summary = worker.status()
     if isinstance(handler, VwapHandler):
         summary["symbols"] = len(handler.vwap)
+    elif isinstance(handler, CountHandler):
+        summary["counted"] = handler.total
+        summary["symbols"] = len(handler.per_symbol)
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0

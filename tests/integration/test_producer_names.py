@@ -116,3 +116,29 @@ def test_two_produce_commands_at_once_with_default_flags_lose_nothing(
     summary = json.loads(next(out for code, out, _ in results if code == 0).splitlines()[-1])
     assert summary["confirmed"] == 20_000
     assert asyncio.run(_stored(connection, super_stream)) == 20_000
+
+
+def test_a_producer_restarted_after_a_kill_gets_its_name_back_and_continues(
+    connection: ConnectionSettings, super_stream: str
+) -> None:
+    command = [
+        sys.executable, "-c", CLI, "produce", "--super-stream", super_stream,
+        "--rate", "2000", "--duration", "60", "--name", "feed",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as run:
+        assert run.stderr is not None
+        assert run.stderr.readline().startswith("sent ")  # it holds the name and sends
+        run.kill()
+        run.communicate()
+
+    async def restart() -> int:
+        config = ProducerConfig(connection=connection, super_stream=super_stream, name="feed")
+        before = await _stored(connection, super_stream)
+        async with Producer(config) as producer:
+            await producer.send_batch(_ticks(1_000, "B"))
+            await producer.flush(30)
+        return await _stored(connection, super_stream) - before
+
+    assert asyncio.run(restart()) == 1_000

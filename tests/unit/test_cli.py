@@ -42,7 +42,7 @@ def test_a_bad_environment_setting_is_refused(
         (["replay", "--from", "yesterday"], "expected an ISO-8601 UTC time"),
         (["cluster", "kill"], "the following arguments are required: node"),
         (["produce", "--count", "10", "--clock", "atomic"], "invalid choice: 'atomic'"),
-        (["monitor", "--port", "0"], "expected a number > 0"),
+        (["monitor", "--port", "0"], "argument --port: expected a TCP port (1-65535)"),
         (["monitor", "--interval", "soon"], "argument --interval: expected a number > 0"),
         (["monitor", "--management", "localhost:15672"], "expected http://HOST:PORT URLs"),
         (["monitor", "--group", ","], "expected one or more names"),

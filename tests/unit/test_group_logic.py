@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import tracemalloc
 from decimal import Decimal
 
 import orjson
@@ -19,7 +20,7 @@ from workers.deadletter import (
     read_dead_letter,
 )
 from workers.group import WorkerConfig
-from workers.handlers import CountingHandler, PerTick, VwapHandler
+from workers.handlers import CountHandler, CountingHandler, PerTick, VwapHandler, handler_named
 from workers.offsets import fence, store_due
 
 
@@ -176,3 +177,29 @@ async def test_per_tick_adapter_calls_once_per_tick_in_order() -> None:
 
     await PerTick(one).handle_batch(1, [3, 5], [_tick(0), _tick(1)])
     assert seen == [(1, 3, 0), (1, 5, 1)]
+
+
+# --- the count handler --------------------------------------------------------------------------
+async def test_the_count_handler_counts_per_partition_and_symbol_and_never_twice() -> None:
+    handler = handler_named("count")
+    assert isinstance(handler, CountHandler)
+    await handler.handle_batch(0, [0, 1], [_tick(0), _tick(1, symbol="MSFT")])
+    await handler.handle_batch(0, [1, 2], [_tick(1, symbol="MSFT"), _tick(2)])  # a retry
+    await handler.handle_batch(1, [0], [_tick(0)])
+    assert handler.total == 4
+    assert handler.per_partition == {0: 3, 1: 1}
+    assert handler.per_symbol == {"AAPL": 3, "MSFT": 1}
+
+
+async def test_the_count_handler_of_the_cli_keeps_counts_not_ticks() -> None:
+    """`superticks worker --handler count` used to keep every tick in memory for ever."""
+    handler = handler_named("count")
+    ticks = [_tick(i, symbol=f"S{i % 50}") for i in range(1_000)]
+    await handler.handle_batch(0, range(1_000), ticks)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for n in range(1, 51):
+        await handler.handle_batch(0, range(n * 1_000, (n + 1) * 1_000), ticks)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 20_000  # recording 50,000 ticks took megabytes

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from bench.histogram import Histogram
+from superticks.histogram import Histogram
 
 
 def test_small_values_are_exact() -> None:

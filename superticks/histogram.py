@@ -1,6 +1,6 @@
-"""An HDR-style latency histogram: every value counted, fixed memory, bounded relative error.
+"""Latency histograms: every value counted, fixed memory, bounded relative error (HDR-style).
 
-Values (non-negative integers, e.g. microseconds) fall into log-linear buckets: below
+`Histogram` counts non-negative integers (e.g. microseconds) in log-linear buckets: below
 ``2**precision`` each value has its own bucket; above, every power-of-two range is split into
 ``2**(precision-1)`` equal buckets, so a bucket is never wider than ``2**-(precision-1)`` of its
 values (0.1% at the default precision 11). Memory grows with the logarithm of the largest
@@ -8,6 +8,9 @@ value, never with the number of samples: there is no sample cap and no sampling.
 the highest value of the bucket holding the rank (never below the true quantile, at most one
 bucket width above it), like HdrHistogram's ``value_at_percentile``. Histograms merge exactly
 (`merge`) and travel as JSON (`to_dict` / `from_dict`).
+
+`LatencyHistogram` is the same in seconds (recorded as microseconds, clamped to `highest_s`):
+the producer's confirm latency, the benches' end-to-end latency.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Histogram"]
+__all__ = ["Histogram", "LatencyHistogram"]
 
 
 class Histogram:
@@ -140,3 +143,45 @@ class Histogram:
         if sum(hist._counts.values()) != hist.count:
             raise ValueError("histogram counts do not add up to its count")
         return hist
+
+
+_US = 1_000_000
+
+
+class LatencyHistogram:
+    """Durations in seconds in a `Histogram` of microseconds (0.1 % resolution), clamped to
+    [0, `highest_s`]; no sample cap, memory bounded by the number of buckets."""
+
+    __slots__ = ("_highest_us", "highest_s", "histogram")
+
+    def __init__(self, highest_s: float = 3600.0, precision: int = 11) -> None:
+        if not highest_s > 0:
+            raise ValueError(f"highest_s must be > 0, not {highest_s}")
+        self.highest_s = highest_s
+        self._highest_us = int(highest_s * _US)
+        self.histogram = Histogram(precision)
+
+    def record(self, seconds: float, count: int = 1) -> None:
+        """Record `count` durations of `seconds` (negative ones as 0, longer ones as
+        `highest_s`)."""
+        self.histogram.record(min(max(int(seconds * _US), 0), self._highest_us), count)
+
+    @property
+    def count(self) -> int:
+        return self.histogram.count
+
+    @property
+    def max_s(self) -> float:
+        return self.histogram.max / _US if self.histogram.count else 0.0
+
+    @property
+    def mean_s(self) -> float:
+        return self.histogram.mean / _US
+
+    def quantile(self, q: float) -> float:
+        """The duration at quantile `q` (0..1) in seconds; 0.0 when nothing was recorded."""
+        return self.histogram.quantile(q) / _US
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add everything `other` recorded to this histogram."""
+        self.histogram.merge(other.histogram)
