@@ -345,14 +345,18 @@ class Monitor:
 
     def _ok(self, source: str) -> None:
         h = self._health[source]
+        if not h.up and h.errors_total:
+            log.warning("%s answers again", source)
         h.up = True
         h.last_success = time.time()
 
     def _fail(self, source: str, exc: BaseException, count: int = 1) -> None:
         h = self._health[source]
+        if h.up or not h.errors_total:  # one line when a source fails, not one per poll
+            why = str(exc) or f"no answer within {self.config.timeout_s:g} s ({type(exc).__name__})"
+            log.warning("%s: %s (superticks_exporter_up{source=%r} 0)", source, why, source)
         h.up = False
         h.errors_total += count
-        log.warning("%s: %s", source, exc)
 
     async def _read_management(self) -> _Management:
         api = self._api
