@@ -102,6 +102,7 @@ from superticks.errors import (
     ConnectionFailed,
     ManagementUnavailable,
     StreamError,
+    StreamNotFound,
     SuperticksError,
 )
 from superticks.settings import ConnectionSettings
@@ -457,11 +458,19 @@ class Monitor:
         admin, probe = await self._connect()
         errors: list[BaseException] = []
 
-        async def guarded(coro: Awaitable[T]) -> T | None:
+        gone: set[str] = set()
+
+        async def guarded(coro: Awaitable[T], stream: str = "") -> T | None:
             try:
                 return await coro
             except ConnectionFailed:
                 raise
+            except StreamNotFound as exc:  # deleted since it was found: not a failure
+                if stream:
+                    gone.add(stream)
+                else:
+                    errors.append(exc)
+                return None
             except StreamError as exc:
                 errors.append(exc)
                 return None
@@ -483,9 +492,9 @@ class Monitor:
         streams = [s for _, _, s in out.partitions]
         metadata = not self._health["management"].up  # leaders from the stream protocol then
         ends, stored, infos = await asyncio.gather(
-            asyncio.gather(*(guarded(self._end(admin, probe, s)) for s in streams)),
-            asyncio.gather(*(guarded(admin.stored_offset(s, g)) for _, g, _, s in out.pairs)),
-            asyncio.gather(*(guarded(admin.info(s)) for s in (streams if metadata else ()))),
+            asyncio.gather(*(guarded(self._end(admin, probe, s), s) for s in streams)),
+            asyncio.gather(*(guarded(admin.stored_offset(s, g), s) for _, g, _, s in out.pairs)),
+            asyncio.gather(*(guarded(admin.info(s), s) for s in (streams if metadata else ()))),
         )
         out.ends = dict(zip(streams, ends, strict=True))
         out.infos = {i.name: i for i in infos if i is not None}
@@ -500,7 +509,7 @@ class Monitor:
                 reads[(s, o)] = None
         if len(self._gaps) > 10_000:
             self._gaps.clear()
-        headers = await asyncio.gather(*(guarded(probe.at(s, o)) for s, o in reads))
+        headers = await asyncio.gather(*(guarded(probe.at(s, o), s) for s, o in reads))
         for (s, o), header in zip(reads, headers, strict=True):
             if header is None:
                 errors.append(StreamError(f"no chunk at offset {o} of {s} within 2 s"))
@@ -509,11 +518,23 @@ class Monitor:
             else:  # `o` is an offset-tracking record: the next chunk of ticks holds the next tick
                 self._remember(header)
                 self._gaps[(s, o)] = header.timestamp_ms
+        if gone:  # a super stream deleted since the last poll: leave it out
+            out.partitions = [p for p in out.partitions if p[2] not in gone]
+            kept = [k for k, pair in enumerate(out.pairs) if pair[3] not in gone]
+            out.pairs = [out.pairs[k] for k in kept]
+            out.stored = [out.stored[k] for k in kept]
+            self._topology = {ss: p for ss, p in self._topology.items() if not gone & set(p)}
         if errors:
             self._fail("stream", errors[0], len(errors))
         else:
             self._ok("stream")
         return out
+
+    def _forget(self, stream: str) -> None:
+        """Drop what is cached of `stream` (it was emptied, or deleted and created again)."""
+        self._ends.pop(stream, None)
+        self._chunks.pop(stream, None)
+        self._gaps = {k: v for k, v in self._gaps.items() if k[0] != stream}
 
     def _remember(self, header: ChunkHeader) -> None:
         chunks = self._chunks.setdefault(header.stream, {})
@@ -539,8 +560,12 @@ class Monitor:
         committed = stats.get("committed_offset", committed_chunk)
         first = max(0, stats.get("first_chunk_id", 0))
         if committed_chunk < 0:
+            self._forget(stream)
             return _End(-1, committed, first, None)
         cached = self._ends.get(stream)
+        if cached is not None and cached[0] > committed_chunk:  # deleted and created again
+            self._forget(stream)
+            cached = None
         if cached is not None and cached[0] == committed_chunk:
             last = cached[1]
         else:
@@ -635,6 +660,7 @@ class Monitor:
         streams = set(parts)
         self._gaps = {k: v for k, v in self._gaps.items() if k[0] in streams}
         self._chunks = {k: v for k, v in self._chunks.items() if k in streams}
+        self._ends = {k: v for k, v in self._ends.items() if k in streams}
         return list(parts.values()), groups
 
 
