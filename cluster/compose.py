@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from testcontainers.compose import DockerCompose
 
 from cluster.engine import ensure_engine
-from cluster.image import ensure_images
+from cluster.image import ensure_exporter_image, ensure_images
 from cluster.management import ManagementClient
 from cluster.node import NODES, Node, node_named
 from cluster.users import ensure_role_users
@@ -89,19 +89,31 @@ class ClusterStatus:
         return data
 
 
+MONITORING_PROFILE = "monitoring"
+"""The compose profile of the lag exporter service (`exporter`)."""
+
+
 class Cluster:
     """Drives the compose cluster. `start()`/`stop()` and `with Cluster(...)` bring it up and take
-    down only what this object brought up; `up()`/`down()` act unconditionally."""
+    down only what this object brought up; `up()`/`down()` act unconditionally.
+
+    With `exporter=True`, `up()` also builds (when needed) and starts the lag exporter service
+    (compose profile `monitoring`), as `superticks cluster up` does; the test suite leaves it
+    out (its image build is not on `make test`'s path). `down()` removes it either way.
+    """
 
     def __init__(
         self,
         settings: ClusterSettings | None = None,
         connection: ConnectionSettings | None = None,
         progress: Callable[[str], None] = lambda _msg: None,
+        *,
+        exporter: bool = False,
     ) -> None:
         self.settings = settings or ClusterSettings()
         self.connection = connection or ConnectionSettings()
         self._progress = progress
+        self.exporter = exporter
         self._started_here = False
         self._compose_handle: DockerCompose | None = None
         self._compose_error = ""  # what a failed `docker compose up` said, for the boot error
@@ -163,6 +175,7 @@ class Cluster:
                 context=str(self.settings.compose_file.parent),
                 compose_file_name=self.settings.compose_file.name,
                 wait=True,
+                profiles=[MONITORING_PROFILE] if self.exporter else None,
             )
         return self._compose_handle
 
@@ -181,12 +194,20 @@ class Cluster:
         self._compose()  # a missing compose file fails here, before anything starts
         ensure_engine()
         images = ensure_images(self.settings, self._progress)
+        if self.exporter:
+            images["SUPERTICKS_EXPORTER_IMAGE"] = ensure_exporter_image(self._progress)
         # docker compose interpolates ${SUPERTICKS_*_IMAGE} from this process's environment.
         os.environ.update(images)
         self._check_ports()
         self._progress(
             f"starting {len(NODES)} nodes from {images['SUPERTICKS_RABBITMQ_IMAGE']} and "
-            f"Prometheus from {images['SUPERTICKS_PROMETHEUS_IMAGE']} ..."
+            f"Prometheus from {images['SUPERTICKS_PROMETHEUS_IMAGE']}"
+            + (
+                f", the lag exporter from {images['SUPERTICKS_EXPORTER_IMAGE']}"
+                if self.exporter
+                else ""
+            )
+            + " ..."
         )
         try:
             self._compose().start()
@@ -210,7 +231,11 @@ class Cluster:
     def down(self, purge: bool = False) -> None:
         """Stop and remove the containers (and with `purge`, their data volumes)."""
         self.refuse_external("cluster down")
-        cmd = [*self._compose().compose_command_property, "down", "--timeout", "20"]
+        # with the exporter's profile, or `down` would leave the exporter running
+        cmd = [
+            *self._compose().compose_command_property,
+            *("--profile", MONITORING_PROFILE, "down", "--timeout", "20"),
+        ]
         if purge:
             cmd.append("--volumes")
         subprocess.run(cmd, cwd=self.settings.compose_file.parent, capture_output=True, check=False)

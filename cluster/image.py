@@ -4,11 +4,18 @@ For each image kind (RabbitMQ, Prometheus): the image docker-compose.yml resolve
 (`SUPERTICKS_RABBITMQ_IMAGE` / `SUPERTICKS_PROMETHEUS_IMAGE`, else the pinned official tag) when
 the engine has it or can pull it; otherwise a local equivalent built from Debian's packages by
 `cluster/scripts/build-image.sh` once and then reused (cached by tag).
+
+The lag exporter's image (`SUPERTICKS_EXPORTER_IMAGE`, else `superticks/exporter:local`) holds
+this project, so it is always built here (`cluster/scripts/build-exporter-image.sh`: wheels
+made on the host, a Debian python base), and rebuilt only when the project's sources, lock file
+or build recipe changed (a hash of them is the image's `org.superticks.source` label).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +24,22 @@ from pathlib import Path
 from superticks.errors import ClusterError
 from superticks.settings import ClusterSettings
 
-__all__ = ["IMAGE_KINDS", "ImageKind", "compose_images", "ensure_images", "image_present"]
+__all__ = [
+    "EXPORTER_IMAGE",
+    "IMAGE_KINDS",
+    "ImageKind",
+    "compose_images",
+    "ensure_exporter_image",
+    "ensure_images",
+    "exporter_source_hash",
+    "image_present",
+]
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+REPO = Path(__file__).resolve().parents[1]
+EXPORTER_IMAGE = "superticks/exporter:local"
+_EXPORTER_INPUTS = ("pyproject.toml", "uv.lock", "cluster/exporter.Dockerfile")
+_PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench", "monitoring")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +131,60 @@ def ensure_images(
         override = settings.rabbitmq_image if kind.name == "rabbitmq" else None
         chosen[kind.env] = _ensure(kind, override or wanted.pop(), progress)
     return chosen
+
+
+def exporter_source_hash(repo: Path = REPO) -> str:
+    """A hash of what the exporter's image is built from: the packages' Python files, the
+    project and lock files and the build recipe (a changed test or README rebuilds nothing)."""
+    digest = hashlib.sha256()
+    files = [repo / f for f in _EXPORTER_INPUTS] + [SCRIPTS / "build-exporter-image.sh"]
+    files += sorted(p for pkg in _PACKAGES for p in (repo / pkg).rglob("*.py"))
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _image_label(image: str, label: str) -> str | None:
+    result = subprocess.run(
+        [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{index .Config.Labels "{label}"}}}}',
+            image,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def ensure_exporter_image(progress: Callable[[str], None] = print) -> str:
+    """The lag exporter's image: `SUPERTICKS_EXPORTER_IMAGE` if set (used as is), else
+    `superticks/exporter:local`, built (about 10 s; the first time, with its Debian base and
+    the wheels, 1-3 min) unless it exists with the current sources' hash."""
+    configured = os.environ.get("SUPERTICKS_EXPORTER_IMAGE")
+    if configured:
+        return configured
+    wanted = exporter_source_hash()
+    if _image_label(EXPORTER_IMAGE, "org.superticks.source") == wanted:
+        return EXPORTER_IMAGE
+    progress(f"building the lag exporter's image {EXPORTER_IMAGE} from this project's wheels")
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "build-exporter-image.sh"), EXPORTER_IMAGE, wanted],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or _image_label(EXPORTER_IMAGE, "org.superticks.source") != wanted:
+        tail = "\n".join(result.stderr.strip().splitlines()[-10:])
+        raise ClusterError(
+            f"could not build the lag exporter's image {EXPORTER_IMAGE}:\n{tail}\n"
+            "Set SUPERTICKS_EXPORTER_IMAGE to an image with superticks installed, or run "
+            "`superticks monitor` on the host instead."
+        )
+    return EXPORTER_IMAGE

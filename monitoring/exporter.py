@@ -102,10 +102,11 @@ from superticks.errors import (
     ConnectionFailed,
     ManagementUnavailable,
     StreamError,
+    StreamNotFound,
     SuperticksError,
 )
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin, ChunkHeader, ChunkProbe
+from superticks.streams import Admin, ChunkHeader, ChunkProbe, StreamInfo
 
 __all__ = [
     "DEFAULT_MANAGEMENT_URLS",
@@ -236,7 +237,8 @@ class Monitor:
         self._groups: dict[str, set[str]] = {}  # super stream -> groups
         self._replicas: dict[str, QueueReplicas] = {}
         self._ends: dict[str, tuple[int, ChunkHeader]] = {}  # stream -> (committed id, last)
-        self._stamps: dict[tuple[str, int], int] = {}  # (stream, offset) -> chunk time (ms)
+        self._chunks: dict[str, dict[int, ChunkHeader]] = {}  # stream -> first offset -> chunk
+        self._gaps: dict[tuple[str, int], int] = {}  # (stream, tracking offset) -> next chunk ms
         self._windows: dict[tuple[str, str, int], deque[Sample]] = {}
         self._health = {s: SourceHealth() for s in SOURCES}
         self._last_consumers: list[ActiveConsumer] = []
@@ -314,20 +316,19 @@ class Monitor:
 
     # -- one poll --------------------------------------------------------------------------
     async def poll(self) -> Snapshot:
-        """Read everything once and update `snapshot`. Failures become metrics, never raise."""
+        """Read everything once and update `snapshot`. Failures become metrics, never raise.
+
+        The management API and the stream protocol are read at the same time once the super
+        streams and groups are known (the stream side uses what the previous poll found; a new
+        group shows up one poll later); on the first poll, the management API first.
+        """
         started = time.perf_counter()
-        mgmt = await self._read_management()
-        parts: list[PartitionState] = []
-        groups: list[GroupPartition] = []
-        try:
-            parts, groups = await asyncio.wait_for(self._read_streams(mgmt), self.config.timeout_s)
-        except (TimeoutError, ConnectionFailed) as exc:
-            self._fail("stream", exc)
-            await self._drop_admin()
-            parts, groups = self._unreadable(mgmt)
-        except SuperticksError as exc:
-            self._fail("stream", exc)
-            parts, groups = self._unreadable(mgmt)
+        if self._topology:
+            mgmt, raw = await asyncio.gather(self._read_management(), self._read_streams_safely())
+        else:
+            mgmt = await self._read_management()
+            raw = await self._read_streams_safely()
+        parts, groups = self._assemble(mgmt, raw)
         statuses: dict[tuple[str, str], list[Status]] = {}
         for g in groups:
             statuses.setdefault((g.super_stream, g.group), []).append(g.status)
@@ -345,14 +346,18 @@ class Monitor:
 
     def _ok(self, source: str) -> None:
         h = self._health[source]
+        if not h.up and h.errors_total:
+            log.warning("%s answers again", source)
         h.up = True
         h.last_success = time.time()
 
     def _fail(self, source: str, exc: BaseException, count: int = 1) -> None:
         h = self._health[source]
+        if h.up or not h.errors_total:  # one line when a source fails, not one per poll
+            why = str(exc) or f"no answer within {self.config.timeout_s:g} s ({type(exc).__name__})"
+            log.warning("%s: %s (superticks_exporter_up{source=%r} 0)", source, why, source)
         h.up = False
         h.errors_total += count
-        log.warning("%s: %s", source, exc)
 
     async def _read_management(self) -> _Management:
         api = self._api
@@ -438,17 +443,34 @@ class Monitor:
             with contextlib.suppress(SuperticksError, OSError):
                 await admin.stop()
 
-    async def _read_streams(
-        self, mgmt: _Management
-    ) -> tuple[list[PartitionState], list[GroupPartition]]:
+    async def _read_streams_safely(self) -> _StreamRead | None:
+        """The stream side of a poll, bounded by `timeout_s`; None when it failed."""
+        try:
+            return await asyncio.wait_for(self._read_streams(), self.config.timeout_s)
+        except (TimeoutError, ConnectionFailed) as exc:
+            self._fail("stream", exc)
+            await self._drop_admin()
+        except SuperticksError as exc:
+            self._fail("stream", exc)
+        return None
+
+    async def _read_streams(self) -> _StreamRead:
         admin, probe = await self._connect()
         errors: list[BaseException] = []
 
-        async def guarded(coro: Awaitable[T]) -> T | None:
+        gone: set[str] = set()
+
+        async def guarded(coro: Awaitable[T], stream: str = "") -> T | None:
             try:
                 return await coro
             except ConnectionFailed:
                 raise
+            except StreamNotFound as exc:  # deleted since it was found: not a failure
+                if stream:
+                    gone.add(stream)
+                else:
+                    errors.append(exc)
+                return None
             except StreamError as exc:
                 errors.append(exc)
                 return None
@@ -459,92 +481,164 @@ class Monitor:
                 if found:
                     self._topology[ss] = found
                     self._known_super_streams.add(ss)
-        partitions = [
-            (ss, i, s) for ss, parts in self._topology.items() for i, s in enumerate(parts)
-        ]
-        ends = await asyncio.gather(
-            *(guarded(self._end(admin, probe, s)) for _, _, s in partitions)
+        out = _StreamRead(
+            partitions=[
+                (ss, i, s) for ss, parts in self._topology.items() for i, s in enumerate(parts)
+            ]
         )
-        infos: dict[str, Any] = {}
-        if mgmt.replicas is None:  # leader and replicas from the stream protocol's metadata
-            got = await asyncio.gather(*(guarded(admin.info(s)) for _, _, s in partitions))
-            infos = {s: i for (_, _, s), i in zip(partitions, got, strict=True) if i is not None}
+        out.pairs = [
+            (ss, g, i, s) for ss, i, s in out.partitions for g in sorted(self._groups.get(ss, ()))
+        ]
+        streams = [s for _, _, s in out.partitions]
+        metadata = not self._health["management"].up  # leaders from the stream protocol then
+        ends, stored, infos = await asyncio.gather(
+            asyncio.gather(*(guarded(self._end(admin, probe, s), s) for s in streams)),
+            asyncio.gather(*(guarded(admin.stored_offset(s, g), s) for _, g, _, s in out.pairs)),
+            asyncio.gather(*(guarded(admin.info(s), s) for s in (streams if metadata else ()))),
+        )
+        out.ends = dict(zip(streams, ends, strict=True))
+        out.infos = {i.name: i for i in infos if i is not None}
+        out.stored = list(stored)
+        reads: dict[tuple[str, int], None] = {}
+        for (_, _, _, s), offset in zip(out.pairs, out.stored, strict=True):
+            end = out.ends.get(s)
+            if end is None:
+                continue
+            o = _next_unprocessed(offset, end.first)
+            if end.last >= o and self._chunk_time(s, o) is None:
+                reads[(s, o)] = None
+        if len(self._gaps) > 10_000:
+            self._gaps.clear()
+        headers = await asyncio.gather(*(guarded(probe.at(s, o), s) for s, o in reads))
+        for (s, o), header in zip(reads, headers, strict=True):
+            if header is None:
+                errors.append(StreamError(f"no chunk at offset {o} of {s} within 2 s"))
+            elif header.first_offset <= o:
+                self._remember(header)
+            else:  # `o` is an offset-tracking record: the next chunk of ticks holds the next tick
+                self._remember(header)
+                self._gaps[(s, o)] = header.timestamp_ms
+        if gone:  # a super stream deleted since the last poll: leave it out
+            out.partitions = [p for p in out.partitions if p[2] not in gone]
+            kept = [k for k, pair in enumerate(out.pairs) if pair[3] not in gone]
+            out.pairs = [out.pairs[k] for k in kept]
+            out.stored = [out.stored[k] for k in kept]
+            self._topology = {ss: p for ss, p in self._topology.items() if not gone & set(p)}
+        if errors:
+            self._fail("stream", errors[0], len(errors))
+        else:
+            self._ok("stream")
+        return out
+
+    def _forget(self, stream: str) -> None:
+        """Drop what is cached of `stream` (it was emptied, or deleted and created again)."""
+        self._ends.pop(stream, None)
+        self._chunks.pop(stream, None)
+        self._gaps = {k: v for k, v in self._gaps.items() if k[0] != stream}
+
+    def _remember(self, header: ChunkHeader) -> None:
+        chunks = self._chunks.setdefault(header.stream, {})
+        chunks[header.first_offset] = header
+        if len(chunks) > 256:  # keep the newest chunks of each stream
+            for first in sorted(chunks)[: len(chunks) - 256]:
+                del chunks[first]
+
+    def _chunk_time(self, stream: str, offset: int) -> int | None:
+        """When the chunk holding tick `offset` was stored, if a chunk read already said."""
+        gap = self._gaps.get((stream, offset))
+        if gap is not None:
+            return gap
+        for first, header in (self._chunks.get(stream) or {}).items():
+            if first <= offset <= header.last_offset:
+                return header.timestamp_ms
+        return None
+
+    async def _end(self, admin: Admin, probe: ChunkProbe, stream: str) -> _End:
+        """The partition's last tick (from its last chunk of ticks) and the broker's stats."""
+        stats = await admin.stats(stream)
+        committed_chunk = stats.get("committed_chunk_id", -1)
+        committed = stats.get("committed_offset", committed_chunk)
+        first = max(0, stats.get("first_chunk_id", 0))
+        if committed_chunk < 0:
+            self._forget(stream)
+            return _End(-1, committed, first, None)
+        cached = self._ends.get(stream)
+        if cached is not None and cached[0] > committed_chunk:  # deleted and created again
+            self._forget(stream)
+            cached = None
+        if cached is not None and cached[0] == committed_chunk:
+            last = cached[1]
+        else:
+            header = await probe.last(stream)
+            if header is None:  # only offset-tracking records in the stream: no ticks
+                return _End(-1, committed, first, None)
+            last = header
+            self._ends[stream] = (committed_chunk, header)
+            self._remember(header)
+        return _End(last.last_offset, committed, first, last.timestamp_ms)
+
+    def _assemble(
+        self, mgmt: _Management, raw: _StreamRead | None
+    ) -> tuple[list[PartitionState], list[GroupPartition]]:
+        """Partitions and groups from what both sources said this poll (None: unreadable)."""
         now = time.time()
-        part_states: dict[str, PartitionState] = {}
-        for (ss, index, stream), end in zip(partitions, ends, strict=True):
+        consumers = _by_group(mgmt.consumers, mgmt.connections)
+        partitions = (
+            raw.partitions
+            if raw is not None
+            else [(ss, i, s) for ss, parts in self._topology.items() for i, s in enumerate(parts)]
+        )
+        parts: dict[str, PartitionState] = {}
+        for ss, index, stream in partitions:
+            end = raw.ends.get(stream) if raw is not None else None
             rep = self._replicas.get(stream) if mgmt.replicas is not None else None
-            info = infos.get(stream)
+            info = raw.infos.get(stream) if raw is not None else None
+            leader, replicas, in_sync = "", None, None
             if rep is not None:
-                leader, replicas, in_sync = (
-                    rep.leader,
-                    len(rep.members),
-                    len(set(rep.online) & set(rep.members)),
-                )
+                leader, replicas = rep.leader, len(rep.members)
+                in_sync = len(set(rep.online) & set(rep.members))
             elif info is not None:
-                leader, replicas, in_sync = info.leader, None, 1 + len(info.replicas)
-            else:
-                leader, replicas, in_sync = "", None, None
-            part_states[stream] = PartitionState(
+                leader, in_sync = info.leader, 1 + len(info.replicas)
+            parts[stream] = PartitionState(
                 super_stream=ss,
                 index=index,
                 stream=stream,
-                end_offset=end[0] if end else None,
-                committed_offset=end[1] if end else None,
-                first_offset=end[2] if end else None,
-                last_tick_ms=end[3] if end else None,
+                end_offset=end.last if end else None,
+                committed_offset=end.committed if end else None,
+                first_offset=end.first if end else None,
+                last_tick_ms=end.last_ms if end else None,
                 leader=leader,
                 replicas=replicas,
                 in_sync=in_sync,
             )
-        pairs = [(ss, g, i, s) for ss, i, s in partitions for g in sorted(self._groups.get(ss, ()))]
-        stored = await asyncio.gather(*(guarded(admin.stored_offset(s, g)) for _, g, _, s in pairs))
-        stamps: dict[tuple[str, int], int] = {}
-        lag_reads: list[tuple[int, str, int]] = []  # (pair index, stream, offset to read)
-        lags: list[int | None] = []
-        for k, ((_ss, _g, _i, s), offset) in enumerate(zip(pairs, stored, strict=True)):
-            p = part_states[s]
-            if p.end_offset is None:
-                lags.append(None)
-                continue
-            first = p.first_offset or 0
-            next_unprocessed = max((offset if offset is not None else -1) + 1, first)
-            lag = max(0, p.end_offset - next_unprocessed + 1)
-            lags.append(lag)
-            if lag > 0:
-                key = (s, next_unprocessed)
-                if key in self._stamps:
-                    stamps[key] = self._stamps[key]
-                else:
-                    lag_reads.append((k, s, next_unprocessed))
-        read = await asyncio.gather(*(guarded(probe.at(s, o)) for _, s, o in lag_reads))
-        for (_, s, o), header in zip(lag_reads, read, strict=True):
-            if header is not None:
-                stamps[(s, o)] = header.timestamp_ms
-            else:
-                errors.append(StreamError(f"no chunk at offset {o} of {s}"))
-        self._stamps = stamps
-        consumers = _by_group(mgmt.consumers, mgmt.connections)
+        if raw is not None:
+            pairs, stored = raw.pairs, raw.stored
+        else:
+            pairs = [
+                (ss, g, i, s) for ss, i, s in partitions for g in sorted(self._groups.get(ss, ()))
+            ]
+            stored = [None] * len(pairs)
         groups: list[GroupPartition] = []
-        for (ss, g, i, s), offset, behind in zip(pairs, stored, lags, strict=True):
-            p = part_states[s]
+        for (ss, g, i, s), offset in zip(pairs, stored, strict=True):
+            end = raw.ends.get(s) if raw is not None else None
+            lag: int | None = None
             lag_s: float | None = None
-            if behind == 0:
-                lag_s = 0.0
-            elif behind is not None:
-                next_unprocessed = max(
-                    (offset if offset is not None else -1) + 1, p.first_offset or 0
-                )
-                stamp = stamps.get((s, next_unprocessed), p.last_tick_ms)
-                lag_s = max(0.0, now - stamp / 1000) if stamp is not None else None
+            if end is not None:
+                o = _next_unprocessed(offset, end.first)
+                lag = max(0, end.last - o + 1)
+                if lag == 0:
+                    lag_s = 0.0
+                else:
+                    stamp = self._chunk_time(s, o)
+                    if stamp is None:  # unreadable: at least as old as the last chunk of ticks
+                        stamp = end.last_ms
+                    lag_s = max(0.0, now - stamp / 1000) if stamp is not None else None
             listed = consumers.get((s, g)) if consumers is not None else None
             active = listed[1] if listed is not None else None
             window = self._windows.setdefault((ss, g, i), deque(maxlen=self.config.window))
+            known = consumers is not None
             window.append(
-                Sample(
-                    stored=offset,
-                    lag=behind,
-                    active=None if consumers is None else active is not None,
-                )
+                Sample(stored=offset, lag=lag, active=active is not None if known else None)
             )
             groups.append(
                 GroupPartition(
@@ -552,86 +646,47 @@ class Monitor:
                     group=g,
                     index=i,
                     stored=offset,
-                    lag_ticks=behind,
+                    lag_ticks=lag,
                     lag_seconds=lag_s,
-                    consumers=None if consumers is None else (listed[0] if listed else 0),
+                    consumers=(listed[0] if listed else 0) if known else None,
                     active_consumer=active,
-                    unconsumed=None if consumers is None else active is None,
+                    unconsumed=active is None if known else None,
                     status=partition_status(window, self.config.window),
                 )
             )
         live = {(gp.super_stream, gp.group, gp.index) for gp in groups}
         for gone in [w for w in self._windows if w not in live]:
             del self._windows[gone]
-        if errors:
-            self._fail("stream", errors[0], len(errors))
-        else:
-            self._ok("stream")
-        return list(part_states.values()), groups
+        streams = set(parts)
+        self._gaps = {k: v for k, v in self._gaps.items() if k[0] in streams}
+        self._chunks = {k: v for k, v in self._chunks.items() if k in streams}
+        self._ends = {k: v for k, v in self._ends.items() if k in streams}
+        return list(parts.values()), groups
 
-    async def _end(
-        self, admin: Admin, probe: ChunkProbe, stream: str
-    ) -> tuple[int, int, int, int | None]:
-        """(last tick's offset, committed offset, first offset, last tick's chunk time in ms)."""
-        stats = await admin.stats(stream)
-        committed_chunk = stats.get("committed_chunk_id", -1)
-        committed = stats.get("committed_offset", committed_chunk)
-        first = max(0, stats.get("first_chunk_id", 0))
-        if committed_chunk < 0:
-            return -1, committed, first, None
-        cached = self._ends.get(stream)
-        if cached is not None and cached[0] == committed_chunk:
-            last = cached[1]
-        else:
-            header = await probe.last(stream)
-            if header is None:  # only offset-tracking records in the stream: no ticks
-                return -1, committed, first, None
-            last = header
-            self._ends[stream] = (committed_chunk, header)
-        return last.last_offset, committed, first, last.timestamp_ms
 
-    def _unreadable(self, mgmt: _Management) -> tuple[list[PartitionState], list[GroupPartition]]:
-        """A poll whose stream side failed: partitions and groups as far as known, lag None."""
-        parts = []
-        groups = []
-        consumers = _by_group(mgmt.consumers, mgmt.connections)
-        for ss, streams in self._topology.items():
-            for i, s in enumerate(streams):
-                rep = self._replicas.get(s) if mgmt.replicas is not None else None
-                parts.append(
-                    PartitionState(
-                        ss,
-                        i,
-                        s,
-                        None,
-                        None,
-                        None,
-                        None,
-                        rep.leader if rep else "",
-                        len(rep.members) if rep else None,
-                        len(set(rep.online) & set(rep.members)) if rep else None,
-                    )
-                )
-                for g in sorted(self._groups.get(ss, ())):
-                    listed = consumers.get((s, g)) if consumers is not None else None
-                    active = listed[1] if listed is not None else None
-                    window = self._windows.setdefault((ss, g, i), deque(maxlen=self.config.window))
-                    window.append(Sample(None, None, None if consumers is None else bool(active)))
-                    groups.append(
-                        GroupPartition(
-                            ss,
-                            g,
-                            i,
-                            None,
-                            None,
-                            None,
-                            None if consumers is None else (listed[0] if listed else 0),
-                            active,
-                            None if consumers is None else active is None,
-                            partition_status(window, self.config.window),
-                        )
-                    )
-        return parts, groups
+def _next_unprocessed(stored: int | None, first: int) -> int:
+    """The offset of the first tick a group has not processed (retention may have removed
+    what lies before `first`)."""
+    return max((stored if stored is not None else -1) + 1, first)
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    last: int  # the last tick's offset (-1: no ticks)
+    committed: int
+    first: int
+    last_ms: int | None  # when the last chunk of ticks was stored
+
+
+@dataclass(slots=True)
+class _StreamRead:
+    """What the stream protocol said this poll."""
+
+    partitions: list[tuple[str, int, str]]
+    pairs: list[tuple[str, str, int, str]] = field(default_factory=list)
+    ends: dict[str, _End | None] = field(default_factory=dict)
+    infos: dict[str, StreamInfo] = field(default_factory=dict)
+    stored: list[int | None] = field(default_factory=list)
 
 
 def _by_group(

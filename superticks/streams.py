@@ -1568,7 +1568,11 @@ class ChunkProbe:
                 except TimeoutError:
                     return None
                 finally:
-                    await client.unsubscribe(sub_id)
+                    # not waiting for the answer saves a round trip; ids rotate, so this one
+                    # is not reused before the broker has long processed the unsubscribe
+                    await client.send_frame(
+                        schema.Unsubscribe(client._corr_id_seq.next(), subscription_id=sub_id)
+                    )
         finally:
             self._waiting.pop(sub_id, None)
             self._streams.pop(sub_id, None)

@@ -40,12 +40,13 @@ if [ ! -f "$cache/.complete" ]; then
   if python3 -m pip --version >/dev/null 2>&1; then pip=(python3 -m pip); else pip=(uvx pip); fi
   "${pip[@]}" download --quiet --disable-pip-version-check --only-binary=:all: \
     --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
-    "${platforms[@]}" -r "$ctx/requirements.txt" -d "$cache"
+    "${platforms[@]}" -r "$ctx/requirements.txt" -d "$cache" >"$ctx/pip.log" 2>&1 \
+    || { grep -v '^WARNING: Location' "$ctx/pip.log" | tail -20 >&2; exit 1; }
   touch "$cache/.complete"
 fi
 cp "$cache"/*.whl "$ctx/wheels/"
 cp "$repo/cluster/exporter.Dockerfile" "$ctx/Dockerfile"
 say "building $tag ..."
 docker build --quiet --build-arg "BASE=$base" --label "org.superticks.source=$hash" \
-  -t "$tag" "$ctx" >/dev/null
+  -t "$tag" "$ctx" >"$ctx/build.log" 2>&1 || { tail -20 "$ctx/build.log" >&2; exit 1; }
 say "built $tag"

@@ -52,6 +52,14 @@ def register(commands: Any) -> None:
     filtering.add_argument("--json", action="store_true")
     filtering.set_defaults(handler=_filter)
     failover.register(sub)
+    monitor = sub.add_parser(
+        "monitor", help="one poll of the lag exporter: 3 partitions x N groups (target < 200 ms)"
+    )
+    monitor.add_argument("--groups", type=positive_int, default=10)
+    monitor.add_argument("--polls", type=positive_int, default=20)
+    monitor.add_argument("--count", type=positive_int, default=60_000, help="ticks to publish")
+    monitor.add_argument("--json", action="store_true")
+    monitor.set_defaults(handler=_monitor)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -159,6 +167,24 @@ def _filter(args: argparse.Namespace) -> int:
         f"server-side filtering saves {result.saving:.0%} of the messages; the client receives "
         f"{result.received_share:.1%} of the partition (a perfect filter: {result.ideal_share:.1%})"
     )
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from bench.monitor import run_monitor_bench
+    from superticks.settings import load_settings
+
+    connection, _ = load_settings()
+    result = uvloop.run(
+        run_monitor_bench(connection, groups=args.groups, polls=args.polls, count=args.count)
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    for key, value in result.to_dict().items():
+        print(f"{key:16} {value}")
     return 0
 
 

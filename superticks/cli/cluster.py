@@ -24,8 +24,17 @@ def register(commands: Any) -> None:
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    up = sub.add_parser("up", help="start (idempotent) and wait until three nodes form a cluster")
+    up = sub.add_parser(
+        "up",
+        help="start (idempotent) and wait until three nodes form a cluster; with Prometheus "
+        "and the lag exporter (superticks monitor on 127.0.0.1:9110)",
+    )
     up.add_argument("--json", action="store_true", help="print the final status as one JSON line")
+    up.add_argument(
+        "--no-exporter",
+        action="store_true",
+        help="leave the lag exporter out (its image is built from this project on first use)",
+    )
     up.set_defaults(handler=_up)
 
     status = sub.add_parser(
@@ -58,12 +67,14 @@ def register(commands: Any) -> None:
         chaos.set_defaults(handler=_chaos, chaos=name)
 
 
-def _cluster() -> cl.Cluster:
+def _cluster(exporter: bool = False) -> cl.Cluster:
     import cluster as cl
     from superticks.settings import load_settings
 
     connection, settings = load_settings()
-    return cl.Cluster(settings, connection, progress=lambda m: print(m, file=sys.stderr))
+    return cl.Cluster(
+        settings, connection, progress=lambda m: print(m, file=sys.stderr), exporter=exporter
+    )
 
 
 def _print_status(status: cl.ClusterStatus, as_json: bool) -> None:
@@ -91,7 +102,7 @@ def _print_status(status: cl.ClusterStatus, as_json: bool) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    status = _cluster().up()
+    status = _cluster(exporter=not args.no_exporter).up()
     print(f"cluster up in {time.monotonic() - started:.1f} s", file=sys.stderr)
     _print_status(status, args.json)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -69,6 +70,17 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_monitor)
 
 
+def _quiet_logs() -> None:
+    """One line per problem on stderr: the monitor's own warnings (each failure is also a
+    metric); rstream's logged tracebacks of dropped connections are silenced (the adapter
+    turns those failures into our errors, which the monitor reports)."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("rstream").setLevel(logging.CRITICAL + 1)
+    logging.getLogger("superticks.streams").setLevel(logging.ERROR)
+
+
 def _monitor(args: argparse.Namespace) -> int:
     import uvloop
     from pydantic import ValidationError
@@ -76,6 +88,7 @@ def _monitor(args: argparse.Namespace) -> int:
     from monitoring.exporter import DEFAULT_MANAGEMENT_URLS, Monitor, MonitorConfig, render, serve
     from superticks.settings import load_settings
 
+    _quiet_logs()
     connection, _ = load_settings()
     try:
         config = MonitorConfig(
