@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from bench.faultrun import FaultRun
 from bench.verdict import RunVerdict
 from superticks.settings import ConnectionSettings
 
-__all__ = ["FAULTS", "ChaosResult", "run_chaos"]
+__all__ = ["FAULTS", "ChaosResult", "draw", "run_chaos"]
 
 FAULTS = ("kill", "pause", "partition", "restart", "worker-kill", "worker-hang")
 NODE_FAULTS = ("kill", "pause", "partition", "restart")
@@ -93,14 +93,11 @@ async def run_chaos(
         while next_at < started + duration_s:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             number += 1
-            kind = rng.choice(faults)
+            kind, target = draw(rng, faults, run.workers.running())
             run.mark(f"fault{number}:{kind}")
             if kind in NODE_FAULTS:
-                target = rng.choice(cl.NODES).name
                 entry = await _node_fault(run, kind, target, hold)
             else:
-                running = sorted(run.workers.running())
-                target = rng.choice(running)
                 entry = await _worker_fault(run, kind, target, hold)
                 hit_active.append(bool(entry["partitions"]))
             run.mark("steady")
@@ -129,6 +126,15 @@ async def run_chaos(
         phases=figures["phases"],
         run_dir=str(run_dir),
     )
+
+
+def draw(rng: random.Random, faults: Sequence[str], workers: Iterable[str]) -> tuple[str, str]:
+    """The next fault and its target: a node for a node fault, one of `workers` (by name,
+    sorted) for a worker fault. The same generator state gives the same draw."""
+    kind = rng.choice(list(faults))
+    if kind in NODE_FAULTS:
+        return kind, rng.choice(cl.NODES).name
+    return kind, rng.choice(sorted(workers))
 
 
 async def _node_fault(run: FaultRun, kind: str, node: str, hold: float) -> dict[str, Any]:

@@ -27,7 +27,14 @@ from typing import Any
 
 import cluster as cl
 from bench.livefeed import LiveFeed
-from bench.phases import Phase, handling_times, longest_gap_s, phase_figures, producer_gap_s
+from bench.phases import (
+    Phase,
+    handling_times,
+    handover_times,
+    longest_gap_s,
+    phase_figures,
+    producer_gap_s,
+)
 from bench.verdict import RunVerdict
 from bench.verify import read_stored, verify_run, write_run
 from bench.workergroup import WorkerGroup
@@ -339,7 +346,9 @@ class FaultRun:
         start = run_phases[0].start_ns if run_phases else self.started_ns
         stop = run_phases[-1].end_ns if run_phases else end
         figures = {
-            "phases": phase_figures(run_phases, self.feed.gaps, times, self.partitions),
+            "phases": phase_figures(
+                run_phases, self.feed.gaps, times, self.partitions, handover_times(handled)
+            ),
             "producer_max_gap_s": round(producer_gap_s(self.feed.gaps, start, stop), 3),
             "unavailability_s": round(
                 max(longest_gap_s(times.get(p, []), start, stop) for p in range(self.partitions)),

@@ -15,6 +15,7 @@ other than the victim, for a worker fault).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "Phase",
     "handled_again_s",
     "handling_times",
+    "handover_times",
     "longest_gap_s",
     "phase_figures",
     "producer_gap_s",
@@ -94,34 +96,48 @@ def handled_again_s(
     return None if first is None else max(0, first - fault_ns) / 1e9
 
 
+def handover_times(handled: Iterable[Handled]) -> dict[int, list[int]]:
+    """Partition -> the times its handling passed to another worker (in handling order)."""
+    last: dict[int, str] = {}
+    out: dict[int, list[int]] = {}
+    for h in sorted(handled, key=lambda h: h.at_ns):
+        previous = last.get(h.partition)
+        if previous is not None and previous != h.worker:
+            out.setdefault(h.partition, []).append(h.at_ns)
+        last[h.partition] = h.worker
+    return out
+
+
+def _count(times: Sequence[int], start_ns: int, end_ns: int) -> int:
+    return bisect_left(times, end_ns) - bisect_left(times, start_ns)
+
+
 def phase_figures(
     phases: Sequence[Phase],
     gaps: Sequence[ConfirmGap],
     times: Mapping[int, Sequence[int]],
     partitions: int,
+    handovers: Mapping[int, Sequence[int]] | None = None,
 ) -> list[dict[str, Any]]:
     """Per phase: its length, the producer's longest confirm gap, the longest time any
-    partition went unhandled, and the handlings in it."""
+    partition went unhandled, the handlings in it, and how often a partition passed to another
+    worker (0 in a steady phase: no false failover)."""
+    moves = handovers or {}
     out = []
     for phase in phases:
+        start, end = phase.start_ns, phase.end_ns
         unhandled = max(
-            (
-                longest_gap_s(times.get(p, ()), phase.start_ns, phase.end_ns)
-                for p in range(partitions)
-            ),
+            (longest_gap_s(times.get(p, ()), start, end) for p in range(partitions)),
             default=0.0,
-        )
-        handled = sum(
-            sum(1 for t in times.get(p, ()) if phase.start_ns <= t < phase.end_ns)
-            for p in range(partitions)
         )
         out.append(
             {
                 "phase": phase.name,
                 "seconds": round(phase.seconds, 3),
-                "producer_max_gap_s": round(producer_gap_s(gaps, phase.start_ns, phase.end_ns), 3),
+                "producer_max_gap_s": round(producer_gap_s(gaps, start, end), 3),
                 "unhandled_max_s": round(unhandled, 3),
-                "handled": handled,
+                "handled": sum(_count(times.get(p, ()), start, end) for p in range(partitions)),
+                "handovers": sum(_count(moves.get(p, ()), start, end) for p in range(partitions)),
             }
         )
     return out

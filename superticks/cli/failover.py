@@ -120,11 +120,14 @@ def print_result(result: Any) -> None:
     print(f"  producer max gap     {result.producer_max_gap_s:.3f} s")
     print(f"  unavailability       {result.unavailability_s:.3f} s (longest unhandled)")
     print(f"  producer reconnects  {result.producer_reconnects}")
-    print(f"  {'phase':22} {'seconds':>8} {'prod gap':>9} {'unhandled':>10} {'handled':>9}")
+    print(
+        f"  {'phase':22} {'seconds':>8} {'prod gap':>9} {'unhandled':>10} {'handled':>9} "
+        f"{'handovers':>9}"
+    )
     for p in result.phases:
         print(
             f"  {p['phase']:22} {p['seconds']:>8.2f} {p['producer_max_gap_s']:>9.3f} "
-            f"{p['unhandled_max_s']:>10.3f} {p['handled']:>9,}"
+            f"{p['unhandled_max_s']:>10.3f} {p['handled']:>9,} {p['handovers']:>9}"
         )
     print(f"  verdict: {result.verdict.summary()}")
     for failure in result.verdict.failures():

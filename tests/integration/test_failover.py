@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import cluster as cl
+from bench.chaos import run_chaos
 from bench.failover import SCENARIOS, FailoverResult, ScenarioOptions, run_scenario
 from superticks.settings import ConnectionSettings
 
@@ -69,3 +70,26 @@ async def test_killing_a_node_that_leads_nothing_is_a_fault_without_effect(
 
     assert result.verdict.coverage["node_led_a_partition"] is False
     assert not result.ok
+
+
+async def test_a_short_chaos_run_logs_each_fault_and_judges_both_sides(
+    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    result = await run_chaos(
+        connection,
+        cluster,
+        tmp_path,
+        duration_s=10.0,
+        faults=["worker-kill", "worker-hang"],
+        every_s=3.0,
+        hold_s=1.0,
+        seed=0,  # draws worker-hang, then worker-kill
+        rate=1_000,
+    )
+
+    assert [f["kind"] for f in result.faults][:2] == ["worker-hang", "worker-kill"]
+    assert all("at_s" in f and "held_s" in f for f in result.faults)
+    assert result.verdict.coverage["faults_injected"]
+    assert result.verdict.stream.ok, result.verdict.summary()
+    assert result.verdict.unhandled == 0, result.verdict.summary()
+    assert result.verdict.handled_twice_other == 0, result.verdict.summary()

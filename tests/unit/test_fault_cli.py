@@ -4,11 +4,12 @@ and the CLI's names agree with the harnesses'."""
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 import pytest
 
-from bench.chaos import FAULTS
+from bench.chaos import FAULTS, draw
 from bench.failover import SCENARIOS
 from superticks.cli.chaos import FAULT_NAMES, duration_s
 from superticks.cli.failover import SCENARIO_NAMES
@@ -72,3 +73,20 @@ def test_a_duration_without_a_number_is_refused() -> None:
 def test_the_cli_names_every_scenario_and_fault_of_the_harnesses() -> None:
     assert SCENARIO_NAMES == SCENARIOS
     assert FAULT_NAMES == FAULTS
+
+
+def test_the_same_seed_draws_the_same_faults_on_the_same_targets() -> None:
+    workers = ["w3", "w1", "w2"]
+
+    def plan(seed: int) -> list[tuple[str, str]]:
+        rng = random.Random(seed)
+        return [draw(rng, list(FAULTS), workers) for _ in range(20)]
+
+    assert plan(7) == plan(7)
+    assert plan(7) != plan(8)
+    kinds = {kind for kind, _ in plan(7)}
+    assert kinds <= set(FAULTS)
+    for kind, target in plan(7):
+        assert target in (
+            workers if kind.startswith("worker") else ["rabbit1", "rabbit2", "rabbit3"]
+        )

@@ -8,6 +8,7 @@ from bench.phases import (
     Phase,
     handled_again_s,
     handling_times,
+    handover_times,
     longest_gap_s,
     phase_figures,
     producer_gap_s,
@@ -70,6 +71,7 @@ def test_phase_figures_name_each_phase_with_its_worst_gaps() -> None:
             "producer_max_gap_s": 1.0,
             "unhandled_max_s": 0.5,
             "handled": 3,
+            "handovers": 0,
         },
         {
             "phase": "fault",
@@ -77,5 +79,26 @@ def test_phase_figures_name_each_phase_with_its_worst_gaps() -> None:
             "producer_max_gap_s": 2.0,
             "unhandled_max_s": 2.5,
             "handled": 1,
+            "handovers": 0,
         },
     ]
+
+
+def test_a_handover_is_a_partition_passing_to_another_worker() -> None:
+    handled = [
+        handling("w1", 0, 1, 1),
+        handling("w1", 0, 2, 2),
+        handling("w2", 0, 3, 3),  # w1 -> w2
+        handling("w1", 1, 3, 3.5),  # another partition: its first handling is no handover
+        handling("w1", 0, 4, 4),  # w2 -> w1
+    ]
+
+    assert handover_times(handled) == {0: [3 * S, 4 * S]}
+    figures = phase_figures(
+        [Phase("steady", 0, int(3.5 * S)), Phase("fault", int(3.5 * S), 5 * S)],
+        [],
+        handling_times(handled),
+        2,
+        handover_times(handled),
+    )
+    assert [f["handovers"] for f in figures] == [1, 1]
