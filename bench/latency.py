@@ -206,6 +206,7 @@ async def _step(
     in_window = 0
     sent = 0
     late = 0.0
+    next_body = simulator.next_body
     started = last = time.monotonic()
     total_s = warmup_s + duration_s
     while (elapsed := time.monotonic() - started) < total_s:
@@ -213,18 +214,23 @@ async def _step(
         last = started + elapsed
         due = int(rate * elapsed) - sent
         if due > 0:
-            batch = simulator.batch(due)
-            created = simulator.timestamp_us  # the batch's stamps: its creation, now
+            batch = []
+            stamps = []  # creation stamps of the batch's ticks inside the window
+            for _ in range(due):
+                batch.append(next_body())
+                stamp = simulator.timestamp_us  # the tick just made: its creation, now
+                if start_us <= stamp < end_us:
+                    stamps.append(stamp)
             future = await producer.send_batch(batch)
             sent += due
-            if start_us <= created < end_us:
-                in_window += due
+            if stamps:
+                in_window += len(stamps)
 
-                def confirmed(
-                    f: asyncio.Future[None], created: int = created, n: int = due
-                ) -> None:
+                def confirmed(f: asyncio.Future[None], stamps: list[int] = stamps) -> None:
                     if not f.cancelled() and f.exception() is None:
-                        confirms.record(time.time_ns() // 1000 - created, n)
+                        now = time.time_ns() // 1000
+                        for stamp in stamps:
+                            confirms.record(now - stamp)
 
                 future.add_done_callback(confirmed)
         await asyncio.sleep(_TICK_S)

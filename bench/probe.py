@@ -1,9 +1,10 @@
 """``python -m bench.probe``: a group worker that also times each tick from creation to handler.
 
-It runs `run_worker` (what `superticks worker` runs) with `WorkerConfig` defaults and the `vwap`
-handler, wrapped by `LatencyProbe`: when a chunk's ticks reach the handler, each tick's latency
-is the wall clock then minus the tick's own timestamp (the producer stamps it when it creates
-the tick), recorded in the histogram of the time window its timestamp falls into.
+It runs `run_worker` (what `superticks worker` runs, GC tuned the same way) with `WorkerConfig`
+defaults and the `vwap` handler, wrapped by `LatencyProbe`: when a chunk's ticks reach the
+handler, each tick's latency is the wall clock then minus the tick's own timestamp (the
+producer stamps it when it creates the tick), recorded in the histogram of the time window its
+timestamp falls into.
 
 Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
 opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
@@ -108,6 +109,7 @@ async def _commands(probe: LatencyProbe) -> None:
 
 async def _main(args: argparse.Namespace) -> None:
     from superticks.settings import load_settings
+    from workers.gc_tuning import tune_for_throughput
     from workers.group import GroupWorker, WorkerConfig, run_worker
     from workers.handlers import VwapHandler
 
@@ -127,6 +129,7 @@ async def _main(args: argparse.Namespace) -> None:
                 print("ready", flush=True)
         print(f"handled {probe.handled}", flush=True)
 
+    tune_for_throughput()  # as `superticks worker` does
     commands = asyncio.create_task(_commands(probe))
     try:
         await run_worker(config, probe, progress=progress, progress_every_s=0.1)
