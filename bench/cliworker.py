@@ -30,6 +30,7 @@ from superticks.streams import Admin
 __all__ = [
     "CliWorker",
     "active_partitions",
+    "broker_cpu_seconds",
     "cpu_seconds",
     "free_port",
     "settings_env",
@@ -44,6 +45,26 @@ def cpu_seconds(pid: int | None = None) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu_seconds() -> float | None:
+    """CPU seconds used so far by every RabbitMQ node process (``beam.smp``) on this host (the
+    compose cluster's nodes run here); None when there is none. Other clients' traffic on the
+    same nodes counts too: meaningful on a quiet cluster."""
+    total = 0.0
+    found = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="ascii") as f:
+                if f.read().strip() != "beam.smp":
+                    continue
+            total += cpu_seconds(int(entry))
+            found = True
+        except (OSError, ValueError):
+            continue
+    return total if found else None
 
 
 def free_port() -> int:

@@ -115,8 +115,17 @@ def _publish(args: argparse.Namespace) -> int:
         rates = {r.name: r.ticks_per_s for r in result.rows}
         plot_bars(args.plot / "publish.png", "bench publish: confirmed ticks/s", "ticks/s", rates)
     if not args.json:
-        headers = ["contender", "ticks", "seconds", "ticks/s", "read back"]
-        rows = [[r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored] for r in result.rows]
+        headers = [
+            "contender", "ticks", "seconds", "ticks/s", "read back", "client CPU us/tick",
+            "broker CPU us/tick",
+        ]  # fmt: skip
+        rows = [
+            [
+                r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored, r.client_cpu_us_per_tick,
+                r.broker_cpu_us_per_tick,
+            ]
+            for r in result.rows
+        ]  # fmt: skip
         print(table(headers, rows))
         rbfly = (
             f"; / RbFly = {result.vs_rbfly}x (target >= {RBFLY_TARGET}x)"
