@@ -17,14 +17,62 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
+import time
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
-__all__ = ["CliWorker", "settings_env", "stored_offsets"]
+__all__ = [
+    "CliWorker",
+    "active_partitions",
+    "broker_cpu_seconds",
+    "cpu_seconds",
+    "free_port",
+    "settings_env",
+    "stored_offsets",
+]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by process `pid` (None: this one)."""
+    if pid is None:
+        return time.process_time()
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu_seconds() -> float | None:
+    """CPU seconds used so far by every RabbitMQ node process (``beam.smp``) on this host (the
+    compose cluster's nodes run here); None when there is none. Other clients' traffic on the
+    same nodes counts too: meaningful on a quiet cluster."""
+    total = 0.0
+    found = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="ascii") as f:
+                if f.read().strip() != "beam.smp":
+                    continue
+            total += cpu_seconds(int(entry))
+            found = True
+        except (OSError, ValueError):
+            continue
+    return total if found else None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def settings_env(settings: ConnectionSettings) -> dict[str, str]:
@@ -79,6 +127,10 @@ class CliWorker:
         )
 
     @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
@@ -119,3 +171,17 @@ async def stored_offsets(admin: Admin, streams: Sequence[str], group: str) -> li
         offset = await admin.stored_offset(stream, group)
         found.append(-1 if offset is None else offset)
     return found
+
+
+def active_partitions(port: int) -> int:
+    """How many partitions the worker serving metrics on `port` is active on (0: no answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=0.5) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    return sum(
+        1
+        for line in text.splitlines()
+        if line.startswith("superticks_partition_active{") and line.rsplit(" ", 1)[1] == "1.0"
+    )

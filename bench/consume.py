@@ -29,13 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.cliworker import CliWorker, stored_offsets
+from bench.cliworker import CliWorker, cpu_seconds, stored_offsets
 from bench.report import Progress
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
@@ -91,15 +90,6 @@ class ConsumeBench:
         }
 
 
-def _cpu_s(pid: int | None = None) -> float:
-    """CPU seconds (user + system) used so far by process `pid` (None: this one)."""
-    if pid is None:
-        return time.process_time()
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Window:
     """Steady-state timing: from the first evidence of progress to the last tick; with the
     CPU time the reader (process `pid`, None: this one) spent in between."""
@@ -119,10 +109,10 @@ class _Window:
         now = time.perf_counter()
         if not self.first_at and seen:
             self.first_at, self.first_seen = now, seen
-            self.first_cpu = _cpu_s(self.pid)
+            self.first_cpu = cpu_seconds(self.pid)
         if seen >= self.expected and not self.done.is_set():
             self.last_at = now
-            self.last_cpu = _cpu_s(self.pid)
+            self.last_cpu = cpu_seconds(self.pid)
             self.done.set()
 
     def row(self, name: str, ticks: int, startup_s: float | None = None) -> ConsumeRow:

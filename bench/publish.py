@@ -19,7 +19,9 @@ Fair by construction: every contender gets the same `warmup` ticks first (connec
 leader look-ups, caches, rstream's first 0.5 s flush), confirmed before its clock starts, then
 the same `count` ticks, timed from the first send until the last confirm; each writes to its
 own fresh super stream (or stream), deleted afterwards. Each row's count is then read back: the
-messages stored in its streams, counted by a reader, must be `warmup + count`.
+messages stored in its streams, counted by a reader, must be `warmup + count`. Beside each rate,
+the CPU per tick in the window of this process (the client; pika's row runs in a thread of it)
+and of the RabbitMQ nodes (`beam.smp` processes on this host; other traffic counts too).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.cliworker import broker_cpu_seconds
 from bench.report import Progress
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig
@@ -63,6 +66,30 @@ _SUB_ENTRY = 100
 Items = list[tuple[str, bytes]]
 
 
+class _Meter:
+    """CPU seconds of this process and of the broker nodes between `start()` and `stop()`
+    (each contender calls them around its timed window)."""
+
+    def __init__(self) -> None:
+        self.client = self.broker = 0.0
+        self._client0 = 0.0
+        self._broker0: float | None = None
+        self.broker_known = False
+
+    def start(self) -> None:
+        self._client0 = time.process_time()
+        self._broker0 = broker_cpu_seconds()
+
+    def stop(self) -> None:
+        self.client = time.process_time() - self._client0
+        broker = broker_cpu_seconds()
+        self.broker_known = broker is not None and self._broker0 is not None
+        self.broker = (broker or 0.0) - (self._broker0 or 0.0)
+
+
+_METER = _Meter()
+
+
 @dataclass(frozen=True, slots=True)
 class PublishRow:
     name: str
@@ -70,6 +97,8 @@ class PublishRow:
     seconds: float
     ticks_per_s: float
     stored: int  # messages read back from the contender's streams (warm-up included)
+    client_cpu_us_per_tick: float | None = None  # this process's CPU in the window, per tick
+    broker_cpu_us_per_tick: float | None = None  # every node's CPU in the window, per tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +135,14 @@ async def _superticks(settings: ConnectionSettings, ss: str, warm: Items, items:
     async with Producer(config) as producer:
         await producer.send_batch(warm)
         await producer.flush(60)
+        _METER.start()
         started = time.perf_counter()
         for i in range(0, len(items), 2_000):
             await producer.send_batch(items[i : i + 2_000])
         await producer.flush(300)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        _METER.stop()
+        return seconds
 
 
 def _by_partition(items: Items, partitions: int) -> list[list[bytes]]:
@@ -184,9 +216,12 @@ async def _raw_frames(
     await asyncio.gather(*(link.start() for link in links.links))
     try:
         await links.send(batches[0], len(warm))
+        _METER.start()
         started = time.perf_counter()
         await links.send(batches[1], len(items))
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        _METER.stop()
+        return seconds
     finally:
         await asyncio.gather(*(link.stop() for link in links.links))
 
@@ -254,9 +289,12 @@ async def _rbfly(
                 await asyncio.gather(*(p.flush() for p in publishers))
 
         await publish(warm)
+        _METER.start()
         started = time.perf_counter()
         await publish(items)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        _METER.stop()
+        return seconds
 
 
 def _pika(settings: ConnectionSettings, stream: str, warm: Items, items: Items) -> float:
@@ -285,9 +323,12 @@ def _pika(settings: ConnectionSettings, stream: str, warm: Items, items: Items) 
                 )
 
         publish(warm)
+        _METER.start()
         started = time.perf_counter()
         publish(items)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        _METER.stop()
+        return seconds
     finally:
         connection.close()
 
@@ -377,7 +418,11 @@ async def run_publish_bench(
         return await _rbfly(s, ss, w, i, rbs)
 
     async def naive(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
-        return await naive_rstream_publish(s, ss, i, warmup=w)
+        # its window is inside the adapter: measured around the whole call (warm-up included)
+        _METER.start()
+        seconds = await naive_rstream_publish(s, ss, i, warmup=w)
+        _METER.stop()
+        return seconds
 
     contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int]]]]] = [
         ("ceiling: pre-encoded frames, per-message ids", super_stream(ceiling)),

@@ -7,9 +7,11 @@ feeds, :mod:`workers.offsets` its offset fencing and store policy, :mod:`workers
 dead-letter records and writer, and :mod:`workers.metrics` its Prometheus metrics.
 :mod:`workers.reader` is a plain (non-group) reader from a chosen offset, optionally of some
 symbols (server-side filtered, then post-filtered). :mod:`workers.replay` reads back a time
-range and symbols with a definite end, for backtests and audits.
+range and symbols with a definite end, for backtests and audits. :mod:`workers.gc_tuning` sets
+a worker process's garbage collector for throughput.
 """
 
+from workers.gc_tuning import tune_for_throughput
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import (
     CountHandler,
@@ -51,4 +53,5 @@ __all__ = [
     "replay_symbols",
     "replay_time_range",
     "run_worker",
+    "tune_for_throughput",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from superticks.cli import failover
-from superticks.cli.args import positive_int
+from superticks.cli.args import positive_float, positive_int
 
 __all__ = ["register"]
 
@@ -42,6 +42,50 @@ def register(commands: Any) -> None:
     consume.add_argument("--seed", type=int, default=0)
     _report_flags(consume)
     consume.set_defaults(handler=_consume)
+    latency = sub.add_parser(
+        "latency",
+        help="end-to-end latency (tick creation to handler) at 10/50/90%% of the max rate",
+    )
+    latency.add_argument(
+        "--duration", type=positive_float, default=10.0, help="recorded seconds per rate"
+    )
+    latency.add_argument(
+        "--warmup", type=positive_float, default=1.0, help="unrecorded seconds per rate"
+    )
+    latency.add_argument(
+        "--flood", type=positive_int, default=150_000, help="ticks sent flat out for the max"
+    )
+    latency.add_argument(
+        "--rate",
+        dest="fixed_rates",
+        type=positive_float,
+        action="append",
+        default=None,
+        help="also measure at this rate (repeatable; default 20000)",
+    )
+    latency.add_argument("--partitions", type=positive_int, default=3)
+    latency.add_argument("--symbols", type=positive_int, default=200)
+    latency.add_argument("--seed", type=int, default=0)
+    _report_flags(latency)
+    latency.set_defaults(handler=_latency)
+    scaling = sub.add_parser(
+        "scaling",
+        help="a fixed rate against 1-3 worker processes and 3/6/12 partitions: lag, drain",
+    )
+    scaling.add_argument(
+        "--rate", type=positive_float, default=60_000.0, help="offered ticks/s (default 60000)"
+    )
+    scaling.add_argument("--duration", type=positive_float, default=10.0, help="feed seconds")
+    scaling.add_argument(
+        "--partitions", type=_int_list, default=[3, 6, 12], help="comma list (default 3,6,12)"
+    )
+    scaling.add_argument(
+        "--workers", type=_int_list, default=[1, 2, 3], help="comma list (default 1,2,3)"
+    )
+    scaling.add_argument("--symbols", type=positive_int, default=200)
+    scaling.add_argument("--seed", type=int, default=0)
+    _report_flags(scaling)
+    scaling.set_defaults(handler=_scaling)
     filtering = sub.add_parser(
         "filter", help="messages a one-symbol reader receives with/without server-side filtering"
     )
@@ -79,8 +123,17 @@ def _publish(args: argparse.Namespace) -> int:
         rates = {r.name: r.ticks_per_s for r in result.rows}
         plot_bars(args.plot / "publish.png", "bench publish: confirmed ticks/s", "ticks/s", rates)
     if not args.json:
-        headers = ["contender", "ticks", "seconds", "ticks/s", "read back"]
-        rows = [[r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored] for r in result.rows]
+        headers = [
+            "contender", "ticks", "seconds", "ticks/s", "read back", "client CPU us/tick",
+            "broker CPU us/tick",
+        ]  # fmt: skip
+        rows = [
+            [
+                r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored, r.client_cpu_us_per_tick,
+                r.broker_cpu_us_per_tick,
+            ]
+            for r in result.rows
+        ]  # fmt: skip
         print(table(headers, rows))
         rbfly = (
             f"; / RbFly = {result.vs_rbfly}x (target >= {RBFLY_TARGET}x)"
@@ -134,6 +187,132 @@ def _consume(args: argparse.Namespace) -> int:
         print(
             f"worker / raw delivery = {result.worker_vs_raw}x (target >= {WORKER_TARGET}x){rbfly}"
         )
+    return 0
+
+
+def _latency(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from bench.latency import P99_TARGET_MS, run_latency_bench
+    from bench.report import plot_lines, table
+    from superticks.settings import load_settings
+
+    connection, _ = load_settings()
+    params: dict[str, Any] = {
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "flood": args.flood,
+        "fixed_rates": args.fixed_rates or [20_000.0],
+        "partitions": args.partitions,
+        "symbols": args.symbols,
+        "seed": args.seed,
+    }
+    result = uvloop.run(run_latency_bench(connection, **params, show_progress=not args.json))
+    _emit(args, "latency", params, result.to_dict())
+    steps = sorted(result.steps, key=lambda s: s.achieved_per_s)
+    if args.plot:
+        xs = [s.achieved_per_s for s in steps]
+        series = {
+            f"end-to-end {q}": (xs, [float(s.end_to_end_ms[q]) for s in steps])
+            for q in ("p50", "p99", "p99.9")
+        }
+        series["confirm p99"] = (xs, [float(s.confirm_ms["p99"]) for s in steps])
+        plot_lines(
+            args.plot / "latency.png",
+            f"bench latency (max {result.max_rate:,.0f} ticks/s)",
+            "ticks/s",
+            "ms",
+            series,
+            log_y=True,
+            markers=True,
+        )
+    if not args.json:
+        print(
+            f"max rate {result.max_rate:,.0f} ticks/s (worker handled "
+            f"{result.max_handled_per_s:,.0f}/s, producer published "
+            f"{result.max_published_per_s:,.0f}/s)"
+        )
+        headers = [
+            "rate", "ticks/s", "ticks", "handled", "e2e p50", "p99", "p99.9", "max",
+            "confirm p50", "p99", "p99.9", "feed stall",
+        ]  # fmt: skip
+        rows = [
+            [
+                s.name, s.achieved_per_s, s.sent, s.handled, s.end_to_end_ms["p50"],
+                s.end_to_end_ms["p99"], s.end_to_end_ms["p99.9"], s.end_to_end_ms["max"],
+                s.confirm_ms["p50"], s.confirm_ms["p99"], s.confirm_ms["p99.9"], s.feed_late_ms,
+            ]
+            for s in steps
+        ]  # fmt: skip
+        print(table(headers, rows))
+        print("(latencies in ms)")
+        for target, met in result.meets.items():
+            print(f"{target}: {'met' if met else 'NOT met'} (target p99 <= {P99_TARGET_MS} ms)")
+    return 0
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,2,3, not {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers >= 1 like 1,2,3, not {text!r}")
+    return values
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from bench.report import plot_lines, table
+    from bench.scaling import run_scaling_bench
+    from superticks.settings import load_settings
+
+    connection, _ = load_settings()
+    params: dict[str, Any] = {
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "partitions": args.partitions,
+        "workers": args.workers,
+        "symbols": args.symbols,
+        "seed": args.seed,
+    }
+    result = uvloop.run(run_scaling_bench(connection, **params, show_progress=not args.json))
+    _emit(args, "scaling", params, result.to_dict())
+    if args.plot:
+        lag = {}
+        rate = {}
+        for run in result.runs:
+            key = f"{run.partitions}p/{run.workers}w"
+            ts = [t for t, _, _ in run.series]
+            lag[key] = (ts, [p - h for _, p, h in run.series])
+            pairs = list(zip(run.series, run.series[1:], strict=False))
+            rate[key] = (
+                [b[0] for a, b in pairs],
+                [(b[2] - a[2]) / (b[0] - a[0]) if b[0] > a[0] else 0.0 for a, b in pairs],
+            )
+        marks = [(result.duration_s, "feed stops")]
+        plot_lines(
+            args.plot / "scaling-lag.png", f"lag at {result.rate:,.0f} ticks/s offered",
+            "seconds", "lag (ticks)", lag, marks=marks,
+        )  # fmt: skip
+        plot_lines(
+            args.plot / "scaling-handled.png", "handled rate", "seconds", "ticks/s", rate,
+            marks=marks,
+        )  # fmt: skip
+    if not args.json:
+        headers = [
+            "partitions", "workers", "offered/s", "published/s", "handled/s", "backlog",
+            "drain s", "handled", "published", "ticks/CPU-s",
+        ]  # fmt: skip
+        rows = [
+            [
+                str(r.partitions), r.workers, r.offered_per_s, r.published_per_s,
+                r.handled_per_s, r.backlog, r.drain_s, r.handled, r.published, r.ticks_per_cpu_s,
+            ]
+            for r in result.runs
+        ]  # fmt: skip
+        print(table(headers, rows))
     return 0
 
 

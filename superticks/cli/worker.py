@@ -83,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from superticks.settings import load_settings
+    from workers.gc_tuning import tune_for_throughput
     from workers.group import GroupWorker, WorkerConfig, run_worker
     from workers.handled import VerifyingHandler
     from workers.handlers import CountHandler, TickHandler, VwapHandler, handler_named
@@ -137,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    tune_for_throughput()  # after the imports: start-up objects out of every GC pass
     try:
         worker = uvloop.run(run_worker(config, handler, progress=progress, metrics=metrics))
     except SuperticksError as exc:

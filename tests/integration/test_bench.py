@@ -9,7 +9,9 @@ import pytest
 import cluster as cl
 from bench.consume import run_consume_bench
 from bench.filter import run_filter_bench
+from bench.latency import run_latency_bench
 from bench.publish import run_publish_bench
+from bench.scaling import run_scaling_bench
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
 
@@ -41,6 +43,34 @@ async def test_consume_bench_reads_every_tick_with_each_reader(
     assert worker.startup_s is not None
     assert worker.startup_s > 0
     assert result.worker_vs_raw > 0
+
+
+async def test_latency_bench_times_every_tick_it_created_at_the_worker(
+    connection: ConnectionSettings, cluster: cl.Cluster
+) -> None:
+    result = await run_latency_bench(
+        connection, duration_s=1.0, warmup_s=0.5, flood=3_000, shares=(0.5,), fixed_rates=()
+    )
+    assert result.max_rate > 0
+    (step,) = result.steps
+    # the probe worker recorded exactly the ticks the feed created in the window
+    assert step.sent > 0
+    assert step.handled == step.sent
+    assert step.confirm_ms["count"] == step.sent
+    assert 0 < step.end_to_end_ms["p50"] <= step.end_to_end_ms["p99"]
+
+
+async def test_scaling_bench_drains_and_the_workers_handled_every_tick(
+    connection: ConnectionSettings, cluster: cl.Cluster
+) -> None:
+    result = await run_scaling_bench(
+        connection, rate=2_000, duration_s=1.0, partitions=(3,), workers=(2,)
+    )
+    (run,) = result.runs
+    assert run.published > 0
+    assert run.handled == run.published  # the two worker processes' own JSON summaries
+    assert run.drain_s is not None
+    assert len(run.worker_cpu_s) == 2
 
 
 async def test_filter_bench_the_filter_saves_messages_and_delivers_every_match(

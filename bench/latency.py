@@ -1,0 +1,312 @@
+"""`superticks bench latency`: end-to-end latency, tick creation to handler, at several rates.
+
+One fresh super stream, the producer (`ProducerConfig` defaults) in this process and one worker
+in its own process (`bench.probe`: `run_worker` with `WorkerConfig` defaults and the vwap
+handler, timing each tick as its chunk reaches the handler). Ticks carry the wall clock of
+their creation (the simulator in real-time mode stamps each tick as it makes it), so a tick's
+end-to-end latency is the handler's wall clock minus that stamp: producer batching, publish,
+replication to a quorum, chunk delivery and decoding. Beside it, the producer's confirm latency
+of the same ticks (creation to confirm).
+
+1. **maximum rate**: `flood` ticks as fast as the producer takes them; the maximum is the rate
+   at which the worker handled them (first to last tick handled), capped by the publish rate.
+2. **steps**: at 10%, 50% and 90% of that maximum and at each of `fixed_rates`, a paced feed
+   (one batch every 10 ms) for `warmup_s` + `duration_s`; only ticks created in the last
+   `duration_s` are recorded. Each step waits until the worker handled every tick sent.
+
+Latencies go into HDR-style histograms (`bench.histogram`: every tick counted, no sample cap,
+0.1% resolution): p50 / p99 / p99.9 / max. A step is complete when the worker recorded exactly
+the ticks the feed created in its window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cliworker import settings_env
+from bench.histogram import Histogram
+from bench.report import Progress
+from partitioning.model import StreamConfig
+from partitioning.producer import Producer, ProducerConfig
+from partitioning.simulator import MarketSimulator
+from partitioning.topology import create_topology, delete_topology
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+
+__all__ = ["LatencyBench", "LatencyStep", "run_latency_bench"]
+
+P99_TARGET_MS = 50.0
+_TICK_S = 0.01  # the paced feed sends one batch per 10 ms
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStep:
+    name: str  # "10% of max", "20000/s", ...
+    offered_per_s: float
+    achieved_per_s: float  # ticks created in the window / its duration
+    sent: int  # ticks created in the recorded window
+    handled: int  # of those, recorded by the worker (read back from its histogram)
+    end_to_end_ms: dict[str, float | int]
+    confirm_ms: dict[str, float | int]
+    feed_late_ms: float  # the paced feed's worst stall (a 10 ms step that came late)
+
+    @property
+    def complete(self) -> bool:
+        return self.sent == self.handled > 0
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyBench:
+    max_rate: float
+    max_handled_per_s: float
+    max_published_per_s: float
+    steps: list[LatencyStep]
+    p99_target_ms: float = P99_TARGET_MS
+    meets: dict[str, bool] = field(default_factory=dict)  # target name -> met
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_rate": self.max_rate,
+            "max_handled_per_s": self.max_handled_per_s,
+            "max_published_per_s": self.max_published_per_s,
+            "steps": [
+                {
+                    **{k: getattr(s, k) for k in LatencyStep.__dataclass_fields__},
+                    "complete": s.complete,
+                }
+                for s in self.steps
+            ],
+            "p99_target_ms": self.p99_target_ms,
+            "meets": self.meets,
+        }
+
+
+class _Probe:
+    """The probe worker process and its line protocol (see `bench.probe`)."""
+
+    def __init__(self, settings: ConnectionSettings, ss: str) -> None:
+        self.settings = settings
+        self.ss = ss
+        self.process: asyncio.subprocess.Process | None = None
+        self.handled = 0
+        self.ready = asyncio.Event()
+        self.final: dict[str, Any] | None = None
+        self._reports: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.probe", "--group", f"{self.ss}-probe",
+            "--super-stream", self.ss,
+            env=settings_env(self.settings), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            text = line.decode().strip()
+            if text == "ready":
+                self.ready.set()
+            elif text.startswith("handled "):
+                self.handled = int(text.split()[1])
+            elif text.startswith("report "):
+                await self._reports.put(json.loads(text[7:]))
+            elif text.startswith("{"):
+                self.final = json.loads(text)
+
+    def _send(self, line: str) -> None:
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write((line + "\n").encode())
+
+    def window(self, name: str, start_us: int, end_us: int) -> None:
+        self._send(f"window {name} {start_us} {end_us}")
+
+    async def report(self, name: str) -> dict[str, Any]:
+        self._send(f"report {name}")
+        found = await asyncio.wait_for(self._reports.get(), 10)
+        if found is None:
+            raise RuntimeError(f"the probe has no window {name!r}")
+        return found
+
+    async def wait_handled(self, total: int, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.handled < total:
+            if self.process is None or self.process.returncode is not None:
+                raise RuntimeError("the probe worker exited")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the probe handled {self.handled} of {total} ticks in time")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+        self.process = None
+
+
+async def _flood(
+    producer: Producer, probe: _Probe, simulator: MarketSimulator, count: int, sent: int
+) -> tuple[float, float]:
+    """(handled per s, published per s) of `count` ticks sent flat out."""
+    start_us = time.time_ns() // 1000
+    items = simulator.batch(count)
+    probe.window("flood", start_us, time.time_ns() // 1000 + 1)
+    started = time.perf_counter()
+    for i in range(0, count, 2_000):
+        await producer.send_batch(items[i : i + 2_000])
+    await producer.flush(300)
+    published = count / (time.perf_counter() - started)
+    await probe.wait_handled(sent + count)
+    report = await probe.report("flood")
+    seconds = report["last_s"] - report["first_s"]
+    handled = report["count"] / seconds if seconds > 0 else 0.0
+    return handled, published
+
+
+async def _step(
+    producer: Producer,
+    probe: _Probe,
+    simulator: MarketSimulator,
+    name: str,
+    window: str,
+    rate: float,
+    warmup_s: float,
+    duration_s: float,
+    sent_before: int,
+) -> tuple[LatencyStep, int]:
+    """A paced feed at `rate`; returns the step and the ticks sent in all."""
+    now_us = time.time_ns() // 1000
+    start_us = now_us + int(warmup_s * 1e6)
+    end_us = start_us + int(duration_s * 1e6)
+    probe.window(window, start_us, end_us)
+    confirms = Histogram()
+    in_window = 0
+    sent = 0
+    late = 0.0
+    next_body = simulator.next_body
+    started = last = time.monotonic()
+    total_s = warmup_s + duration_s
+    while (elapsed := time.monotonic() - started) < total_s:
+        late = max(late, started + elapsed - last - _TICK_S)
+        last = started + elapsed
+        due = int(rate * elapsed) - sent
+        if due > 0:
+            batch = []
+            stamps = []  # creation stamps of the batch's ticks inside the window
+            for _ in range(due):
+                batch.append(next_body())
+                stamp = simulator.timestamp_us  # the tick just made: its creation, now
+                if start_us <= stamp < end_us:
+                    stamps.append(stamp)
+            future = await producer.send_batch(batch)
+            sent += due
+            if stamps:
+                in_window += len(stamps)
+
+                def confirmed(f: asyncio.Future[None], stamps: list[int] = stamps) -> None:
+                    if not f.cancelled() and f.exception() is None:
+                        now = time.time_ns() // 1000
+                        for stamp in stamps:
+                            confirms.record(now - stamp)
+
+                future.add_done_callback(confirmed)
+        await asyncio.sleep(_TICK_S)
+    await producer.flush(120)
+    await probe.wait_handled(sent_before + sent)
+    report = await probe.report(window)
+    e2e = Histogram.from_dict(report["histogram"])
+    step = LatencyStep(
+        name=name,
+        offered_per_s=round(rate, 1),
+        achieved_per_s=round(in_window / duration_s, 1),
+        sent=in_window,
+        handled=int(report["count"]),
+        end_to_end_ms=e2e.summary(1e-3),
+        confirm_ms=confirms.summary(1e-3),
+        feed_late_ms=round(max(0.0, late) * 1e3, 1),
+    )
+    return step, sent
+
+
+async def run_latency_bench(
+    settings: ConnectionSettings,
+    *,
+    duration_s: float = 10.0,
+    warmup_s: float = 1.0,
+    flood: int = 150_000,
+    shares: Sequence[float] = (0.1, 0.5, 0.9),
+    fixed_rates: Sequence[float] = (20_000.0,),
+    partitions: int = 3,
+    symbols: int = 200,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> LatencyBench:
+    ss = f"bench-{uuid.uuid4().hex[:6]}-latency"
+    await create_topology(settings, StreamConfig(super_stream=ss, partitions=partitions))
+    probe = _Probe(settings, ss)
+    steps: list[LatencyStep] = []
+    try:
+        await probe.start()
+        await asyncio.wait_for(probe.ready.wait(), 60)
+        simulator = MarketSimulator(symbols, seed=seed, realtime=True)
+        config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-feed")
+        async with Producer(config) as producer:
+            total = 0
+            with Progress("max rate", 1, enabled=show_progress) as bar:
+                bar.update(0, f"{flood:,} ticks flat out")
+                handled, published = await _flood(producer, probe, simulator, flood, total)
+                total += flood
+            max_rate = min(handled, published)
+            plan = [(f"{share:.0%} of max", share * max_rate) for share in shares]
+            plan += [(f"{rate:.0f}/s", rate) for rate in fixed_rates]
+            plan.sort(key=lambda p: p[1])
+            with Progress("latency", len(plan), enabled=show_progress) as bar:
+                for n, (name, rate) in enumerate(plan):
+                    bar.update(n, f"{name}: {rate:,.0f} ticks/s")
+                    step, sent = await _step(
+                        producer, probe, simulator, name, f"step{n}", rate,
+                        warmup_s, duration_s, total,
+                    )  # fmt: skip
+                    total += sent
+                    steps.append(step)
+    finally:
+        await probe.stop()
+        await delete_topology(settings, ss)
+        async with Admin(settings) as admin:
+            await admin.delete_stream(f"{ss}-dlq")
+    meets = {}
+    for step in steps:
+        if step.name in ("50% of max", "20000/s"):
+            meets[f"p99 <= {P99_TARGET_MS:.0f} ms at {step.name}"] = (
+                step.complete and float(step.end_to_end_ms["p99"]) <= P99_TARGET_MS
+            )
+    return LatencyBench(
+        max_rate=round(max_rate, 1),
+        max_handled_per_s=round(handled, 1),
+        max_published_per_s=round(published, 1),
+        steps=steps,
+        meets=meets,
+    )

@@ -1,0 +1,154 @@
+"""``python -m bench.probe``: a group worker that also times each tick from creation to handler.
+
+It runs `run_worker` (what `superticks worker` runs, GC tuned the same way) with `WorkerConfig`
+defaults and the `vwap` handler, wrapped by `LatencyProbe`: when a chunk's ticks reach the
+handler, each tick's latency is the wall clock then minus the tick's own timestamp (the
+producer stamps it when it creates the tick), recorded in the histogram of the time window its
+timestamp falls into.
+
+Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
+opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
+asks for it. On stdout: ``ready`` once the worker is active on every partition, ``handled N``
+every 0.1 s, ``report {json}`` per request, and one final JSON line at exit (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.histogram import Histogram
+from partitioning.codec import Tick
+from workers.handlers import TickHandler
+
+__all__ = ["LatencyProbe", "Window"]
+
+
+class Window:
+    """Ticks stamped in ``[start_us, end_us)``: their latencies (us), count, and when the
+    first and last of them reached the handler (wall clock, s)."""
+
+    __slots__ = ("count", "end_us", "first_s", "histogram", "last_s", "name", "start_us")
+
+    def __init__(self, name: str, start_us: int, end_us: int) -> None:
+        self.name = name
+        self.start_us = start_us
+        self.end_us = end_us
+        self.histogram = Histogram()
+        self.count = 0
+        self.first_s = 0.0
+        self.last_s = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "start_us": self.start_us,
+            "end_us": self.end_us,
+            "count": self.count,
+            "first_s": self.first_s,
+            "last_s": self.last_s,
+            "histogram": self.histogram.to_dict(),
+        }
+
+
+class LatencyProbe:
+    """Wraps a handler: records each tick's latency at the moment its chunk is handed over."""
+
+    def __init__(self, inner: TickHandler) -> None:
+        self.inner = inner
+        self.handled = 0
+        self.windows: list[Window] = []
+
+    def open(self, window: Window) -> None:
+        self.windows.append(window)
+
+    def window(self, name: str) -> Window | None:
+        return next((w for w in self.windows if w.name == name), None)
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        now_ns = time.time_ns()
+        now = now_ns // 1000
+        windows = self.windows
+        stamps = [t.timestamp_us for t in ticks] if windows else []
+        for window in windows:
+            start, end = window.start_us, window.end_us
+            inside = [now - ts for ts in stamps if start <= ts < end]
+            if inside:
+                record = window.histogram.record
+                for latency in inside:
+                    record(latency)
+                if not window.count:
+                    window.first_s = now_ns / 1e9
+                window.count += len(inside)
+                window.last_s = now_ns / 1e9
+        await self.inner.handle_batch(partition, offsets, ticks)
+        self.handled += len(ticks)
+
+
+async def _commands(probe: LatencyProbe) -> None:
+    """Owned task: read window and report commands from stdin until it closes."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        words = line.decode().split()
+        if len(words) == 4 and words[0] == "window":
+            probe.open(Window(words[1], int(words[2]), int(words[3])))
+        elif len(words) == 2 and words[0] == "report":
+            window = probe.window(words[1])
+            found = window.to_dict() if window is not None else None
+            print("report " + json.dumps(found), flush=True)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    from superticks.settings import load_settings
+    from workers.gc_tuning import tune_for_throughput
+    from workers.group import GroupWorker, WorkerConfig, run_worker
+    from workers.handlers import VwapHandler
+
+    connection, _ = load_settings()
+    config = WorkerConfig(
+        connection=connection, group=args.group, super_stream=args.super_stream, name=args.name
+    )
+    probe = LatencyProbe(VwapHandler())
+    ready = False
+
+    def progress(worker: GroupWorker) -> None:
+        nonlocal ready
+        if not ready:
+            partitions = worker.status()["partitions"]
+            if partitions and len(worker.active_partitions) == len(partitions):
+                ready = True
+                print("ready", flush=True)
+        print(f"handled {probe.handled}", flush=True)
+
+    tune_for_throughput()  # as `superticks worker` does
+    commands = asyncio.create_task(_commands(probe))
+    try:
+        await run_worker(config, probe, progress=progress, progress_every_s=0.1)
+    finally:
+        commands.cancel()
+        await asyncio.gather(commands, return_exceptions=True)
+    final = {"handled": probe.handled, "windows": [w.to_dict() for w in probe.windows]}
+    print(json.dumps(final), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import uvloop
+
+    parser = argparse.ArgumentParser(prog="python -m bench.probe")
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--super-stream", required=True)
+    parser.add_argument("--name", default="latency-probe")
+    uvloop.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
