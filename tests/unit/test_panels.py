@@ -135,8 +135,8 @@ def test_history_keeps_charted_metrics_only_and_is_seeded_with_older_prometheus_
     )
     history.add(190.0, [])  # older than the last snapshot: ignored
 
-    assert [at for at, _ in history.snapshots] == [150.0, 200.0]
-    assert all(s.name != "up" for _, snap in history.snapshots for s in snap)
+    assert history.times == [150.0, 200.0]
+    assert history.of("up") == [(150.0, ()), (200.0, ())]
     lines = lag_series_of(history, "ticks")
     assert lines["g1 p9"] == [(150.0, 4.0)]
     assert lines["g1 p2"] == [(200.0, 2899.0)]
@@ -203,3 +203,12 @@ def test_the_producer_row_has_its_confirm_quantiles_and_stall() -> None:
         120,
         3,
     )
+
+
+def test_history_keeps_only_what_its_filter_accepts() -> None:
+    history = History(keep=lambda s: s.label("super_stream") in ("", "ticks"))
+    history.add(1.0, EXPORTER)
+
+    ((_, samples),) = history.of("superticks_partition_end_offset")
+
+    assert sorted(s.label("stream") for s in samples) == ["ticks-0", "ticks-1", "ticks-2"]
