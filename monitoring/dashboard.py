@@ -102,6 +102,10 @@ def partition_map_html(rows: Sequence[PartitionRow]) -> str:
     )
 
 
+def _seen(flag: bool | None) -> str:
+    return "-" if flag is None else ("up" if flag else "down")
+
+
 def _frame(series: Lines) -> pd.DataFrame:
     """Chart data: one column per line, indexed by UTC time."""
     columns = {
@@ -224,7 +228,9 @@ def _alerts_and_nodes(reading: Reading) -> None:
                         {
                             "node": n.name,
                             "target": n.target,
-                            "up": "up" if n.up else "DOWN",
+                            "health": "up" if n.up else "DOWN",
+                            "Prometheus scrape": _seen(n.scraped),
+                            "management API": _seen(n.running),
                             "alarms": ", ".join(n.alarms) or "none",
                         }
                         for n in nodes

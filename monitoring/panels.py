@@ -494,17 +494,26 @@ def symbol_rows(samples: Sequence[MetricSample], top: int = 20) -> list[SymbolRo
 
 @dataclass(frozen=True, slots=True)
 class NodeRow:
-    """A scrape target's health: a RabbitMQ node (`up{job="rabbitmq"}`, its node name from
-    `rabbitmq_identity_info`, its resource alarms) or an exporter source."""
+    """A node's health: whether Prometheus scrapes it (`up{job="rabbitmq"}`, named from
+    `rabbitmq_identity_info`), whether the management API says it runs (the exporter's
+    `superticks_node_running`), its resource alarms; or one source of the lag exporter
+    (`superticks_exporter_up`). None: that source says nothing of it."""
 
     name: str
     target: str
-    up: bool
+    scraped: bool | None
+    running: bool | None
     alarms: tuple[str, ...]
+
+    @property
+    def up(self) -> bool:
+        """No source says it is down."""
+        return self.scraped is not False and self.running is not False
 
 
 def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
-    """Each RabbitMQ node Prometheus scrapes, then each source of the lag exporter."""
+    """Each RabbitMQ node (from Prometheus' scrapes and the exporter's management view), then
+    each source of the lag exporter."""
     names = {
         s.label("instance"): s.label("rabbitmq_node")
         for s in samples
@@ -513,21 +522,38 @@ def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
     alarms: dict[str, list[str]] = defaultdict(list)
     for s in samples:
         if s.name.startswith("rabbitmq_alarms_") and s.value == 1:
-            alarms[s.label("instance")].append(s.name.removeprefix("rabbitmq_alarms_"))
+            alarms[names.get(s.label("instance"), s.label("instance"))].append(
+                s.name.removeprefix("rabbitmq_alarms_")
+            )
+    targets: dict[str, str] = {}
+    scraped: dict[str, bool] = {}
+    running: dict[str, bool] = {}
+    for s in samples:
+        if s.name == "up" and s.label("job") == "rabbitmq":
+            name = names.get(s.label("instance"), s.label("instance"))
+            targets[name] = s.label("instance")
+            scraped[name] = s.value == 1
+        elif s.name == "superticks_node_running" and s.label("node"):
+            running[s.label("node")] = s.value == 1
     rows = [
         NodeRow(
-            name=names.get(s.label("instance"), s.label("instance")),
-            target=s.label("instance"),
-            up=s.value == 1,
-            alarms=tuple(sorted(alarms[s.label("instance")])),
+            name=name,
+            target=targets.get(name, ""),
+            scraped=scraped.get(name),
+            running=running.get(name),
+            alarms=tuple(sorted(alarms[name])),
         )
-        for s in samples
-        if s.name == "up" and s.label("job") == "rabbitmq"
+        for name in sorted({*scraped, *running})
     ]
-    rows.sort(key=lambda r: r.name)
     rows += sorted(
         (
-            NodeRow(name=f"exporter: {s.label('source')}", target="", up=s.value == 1, alarms=())
+            NodeRow(
+                name=f"exporter: {s.label('source')}",
+                target="",
+                scraped=None,
+                running=s.value == 1,
+                alarms=(),
+            )
             for s in samples
             if s.name == "superticks_exporter_up"
         ),

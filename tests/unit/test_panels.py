@@ -174,14 +174,23 @@ def test_symbols_sum_ticks_over_workers_and_weigh_vwap_by_volume() -> None:
     assert len(symbol_rows(samples, top=1)) == 1
 
 
-def test_nodes_are_named_from_their_identity_and_exporter_sources_follow() -> None:
+def test_a_node_is_down_when_prometheus_or_the_management_api_says_so() -> None:
     rows = node_rows([*parse_vector(INSTANT), *EXPORTER])
-    assert [(r.name, r.up) for r in rows] == [
-        ("rabbit@rabbit1", True),
-        ("rabbit@rabbit2", False),
-        ("rabbit@rabbit3", True),
-        ("exporter: management", True),
-        ("exporter: stream", False),
+    assert [(r.name, r.target, r.scraped, r.running, r.up) for r in rows] == [
+        ("rabbit@rabbit1", "127.0.0.1:15692", True, True, True),
+        ("rabbit@rabbit2", "127.0.0.1:15693", False, True, False),
+        ("rabbit@rabbit3", "127.0.0.1:15694", True, False, False),
+        ("exporter: management", "", None, True, True),
+        ("exporter: stream", "", None, False, False),
+    ]
+
+
+def test_nodes_show_the_exporters_view_when_prometheus_has_none() -> None:
+    rows = node_rows(EXPORTER)
+    assert [(r.name, r.scraped, r.running) for r in rows[:3]] == [
+        ("rabbit@rabbit1", None, True),
+        ("rabbit@rabbit2", None, True),
+        ("rabbit@rabbit3", None, False),
     ]
 
 
