@@ -7,12 +7,12 @@ UV ?= uv
 PYTEST_ARGS ?=
 export UV_LINK_MODE ?= copy
 
-.PHONY: help setup engine lint unit integration test demo down clean
+.PHONY: help setup engine browser lint unit integration test demo dashboard-stop down clean
 
 help:
 	@echo "make demo   - bring the 3-node cluster up and run the live pipeline"
 	@echo "make test   - lint, unit tests, integration tests on the cluster; tear down"
-	@echo "make down   - stop the cluster (make clean also deletes its volumes)"
+	@echo "make down   - stop the cluster and the demo's dashboard (make clean also deletes volumes)"
 
 setup:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -20,6 +20,10 @@ setup:
 
 engine:
 	@bash cluster/scripts/ensure-engine.sh
+
+# Debian's chromium for the dashboard's browser test (Playwright cannot download browsers here).
+browser:
+	@bash cluster/scripts/ensure-browser.sh
 
 lint: setup
 	$(UV) run ruff check .
@@ -29,22 +33,27 @@ lint: setup
 unit: setup
 	$(UV) run pytest tests/unit $(PYTEST_ARGS)
 
-integration: setup engine
+integration: setup engine browser
 	$(UV) run pytest tests/integration $(PYTEST_ARGS)
 
 # One pytest run over both suites; whatever the result, stop a dockerd that this run started.
-test: lint engine
+test: lint engine browser
 	@status=0; $(UV) run pytest tests $(PYTEST_ARGS) || status=$$?; \
 	  bash cluster/scripts/stop-engine.sh; exit $$status
 
 DEMO_SECONDS ?= 30
+DASHBOARD_PORT ?= 8501
 DEMO_RATE ?= 20000
 
-# The live pipeline: cluster, topology, three VWAP workers of one group (their progress lines
-# show per-worker counts), a simulated feed; then the workers stop gracefully (SIGTERM).
+# The live pipeline: cluster, topology, the dashboard (started in the background and left
+# running: `make dashboard-stop` or `make down` stops it), three VWAP workers of one group (their
+# progress lines show per-worker counts), a simulated feed; then the workers stop gracefully.
 demo: setup engine
 	$(UV) run superticks cluster up
 	$(UV) run superticks topology create
+	@bash cluster/scripts/dashboard.sh start $(DASHBOARD_PORT) --super-stream ticks \
+	  --scrape http://127.0.0.1:9100/metrics --scrape http://127.0.0.1:9101/metrics \
+	  --scrape http://127.0.0.1:9102/metrics --scrape http://127.0.0.1:9103/metrics
 	@pids=""; for i in 1 2 3; do \
 	  $(UV) run superticks worker --group demo --name worker-$$i --handler vwap \
 	    --metrics-port 910$$i & pids="$$pids $$!"; \
@@ -53,9 +62,13 @@ demo: setup engine
 	  --metrics-port 9100; \
 	sleep 3; kill -TERM $$pids; wait $$pids; \
 	$(UV) run superticks topology describe
+	@echo "dashboard (still running): http://127.0.0.1:$(DASHBOARD_PORT)  - stop it: make dashboard-stop"
 
-down: setup
+dashboard-stop:
+	@bash cluster/scripts/dashboard.sh stop
+
+down: setup dashboard-stop
 	$(UV) run superticks cluster down
 
-clean: setup
+clean: setup dashboard-stop
 	$(UV) run superticks cluster down --purge

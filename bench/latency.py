@@ -14,7 +14,7 @@ of the same ticks (creation to confirm).
    (one batch every 10 ms) for `warmup_s` + `duration_s`; only ticks created in the last
    `duration_s` are recorded. Each step waits until the worker handled every tick sent.
 
-Latencies go into HDR-style histograms (`bench.histogram`: every tick counted, no sample cap,
+Latencies go into HDR-style histograms (`superticks.histogram`: every tick counted, no sample cap,
 0.1% resolution): p50 / p99 / p99.9 / max. A step is complete when the worker recorded exactly
 the ticks the feed created in its window.
 """
@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cliworker import settings_env
-from bench.histogram import Histogram
 from bench.report import Progress
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
+from superticks.histogram import Histogram
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 

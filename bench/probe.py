@@ -22,8 +22,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.histogram import Histogram
 from partitioning.codec import Tick
+from superticks.histogram import Histogram
 from workers.handlers import TickHandler
 
 __all__ = ["LatencyProbe", "Window"]

@@ -10,6 +10,7 @@ A source that does not answer shows "no data from X since T" and every other pan
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,6 +102,10 @@ def partition_map_html(rows: Sequence[PartitionRow]) -> str:
     )
 
 
+def _seen(flag: bool | None) -> str:
+    return "-" if flag is None else ("up" if flag else "down")
+
+
 def _frame(series: Lines) -> pd.DataFrame:
     """Chart data: one column per line, indexed by UTC time."""
     columns = {
@@ -129,7 +134,11 @@ def _session(config: DashboardConfig) -> tuple[Sources, History]:
     """This browser session's sources and history (Prometheus' history seeds it once)."""
     if "superticks_sources" not in st.session_state:
         sources = Sources(config)
-        history = History(limit=min(3600, max(60, int(config.history_s / config.refresh_s))))
+        ss = config.super_stream
+        history = History(
+            limit=min(3600, max(60, int(config.history_s / config.refresh_s))),
+            keep=lambda s: ss is None or s.label("super_stream") in ("", ss),
+        )
         history.seed(sources.history())
         st.session_state["superticks_sources"] = sources
         st.session_state["superticks_history"] = history
@@ -219,7 +228,9 @@ def _alerts_and_nodes(reading: Reading) -> None:
                         {
                             "node": n.name,
                             "target": n.target,
-                            "up": "up" if n.up else "DOWN",
+                            "health": "up" if n.up else "DOWN",
+                            "Prometheus scrape": _seen(n.scraped),
+                            "management API": _seen(n.running),
                             "alarms": ", ".join(n.alarms) or "none",
                         }
                         for n in nodes
@@ -317,10 +328,15 @@ def _consumers(reading: Reading, history: History) -> None:
 
 def _refresh(config: DashboardConfig) -> None:
     sources, history = _session(config)
+    started = time.monotonic()
     reading = sources.read()
     history.add(reading.at, reading.current)
     ss = config.super_stream
-    st.caption(f"updated {clock(reading.at)}, every {config.refresh_s:g} s")
+    took_ms = (time.monotonic() - started) * 1000
+    st.caption(
+        f"updated {clock(reading.at)} (sources read in {took_ms:.0f} ms), "
+        f"every {config.refresh_s:g} s"
+    )
     _sources_banner(sources, reading)
     rows = partition_map(reading.current, ss)
 

@@ -275,39 +275,55 @@ def lag_rows(samples: Sequence[MetricSample], super_stream: str | None = None) -
 
 # --- history and series over time ---------------------------------------------------------------
 
-_Key = tuple[str, tuple[tuple[str, str], ...]]
+_Snapshot = dict[str, tuple[MetricSample, ...]]
 
 
 class History:
-    """The snapshots a dashboard session has seen: `(unix time, samples)`, the metrics of
-    `HISTORY_NAMES` only, at most `limit` snapshots (oldest dropped)."""
+    """The snapshots a dashboard session has seen: `(unix time, samples by metric name)`, the
+    metrics of `HISTORY_NAMES` only, and of those the ones `keep` accepts (e.g. one super
+    stream's), at most `limit` snapshots (oldest dropped). Indexed by name, so drawing one chart
+    costs the samples of its metric only."""
 
-    def __init__(self, limit: int = 600) -> None:
-        self._snapshots: deque[tuple[float, tuple[MetricSample, ...]]] = deque(maxlen=limit)
+    def __init__(
+        self, limit: int = 600, keep: Callable[[MetricSample], bool] | None = None
+    ) -> None:
+        self._snapshots: deque[tuple[float, _Snapshot]] = deque(maxlen=limit)
+        self._keep = keep
+
+    def _index(self, samples: Iterable[MetricSample]) -> _Snapshot:
+        by_name: dict[str, list[MetricSample]] = defaultdict(list)
+        keep = self._keep
+        for s in samples:
+            if s.name in HISTORY_NAMES and (keep is None or keep(s)):
+                by_name[s.name].append(s)
+        return {name: tuple(group) for name, group in by_name.items()}
 
     def add(self, at: float, samples: Iterable[MetricSample]) -> None:
         """Append a snapshot taken at `at` (a time at or before the last is ignored)."""
         if self._snapshots and at <= self._snapshots[-1][0]:
             return
-        self._snapshots.append((at, tuple(s for s in samples if s.name in HISTORY_NAMES)))
+        self._snapshots.append((at, self._index(samples)))
 
     def seed(self, series: Iterable[Series]) -> None:
         """Prepend Prometheus history (range-query series) older than the first snapshot."""
         first = self._snapshots[0][0] if self._snapshots else float("inf")
         by_time: dict[float, list[MetricSample]] = defaultdict(list)
         for one in series:
-            if one.name not in HISTORY_NAMES:
-                continue
             for at, value in one.points:
                 if at < first:
                     by_time[at].append(MetricSample(one.name, one.labels, value))
-        old = [(at, tuple(by_time[at])) for at in sorted(by_time)]
+        indexed = ((at, self._index(by_time[at])) for at in sorted(by_time))
+        old = [(at, snapshot) for at, snapshot in indexed if snapshot]
         room = (self._snapshots.maxlen or len(old)) - len(self._snapshots)
         self._snapshots.extendleft(reversed(old[-room:] if room > 0 else []))
 
+    def of(self, name: str) -> list[tuple[float, tuple[MetricSample, ...]]]:
+        """Every snapshot's samples of metric `name` (empty tuples where it had none)."""
+        return [(at, snapshot.get(name, ())) for at, snapshot in self._snapshots]
+
     @property
-    def snapshots(self) -> list[tuple[float, tuple[MetricSample, ...]]]:
-        return list(self._snapshots)
+    def times(self) -> list[float]:
+        return [at for at, _ in self._snapshots]
 
     def __len__(self) -> int:
         return len(self._snapshots)
@@ -323,13 +339,12 @@ def gauge_series(
     """Metric `name` over time, one line per `key` (samples whose key is None are left out),
     the values of one key summed (`reduce="sum"`) or their maximum (`"max"`)."""
     out: Lines = defaultdict(list)
-    for at, samples in history.snapshots:
+    for at, samples in history.of(name):
         values: dict[str, list[float]] = defaultdict(list)
         for s in samples:
-            if s.name == name:
-                k = key(s)
-                if k is not None:
-                    values[k].append(s.value)
+            k = key(s)
+            if k is not None:
+                values[k].append(s.value)
         for k, vs in values.items():
             out[k].append((at, sum(vs) if reduce == "sum" else max(vs)))
     return dict(out)
@@ -365,25 +380,28 @@ def rate_series(
     """Per-second rate of counter (or offset) `name` over a trailing `window_s`, summed per
     `key`: each series' increase between the oldest snapshot in the window and the current one
     (a decrease is a reset: the current value is the increase)."""
-    snaps = history.snapshots
+    snaps: list[tuple[float, dict[tuple[tuple[str, str], ...], tuple[str, float]]]] = []
+    for at, samples in history.of(name):
+        keyed: dict[tuple[tuple[str, str], ...], tuple[str, float]] = {}
+        for s in samples:
+            k = key(s)
+            if k is not None:
+                keyed[tuple(sorted(s.labels.items()))] = (k, s.value)
+        snaps.append((at, keyed))
     out: Lines = defaultdict(list)
     j = 0
-    for i, (at, samples) in enumerate(snaps):
+    for i, (at, now) in enumerate(snaps):
         while j < i and snaps[j][0] < at - window_s:
             j += 1
-        if j == i:
+        if j == i or not now:
             continue
-        then, old = snaps[j]
-        before = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in old if s.name == name}
+        then, before = snaps[j]
         totals: dict[str, float] = defaultdict(float)
-        for s in samples:
-            if s.name != name:
-                continue
-            k = key(s)
-            prior = before.get((s.name, tuple(sorted(s.labels.items()))))
-            if k is None or prior is None:
-                continue
-            totals[k] += (s.value - prior if s.value >= prior else s.value) / (at - then)
+        for series, (k, value) in now.items():
+            prior = before.get(series)
+            if prior is not None:
+                old = prior[1]
+                totals[k] += (value - old if value >= old else value) / (at - then)
         for k, rate in totals.items():
             out[k].append((at, rate))
     return dict(out)
@@ -476,17 +494,26 @@ def symbol_rows(samples: Sequence[MetricSample], top: int = 20) -> list[SymbolRo
 
 @dataclass(frozen=True, slots=True)
 class NodeRow:
-    """A scrape target's health: a RabbitMQ node (`up{job="rabbitmq"}`, its node name from
-    `rabbitmq_identity_info`, its resource alarms) or an exporter source."""
+    """A node's health: whether Prometheus scrapes it (`up{job="rabbitmq"}`, named from
+    `rabbitmq_identity_info`), whether the management API says it runs (the exporter's
+    `superticks_node_running`), its resource alarms; or one source of the lag exporter
+    (`superticks_exporter_up`). None: that source says nothing of it."""
 
     name: str
     target: str
-    up: bool
+    scraped: bool | None
+    running: bool | None
     alarms: tuple[str, ...]
+
+    @property
+    def up(self) -> bool:
+        """No source says it is down."""
+        return self.scraped is not False and self.running is not False
 
 
 def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
-    """Each RabbitMQ node Prometheus scrapes, then each source of the lag exporter."""
+    """Each RabbitMQ node (from Prometheus' scrapes and the exporter's management view), then
+    each source of the lag exporter."""
     names = {
         s.label("instance"): s.label("rabbitmq_node")
         for s in samples
@@ -495,21 +522,38 @@ def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
     alarms: dict[str, list[str]] = defaultdict(list)
     for s in samples:
         if s.name.startswith("rabbitmq_alarms_") and s.value == 1:
-            alarms[s.label("instance")].append(s.name.removeprefix("rabbitmq_alarms_"))
+            alarms[names.get(s.label("instance"), s.label("instance"))].append(
+                s.name.removeprefix("rabbitmq_alarms_")
+            )
+    targets: dict[str, str] = {}
+    scraped: dict[str, bool] = {}
+    running: dict[str, bool] = {}
+    for s in samples:
+        if s.name == "up" and s.label("job") == "rabbitmq":
+            name = names.get(s.label("instance"), s.label("instance"))
+            targets[name] = s.label("instance")
+            scraped[name] = s.value == 1
+        elif s.name == "superticks_node_running" and s.label("node"):
+            running[s.label("node")] = s.value == 1
     rows = [
         NodeRow(
-            name=names.get(s.label("instance"), s.label("instance")),
-            target=s.label("instance"),
-            up=s.value == 1,
-            alarms=tuple(sorted(alarms[s.label("instance")])),
+            name=name,
+            target=targets.get(name, ""),
+            scraped=scraped.get(name),
+            running=running.get(name),
+            alarms=tuple(sorted(alarms[name])),
         )
-        for s in samples
-        if s.name == "up" and s.label("job") == "rabbitmq"
+        for name in sorted({*scraped, *running})
     ]
-    rows.sort(key=lambda r: r.name)
     rows += sorted(
         (
-            NodeRow(name=f"exporter: {s.label('source')}", target="", up=s.value == 1, alarms=())
+            NodeRow(
+                name=f"exporter: {s.label('source')}",
+                target="",
+                scraped=None,
+                running=s.value == 1,
+                alarms=(),
+            )
             for s in samples
             if s.name == "superticks_exporter_up"
         ),

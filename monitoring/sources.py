@@ -163,7 +163,7 @@ class Sources:
         does not answer: the charts then start with the dashboard)."""
         end = self._clock()
         start = end - self.config.history_s
-        step = max(1.0, self.config.history_s / 600)
+        step = max(15.0, self.config.history_s / 600)  # Prometheus scrapes every 15 s
         names = "|".join(sorted(HISTORY_NAMES))
         try:
             return self.prometheus.query_range(f'{{__name__=~"{names}"}}', start, end, step)

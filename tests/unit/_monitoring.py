@@ -45,6 +45,10 @@ superticks_group_partition_status{super_stream="ticks",group="g1",partition="0",
 superticks_group_partition_status{super_stream="ticks",group="g1",partition="0",status="WARN"} 0
 superticks_group_partition_status{super_stream="ticks",group="g1",partition="1",status="WARN"} 1
 superticks_group_partition_status{super_stream="ticks",group="g1",partition="2",status="STOP"} 1
+# TYPE superticks_node_running gauge
+superticks_node_running{node="rabbit@rabbit1"} 1
+superticks_node_running{node="rabbit@rabbit2"} 1
+superticks_node_running{node="rabbit@rabbit3"} 0
 # TYPE superticks_exporter_up gauge
 superticks_exporter_up{source="management"} 1
 superticks_exporter_up{source="stream"} 0

@@ -67,7 +67,7 @@ def canned() -> Iterator[Canned]:
 
 def _app(monkeypatch: pytest.MonkeyPatch, config: DashboardConfig) -> AppTest:
     monkeypatch.setenv(ENV_VAR, config.model_dump_json())
-    return AppTest.from_file(str(SCRIPT), default_timeout=30)
+    return AppTest.from_file(str(SCRIPT), default_timeout=120)
 
 
 def _partition_map(at: AppTest) -> str:

@@ -135,8 +135,8 @@ def test_history_keeps_charted_metrics_only_and_is_seeded_with_older_prometheus_
     )
     history.add(190.0, [])  # older than the last snapshot: ignored
 
-    assert [at for at, _ in history.snapshots] == [150.0, 200.0]
-    assert all(s.name != "up" for _, snap in history.snapshots for s in snap)
+    assert history.times == [150.0, 200.0]
+    assert history.of("up") == [(150.0, ()), (200.0, ())]
     lines = lag_series_of(history, "ticks")
     assert lines["g1 p9"] == [(150.0, 4.0)]
     assert lines["g1 p2"] == [(200.0, 2899.0)]
@@ -174,14 +174,23 @@ def test_symbols_sum_ticks_over_workers_and_weigh_vwap_by_volume() -> None:
     assert len(symbol_rows(samples, top=1)) == 1
 
 
-def test_nodes_are_named_from_their_identity_and_exporter_sources_follow() -> None:
+def test_a_node_is_down_when_prometheus_or_the_management_api_says_so() -> None:
     rows = node_rows([*parse_vector(INSTANT), *EXPORTER])
-    assert [(r.name, r.up) for r in rows] == [
-        ("rabbit@rabbit1", True),
-        ("rabbit@rabbit2", False),
-        ("rabbit@rabbit3", True),
-        ("exporter: management", True),
-        ("exporter: stream", False),
+    assert [(r.name, r.target, r.scraped, r.running, r.up) for r in rows] == [
+        ("rabbit@rabbit1", "127.0.0.1:15692", True, True, True),
+        ("rabbit@rabbit2", "127.0.0.1:15693", False, True, False),
+        ("rabbit@rabbit3", "127.0.0.1:15694", True, False, False),
+        ("exporter: management", "", None, True, True),
+        ("exporter: stream", "", None, False, False),
+    ]
+
+
+def test_nodes_show_the_exporters_view_when_prometheus_has_none() -> None:
+    rows = node_rows(EXPORTER)
+    assert [(r.name, r.scraped, r.running) for r in rows[:3]] == [
+        ("rabbit@rabbit1", None, True),
+        ("rabbit@rabbit2", None, True),
+        ("rabbit@rabbit3", None, False),
     ]
 
 
@@ -203,3 +212,12 @@ def test_the_producer_row_has_its_confirm_quantiles_and_stall() -> None:
         120,
         3,
     )
+
+
+def test_history_keeps_only_what_its_filter_accepts() -> None:
+    history = History(keep=lambda s: s.label("super_stream") in ("", "ticks"))
+    history.add(1.0, EXPORTER)
+
+    ((_, samples),) = history.of("superticks_partition_end_offset")
+
+    assert sorted(s.label("stream") for s in samples) == ["ticks-0", "ticks-1", "ticks-2"]
