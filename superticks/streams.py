@@ -15,6 +15,8 @@ rstream 1.1.1's traps, each handled once, here:
   connection;
 * every connection bootstraps from any configured node: `_connect_any` and `Subscription` try
   them in turn, starting at the one that answered last;
+* `close()` of a client whose connection broke leaves the socket open (also inside rstream's
+  own connection pool): patched once, so every client closes its socket;
 * exceptions swallowed in callbacks (delivery and consumer-update handlers only log them): ours
   are caught, kept, and surfaced through `Subscription.failure` / the owner's error callback;
 * unbounded `send()` and no re-send after recovery: we do not use rstream's producer; a
@@ -49,7 +51,7 @@ import rstream
 import zstandard
 from rstream import exceptions as rs_exc
 from rstream import schema
-from rstream.client import Client
+from rstream.client import BaseClient, Client
 from rstream.compression import CompressionType, ICompressionCodec, StreamCompressionCodecs
 from rstream.connection import Connection, ConnectionClosed
 from rstream.constants import ConsumerOffsetSpecification, OffsetType
@@ -190,6 +192,25 @@ async def _read_frame(self: Connection) -> schema.Frame:
 
 Connection._read = _read_exactly  # type: ignore[method-assign,assignment]
 Connection.read_frame = _read_frame  # type: ignore[method-assign]
+
+
+# --- rstream's close() of a dead connection leaves its socket open ------------------------------
+_rstream_close = BaseClient.close
+
+
+async def _close_socket_too(self: BaseClient) -> None:
+    """rstream closes the socket only of a connection it still thinks alive: a client whose
+    peer vanished (or whose handshake failed inside rstream's pool) kept its socket for ever."""
+    conn = self._conn
+    try:
+        await _rstream_close(self)
+    finally:
+        writer = conn._writer if conn is not None else None
+        if writer is not None and not writer.is_closing():
+            writer.close()
+
+
+BaseClient.close = _close_socket_too  # type: ignore[method-assign]
 
 
 # --- error mapping ----------------------------------------------------------------------------
@@ -1258,9 +1279,10 @@ async def _close_consumer(consumer: _ChunkConsumer) -> None:
     consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
     with contextlib.suppress(Exception):
         await asyncio.wait_for(consumer.close(), 5)
-    for client in [*consumer._clients.values(), consumer._default_client]:
+    pooled = [c for clients in consumer._pool._clients.values() for c in clients]
+    for client in {*pooled, *consumer._clients.values(), consumer._default_client}:
         if client is not None:
-            await _close(client)
+            await _close(client)  # rstream leaves a dead connection's socket open
 
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover
