@@ -1344,7 +1344,8 @@ class NameLock:
     to `timeout_s` for the broker to activate it: True, or False after leaving the group. While
     running, a lost connection (or a deactivation) clears `held`; the lock reconnects by itself
     (short back-off, for as long as it runs) and rejoins, and `held` is set again once the broker
-    activates it. `on_change(held)` is called on every change after acquire. `release()` leaves
+    activates it (when it has dropped the lost member: the rejoined one is next in line).
+    `on_change(held)` is called on every change after acquire. `release()` leaves
     the group and closes; safe twice. Cancelling `acquire` releases.
     """
 
