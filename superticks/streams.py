@@ -1417,7 +1417,8 @@ class NameLock:
             "filter.0": self.FILTER_VALUE,
             "match-unfiltered": "false",
         }
-        with _mapped(f"joining the lock group {self.name} on {self.stream}"):
+        what = f"joining the name lock {self.name} on {self.stream}"
+        with _mapped(what, _Access(self._settings, "read", self.stream)):
             await client.subscribe(
                 self.stream,
                 self.SUBSCRIPTION_ID,
