@@ -25,9 +25,11 @@ sends. So before sending anything, the producer takes its name with a broker-arb
 (`NameLock`: a single-active-consumer group `superticks-producer-<name>` on the first partition,
 which reads nothing) and refuses to start with `ProducerNameInUse` when another live producer
 holds it (`name_wait_s`). A restart under the same name takes the lock as soon as the old
-process's connection is gone, and continues its ids. While the lock's own connection is down
-(a node outage), new sends wait until the lock is held again (ticks already in flight are still
-re-sent and confirmed).
+process's connection is gone, and continues its ids. When the lock's own connection drops (its
+node died), the lock rejoins through another node at once and the producer keeps sending: the
+broker keeps the lost member active until it notices its connection is gone, and the rejoined
+member is next in line, so no other process gets the name in between (blocking sends instead
+would stall the feed for as long as the broker takes to notice).
 """
 
 from __future__ import annotations
@@ -247,7 +249,7 @@ class Producer:
             return
         if self.state is ProducerState.RUNNING:
             self.state = ProducerState.STOPPING
-            self._room.set()  # senders waiting for room or for the name: ProducerClosed
+            self._room.set()  # senders waiting for room: ProducerClosed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout_s)
         tasks = [p.recovering for p in self._partitions if p.recovering is not None]
@@ -415,11 +417,6 @@ class Producer:
                 raise self._failure
             if self.state is not ProducerState.RUNNING:
                 raise ProducerClosed(f"the producer is {self.state}; it takes no more ticks")
-            lock = self._lock
-            if lock is not None and not lock.held.is_set():
-                self._room.clear()  # set again by _name_changed(True) and by stop()
-                await self._room.wait()
-                continue
             if self.metrics.in_flight + count <= self.config.max_in_flight:
                 return
             self._room.clear()
@@ -427,12 +424,10 @@ class Producer:
 
     def _name_changed(self, held: bool) -> None:
         if held:
-            log.info("producer name %s held again; sending resumes", self.config.name)
-            self._room.set()
+            log.info("producer name %s: its lock is held again", self.config.name)
         else:
             log.warning(
-                "producer name %s: its lock was lost (connection); new sends wait until it is "
-                "held again",
+                "producer name %s: the lock's connection dropped; rejoining through another node",
                 self.config.name,
             )
 

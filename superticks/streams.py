@@ -1366,7 +1366,8 @@ class NameLock:
     to `timeout_s` for the broker to activate it: True, or False after leaving the group. While
     running, a lost connection (or a deactivation) clears `held`; the lock reconnects by itself
     (short back-off, for as long as it runs) and rejoins, and `held` is set again once the broker
-    activates it. `on_change(held)` is called on every change after acquire. `release()` leaves
+    activates it (when it has dropped the lost member: the rejoined one is next in line).
+    `on_change(held)` is called on every change after acquire. `release()` leaves
     the group and closes; safe twice. Cancelling `acquire` releases.
     """
 
@@ -1438,7 +1439,8 @@ class NameLock:
             "filter.0": self.FILTER_VALUE,
             "match-unfiltered": "false",
         }
-        with _mapped(f"joining the lock group {self.name} on {self.stream}"):
+        what = f"joining the name lock {self.name} on {self.stream}"
+        with _mapped(what, _Access(self._settings, "read", self.stream)):
             await client.subscribe(
                 self.stream,
                 self.SUBSCRIPTION_ID,

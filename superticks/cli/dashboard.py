@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import os
 import socket
@@ -12,15 +11,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from superticks.cli.args import port
 from superticks.errors import ConfigError, ConnectionFailed, StreamNotFound
 
 __all__ = ["register", "streamlit_command"]
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
-    return int(text)
 
 
 def _url(text: str) -> str:
@@ -57,7 +51,7 @@ def register(commands: Any) -> None:
             "Prometheus has history), refreshing every second. Runs until interrupted."
         ),
     )
-    parser.add_argument("--port", type=_port, default=8501, help="port on 127.0.0.1 (8501)")
+    parser.add_argument("--port", type=port, default=8501, help="port on 127.0.0.1 (8501)")
     parser.add_argument(
         "--prometheus",
         type=_url,
@@ -129,6 +123,8 @@ def _port_free(port: int) -> bool:
 def _check_super_stream(name: str) -> None:
     """Exit 2 on a super stream the cluster does not have; start anyway when no node answers
     (the dashboard then shows what Prometheus has)."""
+    import asyncio
+
     import uvloop
 
     from partitioning.topology import describe_topology

@@ -75,7 +75,7 @@ def test_a_bad_environment_setting_is_refused(
         (["topology", "describe", "--super-stream", ""], "argument --super-stream"),
         (["topology", "delete", "--super-stream", " "], "argument --super-stream"),
         (["cluster", "logs", "rabbit1", "--tail", "-3"], "argument --tail"),
-        (["dashboard", "--port", "0"], "'0' is not a TCP port"),
+        (["dashboard", "--port", "0"], "argument --port: expected a TCP port (1-65535)"),
         (["dashboard", "--prometheus", "localhost:9090"], "is not an http(s) URL"),
         (["dashboard", "--scrape", "ftp://x/metrics"], "is not an http(s) URL"),
         (["dashboard", "--refresh", "0"], "expected seconds in (0, 3600]"),
