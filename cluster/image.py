@@ -137,7 +137,7 @@ def exporter_source_hash(repo: Path = REPO) -> str:
     """A hash of what the exporter's image is built from: the packages' Python files, the
     project and lock files and the build recipe (a changed test or README rebuilds nothing)."""
     digest = hashlib.sha256()
-    files = [repo / f for f in _EXPORTER_INPUTS] + [SCRIPTS / "build-exporter-image.sh"]
+    files = [repo / f for f in (*_EXPORTER_INPUTS, "cluster/scripts/build-exporter-image.sh")]
     files += sorted(p for pkg in _PACKAGES for p in (repo / pkg).rglob("*.py"))
     for path in files:
         if path.is_file():
