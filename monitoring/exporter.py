@@ -234,7 +234,8 @@ class Monitor:
         self._admin: Admin | None = None
         self._probe: ChunkProbe | None = None
         self._topology: dict[str, list[str]] = {}  # super stream -> partition streams
-        self._groups: dict[str, set[str]] = {}  # super stream -> groups
+        self._groups: dict[str, set[str]] = {}  # super stream -> groups watched
+        self._discovered: dict[str, set[str]] = {}  # super stream -> every group found
         self._replicas: dict[str, QueueReplicas] = {}
         self._ends: dict[str, tuple[int, ChunkHeader]] = {}  # stream -> (committed id, last)
         self._chunks: dict[str, dict[int, ChunkHeader]] = {}  # stream -> first offset -> chunk
@@ -303,7 +304,7 @@ class Monitor:
                 f"{', '.join(sorted(self._known_super_streams)) or 'none'}"
             )
         if self._health["management"].up:
-            known = {g for gs in self._groups.values() for g in gs}
+            known = {g for gs in self._discovered.values() for g in gs}
             active = {c.group for c in self._last_consumers}
             unknown = [g for g in cfg.groups if g not in known | active]
             if unknown:
@@ -409,6 +410,7 @@ class Monitor:
             wanted_groups = set(self.config.groups)
             for ss, parts in self._topology.items():
                 found = {g for s in parts for g in out.tracking.get(s, {})}
+                self._discovered[ss] = found
                 self._groups[ss] = {g for g in found if not wanted_groups or g in wanted_groups}
         if failures:
             self._fail("management", failures[0], len(failures))
