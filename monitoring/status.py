@@ -23,8 +23,8 @@ WARN   a full window in which the lag never fell and rose overall (the group fal
 OK     otherwise
 ====== ======================================================================================
 
-A "full window" is `window` samples (the exporter's `--window`, default 6 at 5 s: 25 s of
-history); until a partition has that many, it is OK or ERR only. Lag *frozen* while the stored
+A "full window" is `window` readable samples in a row (the exporter's `--window`, default 6 at
+5 s: 25 s of history); until a partition has that many, it is OK or ERR only. Lag *frozen* while the stored
 offset does not move is STALL/STOP, never OK, because the newest lag is > 0.
 
 The group's status is its worst partition's, in the order OK < WARN < STALL < STOP < ERR.
