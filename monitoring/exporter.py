@@ -616,7 +616,7 @@ class Monitor:
                     lag_s = max(0.0, now - stamp / 1000) if stamp is not None else None
             listed = consumers.get((s, g)) if consumers is not None else None
             active = listed[1] if listed is not None else None
-            window = self._windows.setdefault((ss, g, i), deque(maxlen=self.config.window))
+            window = self._windows.setdefault((ss, g, i), deque(maxlen=2 * self.config.window))
             known = consumers is not None
             window.append(
                 Sample(stored=offset, lag=lag, active=active is not None if known else None)
