@@ -170,6 +170,12 @@ def ensure_exporter_image(progress: Callable[[str], None] = print) -> str:
     configured = os.environ.get("SUPERTICKS_EXPORTER_IMAGE")
     if configured:
         return configured
+    if not (REPO / "pyproject.toml").is_file() or not (REPO / "uv.lock").is_file():
+        raise ClusterError(
+            "the lag exporter's image is built from a checkout of superticks (its wheels), and "
+            "this is an installed package: set SUPERTICKS_EXPORTER_IMAGE to an image with "
+            "superticks installed, or run `superticks monitor` on the host"
+        )
     wanted = exporter_source_hash()
     if _image_label(EXPORTER_IMAGE, "org.superticks.source") == wanted:
         return EXPORTER_IMAGE
