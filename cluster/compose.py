@@ -195,7 +195,11 @@ class Cluster:
         ensure_engine()
         images = ensure_images(self.settings, self._progress)
         if self.exporter:
-            images["SUPERTICKS_EXPORTER_IMAGE"] = ensure_exporter_image(self._progress)
+            try:
+                images["SUPERTICKS_EXPORTER_IMAGE"] = ensure_exporter_image(self._progress)
+            except ClusterError as exc:  # the cluster is still worth starting: say so, go on
+                self._progress(f"starting without the lag exporter: {exc}")
+                self.exporter, self._compose_handle = False, None
         # docker compose interpolates ${SUPERTICKS_*_IMAGE} from this process's environment.
         os.environ.update(images)
         self._check_ports()

@@ -137,7 +137,7 @@ def exporter_source_hash(repo: Path = REPO) -> str:
     """A hash of what the exporter's image is built from: the packages' Python files, the
     project and lock files and the build recipe (a changed test or README rebuilds nothing)."""
     digest = hashlib.sha256()
-    files = [repo / f for f in _EXPORTER_INPUTS] + [SCRIPTS / "build-exporter-image.sh"]
+    files = [repo / f for f in (*_EXPORTER_INPUTS, "cluster/scripts/build-exporter-image.sh")]
     files += sorted(p for pkg in _PACKAGES for p in (repo / pkg).rglob("*.py"))
     for path in files:
         if path.is_file():
@@ -170,6 +170,12 @@ def ensure_exporter_image(progress: Callable[[str], None] = print) -> str:
     configured = os.environ.get("SUPERTICKS_EXPORTER_IMAGE")
     if configured:
         return configured
+    if not (REPO / "pyproject.toml").is_file() or not (REPO / "uv.lock").is_file():
+        raise ClusterError(
+            "the lag exporter's image is built from a checkout of superticks (its wheels), and "
+            "this is an installed package: set SUPERTICKS_EXPORTER_IMAGE to an image with "
+            "superticks installed, or run `superticks monitor` on the host"
+        )
     wanted = exporter_source_hash()
     if _image_label(EXPORTER_IMAGE, "org.superticks.source") == wanted:
         return EXPORTER_IMAGE

@@ -10,60 +10,35 @@ management API answers. Every call goes to whichever node answers (stream protoc
 `SUPERTICKS_NODES` in turn, a failed one last; management API: the `--management` URLs, likewise).
 A source that does not answer is a metric (`superticks_exporter_up{source} 0`), never a crash.
 
-Metrics (labels: `super_stream`, `partition` = the partition's index, `stream` = its stream,
-`group`, `node` = Erlang node name, or the advertised host:port while the management API is down):
+Metrics (labels: `super_stream`; `partition` = the partition's index; `stream` = its stream;
+`group`; `node` = Erlang node name, or the advertised host:port while the management API is down):
 
-==============================================================================  =================
-metric                                                                          meaning
-==============================================================================  =================
-``superticks_partition_end_offset{super_stream,partition,stream}``              offset of the last
-                                                                                committed tick
-                                                                                (-1: empty)
-``superticks_partition_committed_offset{super_stream,partition,stream}``        the broker's
-                                                                                committed offset
-                                                                                (offset-tracking
-                                                                                records included)
-``superticks_partition_first_offset{super_stream,partition,stream}``            first offset kept
-                                                                                (retention)
-``superticks_partition_last_tick_timestamp_seconds{super_stream,partition,stream}``  when the last
-                                                                                chunk of ticks
-                                                                                was stored
-``superticks_partition_leader{super_stream,partition,stream,node}``             1
-``superticks_partition_replicas{super_stream,partition,stream}``                replicas (members)
-``superticks_partition_replicas_in_sync{super_stream,partition,stream}``        replicas online
-``superticks_group_stored_offset{super_stream,group,partition}``                the group's stored
-                                                                                offset
-``superticks_group_lag_ticks{super_stream,group,partition}``                    end offset minus
-                                                                                stored offset
-``superticks_group_lag_seconds{super_stream,group,partition}``                  now minus the time
-                                                                                the first
-                                                                                unprocessed tick
-                                                                                was stored; 0 when
-                                                                                caught up
-``superticks_group_consumers{super_stream,group,partition}``                    consumers the
-                                                                                broker lists
-                                                                                (active + waiting)
-``superticks_group_active_consumer{super_stream,group,partition,consumer}``     1 (the active
-                                                                                consumer's
-                                                                                connection name)
-``superticks_group_partition_unconsumed{super_stream,group,partition}``         1: no active
-                                                                                consumer
-``superticks_group_partition_status{super_stream,group,partition,status}``      1 (monitoring/
-                                                                                status.py)
-``superticks_group_status{super_stream,group,status}``                          1 (worst
-                                                                                partition)
-``superticks_node_running{node}``                                               1/0, per the
-                                                                                management API
-``superticks_exporter_up{source}``                                              1/0: `stream`,
-                                                                                `management`
-                                                                                answered the
-                                                                                last poll
-``superticks_exporter_scrape_errors_total{source}``                             failed calls
-``superticks_exporter_last_success_timestamp_seconds{source}``                  last poll it
-                                                                                answered
-``superticks_exporter_scrape_duration_seconds``                                 the last poll
-``superticks_exporter_poll_timestamp_seconds``                                  when it was taken
-==============================================================================  =================
+* ``superticks_partition_end_offset{super_stream,partition,stream}``: offset of the last
+  committed tick (-1: none)
+* ``superticks_partition_committed_offset{...}``: the broker's committed offset (offset-tracking
+  records included); ``superticks_partition_first_offset{...}``: first offset kept
+* ``superticks_partition_last_tick_timestamp_seconds{...}``: when the last chunk of ticks was
+  stored
+* ``superticks_partition_leader{super_stream,partition,stream,node}``: 1
+* ``superticks_partition_replicas{...}``, ``superticks_partition_replicas_in_sync{...}``: members,
+  members online
+* ``superticks_group_stored_offset{super_stream,group,partition}``: the group's stored offset
+* ``superticks_group_lag_ticks{...}``: end offset minus the stored offset
+* ``superticks_group_lag_seconds{...}``: now minus the time the first unprocessed tick was
+  stored; 0 when caught up; never NaN
+* ``superticks_group_consumers{...}``: consumers of the group the broker lists (active + waiting)
+* ``superticks_group_active_consumer{super_stream,group,partition,consumer}``: 1, labelled with the
+  active consumer's connection name as the broker shows it (``unknown`` for its first ~5 s)
+* ``superticks_group_partition_unconsumed{...}``: 1 when no consumer of the group is active
+* ``superticks_group_partition_status{super_stream,group,partition,status}``: 1 for the current
+  status (OK, WARN, STALL, STOP, ERR; `monitoring.status`)
+* ``superticks_group_status{super_stream,group,status}``: 1, the worst partition's status
+* ``superticks_node_running{node}``: 1/0 per the management API
+* ``superticks_exporter_up{source}``: 1/0, whether `stream` / `management` answered the last poll;
+  ``superticks_exporter_scrape_errors_total{source}``: failed calls;
+  ``superticks_exporter_last_success_timestamp_seconds{source}``
+* ``superticks_exporter_scrape_duration_seconds``: how long the last poll took;
+  ``superticks_exporter_poll_timestamp_seconds``: when it was taken
 
 Lag in ticks counts *offsets*: the end offset is the last tick's (read from the last chunk of
 ticks, so offset-tracking records written after it, which `committed_offset` counts, never make
@@ -74,6 +49,10 @@ stored offset + 1 (the first unprocessed tick's, or the next chunk of ticks) car
 the broker stored it; that read is cached per offset, so a group that does not move costs
 nothing. `active_consumer`, `consumers` and `unconsumed` come from the management API and are
 absent while it does not answer (the status rules then say STALL rather than STOP).
+
+Permissions: the stream-protocol side needs read on the partitions (stats, stored offsets, one-
+chunk reads), which the `superticks-monitoring` user (management API only) does not have; the
+compose service runs as the admin user (`SUPERTICKS_USERNAME`).
 
 Cancelling `run()` (or `stop()`) ends the poll loop and closes the connections.
 """
@@ -234,7 +213,8 @@ class Monitor:
         self._admin: Admin | None = None
         self._probe: ChunkProbe | None = None
         self._topology: dict[str, list[str]] = {}  # super stream -> partition streams
-        self._groups: dict[str, set[str]] = {}  # super stream -> groups
+        self._groups: dict[str, set[str]] = {}  # super stream -> groups watched
+        self._discovered: dict[str, set[str]] = {}  # super stream -> every group found
         self._replicas: dict[str, QueueReplicas] = {}
         self._ends: dict[str, tuple[int, ChunkHeader]] = {}  # stream -> (committed id, last)
         self._chunks: dict[str, dict[int, ChunkHeader]] = {}  # stream -> first offset -> chunk
@@ -303,7 +283,7 @@ class Monitor:
                 f"{', '.join(sorted(self._known_super_streams)) or 'none'}"
             )
         if self._health["management"].up:
-            known = {g for gs in self._groups.values() for g in gs}
+            known = {g for gs in self._discovered.values() for g in gs}
             active = {c.group for c in self._last_consumers}
             unknown = [g for g in cfg.groups if g not in known | active]
             if unknown:
@@ -409,6 +389,7 @@ class Monitor:
             wanted_groups = set(self.config.groups)
             for ss, parts in self._topology.items():
                 found = {g for s in parts for g in out.tracking.get(s, {})}
+                self._discovered[ss] = found
                 self._groups[ss] = {g for g in found if not wanted_groups or g in wanted_groups}
         if failures:
             self._fail("management", failures[0], len(failures))
@@ -635,7 +616,7 @@ class Monitor:
                     lag_s = max(0.0, now - stamp / 1000) if stamp is not None else None
             listed = consumers.get((s, g)) if consumers is not None else None
             active = listed[1] if listed is not None else None
-            window = self._windows.setdefault((ss, g, i), deque(maxlen=self.config.window))
+            window = self._windows.setdefault((ss, g, i), deque(maxlen=2 * self.config.window))
             known = consumers is not None
             window.append(
                 Sample(stored=offset, lag=lag, active=active is not None if known else None)

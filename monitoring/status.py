@@ -23,9 +23,11 @@ WARN   a full window in which the lag never fell and rose overall (the group fal
 OK     otherwise
 ====== ======================================================================================
 
-A "full window" is `window` samples (the exporter's `--window`, default 6 at 5 s: 25 s of
-history); until a partition has that many, it is OK or ERR only. Lag *frozen* while the stored
-offset does not move is STALL/STOP, never OK, because the newest lag is > 0.
+A "full window" is the last `window` readable samples (the exporter's `--window`, default 6 at
+5 s: 25 s of history; a poll that could not read the partition is skipped, so one failed poll
+does not restart the count); until a partition has that many, it is OK or ERR only. Lag
+*frozen* while the stored offset does not move is STALL/STOP, never OK, because the newest lag
+is > 0.
 
 The group's status is its worst partition's, in the order OK < WARN < STALL < STOP < ERR.
 A group is ERR when any partition is ERR (its data could not be read, or it rewound): an
@@ -71,19 +73,20 @@ class Sample:
 
 
 def partition_status(samples: Sequence[Sample], window: int) -> Status:
-    """The status of one partition from its samples, oldest first (at most `window` are used)."""
+    """The status of one partition from its samples, oldest first (the last `window` readable
+    ones are judged)."""
     if window < 2:
         raise ValueError(f"window must be >= 2 samples, not {window}")
-    recent = list(samples)[-window:]
-    if not recent or recent[-1].lag is None:
+    if not samples or samples[-1].lag is None:
         return Status.ERR
+    recent = [s for s in samples if s.lag is not None][-window:]  # a failed poll is skipped
     stored = [s.stored for s in recent if s.stored is not None]
     if any(b < a for a, b in itertools.pairwise(stored)):
         return Status.ERR
     newest = recent[-1]
     if newest.lag == 0:
         return Status.OK
-    if len(recent) < window or any(s.lag is None for s in recent):
+    if len(recent) < window:
         return Status.OK
     lags = [s.lag for s in recent if s.lag is not None]
     if all(lag > 0 for lag in lags) and len({s.stored for s in recent}) == 1:

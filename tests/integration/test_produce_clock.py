@@ -4,12 +4,13 @@ replay --from/--to with real times work), or with the simulated clock on request
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from asyncio.subprocess import PIPE
 
 import pytest
 
 from partitioning.simulator import DEFAULT_START_US
-from superticks.cli.main import main
 from superticks.settings import ConnectionSettings
 from workers.replay import replay, replay_all
 
@@ -17,8 +18,13 @@ pytestmark = pytest.mark.cluster
 
 
 async def _produce(super_stream: str, *flags: str) -> None:
+    """`superticks produce` as its own process (it installs signal handlers)."""
     argv = ["produce", "--super-stream", super_stream, "--count", "300", "--symbols", "5", *flags]
-    assert await asyncio.to_thread(main, argv) == 0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "superticks.cli.main", *argv, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, (out + err).decode()
 
 
 async def test_ticks_carry_the_wall_clock_by_default_and_replay_finds_them_by_real_time(

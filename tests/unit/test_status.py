@@ -41,7 +41,8 @@ VECTORS = [
     ("moved once in the window", [(9, 5, n), (10, 9, n), (10, 12, n), (10, 20, n)], WARN),
     # window not full yet: no trend rules
     ("too few samples to judge", [(10, 5, n), (10, 9, n)], OK),
-    ("a gap breaks the window", [(10, 5, n), (_, _, _), (10, 9, n), (10, 12, n)], OK),
+    ("a failed poll is skipped", [(10, 5, n), (_, _, _), (10, 9, n), (10, 12, n)], OK),
+    ("stopped across a failed poll", [(10, 5, n), (10, 7, n), (_, _, _), *[(10, 9, n)] * 2], STOP),
     # ERR: unreadable now, or rewound
     ("unreadable now", [(10, 0, Y)] * 3 + [(_, _, _)], ERR),
     ("rewound (offset reset)", [(50, 0, Y), (50, 0, Y), (20, 30, Y), (25, 25, Y)], ERR),
