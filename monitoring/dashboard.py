@@ -30,6 +30,7 @@ from monitoring.panels import (
     handled_total,
     lag_rows,
     lag_series,
+    node_names,
     node_rows,
     partition_map,
     price_series,
@@ -107,21 +108,45 @@ def _seen(flag: bool | None) -> str:
 
 
 def _frame(series: Lines) -> pd.DataFrame:
-    """Chart data: one column per line, indexed by UTC time."""
-    columns = {
-        name: pd.Series(
-            [v for _, v in points], index=pd.to_datetime([t for t, _ in points], unit="s")
-        )
-        for name, points in series.items()
-        if points
+    """Chart data in long form: one row per point (`time` in UTC, `line`, `value`)."""
+    rows = [(t, name, v) for name, points in series.items() for t, v in points]
+    frame = pd.DataFrame(rows, columns=["time", "line", "value"])
+    frame["time"] = pd.to_datetime(frame["time"], unit="s")
+    return frame
+
+
+# Plain Vega-Lite specs (not Altair objects, whose validation cost a second per refresh).
+def _line_spec(zero: bool) -> dict[str, object]:
+    return {
+        "mark": {"type": "line", "interpolate": "monotone"},
+        "height": 220,
+        "encoding": {
+            "x": {"field": "time", "type": "temporal", "title": None},
+            "y": {"field": "value", "type": "quantitative", "title": None, "scale": {"zero": zero}},
+            "color": {"field": "line", "type": "nominal", "title": None},
+            "tooltip": [{"field": "line"}, {"field": "value", "format": ",.4~g"}],
+        },
     }
-    return pd.DataFrame(columns).sort_index()
 
 
-def _chart(title: str, series: Lines, empty: str) -> None:
+def _bars(values: dict[str, float], height: int) -> None:
+    frame = pd.DataFrame(list(values.items()), columns=["name", "value"])
+    spec = {
+        "mark": {"type": "bar"},
+        "height": height,
+        "encoding": {
+            "x": {"field": "name", "type": "nominal", "title": None, "sort": "-y"},
+            "y": {"field": "value", "type": "quantitative", "title": None},
+            "tooltip": [{"field": "name"}, {"field": "value", "format": ",.0f"}],
+        },
+    }
+    st.vega_lite_chart(frame, spec, width="stretch")
+
+
+def _chart(title: str, series: Lines, empty: str, zero: bool = True) -> None:
     st.markdown(f"**{title}**")
     if any(series.values()):
-        st.line_chart(_frame(series), height=220)
+        st.vega_lite_chart(_frame(series), _line_spec(zero), width="stretch")
     else:
         st.caption(empty)
 
@@ -220,7 +245,9 @@ def _alerts_and_nodes(reading: Reading) -> None:
             st.success("no alert firing or pending")
     with right:
         st.subheader("Nodes")
-        nodes = node_rows(reading.current)
+        known: dict[str, str] = st.session_state.setdefault("superticks_node_names", {})
+        known.update(node_names(reading.current))
+        nodes = node_rows(reading.current, known)
         if nodes:
             st.dataframe(
                 pd.DataFrame(
@@ -300,9 +327,10 @@ def _symbols(reading: Reading, history: History) -> None:
         st.dataframe(table, hide_index=True)
     with right:
         st.markdown("**tick counts**")
-        st.bar_chart(table.set_index("symbol")["ticks"], height=300)
+        _bars({r.symbol: r.ticks for r in rows}, height=300)
     top = [r.symbol for r in rows[:TREND_SYMBOLS]]
-    _chart(f"price trends (last price of the top {len(top)})", price_series(history, top), "")
+    trends = price_series(history, top)
+    _chart(f"price trends (last price of the top {len(top)})", trends, "", zero=False)
 
 
 def _consumers(reading: Reading, history: History) -> None:
@@ -321,7 +349,7 @@ def _consumers(reading: Reading, history: History) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**now (ticks/s)**")
-        st.bar_chart(pd.Series(latest, name="ticks/s"), height=220)
+        _bars(latest, height=220)
     with right:
         _chart("over time (ticks/s)", throughput, "")
 

@@ -13,7 +13,7 @@ RabbitMQ's (`up{job="rabbitmq"}`, `rabbitmq_identity_info`, `rabbitmq_alarms_*`)
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +37,7 @@ __all__ = [
     "lag_rows",
     "lag_series",
     "merge_current",
+    "node_names",
     "node_rows",
     "partition_map",
     "price_series",
@@ -511,14 +512,22 @@ class NodeRow:
         return self.scraped is not False and self.running is not False
 
 
-def node_rows(samples: Sequence[MetricSample]) -> list[NodeRow]:
-    """Each RabbitMQ node (from Prometheus' scrapes and the exporter's management view), then
-    each source of the lag exporter."""
-    names = {
+def node_names(samples: Sequence[MetricSample]) -> dict[str, str]:
+    """Scrape target (`instance`) -> RabbitMQ node name, from `rabbitmq_identity_info`."""
+    return {
         s.label("instance"): s.label("rabbitmq_node")
         for s in samples
         if s.name == "rabbitmq_identity_info" and s.label("rabbitmq_node")
     }
+
+
+def node_rows(
+    samples: Sequence[MetricSample], known: Mapping[str, str] | None = None
+) -> list[NodeRow]:
+    """Each RabbitMQ node (from Prometheus' scrapes and the exporter's management view), then
+    each source of the lag exporter. A node that is down has no `rabbitmq_identity_info`: its
+    target is named from `known` (the names seen before) when it is there."""
+    names = {**(known or {}), **node_names(samples)}
     alarms: dict[str, list[str]] = defaultdict(list)
     for s in samples:
         if s.name.startswith("rabbitmq_alarms_") and s.value == 1:

@@ -12,6 +12,7 @@ and the others are still read: nothing here raises.
 from __future__ import annotations
 
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from monitoring.panels import HISTORY_NAMES, merge_current
 from monitoring.promql import Alert, MetricSample, PrometheusClient, Series, scrape
 from superticks.errors import SourceUnavailable
 
-__all__ = ["ENV_VAR", "DashboardConfig", "Reading", "SourceState", "Sources"]
+__all__ = ["ENV_VAR", "DashboardConfig", "Reading", "SourceState", "Sources", "history_query"]
 
 ENV_VAR = "SUPERTICKS_DASHBOARD"
 """The environment variable that carries a `DashboardConfig` (JSON) to the Streamlit script."""
@@ -38,6 +39,16 @@ def _http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:9090")
     return value
+
+
+def history_query(config: DashboardConfig) -> str:
+    """The range query that seeds the charts: the charted metrics, of the shown super stream
+    only when there is one (metrics without a `super_stream` label, the workers', included)."""
+    names = "|".join(sorted(HISTORY_NAMES))
+    if config.super_stream is None:
+        return f'{{__name__=~"{names}"}}'
+    pattern = re.escape(config.super_stream).replace("\\", "\\\\")
+    return f'{{__name__=~"{names}",super_stream=~"{pattern}|"}}'
 
 
 class DashboardConfig(BaseModel):
@@ -164,9 +175,8 @@ class Sources:
         end = self._clock()
         start = end - self.config.history_s
         step = max(15.0, self.config.history_s / 600)  # Prometheus scrapes every 15 s
-        names = "|".join(sorted(HISTORY_NAMES))
         try:
-            return self.prometheus.query_range(f'{{__name__=~"{names}"}}', start, end, step)
+            return self.prometheus.query_range(history_query(self.config), start, end, step)
         except SourceUnavailable as exc:
             self._failed("prometheus", exc)
             return []

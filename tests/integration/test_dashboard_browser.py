@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from monitoring.promql import scrape
+from superticks.errors import SourceUnavailable
 from superticks.settings import ConnectionSettings
 
 pytestmark = pytest.mark.cluster
@@ -140,9 +142,10 @@ def test_the_browser_shows_the_partitions_leaders_and_moving_figures_of_a_live_f
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     exporter, worker, producer, dashboard = (_free_port() for _ in range(4))
+    exporter_url = f"http://127.0.0.1:{exporter}/metrics"
     processes.start(
         "dashboard", "dashboard", "--port", str(dashboard), "--super-stream", super_stream,
-        "--exporter", f"http://127.0.0.1:{exporter}/metrics",
+        "--exporter", exporter_url,
         "--scrape", f"http://127.0.0.1:{worker}/metrics",
         "--scrape", f"http://127.0.0.1:{producer}/metrics",
     )  # fmt: skip
@@ -186,7 +189,17 @@ def test_the_browser_shows_the_partitions_leaders_and_moving_figures_of_a_live_f
                     pytest.fail(f"{what} within {seconds} s; {timeline}; the page says:\n{text}")
                 page.wait_for_timeout(500)
 
+        def exporter_ready() -> bool:
+            try:
+                samples = scrape(exporter_url, timeout=2)
+            except SourceUnavailable:
+                return False
+            leaders = [s for s in samples if s.name == "superticks_partition_leader"]
+            return sum(s.label("super_stream") == super_stream for s in leaders) == 3
+
         def complete(rows: list[list[str]]) -> bool:
+            if not any("exporter" in t for t in timeline) and exporter_ready():
+                mark("exporter reports the leaders")
             return len(rows) == 3 and all(r[2] != "unknown" and r[4] != "-" for r in rows)
 
         try:

@@ -221,3 +221,10 @@ def test_history_keeps_only_what_its_filter_accepts() -> None:
     ((_, samples),) = history.of("superticks_partition_end_offset")
 
     assert sorted(s.label("stream") for s in samples) == ["ticks-0", "ticks-1", "ticks-2"]
+
+
+def test_a_down_node_keeps_the_name_it_was_known_by() -> None:
+    down = [MetricSample("up", {"job": "rabbitmq", "instance": "127.0.0.1:15693"}, 0.0)]
+    (unnamed,) = node_rows(down)
+    (named,) = node_rows(down, {"127.0.0.1:15693": "rabbit@rabbit2"})
+    assert (unnamed.name, named.name, named.up) == ("127.0.0.1:15693", "rabbit@rabbit2", False)
