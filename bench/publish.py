@@ -1,8 +1,9 @@
 """`superticks bench publish`: ways to publish the same ticks, side by side, one run.
 
-(a) **ceiling**: the ticks as AMQP messages in publish frames with per-message ids, encoded
-    before the clock starts and written straight to the partition leaders (transport and
-    broker only: no Python work per tick inside the window);
+(a) **ceiling**: the very frames the producer writes by default (v2 publish frames of up to
+    1,000 messages, one id per tick, the symbol as filter value, ticks grouped by symbol per
+    `send_batch` slice), encoded before the clock starts and written straight to the partition
+    leaders: transport and broker only, no Python work per tick inside the window;
 (b) **superticks' producer** (`ProducerConfig` defaults): routes, frames and publishes the
     simulator's (symbol, body) pairs with per-message ids, confirms and re-send bookkeeping;
 (c) **RbFly** (`uv sync --group compare`; GPL, never a runtime dependency): one
@@ -39,7 +40,7 @@ from bench.cliworker import broker_cpu_seconds
 from bench.report import Progress
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig
-from partitioning.producer import Producer, ProducerConfig
+from partitioning.producer import Producer, ProducerConfig, group_by_symbol
 from partitioning.router import Router
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
@@ -145,12 +146,16 @@ async def _superticks(settings: ConnectionSettings, ss: str, warm: Items, items:
         return seconds
 
 
-def _by_partition(items: Items, partitions: int) -> list[list[bytes]]:
-    """The ticks as AMQP messages, per partition (our router), in order."""
+def _by_partition(items: Items, partitions: int) -> list[list[tuple[bytes, bytes]]]:
+    """(symbol, AMQP message) per partition (our router), in the order the producer writes
+    them: per slice of 2,000 ticks (the bench's `send_batch` size), grouped by symbol."""
     router = Router(partitions)
-    out: list[list[bytes]] = [[] for _ in range(partitions)]
-    for symbol, body in items:
-        out[router.route(symbol)].append(frame_message(symbol, body))
+    out: list[list[tuple[bytes, bytes]]] = [[] for _ in range(partitions)]
+    for i in range(0, len(items), 2_000):
+        for symbol, bodies in group_by_symbol(items[i : i + 2_000]).items():
+            bucket = out[router.route(symbol)]
+            key = symbol.encode()
+            bucket.extend((key, frame_message(symbol, body)) for body in bodies)
     return out
 
 
@@ -198,7 +203,7 @@ async def _raw_frames(
     ss: str,
     warm: Items,
     items: Items,
-    encode: Callable[[list[bytes], dict[int, int], int], tuple[list[bytes], int]],
+    encode: Callable[[list[tuple[bytes, bytes]], dict[int, int], int], tuple[list[bytes], int]],
 ) -> float:
     """Encode warm-up and timed frames first (`encode(messages, weights, next_id)` returns the
     frames and the next id), connect, send the warm-up, then time the rest."""
@@ -227,23 +232,26 @@ async def _raw_frames(
 
 
 def _per_message(
-    messages: list[bytes], weights: dict[int, int], pid: int
+    messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
 ) -> tuple[list[bytes], int]:
+    """The producer's default frames: v2, one id per message, the symbol as filter value."""
     frames = []
     for start in range(0, len(messages), _FRAME):
-        batch = [(pid + j, m) for j, m in enumerate(messages[start : start + _FRAME])]
+        part = messages[start : start + _FRAME]
+        batch = [(pid + j, m) for j, (_, m) in enumerate(part)]
         weights.update((p, 1) for p, _ in batch)
-        frames.append(encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch))
+        filters = [s for s, _ in part]
+        frames.append(encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters))
         pid += len(batch)
     return frames, pid
 
 
 def _sub_entries(
-    messages: list[bytes], weights: dict[int, int], pid: int
+    messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
 ) -> tuple[list[bytes], int]:
     records = []
     for start in range(0, len(messages), _SUB_ENTRY):
-        batch = messages[start : start + _SUB_ENTRY]
+        batch = [m for _, m in messages[start : start + _SUB_ENTRY]]
         records.append(encode_sub_entry_record(pid, batch))
         weights[pid] = len(batch)
         pid += 1
@@ -441,8 +449,18 @@ async def run_publish_bench(
         for n, (name, run) in enumerate(contenders):
             bar.update(n, name)
             seconds, stored = await run(f"{n}")
+            client = round(_METER.client / count * 1e6, 2)
+            broker = round(_METER.broker / count * 1e6, 2) if _METER.broker_known else None
             rows.append(
-                PublishRow(name, count, round(seconds, 3), round(count / seconds, 1), stored)
+                PublishRow(
+                    name,
+                    count,
+                    round(seconds, 3),
+                    round(count / seconds, 1),
+                    stored,
+                    client,
+                    broker,
+                )
             )
     by_name = {row.name.split(" ")[0].rstrip(":"): row for row in rows}
     ours = by_name["superticks"]

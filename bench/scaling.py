@@ -52,7 +52,7 @@ class ScalingRun:
     offered_per_s: float
     published_per_s: float  # confirmed during the feed / its duration
     handled_per_s: float  # handled during the feed / its duration
-    backlog: int  # lag when the feed stopped
+    backlog: int  # sent but not handled when the feed stopped
     max_lag: int
     drain_s: float | None  # backlog to zero after the feed stopped (None: not within the limit)
     published: int
@@ -147,11 +147,12 @@ async def _one(
                     )
                     next_sample += _SAMPLE_S
                 await asyncio.sleep(_TICK_S)
-            await producer.flush(120)
             feed_s = time.monotonic() - started
+            confirmed_at_end = producer.metrics.confirmed
             handled_at_end = await handled_now()
-            series.append((round(feed_s, 2), sent, handled_at_end))
+            series.append((round(feed_s, 2), confirmed_at_end, handled_at_end))
             backlog = sent - handled_at_end
+            await producer.flush(120)
             drain_s: float | None = None
             while time.monotonic() - started - feed_s < drain_limit_s:
                 handled = await handled_now()
@@ -172,14 +173,12 @@ async def _one(
         async with Admin(settings) as admin:
             await admin.delete_stream(f"{ss}-dlq")
     consumed = sum(int((s or {}).get("consumed", 0)) for s in summaries)
-    in_feed = [p for p in series if p[0] <= feed_s]
-    handled_feed = in_feed[-1][2] if in_feed else 0
     return ScalingRun(
         partitions=partitions,
         workers=workers,
         offered_per_s=rate,
-        published_per_s=round(sent / feed_s, 1),
-        handled_per_s=round(handled_feed / feed_s, 1),
+        published_per_s=round(confirmed_at_end / feed_s, 1),
+        handled_per_s=round(handled_at_end / feed_s, 1),
         backlog=backlog,
         max_lag=max((p - h for _, p, h in series), default=0),
         drain_s=drain_s,

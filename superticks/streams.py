@@ -84,6 +84,7 @@ __all__ = [
     "PartitionPublisher",
     "StreamInfo",
     "Subscription",
+    "encode_credit_frame",
     "encode_id",
     "encode_publish_frame",
     "encode_record",
@@ -955,10 +956,25 @@ class _NoRecovery(RecoveryStrategy):
         return None
 
 
+_CREDIT_FRAME = struct.Struct(">IHHBH")
+
+
+def encode_credit_frame(subscription_id: int, credit: int) -> bytes:
+    """A Credit frame (key 0x0009, version 1): the broker may send `credit` more chunks to
+    subscription `subscription_id`."""
+    return _CREDIT_FRAME.pack(7, 0x0009, 1, subscription_id, credit)
+
+
 class _ChunkConsumer(rstream.Consumer):
-    """rstream's Consumer, delivering whole chunks to one callback instead of per message."""
+    """rstream's Consumer, delivering whole chunks to one callback instead of per message.
+
+    Credits go back `credit_batch` chunks at a time, as one raw Credit frame written without
+    waiting (rstream's `credit()` encodes field by field and writes, a system call, per chunk:
+    a tenth of a worker's time on chunks of ~150 ticks)."""
 
     chunk_callbacks: dict[str, Callable[[Chunk], Awaitable[None]]]
+    credit_batch: int = 1
+    _owed: int = 0
 
     async def _on_deliver(self, frame: schema.Deliver, subscriber: Any, filter_value: Any) -> None:
         if frame.subscription_id != subscriber.subscription_id:
@@ -977,7 +993,15 @@ class _ChunkConsumer(rstream.Consumer):
         )
         await self.chunk_callbacks[subscriber.stream](chunk)
         # Credit only after the chunk was handed over: a slow owner slows the broker down.
-        await subscriber.client.credit(subscriber.subscription_id, 1)
+        owed = self._owed + 1
+        if owed < self.credit_batch:
+            self._owed = owed
+            return
+        self._owed = 0
+        conn = subscriber.client._conn
+        writer = conn._writer if conn is not None else None
+        if writer is not None and not writer.is_closing():
+            writer.write(encode_credit_frame(subscriber.subscription_id, owed))
 
     def last_heard_s(self, stream: str) -> float | None:
         """Seconds since the connection carrying `stream` last received anything (None: none)."""
@@ -1104,6 +1128,8 @@ class Subscription:
             ssl_context=client_context(self._settings),
         )
         consumer.chunk_callbacks = {self.stream: functools.partial(self._deliver, generation)}
+        # half the window at a time: at least half of it stays in flight
+        consumer.credit_batch = max(1, self._credit // 2)
         return consumer
 
     async def _open(self, offset: Offset) -> None:

@@ -24,7 +24,6 @@ YOUNG_THRESHOLD = 50_000
 def tune_for_throughput() -> None:
     """Freeze the objects alive now and make young collections rare (call once per process,
     after start-up, before the hot path)."""
-    _gc.collect()
     _gc.freeze()
     _, older, oldest = _gc.get_threshold()
     _gc.set_threshold(YOUNG_THRESHOLD, older, oldest)

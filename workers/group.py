@@ -113,7 +113,7 @@ class WorkerConfig(BaseModel):
     drain_timeout_s: float = Field(default=10.0, gt=0)
     dead_letter_stream: str | None = Field(default=None, min_length=1, pattern=_NAME)
     """None: ``<super_stream>-dlq``."""
-    credits: int = Field(default=4, ge=1, le=1000)
+    credits: int = Field(default=16, ge=1, le=1000)
     """Chunks the broker may send ahead of the one being handled (per partition)."""
     lag_interval_s: float = Field(default=5.0, ge=0)
     """How often the lag metrics read each active partition's last offset (0: never)."""

@@ -79,6 +79,10 @@ def test_a_bad_environment_setting_is_refused(
         (["dashboard", "--prometheus", "localhost:9090"], "is not an http(s) URL"),
         (["dashboard", "--scrape", "ftp://x/metrics"], "is not an http(s) URL"),
         (["dashboard", "--refresh", "0"], "expected seconds in (0, 3600]"),
+        (["bench", "scaling", "--workers", "0"], "expected numbers >= 1"),
+        (["bench", "scaling", "--partitions", "3,x"], "expected numbers like 1,2,3"),
+        (["bench", "latency", "--duration", "0"], "--duration: expected a number > 0"),
+        (["bench", "publish", "--count", "-5"], "expected a number > 0"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(

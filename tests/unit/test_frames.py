@@ -12,6 +12,7 @@ import zstandard
 from superticks.streams import (
     PUBLISH_FRAME_OVERHEAD,
     Compression,
+    encode_credit_frame,
     encode_id,
     encode_publish_frame,
     encode_record,
@@ -96,3 +97,8 @@ def test_frame_runs_keep_every_publish_frame_within_frame_max() -> None:
         [b"x" * 2000],
         [b"y"],
     ]  # a record too large alone keeps a run of its own (the producer refuses it first)
+
+
+def test_credit_frame_grants_chunks_to_one_subscription() -> None:
+    # size 7, key Credit (0x0009), version 1, subscription id 3, credit 2
+    assert encode_credit_frame(3, 2) == b"\x00\x00\x00\x07\x00\x09\x00\x01\x03\x00\x02"
