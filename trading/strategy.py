@@ -20,7 +20,10 @@ Exactly-once effects, and why they hold across a worker killed mid-run:
 * each partition publishes under its own producer name (``<name>-p<partition>``), so a
   successor on that partition continues the same id sequence, and the broker drops (while
   confirming) any id at or below the last it stored under that name: re-sent decisions are
-  never stored twice;
+  never stored twice. One live producer per name (the producer's name lock): a worker whose
+  partition moves away closes that partition's publisher (`partition_released`, before the
+  broker activates the successor); a killed worker's name frees with its connection, and the
+  successor's publisher waits for it (`name_wait_s`);
 * a chunk's events are confirmed before `handle_batch` returns, so the worker stores a
   partition offset only after the decisions of the ticks up to it are in the log: none missing;
 * the strategy's state at a partition offset is a function of the partition's ticks before it:
