@@ -28,6 +28,7 @@ from partitioning.model import StreamConfig, format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
+from superticks.errors import StreamError
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import fold_messages
@@ -172,13 +173,17 @@ async def bench_aggregate(
         counts = await asyncio.gather(*(feed(v, s) for v, s in sources.items()))
         fed_s = time.monotonic() - started
         sent = sum(counts)
-        async with Admin(settings) as admin:
-            deadline = time.monotonic() + 60
-            forwarded = await _count(admin, target)
-            while forwarded < sent and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-                forwarded = await _count(admin, target)
-            drained_s = time.monotonic() - started - fed_s
+        deadline = time.monotonic() + 60
+        forwarded = -1
+        while forwarded < sent and time.monotonic() < deadline:
+            try:  # a node may restart meanwhile (a shared cluster): ask again
+                async with Admin(settings) as admin:
+                    while forwarded < sent and time.monotonic() < deadline:
+                        forwarded = await _count(admin, target)
+                        await asyncio.sleep(0.2)
+            except StreamError:
+                await asyncio.sleep(0.5)
+        drained_s = time.monotonic() - started - fed_s
         aggregator.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(aggregator.communicate(), 60)
         status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
