@@ -104,7 +104,8 @@ def register(commands: Any) -> None:
         type=positive_float,
         default=None,
         metavar="SECONDS",
-        help="stop gracefully (as on SIGTERM) once no tick came for SECONDS (batch runs)",
+        help="stop gracefully (as on SIGTERM) when, after handling ticks, no tick came for "
+        "SECONDS (batch runs)",
     )
     parser.add_argument(
         "--metrics-port", type=port, default=None, help="serve Prometheus metrics on this port"
@@ -209,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
     def progress(worker: GroupWorker) -> None:
         if args.exit_when_idle is not None:
             now = time.monotonic()
-            if worker.consumed != idle["consumed"]:
+            if worker.consumed != idle["consumed"] or not worker.consumed:
                 idle["consumed"], idle["since"] = worker.consumed, now
             elif now - idle["since"] >= args.exit_when_idle:
                 os.kill(os.getpid(), signal.SIGTERM)  # run_worker's graceful stop
