@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from superticks.cli.args import name, positive_int, stream_name
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -37,9 +38,15 @@ def register(commands: Any) -> None:
         ),
     )
     parser.add_argument("--venues", type=_venues, required=True, help="e.g. NYSE,NASDAQ,CBOE")
-    parser.add_argument("--target", default="ticks", help="unified super stream (default ticks)")
-    parser.add_argument("--group", default="aggregate", help="consumer group (default aggregate)")
-    parser.add_argument("--name", default=None, help="worker name prefix (default hostname-pid)")
+    parser.add_argument(
+        "--target", type=stream_name, default="ticks", help="unified super stream (default ticks)"
+    )
+    parser.add_argument(
+        "--group", type=name, default="aggregate", help="consumer group (default aggregate)"
+    )
+    parser.add_argument(
+        "--name", type=name, default=None, help="worker name prefix (default hostname-pid)"
+    )
     parser.add_argument(
         "--source",
         action="append",
@@ -48,10 +55,13 @@ def register(commands: Any) -> None:
         help="a venue's super stream when it is not market_data_<venue> (repeatable)",
     )
     parser.add_argument(
-        "--store-every-ms", type=int, default=200, help="store source offsets this often (200)"
+        "--store-every-ms",
+        type=positive_int,
+        default=200,
+        help="store source offsets this often (200)",
     )
     parser.add_argument(
-        "--store-every-ticks", type=int, default=1000, help="and every N ticks (1000)"
+        "--store-every-ticks", type=positive_int, default=1000, help="and every N ticks (1000)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON summary at exit")
     parser.set_defaults(handler=_aggregate)

@@ -10,7 +10,13 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from superticks.cli.args import iso_time_us, positive_int, symbol_list
+from superticks.cli.args import (
+    iso_time_us,
+    positive_float,
+    positive_int,
+    stream_name,
+    symbol_list,
+)
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -38,17 +44,24 @@ def register(commands: Any) -> None:
     replay.add_argument("--since", type=iso_time_us, help="ISO-8601 UTC start of the window")
     replay.add_argument("--trades", action="store_true", help="list the fills in the window")
     replay.add_argument("--symbols", type=symbol_list, help="only these symbols in the output")
-    replay.add_argument("--stream", default="trading_audit_log", help="the audit log stream")
     replay.add_argument(
-        "--ticks", default="ticks", help="super stream to mark positions to (default ticks)"
+        "--stream", type=stream_name, default="trading_audit_log", help="the audit log stream"
+    )
+    replay.add_argument(
+        "--ticks",
+        type=stream_name,
+        default="ticks",
+        help="super stream to mark positions to (default ticks)",
     )
     replay.add_argument("--no-marks", action="store_true", help="do not read ticks for marks")
-    replay.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    replay.add_argument(
+        "--timeout", type=positive_float, default=300.0, help="seconds (default 300)"
+    )
     replay.add_argument("--json", action="store_true", help="print one JSON line")
     replay.set_defaults(handler=_replay)
 
     tail = sub.add_parser("tail", help="follow the audit log live, one line per event")
-    tail.add_argument("--stream", default="trading_audit_log")
+    tail.add_argument("--stream", type=stream_name, default="trading_audit_log")
     tail.add_argument(
         "--from-start", action="store_true", help="from the first event (default: new ones)"
     )
