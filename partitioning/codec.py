@@ -57,7 +57,9 @@ __all__ = [
     "encode_message",
     "format_body",
     "frame_message",
+    "message_body",
     "message_prefix",
+    "message_prefix_with",
     "split_message",
 ]
 
@@ -187,6 +189,15 @@ def message_prefix(symbol: str) -> bytes:
             _PREFIXES.clear()
         _PREFIXES[symbol] = prefix
     return prefix
+
+
+def message_prefix_with(symbol: str, extra: Sequence[tuple[str, str]]) -> bytes:
+    """A tick message's prefix whose application properties also hold `extra` string pairs
+    after ``symbol`` and ``schema_version`` (not cached; readers find the body through
+    `split_message`)."""
+    pairs = [(_amqp_string("symbol"), _amqp_string(symbol)), _VERSION_PROPERTY]
+    pairs.extend((_amqp_string(k), _amqp_string(v)) for k, v in extra)
+    return _PROPERTIES + _section(_SEC_APPLICATION_PROPERTIES) + _amqp_map(pairs)
 
 
 def _data_header(size: int) -> bytes:
@@ -479,6 +490,13 @@ def _is_own_prefix(head: bytes) -> bool:
         _OWN_PREFIXES.clear()
     _OWN_PREFIXES.add(head)
     return True
+
+
+def message_body(message: bytes) -> bytes:
+    """The body of an AMQP 1.0 message: at once for the layout `frame_message` writes,
+    through `split_message` for any other. Raises `DecodeError`."""
+    body = _own_body(message)
+    return split_message(message)[1] if body is None else body
 
 
 def decode_message(message: bytes | bytearray | memoryview) -> Tick:

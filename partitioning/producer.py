@@ -30,6 +30,12 @@ node died), the lock rejoins through another node at once and the producer keeps
 broker keeps the lost member active until it notices its connection is gone, and the rejoined
 member is next in line, so no other process gets the name in between (blocking sends instead
 would stall the feed for as long as the broker takes to notice).
+
+Two variations share that machinery: `ProducerConfig.stream` publishes to one plain stream
+instead of a super stream's partitions (the trading audit log; the name lock is then on that
+stream), and `send_with_ids` publishes ready-made messages under the caller's publishing ids
+(derived, say, from source offsets, so that a successor re-sending the same messages under the
+same producer name is deduplicated).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from superticks.streams import (
     NameLock,
     PartitionPublisher,
     encode_id,
+    encode_record,
     encode_records_frame,
     encode_sub_entry_record,
     filter_part,
@@ -88,6 +95,9 @@ class ProducerConfig(BaseModel):
 
     connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
     super_stream: str = Field(default="ticks", min_length=1)
+    stream: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    """A plain stream to publish to instead of `super_stream` (one partition; the producer's
+    broker-side name is then `name` itself, not ``<name>-<partition>``)."""
     name: str = Field(default="superticks", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
     """The producer's name: its publishing ids (deduplication) and its lock. One live producer
     per name and super stream; a restart under the same name continues the ids."""
@@ -199,8 +209,13 @@ class Producer:
             raise ProducerClosed(f"a producer starts once (it is {self.state})")
         cfg = self.config
         async with Admin(cfg.connection) as admin:
-            streams = await admin.partitions(cfg.super_stream)
+            if cfg.stream is not None:
+                streams = [cfg.stream] if await admin.stream_exists(cfg.stream) else []
+            else:
+                streams = await admin.partitions(cfg.super_stream)
         if not streams:
+            if cfg.stream is not None:
+                raise StreamNotFound(f"stream {cfg.stream!r} does not exist")
             raise StreamNotFound(
                 f"super stream {cfg.super_stream!r} does not exist: `superticks topology create`"
             )
@@ -211,7 +226,7 @@ class Producer:
             on_change=self._name_changed,
         )
         if not await lock.acquire(cfg.name_wait_s):
-            raise ProducerNameInUse(cfg.name, cfg.super_stream, cfg.name_wait_s)
+            raise ProducerNameInUse(cfg.name, cfg.stream or cfg.super_stream, cfg.name_wait_s)
         self._lock = lock
         self._router = Router(len(streams))
         self._partitions = [self._partition(i, stream) for i, stream in enumerate(streams)]
@@ -235,7 +250,7 @@ class Producer:
         part.link = PartitionPublisher(
             self.config.connection,
             stream,
-            f"{self.config.name}-{index}",
+            self.config.name if self.config.stream is not None else f"{self.config.name}-{index}",
             on_confirm=lambda ids: self._confirmed(part, ids),
             on_error=lambda errors: self._refused(part, errors),
             on_lost=lambda why: self._lost(part, why),
@@ -353,6 +368,72 @@ class Producer:
             if part.ready:
                 self._write(part, records)
         return ticket.future
+
+    async def send_with_ids(self, items: Sequence[tuple[int, str, bytes]]) -> asyncio.Future[None]:
+        """Send ready-made AMQP 1.0 messages as (publishing id, symbol, message), in the order
+        given; returns a future done when all are confirmed.
+
+        The symbol routes the message (and is its filter value); the ids are the caller's and
+        must increase per partition. An id below the partition's next id was sent before (by
+        this producer, or stored by the broker under this producer name before `start()`): it
+        is not sent again, and the future also waits for its confirm if it is still in flight.
+        So a caller that derives ids from its input (source offsets) may hand the same input
+        over again: nothing is stored twice. Not for sub-entry batching (`sub_entry_size` 1).
+        """
+        if self.config.sub_entry_size > 1:
+            raise ValueError("send_with_ids writes one message per id: set sub_entry_size 1")
+        window = max(1, self.config.max_in_flight // 2)
+        if len(items) > window:
+            futures = [
+                await self.send_with_ids(items[i : i + window])
+                for i in range(0, len(items), window)
+            ]
+            return _all_of(futures)
+        await self._wait_for_room(len(items))
+        loop = asyncio.get_running_loop()
+        symbols = self._symbols
+        earlier: list[asyncio.Future[None]] = []
+        fresh: list[tuple[_Partition, int, bytes, bytes]] = []
+        for pid, symbol, message in items:
+            known = symbols.get(symbol)
+            if known is None:
+                known = self._learn(symbol)
+            part, fv, _ = known
+            if pid < part.next_id:
+                entry = part.pending.get(pid)
+                if entry is not None and not entry[1].future.done():
+                    earlier.append(entry[1].future)
+                continue
+            part.next_id = pid + 1
+            fresh.append((part, pid, fv, message))
+        ticket = _Ticket(loop.create_future(), len(fresh))
+        if not fresh:
+            ticket.future.set_result(None)
+            return _all_of([*dict.fromkeys(earlier), ticket.future]) if earlier else ticket.future
+        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
+        for part, pid, fv, message in fresh:
+            batch = touched.get(part.index)
+            if batch is None:
+                batch = touched[part.index] = (part, [])
+                if not part.pending:
+                    part.last_progress = time.monotonic()
+            record = encode_record(pid, fv, message, b"")
+            part.pending[pid] = (record, ticket, 1)
+            batch[1].append(record)
+        self.metrics.sent += len(fresh)
+        self.metrics.in_flight += len(fresh)
+        self._idle.clear()
+        for part, records in touched.values():
+            if part.ready:
+                self._write(part, records)
+        if earlier:
+            return _all_of([*dict.fromkeys(earlier), ticket.future])
+        return ticket.future
+
+    def next_id(self, partition: int = 0) -> int:
+        """The publishing id `send_batch` gives the partition's next message (after `start()`:
+        one above what the broker stored under this producer name)."""
+        return self._partitions[partition].next_id
 
     def _refuse_oversized(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Raise TickTooLarge for the first tick whose frame alone would exceed FRAME_MAX (a

@@ -16,6 +16,7 @@ from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import (
     CountHandler,
     CountingHandler,
+    PartitionReleasing,
     PerTick,
     PrintHandler,
     TickHandler,
@@ -31,6 +32,7 @@ __all__ = [
     "CountHandler",
     "CountingHandler",
     "GroupWorker",
+    "PartitionReleasing",
     "PerTick",
     "PrintHandler",
     "ReaderMetrics",

@@ -68,7 +68,7 @@ from workers.deadletter import (
     dead_letter_record,
     describe,
 )
-from workers.handlers import TickHandler
+from workers.handlers import PartitionReleasing, TickHandler
 from workers.metrics import PartitionMetrics, WorkerMetrics
 from workers.offsets import fence, store_due
 
@@ -406,6 +406,7 @@ class GroupWorker:
                         exc,
                         part.stored + 1,
                     )
+                await self._release(part.index)
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
             return Offset.next()
         if not self._intake:  # stopping: a successor will be activated once we are gone
@@ -425,6 +426,14 @@ class GroupWorker:
             part.metrics.active.set(1 if part.active else 0)
         log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
         return offset
+
+    async def _release(self, partition: int) -> None:
+        """Tell a `PartitionReleasing` handler that the partition moves away."""
+        if isinstance(self.handler, PartitionReleasing):
+            try:
+                await self.handler.partition_released(partition)
+            except Exception as exc:  # noqa: BLE001 - the handover goes on whatever the handler says
+                log.warning("partition %d: the handler's release failed: %r", partition, exc)
 
     def _on_lost(self, part: _Partition) -> None:
         """The partition's connection dropped: the broker may have activated another worker

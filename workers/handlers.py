@@ -19,6 +19,7 @@ __all__ = [
     "HANDLER_NAMES",
     "CountHandler",
     "CountingHandler",
+    "PartitionReleasing",
     "PerTick",
     "PrintHandler",
     "TickHandler",
@@ -40,6 +41,19 @@ class TickHandler(Protocol):
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
     ) -> None: ...
+
+
+@runtime_checkable
+class PartitionReleasing(Protocol):
+    """Optional for a `TickHandler`: told when a partition moves away from its worker.
+
+    `partition_released(partition)` is awaited after the partition's last chunk here was
+    handled and its offset stored, before the broker is answered (so before a successor is
+    activated): the moment to close what the handler holds for that partition, e.g. a producer
+    name the successor will take. An exception is logged and ignored.
+    """
+
+    async def partition_released(self, partition: int) -> None: ...
 
 
 class PerTick:

@@ -9,6 +9,7 @@ from typing import Any
 
 from superticks.cli import failover
 from superticks.cli.args import positive_float, positive_int
+from superticks.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -104,6 +105,25 @@ def register(commands: Any) -> None:
     monitor.add_argument("--count", type=positive_int, default=60_000, help="ticks to publish")
     monitor.add_argument("--json", action="store_true")
     monitor.set_defaults(handler=_monitor)
+    audit = sub.add_parser(
+        "audit", help="audit-log rebuild: decode and fold N encoded events on one core"
+    )
+    audit.add_argument("--count", type=positive_int, default=1_000_000, help="events (1M)")
+    audit.add_argument("--symbols", type=positive_int, default=200)
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(handler=_audit)
+    aggregate = sub.add_parser(
+        "aggregate", help="venue feeds merged by a `superticks aggregate` process: rate and lag"
+    )
+    aggregate.add_argument("--venues", type=positive_int, default=3, help="venue feeds (3)")
+    aggregate.add_argument(
+        "--rate", type=positive_float, default=30_000.0, help="ticks/s per venue (30000)"
+    )
+    aggregate.add_argument(
+        "--duration", type=positive_float, default=10.0, help="seconds of feed (10)"
+    )
+    aggregate.add_argument("--json", action="store_true")
+    aggregate.set_defaults(handler=_aggregate)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -346,6 +366,45 @@ def _filter(args: argparse.Namespace) -> int:
         f"server-side filtering saves {result.saving:.0%} of the messages; the client receives "
         f"{result.received_share:.1%} of the partition (a perfect filter: {result.ideal_share:.1%})"
     )
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bench.trading import bench_rebuild
+
+    result = bench_rebuild(args.count, args.symbols)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"rebuilt {result['events']:,} events in {result['seconds']} s "
+            f"({result['events_per_s']:,.0f} events/s; {result['events_per_cpu_s']:,.0f} per "
+            f"CPU second; target {result['target_events_per_s']:,})"
+        )
+    return 0
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from bench.trading import bench_aggregate
+    from superticks.settings import load_settings
+
+    if args.venues > 8:
+        raise ConfigError("--venues: at most 8")
+    connection, _ = load_settings()
+    result = uvloop.run(
+        bench_aggregate(connection, venues=args.venues, rate=args.rate, seconds=args.duration)
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['venues']} venues at {result['fed_ticks_per_s_per_venue']:,.0f} ticks/s "
+            f"each (offered {result['offered_ticks_per_s_per_venue']:,.0f}): forwarded "
+            f"{result['forwarded']:,} of {result['sent']:,}, lag {result['lag_s']}, "
+            f"kept up: {result['kept_up']}"
+        )
     return 0
 
 

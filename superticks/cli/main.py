@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     what a command needs (pydantic, rstream, the cluster driver, ...) is imported when it runs,
     so `superticks --help` answers at once (tests/unit/test_cli_imports.py holds this)."""
     from superticks.cli import (
+        aggregate,
+        audit,
         bench,
         chaos,
         cluster,
@@ -65,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         worker,
         consume,
         replay,
+        audit,
+        aggregate,
         monitor,
         dashboard,
         bench,

@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from superticks.cli.args import name, port, positive_float, positive_int, rate, stream_name
+from superticks.cli.args import (
+    iso_time_us,
+    name,
+    port,
+    positive_float,
+    positive_int,
+    rate,
+    stream_name,
+)
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -31,7 +39,12 @@ def register(commands: Any) -> None:
     limit = parser.add_mutually_exclusive_group(required=True)
     limit.add_argument("--count", type=positive_int, help="stop after N ticks")
     limit.add_argument("--duration", type=positive_float, help="stop after D seconds")
-    parser.add_argument("--exchanges", default="NYSE,NASDAQ,CBOE,IEX,ARCA")
+    parser.add_argument(
+        "--exchanges",
+        "--exchange",
+        default="NYSE,NASDAQ,CBOE,IEX,ARCA",
+        help="the ticks' exchanges (one: a venue's own feed)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--clock",
@@ -40,6 +53,12 @@ def register(commands: Any) -> None:
         help="tick timestamps: the wall clock (default; lag in seconds and replay --from/--to "
         "with real times work) or the simulated clock (reproducible: from "
         "2026-11-25T14:30:00Z, a few us per tick)",
+    )
+    parser.add_argument(
+        "--start-time",
+        type=iso_time_us,
+        default=None,
+        help="the simulated clock from this ISO-8601 UTC instant (implies --clock sim)",
     )
     parser.add_argument("--super-stream", type=stream_name, default="ticks")
     parser.add_argument(
@@ -112,7 +131,11 @@ def _produce(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ConfigError(f"invalid producer options: {exc.errors()[0]['msg']}") from None
     simulator = MarketSimulator(
-        args.symbols, exchanges=exchanges, seed=args.seed, realtime=args.clock == "wall"
+        args.symbols,
+        exchanges=exchanges,
+        seed=args.seed,
+        realtime=args.clock == "wall" and args.start_time is None,
+        start_timestamp_us=args.start_time,
     )
 
     producer = Producer(config)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import time
 from typing import Any
 
-from superticks.cli.args import name, port, positive_float, stream_name
+from superticks.cli.args import name, port, positive_float, positive_int, stream_name
 from superticks.errors import ConfigError, SuperticksError
 
 __all__ = ["register"]
 
-HANDLERS = ("vwap", "print", "count", "verify")
+HANDLERS = ("vwap", "print", "count", "verify", "strategy", "bbo")
 
 
 def register(commands: Any) -> None:
@@ -38,7 +41,37 @@ def register(commands: Any) -> None:
         default="vwap",
         help="what to do with ticks: per-symbol VWAP (default), print them, count them (per "
         "partition and symbol; counts only), or verify: record each handled (partition, "
-        "offset, symbol, sequence) in RECORD_DIR/<name>.handled for `superticks verify`",
+        "offset, symbol, sequence) in RECORD_DIR/<name>.handled for `superticks verify`; "
+        "strategy: the paper strategy (decisions to the audit log, see its options); bbo: the "
+        "best bid and offer across venues",
+    )
+    strategy = parser.add_argument_group(
+        "strategy (--handler strategy: mean reversion per symbol, orders to the audit log)"
+    )
+    strategy.add_argument(
+        "--strategy-name",
+        type=name,
+        default=None,
+        help="names its events, orders and audit producers (default: strategy-GROUP)",
+    )
+    strategy.add_argument("--window", type=positive_int, default=20, help="ticks in the mean (20)")
+    strategy.add_argument(
+        "--threshold-bps",
+        type=positive_int,
+        default=5,
+        help="distance from the mean that trades (5)",
+    )
+    strategy.add_argument(
+        "--quantity", type=positive_int, default=300, help="shares per order (300)"
+    )
+    strategy.add_argument(
+        "--max-position", type=positive_int, default=900, help="largest position either way (900)"
+    )
+    strategy.add_argument(
+        "--order-ttl", type=positive_int, default=3, help="ticks of its symbol an order rests (3)"
+    )
+    strategy.add_argument(
+        "--audit-stream", type=stream_name, default="trading_audit_log", help="the audit log"
     )
     parser.add_argument(
         "--record-dir",
@@ -56,6 +89,23 @@ def register(commands: Any) -> None:
         choices=("first", "last", "next"),
         default="first",
         help="where to start on partitions the group has no stored offset for (default: first)",
+    )
+    parser.add_argument(
+        "--store-every-ms",
+        type=positive_int,
+        default=None,
+        help="store offsets at least this often (default 200; a crash re-handles up to this)",
+    )
+    parser.add_argument(
+        "--store-every-ticks", type=positive_int, default=None, help="and every N ticks (1000)"
+    )
+    parser.add_argument(
+        "--exit-when-idle",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="stop gracefully (as on SIGTERM) when, after handling ticks, no tick came for "
+        "SECONDS (batch runs)",
     )
     parser.add_argument(
         "--metrics-port", type=port, default=None, help="serve Prometheus metrics on this port"
@@ -100,6 +150,10 @@ def _run(args: argparse.Namespace) -> int:
     }
     if args.name is not None:
         options["name"] = args.name
+    if args.store_every_ms is not None:
+        options["store_every_ms"] = args.store_every_ms
+    if args.store_every_ticks is not None:
+        options["store_every_ticks"] = args.store_every_ticks
     try:
         config = WorkerConfig(**options)
     except ValidationError as exc:
@@ -112,6 +166,31 @@ def _run(args: argparse.Namespace) -> int:
     handler: TickHandler
     if args.handler_name == "verify":
         handler = VerifyingHandler(args.record_dir, config.name, drop_offset=args.drop_offset)
+    elif args.handler_name == "strategy":
+        from trading.strategy import StrategyHandler, StrategyParams
+
+        try:
+            params = StrategyParams(
+                name=args.strategy_name or f"strategy-{config.group}",
+                window=args.window,
+                threshold_bps=args.threshold_bps,
+                quantity=args.quantity,
+                max_position=args.max_position,
+                order_ttl=args.order_ttl,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"invalid strategy options: {problems}") from None
+        handler = StrategyHandler(
+            connection, params, super_stream=config.super_stream, audit_stream=args.audit_stream
+        )
+    elif args.handler_name == "bbo":
+        from trading.venues import BboHandler
+
+        handler = BboHandler()
     else:
         handler = handler_named(args.handler_name)
 
@@ -126,7 +205,15 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
 
+    idle = {"consumed": -1.0, "since": time.monotonic()}
+
     def progress(worker: GroupWorker) -> None:
+        if args.exit_when_idle is not None:
+            now = time.monotonic()
+            if worker.consumed != idle["consumed"] or not worker.consumed:
+                idle["consumed"], idle["since"] = worker.consumed, now
+            elif now - idle["since"] >= args.exit_when_idle:
+                os.kill(os.getpid(), signal.SIGTERM)  # run_worker's graceful stop
         parts = " ".join(
             f"p{p['partition']}:{'A' if p['active'] else '-'}:{p['consumed']}"
             for p in worker.status()["partitions"]
@@ -139,8 +226,20 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     tune_for_throughput()  # after the imports: start-up objects out of every GC pass
+    every = 2.0 if args.exit_when_idle is None else min(2.0, max(0.2, args.exit_when_idle / 4))
+
+    async def main() -> GroupWorker:
+        try:
+            return await run_worker(
+                config, handler, progress=progress, metrics=metrics, progress_every_s=every
+            )
+        finally:
+            close = getattr(handler, "close", None)
+            if close is not None:
+                await close()
+
     try:
-        worker = uvloop.run(run_worker(config, handler, progress=progress, metrics=metrics))
+        worker = uvloop.run(main())
     except SuperticksError as exc:
         if args.json:
             failure = f"{type(exc).__name__}: {exc}"
@@ -152,6 +251,9 @@ def _run(args: argparse.Namespace) -> int:
     elif isinstance(handler, CountHandler):
         summary["counted"] = handler.total
         summary["symbols"] = len(handler.per_symbol)
+    handler_summary = getattr(handler, "summary", None)
+    if callable(handler_summary):
+        summary["handler"] = handler_summary()
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0

@@ -3,7 +3,8 @@
 * only `superticks/streams.py` imports rstream;
 * `cluster` never imports `partitioning`, `workers` or `bench`;
 * `partitioning` never imports `workers`, `bench` or `cluster`;
-* `workers` never imports `bench`, `cluster` or `monitoring`;
+* `workers` never imports `trading`, `bench`, `cluster` or `monitoring`;
+* `trading` (the data path's trading side) never imports `bench`, `cluster` or `monitoring`;
 * `monitoring` imports only the adapter, settings, errors and partitioning's topology (never
   `workers`, `bench`, `cluster`), and the data path never imports `monitoring`;
 * only `monitoring/dashboard.py` (the Streamlit script) imports streamlit;
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("superticks", "cluster", "partitioning", "workers", "bench", "monitoring")
+PACKAGES = ("superticks", "cluster", "partitioning", "workers", "trading", "bench", "monitoring")
 
 
 def _imports(path: Path) -> set[str]:
@@ -57,10 +58,11 @@ def test_only_the_adapter_imports_rstream() -> None:
 @pytest.mark.parametrize(
     ("within", "forbidden"),
     [
-        ("cluster", ("partitioning", "workers", "bench", "monitoring")),
-        ("partitioning", ("workers", "bench", "cluster", "monitoring")),
-        ("workers", ("bench", "cluster", "monitoring")),
-        ("monitoring", ("workers", "bench", "cluster")),
+        ("cluster", ("partitioning", "workers", "trading", "bench", "monitoring")),
+        ("partitioning", ("workers", "trading", "bench", "cluster", "monitoring")),
+        ("workers", ("trading", "bench", "cluster", "monitoring")),
+        ("monitoring", ("workers", "trading", "bench", "cluster")),
+        ("trading", ("bench", "cluster", "monitoring")),
     ],
 )
 def test_packages_import_in_one_direction(within: str, forbidden: tuple[str, ...]) -> None:

@@ -1,0 +1,214 @@
+"""Benchmarks of the trading side: `superticks bench audit` and `superticks bench aggregate`.
+
+`bench_rebuild` encodes a synthetic log of `count` events as the audit stream stores them
+(AMQP 1.0 messages, created / partially filled / filled / trade / position cycles over many
+symbols), then times decoding and folding them on this core (`fold_messages`, in chunks as
+the broker delivers them): the rebuild's own cost, without the broker.
+
+`bench_aggregate` feeds `venues` venue super streams at `rate` ticks/s each (wall-clock
+timestamps) for `seconds`, while a `superticks aggregate` process (its own core) merges them
+into a fresh unified super stream; it reports the rates, whether every tick arrived once, and
+the aggregator's lag (tick timestamp to receipt, per chunk: p50, p99, max).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from partitioning.codec import frame_message
+from partitioning.model import StreamConfig, format_timestamp_us
+from partitioning.producer import Producer, ProducerConfig
+from partitioning.simulator import MarketSimulator
+from partitioning.topology import create_topology, delete_topology
+from superticks.errors import StreamError
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+from trading.audit import fold_messages
+from trading.ledger import Ledger
+
+__all__ = ["bench_aggregate", "bench_rebuild", "synthetic_log"]
+
+_START_US = 1_795_617_000_000_000
+
+
+def synthetic_log(count: int, symbols: int = 200) -> list[bytes]:
+    """`count` event messages: per order created, two partial fills, a fill, their trades and
+    positions (9 events), orders alternating buy and sell per symbol."""
+    names = [f"S{i:03d}" for i in range(symbols)]
+    held = dict.fromkeys(names, 0)
+    out: list[bytes] = []
+    n = 0
+    order = 0
+    while len(out) < count:
+        symbol = names[order % symbols]
+        side = "buy" if (order // symbols) % 2 == 0 else "sell"
+        oid = f"o{order}"
+        price = 100 + order % 37
+        events: list[dict[str, Any]] = [
+            {"type": "order_created", "quantity": "300", "price": f"{price}.00"}
+        ]
+        for kind, qty in (
+            ("order_partially_filled", 100),
+            ("order_partially_filled", 100),
+            ("order_filled", 100),
+        ):
+            held[symbol] += qty if side == "buy" else -qty
+            fill = {"quantity": str(qty), "price": f"{price}.{qty % 97:02d}"}
+            events.append({"type": kind, **fill})
+            events.append({"type": "trade_executed", **fill})
+            events.append({"type": "position_updated", "quantity": str(held[symbol])})
+        for fields in events:
+            is_position = fields["type"] == "position_updated"
+            body = {
+                "version": 1,
+                "event_id": f"bench:{n}",
+                "timestamp": format_timestamp_us(_START_US + n * 10),
+                "type": fields["type"],
+                "order_id": None if is_position else oid,
+                "symbol": symbol,
+                "side": None if is_position else side,
+                "quantity": fields["quantity"],
+                "price": fields.get("price"),
+                "reason": None,
+                "source": f"bench@{n}",
+            }
+            out.append(frame_message(symbol, orjson.dumps(body)))
+            n += 1
+        order += 1
+    return out[:count]
+
+
+def bench_rebuild(count: int = 1_000_000, symbols: int = 200, chunk: int = 1000) -> dict[str, Any]:
+    """Decode and fold `count` encoded events on this core; events/s and the result."""
+    started = time.perf_counter()
+    messages = synthetic_log(count, symbols)
+    encoded_s = time.perf_counter() - started
+    ledger = Ledger()
+    started = time.perf_counter()
+    cpu = time.process_time()
+    for first in range(0, len(messages), chunk):
+        fold_messages(ledger, first, messages[first : first + chunk])
+    seconds = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu
+    return {
+        "bench": "audit-rebuild",
+        "events": len(messages),
+        "symbols": symbols,
+        "encode_seconds": round(encoded_s, 3),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_s, 3),
+        "events_per_s": round(len(messages) / seconds, 1),
+        "events_per_cpu_s": round(len(messages) / cpu_s, 1) if cpu_s else None,
+        "target_events_per_s": 200_000,
+        "applied": ledger.applied,
+        "invalid": len(ledger.invalid),
+        "realised_pnl": ledger.summary()["realised_pnl"],
+    }
+
+
+_VENUES = ("NYSE", "NASDAQ", "CBOE", "IEX", "ARCA", "BATS", "EDGX", "MEMX")
+
+
+async def _count(admin: Admin, super_stream: str) -> int:
+    total = 0
+    for partition in await admin.partitions(super_stream):
+        total += await admin.last_offset(partition) + 1
+    return total
+
+
+async def bench_aggregate(
+    settings: ConnectionSettings,
+    *,
+    venues: int = 3,
+    rate: float = 30_000,
+    seconds: float = 10.0,
+    symbols: int = 100,
+    partitions: int = 3,
+) -> dict[str, Any]:
+    """See the module docstring. Streams are made for the run and deleted after it."""
+    if not 1 <= venues <= len(_VENUES):
+        raise ValueError(f"venues: 1 .. {len(_VENUES)}")
+    tag = f"bench-{uuid.uuid4().hex[:6]}"
+    names = _VENUES[:venues]
+    target = f"{tag}-ticks"
+    sources = {v: f"{tag}-{v.lower()}" for v in names}
+    for stream in (target, *sources.values()):
+        await create_topology(settings, StreamConfig(super_stream=stream, partitions=partitions))
+    command = [sys.executable, "-m", "superticks.cli.main", "aggregate", "--venues",
+               ",".join(names), "--target", target, "--group", f"{tag}-agg", "--json"]  # fmt: skip
+    for venue, stream in sources.items():
+        command += ["--source", f"{venue}={stream}"]
+    aggregator = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    sent = 0
+    try:
+        await asyncio.sleep(3.0)  # the aggregator joins its groups
+
+        async def feed(venue: str, stream: str) -> int:
+            simulator = MarketSimulator(symbols, exchanges=[venue], seed=len(venue), realtime=True)
+            config = ProducerConfig(connection=settings, super_stream=stream, name=f"{tag}-feed")
+            count = 0
+            async with Producer(config) as producer:
+                started = time.monotonic()
+                step = max(1, int(rate / 100))
+                while (elapsed := time.monotonic() - started) < seconds:
+                    ahead = count / rate - elapsed
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                    await producer.send_batch(simulator.batch(step))
+                    count += step
+                await producer.flush(60)
+            return count
+
+        started = time.monotonic()
+        counts = await asyncio.gather(*(feed(v, s) for v, s in sources.items()))
+        fed_s = time.monotonic() - started
+        sent = sum(counts)
+        deadline = time.monotonic() + 60
+        forwarded = -1
+        while forwarded < sent and time.monotonic() < deadline:
+            try:  # a node may restart meanwhile (a shared cluster): ask again
+                async with Admin(settings) as admin:
+                    while forwarded < sent and time.monotonic() < deadline:
+                        forwarded = await _count(admin, target)
+                        await asyncio.sleep(0.2)
+            except StreamError:
+                await asyncio.sleep(0.5)
+        drained_s = time.monotonic() - started - fed_s
+        aggregator.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(aggregator.communicate(), 60)
+        status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    finally:
+        if aggregator.returncode is None:
+            aggregator.kill()
+            await aggregator.wait()
+        for stream in (target, *sources.values()):
+            await delete_topology(settings, stream)
+        async with Admin(settings) as admin:
+            for stream in sources.values():
+                await admin.delete_stream(f"{stream}-dlq")
+    lag = status.get("lag_s", {})
+    p99 = lag.get("p99")
+    return {
+        "bench": "aggregate",
+        "venues": venues,
+        "offered_ticks_per_s_per_venue": rate,
+        "fed_ticks_per_s_per_venue": round(sent / venues / fed_s, 1),
+        "seconds": round(fed_s, 2),
+        "sent": sent,
+        "forwarded": forwarded,
+        "lossless": forwarded == sent,
+        "drain_after_feed_s": round(drained_s, 2),
+        "lag_s": lag,
+        "target_lag_s": 1.0,
+        "kept_up": forwarded == sent and p99 is not None and p99 < 1.0,
+    }

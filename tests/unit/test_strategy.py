@@ -1,0 +1,74 @@
+"""The paper strategy is a deterministic function of a partition's ticks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from partitioning.codec import Tick, decode_body
+from partitioning.simulator import MarketSimulator
+from trading.events import EventType, TradingEvent
+from trading.ledger import rebuild
+from trading.strategy import MeanReversion, StrategyParams, publishing_id
+
+
+def ticks(n: int = 5000, symbols: int = 5) -> list[Tick]:
+    sim = MarketSimulator(symbols, seed=7)
+    return [decode_body(body) for _, body in sim.batch(n)]
+
+
+def run(params: StrategyParams, data: list[Tick], start: int = 0) -> list[TradingEvent]:
+    machine = MeanReversion(params, partition=0)
+    out: list[TradingEvent] = []
+    for offset, tick in enumerate(data):
+        events = machine.on_tick(offset, tick)
+        if offset >= start:
+            out.extend(events)
+    return out
+
+
+def test_it_trades_with_every_kind_of_order_event() -> None:
+    events = run(StrategyParams(threshold_bps=2, quantity=700), ticks())
+    kinds = Counter(e.type for e in events)
+    for kind in (
+        EventType.ORDER_CREATED,
+        EventType.ORDER_FILLED,
+        EventType.ORDER_PARTIALLY_FILLED,
+        EventType.ORDER_CANCELLED,
+        EventType.ORDER_REJECTED,
+        EventType.TRADE_EXECUTED,
+        EventType.POSITION_UPDATED,
+    ):
+        assert kinds[kind] > 0, kind
+
+
+def test_its_events_rebuild_without_a_refusal_to_its_own_positions() -> None:
+    params = StrategyParams(threshold_bps=2, quantity=700)
+    machine = MeanReversion(params, partition=0)
+    events = [e for offset, t in enumerate(ticks()) for e in machine.on_tick(offset, t)]
+    ledger = rebuild(e.to_wire_dict() for e in events)
+    assert ledger.invalid == []
+    assert {s: p.quantity for s, p in ledger.positions.items()} == {
+        s: p.quantity for s, p in machine.ledger.positions.items()
+    }
+
+
+def test_a_successor_rebuilt_from_the_ticks_before_it_decides_the_same() -> None:
+    params = StrategyParams(threshold_bps=2, quantity=700)
+    data = ticks()
+    whole = run(params, data)
+    tail = run(params, data, start=2500)  # state from ticks 0..2499, events from 2500 on
+    assert tail == [e for e in whole if int(e.source.split("@")[1]) >= 2500]  # type: ignore[union-attr]
+
+
+def test_the_same_ticks_give_the_same_event_ids() -> None:
+    params = StrategyParams(threshold_bps=2)
+    assert [e.event_id for e in run(params, ticks())] == [e.event_id for e in run(params, ticks())]
+
+
+def test_publishing_ids_increase_with_the_offset_and_refuse_a_17th_event() -> None:
+    assert publishing_id(0, 0) == 1
+    assert publishing_id(0, 15) < publishing_id(1, 0)
+    with pytest.raises(ValueError, match="at most 16"):
+        publishing_id(3, 16)

@@ -1,0 +1,120 @@
+"""Venues merged: the aggregated tick's wire form and the consolidated best bid and offer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from partitioning.codec import (
+    data_header,
+    decode_message,
+    decode_messages,
+    format_body,
+    message_prefix_with,
+    split_message,
+)
+from trading.venues import Bbo, BboHandler, Quote, consolidate, venue_stream
+
+BODY = format_body(
+    "AAPL", "NYSE", "187.24", "300", "187.26", "200", "187.25", "100", "123400",
+    1_795_617_000_000_123, 42,
+)  # fmt: skip
+
+# properties (content-type) and application-properties {symbol, schema_version, venue,
+# received_at}: the tick layout with two more string pairs
+AGGREGATED_HEAD = bytes.fromhex(
+    "005373c01907404040404040a3106170706c69636174696f6e2f6a736f6e"
+    "005374c15908a10673796d626f6ca1044141504ca10e736368656d615f76657273696f6ea10131"
+    "a10576656e7565a1044e595345"
+    "a10b72656365697665645f6174a11b323032362d31312d32355431343a33303a30302e3030303132335a"
+)
+RECEIVED = "2026-11-25T14:30:00.000123Z"
+
+
+def aggregated(body: bytes = BODY) -> bytes:
+    prefix = message_prefix_with("AAPL", (("venue", "NYSE"), ("received_at", RECEIVED)))
+    return prefix + data_header(len(body)) + body
+
+
+def test_an_aggregated_tick_is_pinned_byte_for_byte() -> None:
+    assert aggregated() == AGGREGATED_HEAD + data_header(len(BODY)) + BODY
+
+
+def test_an_aggregated_tick_carries_venue_and_received_at_as_string_properties() -> None:
+    properties, body = split_message(aggregated())
+    assert properties == {
+        "symbol": "AAPL",
+        "schema_version": "1",
+        "venue": "NYSE",
+        "received_at": RECEIVED,
+    }
+    assert body == BODY
+
+
+def test_readers_of_plain_ticks_read_an_aggregated_tick_unchanged() -> None:
+    tick = decode_message(aggregated())
+    assert (tick.symbol, tick.exchange, tick.sequence_number) == ("AAPL", "NYSE", 42)
+    ticks, errors = decode_messages([aggregated(), aggregated()])
+    assert errors == []
+    assert [t.sequence_number for t in ticks] == [42, 42]
+
+
+def test_a_venue_feed_lives_in_its_own_super_stream() -> None:
+    assert venue_stream("NASDAQ") == "market_data_nasdaq"
+
+
+def q(venue: str, bid: str, bid_size: str, ask: str, ask_size: str) -> Quote:
+    return Quote(venue, Decimal(bid), Decimal(bid_size), Decimal(ask), Decimal(ask_size), 0)
+
+
+BBO_VECTORS = [
+    pytest.param(
+        [q("NYSE", "10.00", "100", "10.02", "200")],
+        Bbo("X", Decimal("10.00"), Decimal(100), ("NYSE",), Decimal("10.02"), Decimal(200),
+            ("NYSE",)),
+        id="one venue",
+    ),
+    pytest.param(
+        [
+            q("NYSE", "10.00", "100", "10.03", "200"),
+            q("NASDAQ", "10.01", "300", "10.02", "100"),
+            q("CBOE", "10.01", "200", "10.04", "500"),
+        ],
+        Bbo("X", Decimal("10.01"), Decimal(500), ("CBOE", "NASDAQ"), Decimal("10.02"),
+            Decimal(100), ("NASDAQ",)),
+        id="best of each side, sizes at the best summed",
+    ),
+    pytest.param(
+        [q("NYSE", "10.05", "100", "10.06", "100"), q("CBOE", "10.00", "100", "10.04", "100")],
+        Bbo("X", Decimal("10.05"), Decimal(100), ("NYSE",), Decimal("10.04"), Decimal(100),
+            ("CBOE",)),
+        id="crossed across venues",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("quotes", "expected"), BBO_VECTORS)
+def test_the_consolidated_best_bid_and_offer(quotes: list[Quote], expected: Bbo) -> None:
+    assert consolidate("X", quotes) == expected
+
+
+def test_crossed_and_locked() -> None:
+    crossed = consolidate("X", BBO_VECTORS[2].values[0])  # type: ignore[arg-type]
+    assert crossed is not None
+    assert crossed.crossed
+    assert not crossed.locked
+    assert consolidate("X", []) is None
+
+
+async def test_the_bbo_handler_keeps_the_latest_quote_per_venue() -> None:
+    handler = BboHandler()
+    first = decode_message(aggregated())
+    better = decode_message(
+        aggregated(BODY.replace(b'"NYSE"', b'"CBOE"').replace(b'"187.24"', b'"187.25"'))
+    )
+    worse = decode_message(aggregated(BODY.replace(b'"187.24"', b'"187.20"')))
+    await handler.handle_batch(0, [0, 1, 2], [first, better, worse])
+    bbo = handler.best["AAPL"]
+    assert (bbo.bid, bbo.bid_venues) == (Decimal("187.25"), ("CBOE",))
+    assert bbo.ask_venues == ("CBOE", "NYSE")

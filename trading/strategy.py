@@ -1,0 +1,392 @@
+"""A paper strategy: mean reversion per symbol, orders and fills simulated against the ticks,
+every decision written to the audit log, exactly once across fail-overs.
+
+`MeanReversion` is the strategy of one partition, a deterministic state machine:
+``on_tick(offset, tick)`` returns the events that tick causes. Per symbol it keeps the last
+`window` last-trade prices; when the price is `threshold_bps` below their mean it buys
+`quantity` (above: sells), as a limit order at the touch (the ask for a buy, the bid for a
+sell), unless that would take the position beyond `max_position` (then the order is rejected,
+once per signal). An order fills against the ticks of its symbol, at most the size shown at the
+touch per tick (so it may fill partially over several ticks) and only while the touch is at or
+inside its limit; after `order_ttl` ticks of its symbol what is left is cancelled. Each fill
+writes the fill, its execution report and the new position. Event timestamps are the ticks'.
+
+`StrategyHandler` runs it in a group worker (`superticks worker --handler strategy`).
+Exactly-once effects, and why they hold across a worker killed mid-run:
+
+* everything an event holds derives from the partition's ticks: its id
+  (``<name>:<partition>:<offset>:<k>``), its order id (``<name>-<partition>-<offset>``), its
+  timestamp, and its publishing id ``offset * 16 + k + 1`` (at most 16 events per tick);
+* each partition publishes under its own producer name (``<name>-p<partition>``), so a
+  successor on that partition continues the same id sequence, and the broker drops (while
+  confirming) any id at or below the last it stored under that name: re-sent decisions are
+  never stored twice. One live producer per name (the producer's name lock): a worker whose
+  partition moves away closes that partition's publisher (`partition_released`, before the
+  broker activates the successor); a killed worker's name frees with its connection, and the
+  successor's publisher waits for it (`name_wait_s`);
+* a chunk's events are confirmed before `handle_batch` returns, so the worker stores a
+  partition offset only after the decisions of the ticks up to it are in the log: none missing;
+* the strategy's state at a partition offset is a function of the partition's ticks before it:
+  on the first chunk of a partition, or a chunk that does not follow the last one handled (the
+  partition moved here, or a call failed and is retried), the handler rebuilds the state by
+  reading the partition from its first offset up to the chunk, publishing nothing.
+
+So a successor that resumes behind the last published decision recomputes the same events under
+the same ids, and the broker keeps the first copy. (The rebuild reads the partition from its
+start: its cost grows with the partition's retention; a checkpoint would bound it.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from partitioning.codec import Tick
+from partitioning.model import us_to_timestamp
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+from trading.audit import AUDIT_STREAM, AuditConfig, AuditLog
+from trading.events import EventType, Side, TradingEvent
+from trading.ledger import Ledger
+from trading.reading import read_partition_ticks
+
+__all__ = ["EVENTS_PER_TICK", "MeanReversion", "StrategyHandler", "StrategyParams", "publishing_id"]
+
+log = logging.getLogger("superticks.strategy")
+
+EVENTS_PER_TICK = 16
+"""Publishing ids per tick: a tick's k-th event has id ``offset * 16 + k + 1``."""
+
+_TEN_THOUSAND = Decimal(10_000)
+
+
+def publishing_id(offset: int, k: int) -> int:
+    """The publishing id of the k-th event caused by the tick at `offset`."""
+    if not 0 <= k < EVENTS_PER_TICK:
+        raise ValueError(f"a tick causes at most {EVENTS_PER_TICK} events, not {k + 1}")
+    return offset * EVENTS_PER_TICK + k + 1
+
+
+class StrategyParams(BaseModel):
+    """The strategy's parameters (flags of `superticks worker --handler strategy`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        default="strategy", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$"
+    )
+    window: int = Field(default=20, ge=2, le=10_000)
+    threshold_bps: int = Field(default=5, ge=1, le=10_000)
+    quantity: int = Field(default=300, ge=1)
+    max_position: int = Field(default=900, ge=1)
+    order_ttl: int = Field(default=3, ge=1)
+
+
+@dataclass(slots=True)
+class _Order:
+    order_id: str
+    side: Side
+    quantity: Decimal
+    limit: Decimal
+    filled: Decimal = Decimal(0)
+    age: int = 0
+
+
+@dataclass(slots=True)
+class _Symbol:
+    prices: deque[Decimal]
+    total: Decimal = Decimal(0)
+    order: _Order | None = None
+    refused: bool = False  # the current signal was already rejected once
+
+
+@dataclass(slots=True)
+class MeanReversion:
+    """The strategy of one partition (see the module docstring); deterministic."""
+
+    params: StrategyParams
+    partition: int
+    ledger: Ledger = field(default_factory=Ledger)
+    symbols: dict[str, _Symbol] = field(default_factory=dict)
+    ticks: int = 0
+
+    def on_tick(self, offset: int, tick: Tick) -> list[TradingEvent]:
+        """The events the tick at `offset` causes (also folded into `ledger`)."""
+        self.ticks += 1
+        p = self.params
+        state = self.symbols.get(tick.symbol)
+        if state is None:
+            state = self.symbols[tick.symbol] = _Symbol(deque(maxlen=p.window))
+        out: list[TradingEvent] = []
+        order = state.order
+        if order is not None:
+            self._fill(state, order, offset, tick, out)
+            order = state.order
+            if order is not None:
+                order.age += 1
+                if order.age >= p.order_ttl:
+                    out.append(
+                        self._event(
+                            offset,
+                            tick,
+                            out,
+                            EventType.ORDER_CANCELLED,
+                            order,
+                            reason=f"unfilled after {p.order_ttl} ticks",
+                        )
+                    )
+                    state.order = None
+        price = Decimal(tick.last_price)
+        prices = state.prices
+        if len(prices) == p.window:
+            state.total -= prices[0]
+        prices.append(price)
+        state.total += price
+        if len(prices) == p.window and state.order is None:
+            self._decide(state, offset, tick, price, out)
+        for event in out:
+            self.ledger.apply(event.to_wire_dict())
+        return out
+
+    def _decide(
+        self, state: _Symbol, offset: int, tick: Tick, price: Decimal, out: list[TradingEvent]
+    ) -> None:
+        p = self.params
+        scaled = price * p.window * _TEN_THOUSAND
+        if scaled < state.total * (_TEN_THOUSAND - p.threshold_bps):
+            side = Side.BUY
+        elif scaled > state.total * (_TEN_THOUSAND + p.threshold_bps):
+            side = Side.SELL
+        else:
+            state.refused = False
+            return
+        quantity = Decimal(p.quantity)
+        pos = self.ledger.positions.get(tick.symbol)
+        held = pos.quantity if pos is not None else Decimal(0)
+        after = held + quantity if side is Side.BUY else held - quantity
+        order_id = f"{p.name}-{self.partition}-{offset}"
+        limit = Decimal(tick.ask_price if side is Side.BUY else tick.bid_price)
+        order = _Order(order_id, side, quantity, limit)
+        if abs(after) > p.max_position:
+            if not state.refused:
+                state.refused = True
+                out.append(
+                    self._event(
+                        offset,
+                        tick,
+                        out,
+                        EventType.ORDER_REJECTED,
+                        order,
+                        quantity=quantity,
+                        price=limit,
+                        reason=f"position limit {p.max_position}",
+                    )
+                )
+            return
+        state.refused = False
+        out.append(
+            self._event(
+                offset, tick, out, EventType.ORDER_CREATED, order, quantity=quantity, price=limit
+            )
+        )
+        state.order = order
+        self._fill(state, order, offset, tick, out)
+
+    def _fill(
+        self, state: _Symbol, order: _Order, offset: int, tick: Tick, out: list[TradingEvent]
+    ) -> None:
+        if order.side is Side.BUY:
+            touch, shown = Decimal(tick.ask_price), Decimal(tick.ask_size)
+            marketable = touch <= order.limit
+        else:
+            touch, shown = Decimal(tick.bid_price), Decimal(tick.bid_size)
+            marketable = touch >= order.limit
+        if not marketable or shown <= 0:
+            return
+        size = min(order.quantity - order.filled, shown)
+        order.filled += size
+        done = order.filled == order.quantity
+        kind = EventType.ORDER_FILLED if done else EventType.ORDER_PARTIALLY_FILLED
+        out.append(self._event(offset, tick, out, kind, order, quantity=size, price=touch))
+        out.append(
+            self._event(
+                offset, tick, out, EventType.TRADE_EXECUTED, order, quantity=size, price=touch
+            )
+        )
+        # the position after this fill: what the ledger will hold once `out` is folded
+        pos = self.ledger.positions.get(tick.symbol)
+        held = pos.quantity if pos is not None else Decimal(0)
+        pending = sum(
+            (e.quantity if e.side is Side.BUY else -e.quantity)
+            for e in out
+            if e.type in (EventType.ORDER_FILLED, EventType.ORDER_PARTIALLY_FILLED)
+            and e.quantity is not None
+        )
+        out.append(
+            self._event(
+                offset, tick, out, EventType.POSITION_UPDATED, None, quantity=held + pending
+            )
+        )
+        if done:
+            state.order = None
+
+    def _event(
+        self,
+        offset: int,
+        tick: Tick,
+        out: Sequence[TradingEvent],
+        kind: EventType,
+        order: _Order | None,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        reason: str | None = None,
+    ) -> TradingEvent:
+        k = len(out)
+        publishing_id(offset, k)  # refuses a 17th event
+        return TradingEvent(
+            event_id=f"{self.params.name}:{self.partition}:{offset}:{k}",
+            timestamp=us_to_timestamp(tick.timestamp_us),
+            type=kind,
+            order_id=None if order is None else order.order_id,
+            symbol=tick.symbol,
+            side=None if order is None else order.side,
+            quantity=quantity,
+            price=price,
+            reason=reason,
+            source=f"p{self.partition}@{offset}",
+        )
+
+
+@dataclass(slots=True)
+class _Active:
+    machine: MeanReversion
+    log: AuditLog
+    next_offset: int
+
+
+class StrategyHandler:
+    """`TickHandler` running `MeanReversion` per partition and publishing its decisions (see
+    the module docstring for why a fail-over neither loses nor repeats any).
+
+    Call `close()` after the worker stopped: it flushes and closes the audit publishers.
+    """
+
+    def __init__(
+        self,
+        connection: ConnectionSettings,
+        params: StrategyParams | None = None,
+        *,
+        super_stream: str = "ticks",
+        audit_stream: str = AUDIT_STREAM,
+    ) -> None:
+        self.connection = connection
+        self.params = params or StrategyParams()
+        self.super_stream = super_stream
+        self.audit_stream = audit_stream
+        self._partitions: list[str] = []
+        self._active: dict[int, _Active] = {}
+        self._closed_positions: dict[str, str] = {}  # of partitions closed here, by symbol
+        self.rebuilds = 0
+        self.name_wait_s = 30.0
+        """How long a partition's audit publisher waits for its producer name (held by the
+        previous worker of the partition until that one releases it or its connection dies)."""
+        self.published = 0
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not ticks:
+            return
+        active = self._active.get(partition)
+        if active is None or active.next_offset != offsets[0]:
+            active = await self._activate(partition, offsets[0])
+        try:
+            machine = active.machine
+            items: list[tuple[int, TradingEvent]] = []
+            for offset, tick in zip(offsets, ticks, strict=True):
+                for k, event in enumerate(machine.on_tick(offset, tick)):
+                    items.append((offset * EVENTS_PER_TICK + k + 1, event))
+            active.next_offset = offsets[-1] + 1
+            if items:
+                await (await active.log.publish_with_ids(items))
+                self.published += len(items)
+        except BaseException:
+            # the state has moved past ticks whose decisions may not be stored: rebuild on retry
+            self._active.pop(partition, None)
+            await active.log.stop(timeout_s=1.0)
+            raise
+
+    async def _activate(self, partition: int, first_offset: int) -> _Active:
+        old = self._active.pop(partition, None)
+        if old is not None:
+            await old.log.stop()
+        if not self._partitions:
+            async with Admin(self.connection) as admin:
+                self._partitions = await admin.partitions(self.super_stream)
+        machine = MeanReversion(self.params, partition)
+
+        def replay(offsets: list[int], ticks: list[Tick]) -> None:
+            for offset, tick in zip(offsets, ticks, strict=True):
+                machine.on_tick(offset, tick)
+
+        await read_partition_ticks(
+            self.connection, self._partitions[partition], replay, end=first_offset - 1
+        )
+        self.rebuilds += 1
+        log.info(
+            "strategy partition %d: state rebuilt from %d ticks before offset %d",
+            partition,
+            machine.ticks,
+            first_offset,
+        )
+        audit = AuditLog(
+            AuditConfig(
+                connection=self.connection,
+                stream=self.audit_stream,
+                name=f"{self.params.name}-p{partition}",
+                name_wait_s=self.name_wait_s,
+            )
+        )
+        await audit.start()
+        active = _Active(machine, audit, first_offset)
+        self._active[partition] = active
+        return active
+
+    def positions(self) -> dict[str, str]:
+        """Each symbol's position as this handler last knew it (partitions active here, and
+        those it closed)."""
+        out: dict[str, str] = dict(self._closed_positions)
+        for active in self._active.values():
+            for symbol, pos in active.machine.ledger.positions.items():
+                out[symbol] = str(pos.quantity)
+        return dict(sorted(out.items()))
+
+    def summary(self) -> dict[str, object]:
+        """JSON-able: events published, state rebuilds, positions of the partitions here."""
+        return {
+            "published_events": self.published,
+            "rebuilds": self.rebuilds,
+            "positions": self.positions(),
+        }
+
+    async def partition_released(self, partition: int) -> None:
+        """The partition moved to another worker: close its audit publisher (its successor
+        takes the producer name) and forget its state (rebuilt if it comes back)."""
+        active = self._active.pop(partition, None)
+        if active is not None:
+            for symbol, pos in active.machine.ledger.positions.items():
+                self._closed_positions[symbol] = str(pos.quantity)
+            await active.log.stop()
+
+    async def close(self) -> None:
+        """Flush and close every audit publisher; safe twice."""
+        self._closed_positions = self.positions()
+        actives, self._active = list(self._active.values()), {}
+        for active in actives:
+            await active.log.stop()

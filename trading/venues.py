@@ -1,0 +1,363 @@
+"""Several venues, one stream: the aggregator and the consolidated best bid and offer.
+
+Each venue publishes its own feed to its own super stream (``market_data_<venue>``, e.g.
+``superticks produce --exchange NYSE --super-stream market_data_nyse``). `Aggregator`
+republishes every venue's ticks into the unified super stream (``ticks``): one `GroupWorker`
+per venue (consumer group ``aggregate`` on that venue's super stream, so several aggregator
+processes share the work and take over from one another), whose `VenueHandler` re-frames each
+tick with two more string application properties, ``venue`` and ``received_at`` (when the
+aggregator received it, ISO-8601 UTC), and publishes it. The body is the tick's own, unchanged:
+readers of the unified stream that ignore application properties read it as before
+(docs/wire-format.md).
+
+Nothing lost, nothing twice, order kept, across the aggregator's own restarts:
+
+* per (venue, source partition) one producer name, ``aggregate-<venue>-<partition>``, and each
+  tick's publishing id is its source offset + 1; a chunk's ticks are confirmed before the
+  handler returns, and the worker stores the source offset only after that;
+* a restarted (or successor) aggregator resumes after the stored source offset, which may be a
+  little behind what it had published: those ticks get the same ids again, and the broker
+  (or the producer itself, for ids it knows are stored) drops them;
+* a symbol lives in one source partition, which one producer writes in offset order to the
+  symbol's target partition: per (venue, symbol) order holds.
+
+`consolidate` (pure) and `BboHandler` (a worker handler on the unified stream: ``superticks
+worker --handler bbo``) keep each symbol's best bid and offer across venues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from partitioning.codec import Tick, data_header, format_body, message_prefix_with
+from partitioning.model import format_timestamp_us
+from partitioning.producer import Producer, ProducerConfig
+from superticks.settings import ConnectionSettings
+from workers.group import GroupWorker, WorkerConfig
+
+__all__ = [
+    "Aggregator",
+    "AggregatorConfig",
+    "Bbo",
+    "BboHandler",
+    "Quote",
+    "VenueHandler",
+    "consolidate",
+    "venue_stream",
+]
+
+log = logging.getLogger("superticks.aggregate")
+
+_NAME = r"^[A-Za-z0-9._-]+$"
+
+
+def venue_stream(venue: str) -> str:
+    """The super stream of a venue's feed: ``market_data_<venue in lower case>``."""
+    return f"market_data_{venue.lower()}"
+
+
+class AggregatorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    venues: tuple[str, ...] = Field(min_length=1)
+    target: str = Field(default="ticks", min_length=1, pattern=_NAME)
+    """The unified super stream."""
+    group: str = Field(default="aggregate", min_length=1, pattern=_NAME)
+    """The consumer group on each venue's super stream (its offsets are the stored sources)."""
+    name: str | None = Field(default=None, pattern=_NAME)
+    """This aggregator's worker name (default: hostname-pid)."""
+    sources: dict[str, str] = Field(default_factory=dict)
+    """Venue -> its super stream, where it is not `venue_stream(venue)`."""
+    store_every_ms: int = Field(default=200, ge=1)
+    store_every_ticks: int = Field(default=1000, ge=1)
+    """How often the source offsets are stored (after a crash, what was forwarded since is
+    forwarded again, and deduplicated)."""
+
+    def source(self, venue: str) -> str:
+        return self.sources.get(venue, venue_stream(venue))
+
+
+class VenueHandler:
+    """Republishes one venue's ticks into the unified super stream (see the module docstring).
+
+    `lag_s` keeps, per chunk, the age of its last tick when it was received (tick timestamp to
+    receipt: meaningful when the feed stamps ticks with the wall clock). Call `close()` after
+    the worker stopped.
+    """
+
+    def __init__(self, connection: ConnectionSettings, venue: str, target: str = "ticks") -> None:
+        self.connection = connection
+        self.venue = venue
+        self.target = target
+        self.forwarded = 0
+        self.lag_s: list[float] = []
+        self._producers: dict[int, Producer] = {}
+        self._starting = asyncio.Lock()
+
+    async def _producer(self, partition: int) -> Producer:
+        async with self._starting:
+            producer = self._producers.get(partition)
+            if producer is None:
+                producer = Producer(
+                    ProducerConfig(
+                        connection=self.connection,
+                        super_stream=self.target,
+                        name=f"aggregate-{self.venue}-{partition}",
+                        name_wait_s=30.0,  # until the previous holder releases it
+                    )
+                )
+                await producer.start()
+                self._producers[partition] = producer
+            return producer
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        if not ticks:
+            return
+        producer = self._producers.get(partition)
+        if producer is None:
+            producer = await self._producer(partition)
+        received_us = time.time_ns() // 1000
+        extra = (("venue", self.venue), ("received_at", format_timestamp_us(received_us)))
+        prefixes: dict[str, bytes] = {}
+        items: list[tuple[int, str, bytes]] = []
+        append = items.append
+        for offset, t in zip(offsets, ticks, strict=True):
+            symbol = t.symbol
+            prefix = prefixes.get(symbol)
+            if prefix is None:
+                prefix = prefixes[symbol] = message_prefix_with(symbol, extra)
+            body = format_body(
+                symbol,
+                t.exchange,
+                t.bid_price,
+                t.bid_size,
+                t.ask_price,
+                t.ask_size,
+                t.last_price,
+                t.last_size,
+                t.volume,
+                t.timestamp_us,
+                t.sequence_number,
+            )
+            append((offset + 1, symbol, prefix + data_header(len(body)) + body))
+        await (await producer.send_with_ids(items))
+        self.forwarded += len(items)
+        if len(self.lag_s) < 1_000_000:
+            self.lag_s.append((received_us - ticks[-1].timestamp_us) / 1e6)
+
+    async def partition_released(self, partition: int) -> None:
+        """The source partition moved to another aggregator: close its producer (the
+        successor takes its name and continues its ids)."""
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
+
+    async def close(self) -> None:
+        """Flush and close the producers; safe twice."""
+        producers, self._producers = list(self._producers.values()), {}
+        await asyncio.gather(*(p.stop() for p in producers))
+
+
+class Aggregator:
+    """One group worker per venue, each republishing into the unified super stream.
+
+    ``async with Aggregator(config) as agg: ...`` or `start()` / `stop()` (safe twice: stops
+    the workers gracefully -- drain, store source offsets -- then closes the producers).
+    """
+
+    def __init__(self, config: AggregatorConfig) -> None:
+        self.config = config
+        self.handlers = {
+            v: VenueHandler(config.connection, v, config.target) for v in config.venues
+        }
+        self.workers: dict[str, GroupWorker] = {}
+        self._stopped = False
+
+    async def start(self) -> None:
+        cfg = self.config
+        try:
+            for venue in cfg.venues:
+                options: dict[str, Any] = {
+                    "connection": cfg.connection,
+                    "super_stream": cfg.source(venue),
+                    "group": cfg.group,
+                    "handler_retries": 10,
+                    "store_every_ms": cfg.store_every_ms,
+                    "store_every_ticks": cfg.store_every_ticks,
+                }
+                if cfg.name is not None:
+                    options["name"] = f"{cfg.name}-{venue}"
+                worker = GroupWorker(WorkerConfig(**options), self.handlers[venue])
+                self.workers[venue] = worker
+                await worker.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        await asyncio.gather(*(h.close() for h in self.handlers.values()))
+
+    async def __aenter__(self) -> Aggregator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    def failure(self) -> BaseException | None:
+        for worker in self.workers.values():
+            if worker.failure is not None:
+                return worker.failure
+        return None
+
+    def status(self) -> dict[str, Any]:
+        lags = sorted(lag for h in self.handlers.values() for lag in h.lag_s)
+
+        def quantile(q: float) -> float | None:
+            return round(lags[min(len(lags) - 1, int(q * len(lags)))], 4) if lags else None
+
+        return {
+            "target": self.config.target,
+            "group": self.config.group,
+            "forwarded": sum(h.forwarded for h in self.handlers.values()),
+            "venues": {
+                v: {
+                    "source": self.config.source(v),
+                    "forwarded": self.handlers[v].forwarded,
+                    "consumed": w.consumed,
+                    "active_partitions": w.active_partitions,
+                    "dead_letters": w.dead_letters,
+                }
+                for v, w in self.workers.items()
+            },
+            "lag_s": {"p50": quantile(0.5), "p99": quantile(0.99), "max": quantile(1.0)},
+        }
+
+
+# -- the consolidated best bid and offer -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A venue's top of book for a symbol."""
+
+    venue: str
+    bid: Decimal
+    bid_size: Decimal
+    ask: Decimal
+    ask_size: Decimal
+    timestamp_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bbo:
+    """The best bid and offer across venues: the highest bid and the lowest ask, the size
+    shown at each summed over the venues quoting it, and those venues (sorted)."""
+
+    symbol: str
+    bid: Decimal
+    bid_size: Decimal
+    bid_venues: tuple[str, ...]
+    ask: Decimal
+    ask_size: Decimal
+    ask_venues: tuple[str, ...]
+
+    @property
+    def locked(self) -> bool:
+        return self.bid == self.ask
+
+    @property
+    def crossed(self) -> bool:
+        return self.bid > self.ask
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "bid": str(self.bid),
+            "bid_size": str(self.bid_size),
+            "bid_venues": list(self.bid_venues),
+            "ask": str(self.ask),
+            "ask_size": str(self.ask_size),
+            "ask_venues": list(self.ask_venues),
+            "locked": self.locked,
+            "crossed": self.crossed,
+        }
+
+
+def consolidate(symbol: str, quotes: Iterable[Quote]) -> Bbo | None:
+    """The consolidated best bid and offer of `quotes` (one per venue); None without quotes."""
+    quotes = list(quotes)
+    if not quotes:
+        return None
+    bid = max(q.bid for q in quotes)
+    ask = min(q.ask for q in quotes)
+    at_bid = [q for q in quotes if q.bid == bid]
+    at_ask = [q for q in quotes if q.ask == ask]
+    return Bbo(
+        symbol,
+        bid,
+        sum((q.bid_size for q in at_bid), Decimal(0)),
+        tuple(sorted(q.venue for q in at_bid)),
+        ask,
+        sum((q.ask_size for q in at_ask), Decimal(0)),
+        tuple(sorted(q.venue for q in at_ask)),
+    )
+
+
+@dataclass(slots=True)
+class BboHandler:
+    """`TickHandler` keeping every symbol's latest quote per venue (the tick's ``exchange``)
+    and their consolidated best bid and offer (`best`)."""
+
+    quotes: dict[str, dict[str, Quote]] = field(default_factory=dict)
+    best: dict[str, Bbo] = field(default_factory=dict)
+    ticks: int = 0
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        touched: set[str] = set()
+        quotes = self.quotes
+        for t in ticks:
+            venues = quotes.get(t.symbol)
+            if venues is None:
+                venues = quotes[t.symbol] = {}
+            venues[t.exchange] = Quote(
+                t.exchange,
+                Decimal(t.bid_price),
+                Decimal(t.bid_size),
+                Decimal(t.ask_price),
+                Decimal(t.ask_size),
+                t.timestamp_us,
+            )
+            touched.add(t.symbol)
+        for symbol in touched:
+            bbo = consolidate(symbol, quotes[symbol].values())
+            if bbo is not None:
+                self.best[symbol] = bbo
+        self.ticks += len(ticks)
+
+    def summary(self, top: int = 10) -> dict[str, Any]:
+        """JSON-able: how many symbols, how many crossed or locked, the first `top`."""
+        return {
+            "ticks": self.ticks,
+            "symbols": len(self.best),
+            "crossed": sum(1 for b in self.best.values() if b.crossed),
+            "locked": sum(1 for b in self.best.values() if b.locked),
+            "bbo": [self.best[s].to_dict() for s in sorted(self.best)[:top]],
+        }
