@@ -119,7 +119,20 @@ class FaultRun:
                 f"the worker group did not handle every partition within 60 s: see "
                 f"{self.run_dir}/w*.log"
             )
+        await self._settle()
         self.mark("steady")
+
+    async def _settle(self, timeout_s: float = 10.0) -> None:
+        """Until the partitions have spread over the workers (each of min(workers, partitions)
+        workers active somewhere): the group's joining handovers are not the steady phase's."""
+        wanted = min(self.workers.count, self.partitions)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.workers.tail.poll()
+            active = [w for w in self.workers.running() if self.workers.tail.active_on(w, 0.5)]
+            if len(active) >= wanted:
+                return
+            await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         """Undo every fault, stop feed and workers, delete the streams. Safe twice."""
