@@ -114,6 +114,9 @@ class ScenarioOptions:
     """Worker faults: "idle" picks a worker active on no partition (tests)."""
     drop_offset: int | None = None
     """Tests: the handlers skip the tick at this offset (a broken handler)."""
+    busy_ms: int = 0
+    """Each handler call awaits this long more (a busy handler: the steady phase must show no
+    handover, i.e. no false failover)."""
     keep_streams: bool = False
     """Keep each run's super stream (`superticks verify --run DIR` can judge it again)."""
 
@@ -137,6 +140,7 @@ async def run_scenario(
         partitions=opts.partitions,
         workers=opts.workers,
         drop_offset=opts.drop_offset,
+        busy_ms=opts.busy_ms,
         label=scenario.replace("-", ""),
         keep_streams=opts.keep_streams,
     )

@@ -75,6 +75,7 @@ class FaultRun:
         workers: int = 3,
         symbols: int = 100,
         drop_offset: int | None = None,
+        busy_ms: int = 0,
         label: str = "run",
         keep_streams: bool = False,
     ) -> None:
@@ -86,7 +87,12 @@ class FaultRun:
         self.group = f"{self.super_stream}-group"
         self.feed = LiveFeed(settings, self.super_stream, rate=rate, symbols=symbols)
         self.workers = WorkerGroup(
-            self.super_stream, self.group, run_dir, count=workers, drop_offset=drop_offset
+            self.super_stream,
+            self.group,
+            run_dir,
+            count=workers,
+            drop_offset=drop_offset,
+            busy_ms=busy_ms,
         )
         self.phases: list[Phase] = []
         self.faults: list[dict[str, Any]] = []

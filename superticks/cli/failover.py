@@ -64,6 +64,12 @@ def register(sub: Any) -> None:
         "--recovery", type=positive_float, default=5.0, help="seconds after recovery"
     )
     parser.add_argument(
+        "--busy-ms",
+        type=int,
+        default=0,
+        help="each handler call awaits this many ms more (a busy handler: no false failover)",
+    )
+    parser.add_argument(
         "--run-dir", type=Path, default=None, help="keep each run's logs here (default: temp)"
     )
     parser.add_argument(
@@ -92,6 +98,7 @@ def _failover(args: argparse.Namespace) -> int:
         steady_s=args.steady,
         recovery_s=args.recovery,
         keep_streams=args.keep_streams,
+        busy_ms=max(0, args.busy_ms),
     )
 
     def progress(result: FailoverResult) -> None:
