@@ -143,8 +143,8 @@ async def _node_fault(run: FaultRun, kind: str, node: str, hold: float) -> dict[
     stored = await run.stored_offsets()
     at = time.time_ns()
     if kind == "restart":
-        run.node_crash_windows(at, stored, f"restart {node}")
-        await run.restart_node(node)
+        down = await run.restart_node(node)
+        run.node_crash_windows(down, stored, f"restart {node}")
     else:
         inject = {"kill": run.kill_node, "pause": run.pause_node, "partition": run.cut_node}
         await inject[kind](node)

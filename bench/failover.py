@@ -17,7 +17,8 @@ waiting for the node to rejoin and every partition to be handled again);
 
 Figures, each from a record made while the run went on (never polled after the fact):
 ``handled_again_s`` (per affected partition: from the fault until a tick *created after the
-fault* was handled there, by another worker than the victim for a worker fault),
+fault* was handled there, by another worker than the victim for a worker fault; for a restart,
+from the moment the restarted node(s) are back in the cluster),
 ``producer_max_gap_s`` (the longest wait of any partition for a confirm, from the producer's
 own confirms), ``unavailability_s`` (the longest time any partition went without a handling),
 per-phase figures, and the verdict of both sides (`bench.verify`), whose coverage says whether
@@ -114,6 +115,9 @@ class ScenarioOptions:
     """Worker faults: "idle" picks a worker active on no partition (tests)."""
     drop_offset: int | None = None
     """Tests: the handlers skip the tick at this offset (a broken handler)."""
+    busy_ms: int = 0
+    """Each handler call awaits this long more (a busy handler: the steady phase must show no
+    handover, i.e. no false failover)."""
     keep_streams: bool = False
     """Keep each run's super stream (`superticks verify --run DIR` can judge it again)."""
 
@@ -137,6 +141,7 @@ async def run_scenario(
         partitions=opts.partitions,
         workers=opts.workers,
         drop_offset=opts.drop_offset,
+        busy_ms=opts.busy_ms,
         label=scenario.replace("-", ""),
         keep_streams=opts.keep_streams,
     )
@@ -245,11 +250,8 @@ def _node_fault(kind: str, inject: Callable[[FaultRun, str], Coroutine[Any, Any,
         reconnects = run.feed.reconnects
         stored = await run.stored_offsets()
         run.mark("fault")
-        fault = time.time_ns()
-        injecting: asyncio.Task[None] = asyncio.create_task(inject(run, node))
-        if kind != "node-restart":  # the fault is in place once the docker command returned
-            await injecting
-            fault = run.mark("impact")
+        await inject(run, node)
+        fault = run.mark("impact")  # the fault is in place once the docker command returned
         run.node_crash_windows(fault, stored, f"{kind} {node}")
         run.log_fault(kind, node, fault, led=led)
         every = list(range(run.partitions))
@@ -258,8 +260,6 @@ def _node_fault(kind: str, inject: Callable[[FaultRun, str], Coroutine[Any, Any,
             run.wait_handled_again(fault, every, timeout_s=opts.impact_timeout_s),
         )
         run.coverage["leader_moved"] = moved
-        if kind == "node-restart":
-            await injecting
         run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
         run.mark("heal")
         await run.heal_node(node)
@@ -278,10 +278,10 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
         stored = await run.stored_offsets()
         run.mark(f"restart:{node.name}")
         fault = time.time_ns()
-        run.node_crash_windows(fault, stored, f"restart {node.name}")
         first_fault = first_fault or fault
-        run.log_fault("node-restart", node.name, fault, led=led)
-        await run.restart_node(node.name)
+        down = await run.restart_node(node.name)
+        run.node_crash_windows(down, stored, f"restart {node.name}")
+        run.log_fault("node-restart", node.name, fault, led=led, down_after_s=_after(fault, down))
         if led:
             moved_any = moved_any or await _leader_moved(run, node.name, led, 5.0)
         run.mark(f"recovery:{node.name}")
@@ -292,19 +292,56 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     return "rabbit1,rabbit2,rabbit3", first_fault, list(range(run.partitions)), None
 
 
+async def _node_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    node, leaders = await _pick_node(run, opts)
+    led = [p for p, n in leaders.items() if n == node]
+    run.coverage["node_led_a_partition"] = bool(led)
+    reconnects = run.feed.reconnects
+    stored = await run.stored_offsets()
+    run.mark("fault")
+    fault = time.time_ns()
+    moved = asyncio.create_task(_leader_moved(run, node, led, opts.impact_timeout_s))
+    down = await run.restart_node(node)
+    back = run.mark("impact")
+    run.node_crash_windows(down, stored, f"node-restart {node}")
+    run.log_fault(
+        "node-restart",
+        node,
+        fault,
+        led=led,
+        down_after_s=_after(fault, down),
+        back_after_s=_after(fault, back),
+    )
+    await run.wait_handled_again(back, timeout_s=opts.impact_timeout_s)
+    run.coverage["leader_moved"] = await moved
+    run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+    return node, back, list(range(run.partitions)), None
+
+
 async def _all_nodes_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     reconnects = run.feed.reconnects
     stored = await run.stored_offsets()
     run.mark("fault")
     fault = time.time_ns()
-    run.node_crash_windows(fault, stored, "all-nodes-restart")
-    run.log_fault("all-nodes-restart", "rabbit1,rabbit2,rabbit3", fault)
-    await asyncio.gather(*(run.restart_node(n.name) for n in cl.NODES))
-    run.mark("impact")
-    handled = await run.wait_handled_again(fault, timeout_s=opts.impact_timeout_s)
-    run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+    downs = await asyncio.gather(*(run.restart_node(n.name) for n in cl.NODES))
+    back = run.mark("impact")
+    for node, down in zip(cl.NODES, downs, strict=True):
+        run.node_crash_windows(down, stored, f"all-nodes-restart {node.name}")
+    run.log_fault(
+        "all-nodes-restart",
+        "rabbit1,rabbit2,rabbit3",
+        fault,
+        down_after_s=[_after(fault, d) for d in downs],
+        back_after_s=_after(fault, back),
+    )
+    handled = await run.wait_handled_again(back, timeout_s=opts.impact_timeout_s)
     run.coverage["every_partition_handled_again"] = handled
-    return "rabbit1,rabbit2,rabbit3", fault, list(range(run.partitions)), None
+    run.coverage["producer_reconnected"] = run.feed.reconnects > reconnects
+    return "rabbit1,rabbit2,rabbit3", back, list(range(run.partitions)), None
+
+
+def _after(start_ns: int, end_ns: int) -> float:
+    return round((end_ns - start_ns) / 1e9, 3)
 
 
 _WORKER_FAULTS = {"worker-kill": _worker_kill, "worker-hang": _worker_hang}
@@ -312,7 +349,7 @@ _NODE_FAULTS = {
     "node-kill": _node_fault("node-kill", FaultRun.kill_node),
     "node-pause": _node_fault("node-pause", FaultRun.pause_node),
     "node-partition": _node_fault("node-partition", FaultRun.cut_node),
-    "node-restart": _node_fault("node-restart", FaultRun.restart_node),
+    "node-restart": _node_restart,
 }
 
 

@@ -55,6 +55,29 @@ NODE_GRACE_NS = 1_000_000_000
 log = logging.getLogger("superticks.bench")
 
 
+async def _went_down(port: int, timeout_s: float = 30.0) -> int | None:
+    """When the node behind `port` stops serving it (refused, or closed at once; a published
+    port's proxy may accept and close), polled every 50 ms; None: not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.5)
+        except (OSError, TimeoutError):
+            return time.time_ns()
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 0.1) == b""
+        except TimeoutError:
+            closed = False  # open and silent: a live broker waits for our handshake
+        except OSError:
+            closed = True
+        finally:
+            writer.close()
+        if closed:
+            return time.time_ns()
+        await asyncio.sleep(0.05)
+    return None
+
+
 def node_of(address: str) -> str:
     """The compose node advertising `address` (host:port)."""
     port = int(address.rsplit(":", 1)[1])
@@ -75,6 +98,7 @@ class FaultRun:
         workers: int = 3,
         symbols: int = 100,
         drop_offset: int | None = None,
+        busy_ms: int = 0,
         label: str = "run",
         keep_streams: bool = False,
     ) -> None:
@@ -86,7 +110,12 @@ class FaultRun:
         self.group = f"{self.super_stream}-group"
         self.feed = LiveFeed(settings, self.super_stream, rate=rate, symbols=symbols)
         self.workers = WorkerGroup(
-            self.super_stream, self.group, run_dir, count=workers, drop_offset=drop_offset
+            self.super_stream,
+            self.group,
+            run_dir,
+            count=workers,
+            drop_offset=drop_offset,
+            busy_ms=busy_ms,
         )
         self.phases: list[Phase] = []
         self.faults: list[dict[str, Any]] = []
@@ -119,7 +148,20 @@ class FaultRun:
                 f"the worker group did not handle every partition within 60 s: see "
                 f"{self.run_dir}/w*.log"
             )
+        await self._settle()
         self.mark("steady")
+
+    async def _settle(self, timeout_s: float = 10.0) -> None:
+        """Until the partitions have spread over the workers (each of min(workers, partitions)
+        workers active somewhere): the group's joining handovers are not the steady phase's."""
+        wanted = min(self.workers.count, self.partitions)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.workers.tail.poll()
+            active = [w for w in self.workers.running() if self.workers.tail.active_on(w, 0.5)]
+            if len(active) >= wanted:
+                return
+            await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         """Undo every fault, stop feed and workers, delete the streams. Safe twice."""
@@ -223,13 +265,21 @@ class FaultRun:
         self._broken[node] = "cut"
         await asyncio.to_thread(cl.partition, self.cluster, node)
 
-    async def restart_node(self, node: str) -> None:
-        """`docker restart` (a graceful stop, then start) and wait for the cluster."""
+    async def restart_node(self, node: str) -> int:
+        """`docker restart` (a graceful stop, then start) and wait for the cluster. Returns
+        when (wall clock, ns) the node stopped answering on its stream port: a graceful stop
+        closes its connections a second or more after it was asked to stop."""
         self._broken[node] = "restarting"
+        asked = time.time_ns()
+        watch = asyncio.create_task(_went_down(cl.node_named(node).stream_port))
         try:
             await asyncio.to_thread(cl.restart, self.cluster, node)
         finally:
             self._broken.pop(node, None)
+            if not watch.done():
+                watch.cancel()
+            down = await asyncio.gather(watch, return_exceptions=True)
+        return down[0] if isinstance(down[0], int) else asked
 
     async def heal_node(self, node: str) -> None:
         """Undo what was done to `node` and wait until the cluster is whole again."""

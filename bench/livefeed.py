@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from partitioning.producer import Producer, ProducerConfig
+from partitioning.producer import Producer, ProducerConfig, ProducerState
 from partitioning.router import Router
 from partitioning.simulator import MarketSimulator
+from superticks.errors import PublishTimeout
 from superticks.settings import ConnectionSettings
 
 __all__ = ["GAP_FLOOR_S", "ConfirmGap", "LiveFeed"]
@@ -96,8 +97,9 @@ class LiveFeed:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
-        with contextlib.suppress(TimeoutError):
-            await self.producer.flush(flush_timeout_s)
+        if self.producer.state is ProducerState.RUNNING:
+            with contextlib.suppress(TimeoutError, PublishTimeout):
+                await self.producer.flush(flush_timeout_s)
         now = time.time_ns()
         for partition, outstanding in enumerate(self._outstanding):
             if outstanding:

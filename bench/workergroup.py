@@ -108,6 +108,7 @@ class WorkerGroup:
         *,
         count: int = 3,
         drop_offset: int | None = None,
+        busy_ms: int = 0,
     ) -> None:
         self.super_stream = super_stream
         self.group = group
@@ -115,6 +116,7 @@ class WorkerGroup:
         self.handled_dir = run_dir / "handled"
         self.count = count
         self.drop_offset = drop_offset
+        self.busy_ms = busy_ms
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.stopped: set[str] = set()
         self._started = 0
@@ -138,6 +140,8 @@ class WorkerGroup:
         ]  # fmt: skip
         if self.drop_offset is not None:
             args += ["--drop-offset", str(self.drop_offset)]
+        if self.busy_ms:
+            args += ["--busy-ms", str(self.busy_ms)]
         with (self.run_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = await asyncio.create_subprocess_exec(
                 *args, stdout=asyncio.subprocess.DEVNULL, stderr=log

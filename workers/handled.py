@@ -18,6 +18,7 @@ over twice is recorded twice, which is what the verdict counts.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -55,17 +56,25 @@ class VerifyingHandler:
     """Records every tick it is handed, per chunk, in ``<directory>/<worker>.handled``.
 
     `drop_offset` (tests only: a deliberately broken handler) skips the tick at that offset of
-    every partition, as a handler that loses a tick would.
+    every partition, as a handler that loses a tick would. `busy_s` makes each call take that
+    much longer (awaited: a busy async handler, for "no false failover while a handler is
+    busy").
     """
 
     def __init__(
-        self, directory: str | Path, worker: str, *, drop_offset: int | None = None
+        self,
+        directory: str | Path,
+        worker: str,
+        *,
+        drop_offset: int | None = None,
+        busy_s: float = 0.0,
     ) -> None:
         path = handled_path(directory, worker)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._drop = drop_offset
+        self._busy_s = busy_s
         self.recorded = 0
 
     async def handle_batch(
@@ -84,6 +93,8 @@ class VerifyingHandler:
             written = os.write(self._fd, view)
             view = view[written:]
         self.recorded += len(lines)
+        if self._busy_s:
+            await asyncio.sleep(self._busy_s)
 
     def close(self) -> None:
         """Close the log (safe twice)."""

@@ -64,6 +64,12 @@ def register(sub: Any) -> None:
         "--recovery", type=positive_float, default=5.0, help="seconds after recovery"
     )
     parser.add_argument(
+        "--busy-ms",
+        type=int,
+        default=0,
+        help="each handler call awaits this many ms more (a busy handler: no false failover)",
+    )
+    parser.add_argument(
         "--run-dir", type=Path, default=None, help="keep each run's logs here (default: temp)"
     )
     parser.add_argument(
@@ -92,6 +98,7 @@ def _failover(args: argparse.Namespace) -> int:
         steady_s=args.steady,
         recovery_s=args.recovery,
         keep_streams=args.keep_streams,
+        busy_ms=max(0, args.busy_ms),
     )
 
     def progress(result: FailoverResult) -> None:
@@ -105,7 +112,27 @@ def _failover(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(strict_json({"scenarios": [r.to_dict() for r in results]}))
+    else:
+        print_table(results)
     return 0 if all(r.ok for r in results) else 1
+
+
+def print_table(results: list[Any]) -> None:
+    """One line per scenario: the figures the targets are about, and the verdict."""
+    print(
+        f"{'scenario':18} {'handled again':>13} {'producer gap':>12} {'unavailable':>11} "
+        f"{'lost/dup/reord/unknown':>22} {'twice crash/other':>17} {'coverage':>8}  verdict"
+    )
+    for r in results:
+        v = r.verdict
+        counts = f"{v.stream.lost}/{v.stream.duplicated}/{v.stream.reordered}/{v.unknown}"
+        twice = f"{v.handled_twice_crash}/{v.handled_twice_other}"
+        coverage = "yes" if v.coverage and all(v.coverage.values()) else "NO"
+        print(
+            f"{r.scenario:18} {_s(r.handled_again_max_s):>13} {r.producer_max_gap_s:>10.3f} s "
+            f"{r.unavailability_s:>9.3f} s {counts:>22} {twice:>17} {coverage:>8}  "
+            f"{'OK' if r.ok else 'FAIL'}"
+        )
 
 
 def _s(value: float | None) -> str:

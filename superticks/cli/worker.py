@@ -81,6 +81,9 @@ def register(commands: Any) -> None:
     parser.add_argument(  # tests only: a deliberately broken handler that skips a tick
         "--drop-offset", type=int, default=None, help=argparse.SUPPRESS
     )
+    parser.add_argument(  # benches only: a busy (awaiting) verifying handler, ms per chunk
+        "--busy-ms", type=int, default=0, help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--super-stream", type=stream_name, default="ticks", help="super stream (default: ticks)"
     )
@@ -165,7 +168,12 @@ def _run(args: argparse.Namespace) -> int:
 
     handler: TickHandler
     if args.handler_name == "verify":
-        handler = VerifyingHandler(args.record_dir, config.name, drop_offset=args.drop_offset)
+        handler = VerifyingHandler(
+            args.record_dir,
+            config.name,
+            drop_offset=args.drop_offset,
+            busy_s=max(0, args.busy_ms) / 1000,
+        )
     elif args.handler_name == "strategy":
         from trading.strategy import StrategyHandler, StrategyParams
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from partitioning.codec import Tick
@@ -67,3 +68,14 @@ def test_every_worker_log_of_a_directory_is_read(tmp_path: Path) -> None:
         Handled("a", 0, 0, "X", 0, 1, 2),
         Handled("b", 1, 0, "Y", 0, 1, 3),
     ]
+
+
+async def test_a_busy_handler_takes_its_time_and_still_records(tmp_path: Path) -> None:
+    handler = VerifyingHandler(tmp_path, "w1", busy_s=0.05)
+    started = time.monotonic()
+
+    await handler.handle_batch(0, [0], [tick("A", 0)])
+
+    assert time.monotonic() - started >= 0.05
+    assert [r.offset for r in read_handled(tmp_path)] == [0]
+    handler.close()
