@@ -20,6 +20,8 @@ the adapter and the cluster package map them onto these, and each message says w
     │   ├── TopologyError                a stream/super stream cannot be created as asked
     │   │   └── TopologyMismatch         it exists with another shape (e.g. partition count)
     │   ├── StreamNotFound               a stream/super stream that does not exist
+    │   ├── StreamUnavailable            it exists but has no leader right now (a node just went
+    │   │                                down; retrying shortly works)
     │   ├── PublishTimeout               a send stayed unconfirmed past its deadline
     │   ├── ProducerClosed               send() on a producer that is stopping or stopped
     │   └── ProducerNameInUse            another live producer holds this producer name
@@ -53,6 +55,7 @@ __all__ = [
     "SourceUnavailable",
     "StreamError",
     "StreamNotFound",
+    "StreamUnavailable",
     "SuperticksError",
     "TickError",
     "TickTooLarge",
@@ -159,6 +162,10 @@ class TopologyMismatch(TopologyError):
 
 class StreamNotFound(StreamError):
     """The stream or super stream does not exist."""
+
+
+class StreamUnavailable(StreamError):
+    """The stream exists but cannot serve now (no leader elected yet after a node went down)."""
 
 
 class PublishTimeout(StreamError):

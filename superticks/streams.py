@@ -64,6 +64,7 @@ from superticks.errors import (
     PermissionDenied,
     StreamError,
     StreamNotFound,
+    StreamUnavailable,
     TlsError,
     TopologyError,
 )
@@ -259,6 +260,11 @@ def _mapped(
         ) from None
     except rs_exc.StreamDoesNotExist:
         raise StreamNotFound(f"{what}: the stream does not exist (create it first)") from None
+    except (rs_exc.LeaderNotAvailable, rs_exc.StreamNotAvailable) as exc:
+        raise StreamUnavailable(
+            f"{what}: the stream has no leader right now ({type(exc).__name__}); a node "
+            "probably just went down: retry in a moment"
+        ) from None
     except rs_exc.StreamAlreadyExists:
         raise TopologyError(f"{what}: it already exists") from None
     except (rs_exc.AuthenticationFailure, rs_exc.SASLAuthenticationFailureLoopback):
@@ -1086,9 +1092,24 @@ class Subscription:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Subscribe through the first node that answers. Raises ConnectionFailed when none
-        does, StreamNotFound when the stream does not exist. Cancelling closes what was made."""
-        await self._open(self._offset)
+        """Subscribe through the first node that answers, retrying for up to
+        `connect_timeout_s` while no node answers or the stream has no leader (a node just went
+        down). Raises ConnectionFailed / StreamUnavailable after that, StreamNotFound when the
+        stream does not exist. Cancelling closes what was made."""
+        deadline = time.monotonic() + self._settings.connect_timeout_s
+        attempt = 0
+        while True:
+            try:
+                await self._open(self._offset)
+            except (AuthenticationFailed, TlsError):
+                raise  # no retry makes credentials or certificates right
+            except (ConnectionFailed, StreamUnavailable):
+                if time.monotonic() > deadline:
+                    raise
+                attempt += 1
+                await asyncio.sleep(min(0.1 * attempt, 1.0))
+                continue
+            break
         self._spawn(self._watch(), "watch")
 
     async def stop(self) -> None:
@@ -1174,7 +1195,7 @@ class Subscription:
             except (AuthenticationFailed, TlsError):
                 await _close_consumer(consumer)
                 raise  # every node would refuse the same way
-            except ConnectionFailed as exc:
+            except (ConnectionFailed, StreamUnavailable) as exc:
                 await _close_consumer(consumer)
                 _failed(self._settings, index)
                 errors.append(str(exc))

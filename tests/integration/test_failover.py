@@ -23,7 +23,16 @@ def _explain(result: FailoverResult) -> str:
     return f"{result.verdict.summary()} (run dir {result.run_dir})"
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+# In `make test`: the worker faults (seconds each). The node faults take 20-70 s each here, so
+# `make test-long` runs them (and the chaos run); node kills, restarts, pauses and cuts are
+# also covered by the cluster, partitioning and worker-outage tests that `make test` runs.
+IN_MAKE_TEST = ("worker-kill", "worker-hang")
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [s if s in IN_MAKE_TEST else pytest.param(s, marks=pytest.mark.long) for s in SCENARIOS],
+)
 async def test_scenario_loses_nothing_and_its_fault_took_effect(
     scenario: str, connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
 ) -> None:
@@ -72,6 +81,7 @@ async def test_killing_a_node_that_leads_nothing_is_a_fault_without_effect(
     assert not result.ok
 
 
+@pytest.mark.long
 async def test_a_short_chaos_run_logs_each_fault_and_judges_both_sides(
     connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
 ) -> None:
