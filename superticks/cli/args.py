@@ -4,8 +4,13 @@ a message that names what was wrong (argparse turns it into exit status 2)."""
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "add_run_options",
+    "fault_target",
     "iso_time_us",
     "name",
     "non_negative_int",
@@ -109,3 +114,27 @@ def iso_time_us(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected an ISO-8601 UTC time like 2026-11-25T14:30:00Z, not {text!r}"
         ) from None
+
+
+def add_run_options(parser: argparse.ArgumentParser, run_dir_help: str) -> None:
+    """The flags every fault run shares: where its logs go, whether its streams stay for
+    `superticks verify`, and one strict JSON document."""
+    parser.add_argument("--run-dir", type=Path, default=None, help=run_dir_help)
+    parser.add_argument(
+        "--keep-streams",
+        action="store_true",
+        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
+    )
+    parser.add_argument("--json", action="store_true", help="one strict JSON document")
+
+
+def fault_target(what: str, run_dir: Path | None, prefix: str) -> tuple[Any, Any, Path]:
+    """(connection settings, the compose `Cluster`, the run directory) for a command that injects
+    faults; refuses an external cluster (ChaosRefused) before anything starts."""
+    import cluster as cl
+    from superticks.settings import load_settings
+
+    connection, cluster_settings = load_settings()
+    target = cl.Cluster(cluster_settings, connection)
+    target.refuse_external(what)
+    return connection, target, run_dir or Path(tempfile.mkdtemp(prefix=prefix))

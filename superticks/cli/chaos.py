@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from superticks.cli.args import positive_float
+from superticks.cli.args import add_run_options, fault_target, positive_float
 
 __all__ = ["FAULT_NAMES", "duration_s", "fault_list", "register"]
 
@@ -69,28 +67,17 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rate", type=positive_float, default=2_000.0, help="feed ticks/s")
-    parser.add_argument("--run-dir", type=Path, default=None, help="keep the run's logs here")
-    parser.add_argument(
-        "--keep-streams",
-        action="store_true",
-        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
-    )
-    parser.add_argument("--json", action="store_true", help="one strict JSON document")
+    add_run_options(parser, "keep the run's logs here")
     parser.set_defaults(handler=_chaos)
 
 
 def _chaos(args: argparse.Namespace) -> int:
     import uvloop
 
-    import cluster as cl
     from bench.chaos import run_chaos
     from bench.verify import strict_json
-    from superticks.settings import load_settings
 
-    connection, cluster_settings = load_settings()
-    target = cl.Cluster(cluster_settings, connection)
-    target.refuse_external("chaos")
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="superticks-chaos-"))
+    connection, target, run_dir = fault_target("chaos", args.run_dir, "superticks-chaos-")
     result = uvloop.run(
         run_chaos(
             connection,

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from superticks.cli.args import positive_float
+from superticks.cli.args import add_run_options, fault_target, positive_float
 
 __all__ = ["SCENARIO_NAMES", "register"]
 
@@ -69,30 +67,17 @@ def register(sub: Any) -> None:
         default=0,
         help="each handler call awaits this many ms more (a busy handler: no false failover)",
     )
-    parser.add_argument(
-        "--run-dir", type=Path, default=None, help="keep each run's logs here (default: temp)"
-    )
-    parser.add_argument(
-        "--keep-streams",
-        action="store_true",
-        help="keep the super stream(s) for `superticks verify --run DIR` (default: deleted)",
-    )
-    parser.add_argument("--json", action="store_true", help="one strict JSON document")
+    add_run_options(parser, "keep each run's logs here (default: temp)")
     parser.set_defaults(handler=_failover)
 
 
 def _failover(args: argparse.Namespace) -> int:
     import uvloop
 
-    import cluster as cl
     from bench.failover import FailoverResult, ScenarioOptions, run_failover_bench
     from bench.verify import strict_json
-    from superticks.settings import load_settings
 
-    connection, cluster_settings = load_settings()
-    target = cl.Cluster(cluster_settings, connection)
-    target.refuse_external("bench failover")
-    root = args.run_dir or Path(tempfile.mkdtemp(prefix="superticks-failover-"))
+    connection, target, root = fault_target("bench failover", args.run_dir, "superticks-failover-")
     options = ScenarioOptions(
         rate=args.rate,
         steady_s=args.steady,
