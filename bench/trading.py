@@ -7,18 +7,22 @@ the broker delivers them): the rebuild's own cost, without the broker.
 
 `bench_aggregate` feeds `venues` venue super streams at `rate` ticks/s each (wall-clock
 timestamps) for `seconds`, while a `superticks aggregate` process (its own core) merges them
-into a fresh unified super stream; it reports the rates, whether every tick arrived once, and
-the aggregator's lag (tick timestamp to receipt, per chunk: p50, p99, max).
+into a fresh unified super stream; it reports the rates, whether every tick arrived once, the
+aggregator's lag (per chunk, its last tick's timestamp to the confirm of its republished copy:
+p50, p99, max), the aggregator's CPU time per forwarded tick (from the feed's start until all
+arrived) and the machine's load average (other processes share the cores).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -170,6 +174,7 @@ async def bench_aggregate(
             return count
 
         started = time.monotonic()
+        cpu_before = _cpu_s(aggregator.pid)
         counts = await asyncio.gather(*(feed(v, s) for v, s in sources.items()))
         fed_s = time.monotonic() - started
         sent = sum(counts)
@@ -184,6 +189,7 @@ async def bench_aggregate(
             except StreamError:
                 await asyncio.sleep(0.5)
         drained_s = time.monotonic() - started - fed_s
+        cpu_after = _cpu_s(aggregator.pid)
         aggregator.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(aggregator.communicate(), 60)
         status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
@@ -211,4 +217,15 @@ async def bench_aggregate(
         "lag_s": lag,
         "target_lag_s": 1.0,
         "kept_up": forwarded == sent and p99 is not None and p99 < 1.0,
+        "aggregator_cpu_s": round(cpu_after - cpu_before, 2),
+        "aggregator_cpu_us_per_tick": (
+            round((cpu_after - cpu_before) / forwarded * 1e6, 2) if forwarded > 0 else None
+        ),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -390,38 +390,37 @@ class Producer:
             ]
             return _all_of(futures)
         await self._wait_for_room(len(items))
-        loop = asyncio.get_running_loop()
+        ticket = _Ticket(asyncio.get_running_loop().create_future(), 0)
         symbols = self._symbols
         earlier: list[asyncio.Future[None]] = []
-        fresh: list[tuple[_Partition, int, bytes, bytes]] = []
-        for pid, symbol, message in items:
+        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
+        fresh = 0
+        for pid, symbol, message in items:  # one pass: route, skip what was sent, encode
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
-            part, fv, _ = known
+            part = known[0]
             if pid < part.next_id:
                 entry = part.pending.get(pid)
                 if entry is not None and not entry[1].future.done():
                     earlier.append(entry[1].future)
                 continue
             part.next_id = pid + 1
-            fresh.append((part, pid, fv, message))
-        ticket = _Ticket(loop.create_future(), len(fresh))
-        if not fresh:
-            ticket.future.set_result(None)
-            return _all_of([*dict.fromkeys(earlier), ticket.future]) if earlier else ticket.future
-        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
-        for part, pid, fv, message in fresh:
             batch = touched.get(part.index)
             if batch is None:
                 batch = touched[part.index] = (part, [])
                 if not part.pending:
                     part.last_progress = time.monotonic()
-            record = encode_record(pid, fv, message, b"")
+            record = encode_record(pid, known[1], message, b"")
             part.pending[pid] = (record, ticket, 1)
             batch[1].append(record)
-        self.metrics.sent += len(fresh)
-        self.metrics.in_flight += len(fresh)
+            fresh += 1
+        ticket.remaining = fresh  # no confirm can arrive before this (no await above)
+        if not fresh:
+            ticket.future.set_result(None)
+            return _all_of([*dict.fromkeys(earlier), ticket.future]) if earlier else ticket.future
+        self.metrics.sent += fresh
+        self.metrics.in_flight += fresh
         self._idle.clear()
         for part, records in touched.values():
             if part.ready:
