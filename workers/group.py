@@ -418,7 +418,10 @@ class GroupWorker:
                         exc,
                         part.stored + 1,
                     )
+                settled = self._storable(part)
                 await self._release(part.index)
+                # what did not settle here is redone, by the successor or by us when it returns
+                part.processed = min(part.processed, settled)
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
             return Offset.next()
         if not self._intake:  # stopping: a successor will be activated once we are gone
