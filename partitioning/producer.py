@@ -379,9 +379,13 @@ class Producer:
         is not sent again, and the future also waits for its confirm if it is still in flight.
         So a caller that derives ids from its input (source offsets) may hand the same input
         over again: nothing is stored twice. Not for sub-entry batching (`sub_entry_size` 1).
+        Raises `TickTooLarge` (sending nothing of the call) for a message whose publish frame
+        would exceed the broker's frame limit, like `send_batch`.
         """
         if self.config.sub_entry_size > 1:
             raise ValueError("send_with_ids writes one message per id: set sub_entry_size 1")
+        if items and max(len(m) + 4 * len(s) for _, s, m in items) > _SURELY_FITS:
+            self._refuse_oversized_messages(items)
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
             futures = [
@@ -445,6 +449,16 @@ class Producer:
                 size = PUBLISH_FRAME_OVERHEAD + 8 + len(fv) + 4 + message
                 if self.config.sub_entry_size > 1:
                     size += _SUB_ENTRY_HEAD - len(fv)
+                if size > FRAME_MAX:
+                    raise TickTooLarge(symbol, size, FRAME_MAX)
+
+    def _refuse_oversized_messages(self, items: Sequence[tuple[int, str, bytes]]) -> None:
+        """`_refuse_oversized` for `send_with_ids`' ready-made messages (the symbol is in the
+        record once, as its filter value)."""
+        for _, symbol, message in items:
+            if len(message) + 4 * len(symbol) > _SURELY_FITS:
+                fv = filter_part(symbol.encode()) if self.config.filter_values else b""
+                size = PUBLISH_FRAME_OVERHEAD + 8 + len(fv) + 4 + len(message)
                 if size > FRAME_MAX:
                     raise TickTooLarge(symbol, size, FRAME_MAX)
 
