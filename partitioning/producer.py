@@ -384,8 +384,11 @@ class Producer:
         """
         if self.config.sub_entry_size > 1:
             raise ValueError("send_with_ids writes one message per id: set sub_entry_size 1")
-        if items and max(len(m) + 4 * len(s) for _, s, m in items) > _SURELY_FITS:
-            self._refuse_oversized_messages(items)
+        limit = _SURELY_FITS
+        for _, symbol, message in items:
+            if len(message) + 4 * len(symbol) > limit:
+                self._refuse_oversized_messages(items)  # raises for any that does not fit
+                break
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
             futures = [
