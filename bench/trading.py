@@ -12,7 +12,8 @@ cost from the delivery's.
 timestamps) for `seconds`, while a `superticks aggregate` process (its own core) merges them
 into a fresh unified super stream; it reports the rates, whether every tick arrived once, the
 aggregator's lag (per chunk, its last tick's timestamp to the confirm of its republished copy:
-p50, p99, max), the aggregator's CPU time per forwarded tick (from the feed's start until all
+p50, p99, max; it includes the feed's own publishing delay) and its forwarding time (receipt
+to that confirm), the aggregator's CPU time per forwarded tick (from the feed's start until all
 arrived) and the machine's load average (other processes share the cores).
 """
 
@@ -264,6 +265,7 @@ async def bench_aggregate(
         "lossless": forwarded == sent,
         "drain_after_feed_s": round(drained_s, 2),
         "lag_s": lag,
+        "forward_s": status.get("forward_s", {}),
         "target_lag_s": 1.0,
         "kept_up": forwarded == sent and p99 is not None and p99 < 1.0,
         "aggregator_cpu_s": round(cpu_after - cpu_before, 2),

@@ -116,7 +116,9 @@ class VenueHandler:
 
     `lag_s` keeps, per chunk, the age of its last tick when the broker confirmed its
     republished copy (tick timestamp to confirm: meaningful when the feed stamps ticks with
-    the wall clock). Call `close()` after the worker stopped.
+    the wall clock; it includes the feed's own publishing delay), `forward_s` the time from
+    receipt to that confirm (the aggregator's own share). Call `close()` after the worker
+    stopped.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class VenueHandler:
         self.max_in_flight = max_in_flight
         self.forwarded = 0
         self.lag_s: list[float] = []
+        self.forward_s: list[float] = []
         self._producers: dict[int, Producer] = {}
         self._starting = asyncio.Lock()
         # per source partition: (first source offset of a call, its confirm), in offset order
@@ -155,16 +158,16 @@ class VenueHandler:
                 self._producers[partition] = producer
             return producer
 
-    def _extra(self) -> tuple[tuple[str, str], ...]:
-        received_at = format_timestamp_us(time.time_ns() // 1000)
-        return (("venue", self.venue), ("received_at", received_at))
+    def _extra(self, received_us: int) -> tuple[tuple[str, str], ...]:
+        return (("venue", self.venue), ("received_at", format_timestamp_us(received_us)))
 
     async def handle_messages(
         self, partition: int, first_offset: int, messages: Sequence[bytes]
     ) -> list[tuple[int, str]]:
         if not messages:
             return []
-        extra = self._extra()
+        received_us = time.time_ns() // 1000
+        extra = self._extra(received_us)
         items, others = reframe_with(messages, extra, first_offset + 1)
         refused: list[tuple[int, str]] = []
         if others:
@@ -180,7 +183,7 @@ class VenueHandler:
             last_us = decode_message(messages[-1]).timestamp_us
         except DecodeError:
             last_us = 0
-        await self._forward(partition, first_offset, items, last_us)
+        await self._forward(partition, first_offset, items, last_us, received_us)
         return refused
 
     async def handle_batch(
@@ -189,15 +192,21 @@ class VenueHandler:
         """The decoded path (`TickHandler`): each tick written in our layout."""
         if not ticks:
             return
-        extra = self._extra()
+        received_us = time.time_ns() // 1000
+        extra = self._extra(received_us)
         items = [
             (offset + 1, t.symbol, _reframe(t, extra))
             for offset, t in zip(offsets, ticks, strict=True)
         ]
-        await self._forward(partition, offsets[0], items, ticks[-1].timestamp_us)
+        await self._forward(partition, offsets[0], items, ticks[-1].timestamp_us, received_us)
 
     async def _forward(
-        self, partition: int, first_offset: int, items: list[tuple[int, str, bytes]], last_us: int
+        self,
+        partition: int,
+        first_offset: int,
+        items: list[tuple[int, str, bytes]],
+        last_us: int,
+        received_us: int,
     ) -> None:
         """Publish under ids source offset + 1 and remember the confirm (not awaited)."""
         if self._failure is not None:
@@ -221,8 +230,11 @@ class VenueHandler:
                     self._failure = failure
                 return
             self.forwarded += count
-            if last_us and len(self.lag_s) < 1_000_000:
-                self.lag_s.append((time.time_ns() // 1000 - last_us) / 1e6)
+            if len(self.forward_s) < 1_000_000:
+                now_us = time.time_ns() // 1000
+                self.forward_s.append((now_us - received_us) / 1e6)
+                if last_us:
+                    self.lag_s.append((now_us - last_us) / 1e6)
 
         confirm.add_done_callback(confirmed)
 
@@ -339,10 +351,15 @@ class Aggregator:
         return None
 
     def status(self) -> dict[str, Any]:
-        lags = sorted(lag for h in self.handlers.values() for lag in h.lag_s)
+        def quantiles(samples: list[float]) -> dict[str, float | None]:
+            ordered = sorted(samples)
 
-        def quantile(q: float) -> float | None:
-            return round(lags[min(len(lags) - 1, int(q * len(lags)))], 4) if lags else None
+            def at(q: float) -> float | None:
+                return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+            if not ordered:
+                return {"p50": None, "p99": None, "max": None}
+            return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
         return {
             "target": self.config.target,
@@ -358,7 +375,8 @@ class Aggregator:
                 }
                 for v, w in self.workers.items()
             },
-            "lag_s": {"p50": quantile(0.5), "p99": quantile(0.99), "max": quantile(1.0)},
+            "lag_s": quantiles([x for h in self.handlers.values() for x in h.lag_s]),
+            "forward_s": quantiles([x for h in self.handlers.values() for x in h.forward_s]),
             "cpu_s": round(time.process_time(), 3),
         }
 
