@@ -139,7 +139,6 @@ class VenueHandler:
         self._starting = asyncio.Lock()
         # per source partition: (first source offset of a call, its confirm), in offset order
         self._in_flight: dict[int, deque[tuple[int, asyncio.Future[None]]]] = {}
-        self._failure: BaseException | None = None
 
     async def _producer(self, partition: int) -> Producer:
         async with self._starting:
@@ -208,9 +207,9 @@ class VenueHandler:
         last_us: int,
         received_us: int,
     ) -> None:
-        """Publish under ids source offset + 1 and remember the confirm (not awaited)."""
-        if self._failure is not None:
-            raise self._failure
+        """Publish under ids source offset + 1 and remember the confirm (not awaited). A
+        publish that fails (its producer failed or was stopped) stays unsettled: its source
+        offsets are never stored, and the producer refuses what comes next."""
         producer = self._producers.get(partition)
         if producer is None:
             producer = await self._producer(partition)
@@ -222,12 +221,7 @@ class VenueHandler:
         count = len(items)
 
         def confirmed(future: asyncio.Future[None]) -> None:
-            if future.cancelled():
-                return
-            failure = future.exception()
-            if failure is not None:
-                if self._failure is None:
-                    self._failure = failure
+            if future.cancelled() or future.exception() is not None:
                 return
             self.forwarded += count
             if len(self.forward_s) < 1_000_000:
@@ -250,13 +244,11 @@ class VenueHandler:
         return None
 
     async def settle(self, partition: int) -> None:
-        """Until every tick handed over for the partition is confirmed (cancelling the wait
-        leaves them in flight); raises the publish failure if one failed."""
+        """Until every tick handed over for the partition is confirmed or failed (cancelling
+        the wait leaves them in flight)."""
         queue = self._in_flight.get(partition)
         if queue:
             await asyncio.wait([future for _, future in queue])
-        if self.unsettled(partition) is not None and self._failure is not None:
-            raise self._failure
 
     async def partition_released(self, partition: int) -> None:
         """The source partition moved to another aggregator: close its producer (the
