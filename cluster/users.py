@@ -35,6 +35,15 @@ So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``
   ``S-dlq`` only (dead letters). No configure: it cannot create, delete or publish to a
   partition; the dead-letter stream is the topology's (a worker only creates it if its user
   may, e.g. the admin).
+* strategy (a worker running the paper strategy): the worker's permissions, plus write and read
+  on the audit stream A (``trading_audit_log``; read: its publisher sequence and name lock,
+  which is a single-active-consumer group on A, so it can read the log too). No configure:
+  the admin creates A (the first `AuditLog` started as the admin does), or S-dlq.
+* aggregator: read on the venues' super streams (``market_data_<venue>``: exchanges,
+  partitions, their dead-letter streams), write on their dead-letter streams only; write and
+  read on S's partitions and read on S's exchange, like the producer. It cannot publish to a
+  venue's feed, consume anything else, or write the audit log. (A venue whose super stream is
+  not named ``market_data_<venue>`` (`--source`) needs its own grant.)
 * monitoring (tag monitoring): no stream permission at all. It reads metadata from the
   management API (streams, leaders and replicas, bindings, consumers, stored offsets); over
   the stream protocol it can do nothing, since there even metadata needs read or write on the
@@ -48,7 +57,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from cluster.management import ManagementClient
-from superticks.settings import ConnectionSettings, Role
+from superticks.settings import ROLE_USERS, ConnectionSettings, Role
 
 __all__ = [
     "DEFAULT_SUPER_STREAM",
@@ -60,6 +69,8 @@ __all__ = [
 ]
 
 DEFAULT_SUPER_STREAM = "ticks"
+DEFAULT_AUDIT_STREAM = "trading_audit_log"  # trading.audit.AUDIT_STREAM (cluster never imports it)
+VENUE_STREAMS = "market_data_"  # trading.venues.venue_stream's prefix
 NOTHING = "^$"
 
 
@@ -83,25 +94,44 @@ class RoleUser:
         return "monitoring" if self.role is Role.MONITORING else ""
 
 
-def role_permissions(role: Role, super_stream: str, dead_letters: str | None = None) -> Permissions:
-    """The permissions of `role` for `super_stream` (dead letters: ``<super_stream>-dlq``)."""
+def role_permissions(
+    role: Role,
+    super_stream: str,
+    dead_letters: str | None = None,
+    audit_stream: str = DEFAULT_AUDIT_STREAM,
+    venue_streams: str = VENUE_STREAMS,
+) -> Permissions:
+    """The permissions of `role` for `super_stream` (dead letters: ``<super_stream>-dlq``), the
+    audit stream (strategy) and the venues' super streams, named `venue_streams` + the venue
+    (aggregator)."""
     exchange = re.escape(super_stream)
     partitions = f"{exchange}-[0-9]+"
     dlq = re.escape(dead_letters or f"{super_stream}-dlq")
+    audit = re.escape(audit_stream)
+    venues = f"{re.escape(venue_streams)}[A-Za-z0-9._-]+"
     if role is Role.ADMIN:
         return Permissions(".*", ".*", ".*")
     if role is Role.PRODUCER:
         return Permissions(NOTHING, f"^{partitions}$", f"^({exchange}|{partitions})$")
     if role is Role.WORKER:
         return Permissions(NOTHING, f"^{dlq}$", f"^({exchange}|{partitions}|{dlq})$")
+    if role is Role.STRATEGY:
+        return Permissions(
+            NOTHING, f"^({dlq}|{audit})$", f"^({exchange}|{partitions}|{dlq}|{audit})$"
+        )
+    if role is Role.AGGREGATOR:
+        return Permissions(
+            NOTHING, f"^({partitions}|{venues}-dlq)$", f"^({exchange}|{partitions}|{venues})$"
+        )
     return Permissions(NOTHING, NOTHING, NOTHING)
 
 
 def role_users(connection: ConnectionSettings) -> list[RoleUser]:
-    """The producer, worker and monitoring users: SUPERTICKS_<ROLE>_USERNAME/PASSWORD when set,
-    else ``superticks-<role>`` with that name as its password (like the admin's default)."""
+    """The producer, worker, monitoring, strategy and aggregator users:
+    SUPERTICKS_<ROLE>_USERNAME/PASSWORD when set, else ``superticks-<role>`` with that name as
+    its password (like the admin's default)."""
     users = []
-    for role in (Role.PRODUCER, Role.WORKER, Role.MONITORING):
+    for role in ROLE_USERS:
         name = getattr(connection, f"{role}_username") or f"superticks-{role}"
         secret = getattr(connection, f"{role}_password")
         users.append(RoleUser(role, name, secret.get_secret_value() if secret else name))
@@ -113,6 +143,8 @@ def ensure_role_users(
     connection: ConnectionSettings,
     super_stream: str = DEFAULT_SUPER_STREAM,
     users: list[RoleUser] | None = None,
+    audit_stream: str = DEFAULT_AUDIT_STREAM,
+    venue_streams: str = VENUE_STREAMS,
 ) -> list[RoleUser]:
     """Create or update each role's user and set its permissions on the vhost (idempotent:
     the same call again changes nothing). Needs an administrator (the admin user)."""
@@ -121,7 +153,9 @@ def ensure_role_users(
     for user in chosen:
         name = quote(user.username, safe="")
         management.send("PUT", f"/api/users/{name}", {"password": user.password, "tags": user.tags})
-        perms = role_permissions(user.role, super_stream)
+        perms = role_permissions(
+            user.role, super_stream, audit_stream=audit_stream, venue_streams=venue_streams
+        )
         management.send(
             "PUT",
             f"/api/permissions/{vhost}/{name}",

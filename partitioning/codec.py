@@ -60,6 +60,7 @@ __all__ = [
     "message_body",
     "message_prefix",
     "message_prefix_with",
+    "reframe_with",
     "split_message",
 ]
 
@@ -490,6 +491,77 @@ def _is_own_prefix(head: bytes) -> bool:
         _OWN_PREFIXES.clear()
     _OWN_PREFIXES.add(head)
     return True
+
+
+_OWN_SYMBOLS: dict[bytes, str] = {}
+"""Cache: heads of our layout (through the data section's descriptor) -> their symbol."""
+_HEADS_WITH: dict[tuple[tuple[tuple[str, str], ...], str, int], dict[str, bytes]] = {}
+"""Cache: (extra pairs but the last, the last key, its value's encoded size) -> symbol ->
+`message_prefix_with` less the last value's encoding (the value changes, its size seldom)."""
+_SYMBOL_AT: Final = _KEY_END + 1
+_HEAD_BASE: Final = _KEY_END + 1 + _TAIL_LEN
+"""Length of a head of our layout through the data section's descriptor, less the symbol's."""
+
+
+def reframe_with(
+    messages: Sequence[bytes], extra: Sequence[tuple[str, str]], number_from: int = 0
+) -> tuple[list[tuple[int, str, bytes]], list[int]]:
+    """Our layout's messages with `extra` string pairs added to their application properties.
+
+    Returns ``(number_from + i, symbol, message)`` for each ``messages[i]`` of exactly the
+    layout `frame_message` writes, where the new message is `message_prefix_with(symbol,
+    extra)` followed by the original's data section, byte for byte (the body is neither
+    decoded nor checked); and the indexes of the other messages (another client's layout), for
+    the caller to read with `split_message`. One slice and one dict lookup per message.
+    """
+    symbols = _OWN_SYMBOLS
+    base = _HEAD_BASE
+    key_end = _KEY_END
+    prefixes: dict[str, bytes] = {}
+    if extra:
+        last = _amqp_string(extra[-1][1])
+        key = (tuple(extra[:-1]), extra[-1][0], len(last))
+        heads = _HEADS_WITH.get(key)
+        if heads is None:
+            if len(_HEADS_WITH) >= 64:
+                _HEADS_WITH.clear()
+            heads = _HEADS_WITH[key] = {}
+    else:
+        last, heads = b"", _PREFIXES
+    out: list[tuple[int, str, bytes]] = []
+    add = out.append
+    others: list[int] = []
+    i = -1
+    for m in messages:
+        i += 1
+        n = len(m)
+        if n > key_end:
+            end = base + m[key_end]  # the data section's type code, if ours
+            head = m[:end]
+            symbol = symbols.get(head)
+            if symbol is None and _is_own_prefix(head):
+                symbol = head[_SYMBOL_AT : _SYMBOL_AT + m[key_end]].decode()
+                if len(symbols) >= _CACHE_LIMIT:
+                    symbols.clear()
+                symbols[head] = symbol
+            if symbol is not None and n > end + 1:
+                code = m[end]
+                if (code == 0xA0 and end + 2 + m[end + 1] == n) or (
+                    code == 0xB0 and n >= end + 5 and end + 5 + _U32.unpack_from(m, end + 1)[0] == n
+                ):
+                    prefix = prefixes.get(symbol)
+                    if prefix is None:
+                        start = heads.get(symbol)
+                        if start is None:
+                            start = message_prefix_with(symbol, extra)[: -len(last) or None]
+                            if len(heads) >= _CACHE_LIMIT:
+                                heads.clear()
+                            heads[symbol] = start
+                        prefix = prefixes[symbol] = start + last
+                    add((number_from + i, symbol, prefix + m[end - 3 :]))
+                    continue
+        others.append(i)
+    return out, others
 
 
 def message_body(message: bytes) -> bytes:

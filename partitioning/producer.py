@@ -379,9 +379,16 @@ class Producer:
         is not sent again, and the future also waits for its confirm if it is still in flight.
         So a caller that derives ids from its input (source offsets) may hand the same input
         over again: nothing is stored twice. Not for sub-entry batching (`sub_entry_size` 1).
+        Raises `TickTooLarge` (sending nothing of the call) for a message whose publish frame
+        would exceed the broker's frame limit, like `send_batch`.
         """
         if self.config.sub_entry_size > 1:
             raise ValueError("send_with_ids writes one message per id: set sub_entry_size 1")
+        limit = _SURELY_FITS
+        for _, symbol, message in items:
+            if len(message) + 4 * len(symbol) > limit:
+                self._refuse_oversized_messages(items)  # raises for any that does not fit
+                break
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
             futures = [
@@ -390,38 +397,37 @@ class Producer:
             ]
             return _all_of(futures)
         await self._wait_for_room(len(items))
-        loop = asyncio.get_running_loop()
+        ticket = _Ticket(asyncio.get_running_loop().create_future(), 0)
         symbols = self._symbols
         earlier: list[asyncio.Future[None]] = []
-        fresh: list[tuple[_Partition, int, bytes, bytes]] = []
-        for pid, symbol, message in items:
+        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
+        fresh = 0
+        for pid, symbol, message in items:  # one pass: route, skip what was sent, encode
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
-            part, fv, _ = known
+            part = known[0]
             if pid < part.next_id:
                 entry = part.pending.get(pid)
                 if entry is not None and not entry[1].future.done():
                     earlier.append(entry[1].future)
                 continue
             part.next_id = pid + 1
-            fresh.append((part, pid, fv, message))
-        ticket = _Ticket(loop.create_future(), len(fresh))
-        if not fresh:
-            ticket.future.set_result(None)
-            return _all_of([*dict.fromkeys(earlier), ticket.future]) if earlier else ticket.future
-        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
-        for part, pid, fv, message in fresh:
             batch = touched.get(part.index)
             if batch is None:
                 batch = touched[part.index] = (part, [])
                 if not part.pending:
                     part.last_progress = time.monotonic()
-            record = encode_record(pid, fv, message, b"")
+            record = encode_record(pid, known[1], message, b"")
             part.pending[pid] = (record, ticket, 1)
             batch[1].append(record)
-        self.metrics.sent += len(fresh)
-        self.metrics.in_flight += len(fresh)
+            fresh += 1
+        ticket.remaining = fresh  # no confirm can arrive before this (no await above)
+        if not fresh:
+            ticket.future.set_result(None)
+            return _all_of([*dict.fromkeys(earlier), ticket.future]) if earlier else ticket.future
+        self.metrics.sent += fresh
+        self.metrics.in_flight += fresh
         self._idle.clear()
         for part, records in touched.values():
             if part.ready:
@@ -446,6 +452,16 @@ class Producer:
                 size = PUBLISH_FRAME_OVERHEAD + 8 + len(fv) + 4 + message
                 if self.config.sub_entry_size > 1:
                     size += _SUB_ENTRY_HEAD - len(fv)
+                if size > FRAME_MAX:
+                    raise TickTooLarge(symbol, size, FRAME_MAX)
+
+    def _refuse_oversized_messages(self, items: Sequence[tuple[int, str, bytes]]) -> None:
+        """`_refuse_oversized` for `send_with_ids`' ready-made messages (the symbol is in the
+        record once, as its filter value)."""
+        for _, symbol, message in items:
+            if len(message) + 4 * len(symbol) > _SURELY_FITS:
+                fv = filter_part(symbol.encode()) if self.config.filter_values else b""
+                size = PUBLISH_FRAME_OVERHEAD + 8 + len(fv) + 4 + len(message)
                 if size > FRAME_MAX:
                     raise TickTooLarge(symbol, size, FRAME_MAX)
 

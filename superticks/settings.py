@@ -72,6 +72,12 @@ class Role(StrEnum):
     PRODUCER = "producer"  # writes the super stream's partitions
     WORKER = "worker"  # reads the partitions, stores offsets, writes the dead-letter stream
     MONITORING = "monitoring"  # reads metadata only (and the management API, tag monitoring)
+    STRATEGY = "strategy"  # a worker that also writes the trading audit log
+    AGGREGATOR = "aggregator"  # reads the venues' super streams, writes the unified one
+
+
+ROLE_USERS = (Role.PRODUCER, Role.WORKER, Role.MONITORING, Role.STRATEGY, Role.AGGREGATOR)
+"""The roles that have a user of their own (the admin's is `username`)."""
 
 
 # The compose cluster's stream-over-TLS endpoints (each node's own published port).
@@ -102,9 +108,9 @@ class ConnectionSettings(BaseSettings):
     `cert_file`/`key_file` (SUPERTICKS_CERT_FILE/KEY_FILE) present a client certificate.
 
     Roles: `username`/`password` are the admin's (and everyone's by default);
-    SUPERTICKS_PRODUCER_USERNAME/PASSWORD, SUPERTICKS_WORKER_USERNAME/PASSWORD and
-    SUPERTICKS_MONITORING_USERNAME/PASSWORD name a least-privilege user per role
-    (`for_role`).
+    SUPERTICKS_PRODUCER_USERNAME/PASSWORD, SUPERTICKS_WORKER_USERNAME/PASSWORD,
+    SUPERTICKS_MONITORING_USERNAME/PASSWORD, SUPERTICKS_STRATEGY_USERNAME/PASSWORD and
+    SUPERTICKS_AGGREGATOR_USERNAME/PASSWORD name a least-privilege user per role (`for_role`).
     """
 
     model_config = SettingsConfigDict(env_prefix="SUPERTICKS_", frozen=True, extra="ignore")
@@ -127,6 +133,10 @@ class ConnectionSettings(BaseSettings):
     worker_password: SecretStr | None = None
     monitoring_username: str | None = Field(default=None, min_length=1)
     monitoring_password: SecretStr | None = None
+    strategy_username: str | None = Field(default=None, min_length=1)
+    strategy_password: SecretStr | None = None
+    aggregator_username: str | None = Field(default=None, min_length=1)
+    aggregator_password: SecretStr | None = None
     # 3 s: the broker drops a hung client (SIGSTOP, frozen VM) after ~2.7 heartbeats, ~8 s,
     # so its partitions move within 10 s; a busy async handler never blocks the heartbeats.
     heartbeat_s: int = Field(default=3, ge=1, le=600)
@@ -141,7 +151,7 @@ class ConnectionSettings(BaseSettings):
             object.__setattr__(self, "nodes", TLS_NODES)  # frozen: set once, while validating
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("a client certificate needs both cert_file and key_file")
-        for role in (Role.PRODUCER, Role.WORKER, Role.MONITORING):
+        for role in ROLE_USERS:
             if getattr(self, f"{role}_username") and getattr(self, f"{role}_password") is None:
                 raise ValueError(f"{role}_username is set without {role}_password")
         return self

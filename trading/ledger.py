@@ -147,7 +147,7 @@ class Ledger:
         return False
 
     def _fold(self, event: Mapping[str, Any]) -> bool:
-        if not isinstance(event, Mapping):
+        if type(event) is not dict and not isinstance(event, Mapping):  # dict: no ABC check
             raise _Refused(f"an event must be a JSON object, not {type(event).__name__}")
         stamp = event.get("timestamp")
         if type(stamp) is not str:
@@ -261,16 +261,26 @@ def _micros(text: str) -> int:
         raise _Refused(f"timestamp={text!r}: {exc}") from None
 
 
+_DECIMALS: dict[str, Decimal] = {}
+"""Cache: decimal strings already parsed and found finite (quantities and prices repeat)."""
+
+
 def _decimal(event: Mapping[str, Any], name: str) -> Decimal:
     value = event.get(name)
     if type(value) is not str:
         raise _Refused(f"{name}: {'missing' if value is None else 'not a decimal string'}")
+    number = _DECIMALS.get(value)
+    if number is not None:
+        return number
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise _Refused(f"{name}={value!r}: not a decimal") from None
     if not number.is_finite():
         raise _Refused(f"{name}={value!r}: not finite")
+    if len(_DECIMALS) >= 65_536:
+        _DECIMALS.clear()
+    _DECIMALS[value] = number
     return number
 
 

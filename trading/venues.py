@@ -8,13 +8,18 @@ processes share the work and take over from one another), whose `VenueHandler` r
 tick with two more string application properties, ``venue`` and ``received_at`` (when the
 aggregator received it, ISO-8601 UTC), and publishes it. The body is the tick's own, unchanged:
 readers of the unified stream that ignore application properties read it as before
-(docs/wire-format.md).
+(docs/wire-format.md). Ticks in our own layout are re-framed undecoded (`reframe_with`: one
+slice and one lookup per tick), so their bodies are not validated here: the unified stream's
+workers validate them (and dead-letter what does not decode), as they would the venue's.
 
 Nothing lost, nothing twice, order kept, across the aggregator's own restarts:
 
 * per (venue, source partition) one producer name, ``aggregate-<venue>-<partition>``, and each
-  tick's publishing id is its source offset + 1; a chunk's ticks are confirmed before the
-  handler returns, and the worker stores the source offset only after that;
+  tick's publishing id is its source offset + 1;
+* pipelined: a chunk's ticks are handed to the producer and the next chunk is read at once
+  (up to `AggregatorConfig.max_in_flight` unconfirmed ticks per source partition); the
+  worker stores a source offset only once every republished tick up to it is confirmed
+  (`workers.handlers.Settling`), and settles before a partition moves away or it stops;
 * a restarted (or successor) aggregator resumes after the stored source offset, which may be a
   little behind what it had published: those ticks get the same ids again, and the broker
   (or the producer itself, for ids it knows are stored) drops them;
@@ -29,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -37,10 +44,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import Tick, data_header, format_body, message_prefix_with
+from partitioning.codec import (
+    Tick,
+    data_header,
+    decode_message,
+    format_body,
+    message_prefix_with,
+    reframe_with,
+)
 from partitioning.model import format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
+from superticks.errors import DecodeError
 from superticks.settings import ConnectionSettings
+from workers.deadletter import describe
 from workers.group import GroupWorker, WorkerConfig
 
 __all__ = [
@@ -81,6 +97,8 @@ class AggregatorConfig(BaseModel):
     store_every_ticks: int = Field(default=1000, ge=1)
     """How often the source offsets are stored (after a crash, what was forwarded since is
     forwarded again, and deduplicated)."""
+    max_in_flight: int = Field(default=10_000, ge=1)
+    """Republished ticks per source partition awaiting their confirm (the pipeline's bound)."""
 
     def source(self, venue: str) -> str:
         return self.sources.get(venue, venue_stream(venue))
@@ -89,19 +107,38 @@ class AggregatorConfig(BaseModel):
 class VenueHandler:
     """Republishes one venue's ticks into the unified super stream (see the module docstring).
 
-    `lag_s` keeps, per chunk, the age of its last tick when it was received (tick timestamp to
-    receipt: meaningful when the feed stamps ticks with the wall clock). Call `close()` after
-    the worker stopped.
+    A `MessageHandler`: ticks of our own layout are re-framed without being decoded (their
+    body is kept byte for byte); another client's are decoded and written in our layout, and
+    those that do not decode are refused (dead-lettered by the worker). A `Settling` handler:
+    a call returns once its ticks are handed to the producer (waiting only for room in the
+    producer's window of `max_in_flight` ticks), so many chunks are in flight at once, and the
+    worker stores a source offset only once every tick up to it is confirmed.
+
+    `lag_s` keeps, per chunk, the age of its last tick when the broker confirmed its
+    republished copy (tick timestamp to confirm: meaningful when the feed stamps ticks with
+    the wall clock; it includes the feed's own publishing delay), `forward_s` the time from
+    receipt to that confirm (the aggregator's own share). Call `close()` after the worker
+    stopped.
     """
 
-    def __init__(self, connection: ConnectionSettings, venue: str, target: str = "ticks") -> None:
+    def __init__(
+        self,
+        connection: ConnectionSettings,
+        venue: str,
+        target: str = "ticks",
+        max_in_flight: int = 10_000,
+    ) -> None:
         self.connection = connection
         self.venue = venue
         self.target = target
+        self.max_in_flight = max_in_flight
         self.forwarded = 0
         self.lag_s: list[float] = []
+        self.forward_s: list[float] = []
         self._producers: dict[int, Producer] = {}
         self._starting = asyncio.Lock()
+        # per source partition: (first source offset of a call, its confirm), in offset order
+        self._in_flight: dict[int, deque[tuple[int, asyncio.Future[None]]]] = {}
 
     async def _producer(self, partition: int) -> Producer:
         async with self._starting:
@@ -113,53 +150,111 @@ class VenueHandler:
                         super_stream=self.target,
                         name=f"aggregate-{self.venue}-{partition}",
                         name_wait_s=30.0,  # until the previous holder releases it
+                        max_in_flight=self.max_in_flight,
                     )
                 )
                 await producer.start()
                 self._producers[partition] = producer
             return producer
 
+    def _extra(self, received_us: int) -> tuple[tuple[str, str], ...]:
+        return (("venue", self.venue), ("received_at", format_timestamp_us(received_us)))
+
+    async def handle_messages(
+        self, partition: int, first_offset: int, messages: Sequence[bytes]
+    ) -> list[tuple[int, str]]:
+        if not messages:
+            return []
+        received_us = time.time_ns() // 1000
+        extra = self._extra(received_us)
+        items, others = reframe_with(messages, extra, first_offset + 1)
+        refused: list[tuple[int, str]] = []
+        if others:
+            for i in others:
+                try:
+                    tick = decode_message(messages[i])
+                except DecodeError as exc:
+                    refused.append((first_offset + i, describe(exc)))
+                    continue
+                items.append((first_offset + i + 1, tick.symbol, _reframe(tick, extra)))
+            items.sort(key=_first)
+        try:
+            last_us = decode_message(messages[-1]).timestamp_us
+        except DecodeError:
+            last_us = 0
+        await self._forward(partition, first_offset, items, last_us, received_us)
+        return refused
+
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
     ) -> None:
+        """The decoded path (`TickHandler`): each tick written in our layout."""
         if not ticks:
             return
+        received_us = time.time_ns() // 1000
+        extra = self._extra(received_us)
+        items = [
+            (offset + 1, t.symbol, _reframe(t, extra))
+            for offset, t in zip(offsets, ticks, strict=True)
+        ]
+        await self._forward(partition, offsets[0], items, ticks[-1].timestamp_us, received_us)
+
+    async def _forward(
+        self,
+        partition: int,
+        first_offset: int,
+        items: list[tuple[int, str, bytes]],
+        last_us: int,
+        received_us: int,
+    ) -> None:
+        """Publish under ids source offset + 1 and remember the confirm (not awaited). A
+        publish that fails (its producer failed or was stopped) stays unsettled: its source
+        offsets are never stored, and the producer refuses what comes next."""
         producer = self._producers.get(partition)
         if producer is None:
             producer = await self._producer(partition)
-        received_us = time.time_ns() // 1000
-        extra = (("venue", self.venue), ("received_at", format_timestamp_us(received_us)))
-        prefixes: dict[str, bytes] = {}
-        items: list[tuple[int, str, bytes]] = []
-        append = items.append
-        for offset, t in zip(offsets, ticks, strict=True):
-            symbol = t.symbol
-            prefix = prefixes.get(symbol)
-            if prefix is None:
-                prefix = prefixes[symbol] = message_prefix_with(symbol, extra)
-            body = format_body(
-                symbol,
-                t.exchange,
-                t.bid_price,
-                t.bid_size,
-                t.ask_price,
-                t.ask_size,
-                t.last_price,
-                t.last_size,
-                t.volume,
-                t.timestamp_us,
-                t.sequence_number,
-            )
-            append((offset + 1, symbol, prefix + data_header(len(body)) + body))
-        await (await producer.send_with_ids(items))
-        self.forwarded += len(items)
-        if len(self.lag_s) < 1_000_000:
-            self.lag_s.append((received_us - ticks[-1].timestamp_us) / 1e6)
+        confirm = await producer.send_with_ids(items)
+        queue = self._in_flight.get(partition)
+        if queue is None:
+            queue = self._in_flight[partition] = deque()
+        queue.append((first_offset, confirm))
+        count = len(items)
+
+        def confirmed(future: asyncio.Future[None]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            self.forwarded += count
+            if len(self.forward_s) < 1_000_000:
+                now_us = time.time_ns() // 1000
+                self.forward_s.append((now_us - received_us) / 1e6)
+                if last_us:
+                    self.lag_s.append((now_us - last_us) / 1e6)
+
+        confirm.add_done_callback(confirmed)
+
+    def unsettled(self, partition: int) -> int | None:
+        """The first source offset of the oldest call whose ticks are not all confirmed
+        (None: all are); a call whose publish failed stays unsettled."""
+        queue = self._in_flight.get(partition)
+        while queue:
+            future = queue[0][1]
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                return queue[0][0]
+            queue.popleft()
+        return None
+
+    async def settle(self, partition: int) -> None:
+        """Until every tick handed over for the partition is confirmed or failed (cancelling
+        the wait leaves them in flight)."""
+        queue = self._in_flight.get(partition)
+        if queue:
+            await asyncio.wait([future for _, future in queue])
 
     async def partition_released(self, partition: int) -> None:
         """The source partition moved to another aggregator: close its producer (the
         successor takes its name and continues its ids)."""
         producer = self._producers.pop(partition, None)
+        self._in_flight.pop(partition, None)
         if producer is not None:
             await producer.stop()
 
@@ -167,6 +262,27 @@ class VenueHandler:
         """Flush and close the producers; safe twice."""
         producers, self._producers = list(self._producers.values()), {}
         await asyncio.gather(*(p.stop() for p in producers))
+
+
+def _reframe(tick: Tick, extra: Sequence[tuple[str, str]]) -> bytes:
+    """A decoded tick as a message of our layout with `extra` application properties."""
+    body = format_body(
+        tick.symbol,
+        tick.exchange,
+        tick.bid_price,
+        tick.bid_size,
+        tick.ask_price,
+        tick.ask_size,
+        tick.last_price,
+        tick.last_size,
+        tick.volume,
+        tick.timestamp_us,
+        tick.sequence_number,
+    )
+    return message_prefix_with(tick.symbol, extra) + data_header(len(body)) + body
+
+
+_first = operator.itemgetter(0)
 
 
 class Aggregator:
@@ -179,7 +295,8 @@ class Aggregator:
     def __init__(self, config: AggregatorConfig) -> None:
         self.config = config
         self.handlers = {
-            v: VenueHandler(config.connection, v, config.target) for v in config.venues
+            v: VenueHandler(config.connection, v, config.target, config.max_in_flight)
+            for v in config.venues
         }
         self.workers: dict[str, GroupWorker] = {}
         self._stopped = False
@@ -226,10 +343,15 @@ class Aggregator:
         return None
 
     def status(self) -> dict[str, Any]:
-        lags = sorted(lag for h in self.handlers.values() for lag in h.lag_s)
+        def quantiles(samples: list[float]) -> dict[str, float | None]:
+            ordered = sorted(samples)
 
-        def quantile(q: float) -> float | None:
-            return round(lags[min(len(lags) - 1, int(q * len(lags)))], 4) if lags else None
+            def at(q: float) -> float | None:
+                return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+            if not ordered:
+                return {"p50": None, "p99": None, "max": None}
+            return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
         return {
             "target": self.config.target,
@@ -245,7 +367,9 @@ class Aggregator:
                 }
                 for v, w in self.workers.items()
             },
-            "lag_s": {"p50": quantile(0.5), "p99": quantile(0.99), "max": quantile(1.0)},
+            "lag_s": quantiles([x for h in self.handlers.values() for x in h.lag_s]),
+            "forward_s": quantiles([x for h in self.handlers.values() for x in h.forward_s]),
+            "cpu_s": round(time.process_time(), 3),
         }
 
 

@@ -20,6 +20,12 @@ duplicates); across processes the stored offset is the only fence, so a handler 
 each tick exactly once across crashes has to be idempotent on ``(partition, offset)``, which
 is why it is given the offsets.
 
+Handlers may do more than `TickHandler` asks (`workers.handlers`): a `MessageHandler` is given
+the chunk's messages undecoded (a forwarder need not pay for decoding), a `Settling` one may
+return before its effects are complete (many chunks in flight) and the worker then stores an
+offset only once everything up to it settled, and settles a partition before it moves away or
+the worker stops; a `PartitionReleasing` one is told when a partition moved away.
+
 Outages: every connection starts at any configured node. A partition whose connection drops
 (or whose node goes silent) stops being handled here at once (the broker may activate another
 worker) and is subscribed again through any node that answers, for as long as the worker runs
@@ -68,7 +74,7 @@ from workers.deadletter import (
     dead_letter_record,
     describe,
 )
-from workers.handlers import PartitionReleasing, TickHandler
+from workers.handlers import MessageHandler, PartitionReleasing, Settling, TickHandler
 from workers.metrics import PartitionMetrics, WorkerMetrics
 from workers.offsets import fence, store_due
 
@@ -218,6 +224,8 @@ class GroupWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._handler_seconds = self.metrics.handler_seconds
+        self._messages = handler if isinstance(handler, MessageHandler) else None
+        self._settling = handler if isinstance(handler, Settling) else None
         self._trouble_since: float | None = None  # monotonic time the cluster stopped answering
         self._trouble_said = 0.0
 
@@ -316,6 +324,9 @@ class GroupWorker:
                     self.config.drain_timeout_s,
                 )
             await self._cancel_tasks()
+            for part in self._partitions:
+                if part.active:
+                    await self._settle(part)
             await self._store_all(confirm=True)
             stored = True
         finally:
@@ -396,6 +407,7 @@ class GroupWorker:
             part.active = False  # chunks that arrive from now on are ignored
             part.metrics.active.set(0)
             async with part.lock:  # the chunk in progress finishes first
+                await self._settle(part)
                 try:
                     await self._store(part, confirm=True, force=True)
                 except StreamError as exc:
@@ -406,7 +418,10 @@ class GroupWorker:
                         exc,
                         part.stored + 1,
                     )
+                settled = self._storable(part)
                 await self._release(part.index)
+                # what did not settle here is redone, by the successor or by us when it returns
+                part.processed = min(part.processed, settled)
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
             return Offset.next()
         if not self._intake:  # stopping: a successor will be activated once we are gone
@@ -496,7 +511,14 @@ class GroupWorker:
             messages = messages[skip:]
             first += skip
         offsets: Sequence[int]
-        ticks, offsets, bad = self._decode_each(messages, first)
+        ticks: list[Tick]
+        bad: list[tuple[int, bytes, str]]
+        if self._messages is not None:
+            ticks, bad = [], []
+            for offset, error in await self._handle_messages(part.index, first, messages):
+                bad.append((offset, messages[offset - first], error))
+        else:
+            ticks, offsets, bad = self._decode_each(messages, first)
         if ticks:
             for offset, error in await self._handle(part.index, offsets, ticks):
                 bad.append((offset, messages[offset - first], error))
@@ -517,11 +539,12 @@ class GroupWorker:
         part.processed = first + len(messages) - 1
         part.consumed += handled
         part.metrics.consumed.inc(handled)
-        if ticks:
-            part.last_tick_us = ticks[-1].timestamp_us
+        if ticks or self._messages is not None:
+            # undecoded messages: the chunk's stored time stands for its last tick's
+            part.last_tick_us = ticks[-1].timestamp_us if ticks else chunk.timestamp_ms * 1000
             part.metrics.lag_seconds.set(max(0.0, time.time() - part.last_tick_us / 1e6))
         cfg = self.config
-        if part.processed - part.stored >= cfg.store_every_ticks:
+        if self._storable(part) - part.stored >= cfg.store_every_ticks:
             try:
                 await self._store(part)
             except StreamError as exc:
@@ -544,22 +567,49 @@ class GroupWorker:
     ) -> list[tuple[int, str]]:
         """Hand the ticks over with retries; returns (offset, error) of the ticks that still
         failed (after the batch failed, each tick is tried alone)."""
-        error = await self._call(partition, offsets, ticks)
+        handle = self.handler.handle_batch
+        error = await self._call(partial(handle, partition, offsets, ticks), partition)
         if error is None:
             return []
         if len(ticks) == 1:
             return [(offsets[0], error)]
         failed = []
         for offset, tick in zip(offsets, ticks, strict=True):
-            error = await self._call(partition, (offset,), (tick,))
+            error = await self._call(partial(handle, partition, (offset,), (tick,)), partition)
             if error is not None:
                 failed.append((offset, error))
         return failed
 
+    async def _handle_messages(
+        self, partition: int, first: int, messages: Sequence[bytes]
+    ) -> list[tuple[int, str]]:
+        """Hand undecoded messages to a `MessageHandler` with retries; returns (offset,
+        error) of those it refused or that still failed (after the chunk failed, each message
+        is tried alone)."""
+        assert self._messages is not None
+        handle = self._messages.handle_messages
+        refused: list[tuple[int, str]] = []
+        error = await self._call(partial(handle, partition, first, messages), partition, refused)
+        if error is None:
+            return refused
+        if len(messages) == 1:
+            return [(first, error)]
+        failed: list[tuple[int, str]] = []
+        for i, message in enumerate(messages):
+            call = partial(handle, partition, first + i, (message,))
+            error = await self._call(call, partition, failed)
+            if error is not None:
+                failed.append((first + i, error))
+        return failed
+
     async def _call(
-        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+        self,
+        call: Callable[[], Awaitable[Sequence[tuple[int, str]] | None]],
+        partition: int,
+        refused: list[tuple[int, str]] | None = None,
     ) -> str | None:
-        """One handler call with `handler_retries` retries; None or the last error."""
+        """One handler call with `handler_retries` retries; None or the last error. What the
+        call returns (a `MessageHandler`'s refusals) is added to `refused`."""
         cfg = self.config
         error = ""
         for attempt in range(cfg.handler_retries + 1):
@@ -567,7 +617,7 @@ class GroupWorker:
                 await asyncio.sleep(cfg.retry_backoff_ms * 2 ** (attempt - 1) / 1000)
             started = time.perf_counter()
             try:
-                await self.handler.handle_batch(partition, offsets, ticks)
+                result = await call()
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
                 error = describe(exc)
                 log.debug(
@@ -575,6 +625,8 @@ class GroupWorker:
                 )
             else:
                 self._handler_seconds.observe(time.perf_counter() - started)
+                if result and refused is not None:
+                    refused.extend(result)
                 return None
         return error
 
@@ -670,7 +722,7 @@ class GroupWorker:
         frame written to a hung node is lost without an error). With `confirm`, keep reading
         for up to 1 s. Only for an active partition (or with `force`, when it moves away): a
         worker that lost a partition must never overwrite its successor's offset."""
-        offset = part.processed
+        offset = self._storable(part)
         if offset <= part.stored or not (part.active or force):
             return
         stream, group = part.stream, self.config.group
@@ -690,11 +742,39 @@ class GroupWorker:
         if confirm:
             log.warning("partition %d: stored offset %d not read back in time", part.index, offset)
 
+    def _storable(self, part: _Partition) -> int:
+        """The offset that may be stored: the last processed one, or with a `Settling`
+        handler, the last before the first whose effects are not complete yet."""
+        if self._settling is None:
+            return part.processed
+        unsettled = self._settling.unsettled(part.index)
+        return part.processed if unsettled is None else min(part.processed, unsettled - 1)
+
+    async def _settle(self, part: _Partition) -> None:
+        """Wait (up to `drain_timeout_s`) until a `Settling` handler's effects for the
+        partition are complete, so that storing then stores everything processed."""
+        if self._settling is None:
+            return
+        try:
+            await asyncio.wait_for(self._settling.settle(part.index), self.config.drain_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "partition %d: the handler's effects are still incomplete after %.1f s; the "
+                "successor redoes them",
+                part.index,
+                self.config.drain_timeout_s,
+            )
+        except Exception as exc:  # noqa: BLE001 - what is unsettled stays unstored
+            log.warning("partition %d: the handler could not settle: %r", part.index, exc)
+
     async def _store_or_wait(self, part: _Partition) -> None:
         """Store the partition's offset before handling more of it, retrying with back-off
         while the cluster does not answer. Raises _Abandoned if the partition moves away (or
-        the worker stops) meanwhile: the caller then handles nothing."""
+        the worker stops) meanwhile: the caller then handles nothing. With a `Settling`
+        handler, a store of what settled meanwhile is enough (what is in flight is bounded by
+        the handler); while nothing settles, the partition waits."""
         attempt = 0
+        waited_since = _now_ms()
         while True:
             if not (part.active and self._intake):
                 raise _Abandoned
@@ -705,9 +785,9 @@ class GroupWorker:
                 self._trouble(f"partition {part.index} waits: its offset cannot be stored ({exc})")
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
                 continue
-            if part.stored >= part.processed:
+            if part.stored_at_ms >= waited_since:
                 return
-            await asyncio.sleep(0.01)  # stored but not yet readable: read again
+            await asyncio.sleep(0.01)  # stored but not yet readable, or effects unsettled
 
     async def _store_all(self, *, confirm: bool) -> None:
         for part in self._partitions:
@@ -731,7 +811,7 @@ class GroupWorker:
             now = _now_ms()
             for part in self._partitions:
                 if part.active and store_due(
-                    part.processed,
+                    self._storable(part),
                     part.stored,
                     now,
                     part.stored_at_ms,

@@ -1,5 +1,6 @@
-"""The tick handlers a group worker feeds: the `TickHandler` protocol, the `PerTick` adapter
-the stock handlers (`VwapHandler`, `PrintHandler`, `CountHandler`; `handler_named` picks one
+"""The tick handlers a group worker feeds: the `TickHandler` protocol (and the optional
+`MessageHandler`, `Settling` and `PartitionReleasing` ones), the `PerTick` adapter, the stock
+handlers (`VwapHandler`, `PrintHandler`, `CountHandler`; `handler_named` picks one
 by the name `superticks worker --handler` takes) and `CountingHandler`, which records every
 tick (for tests)."""
 
@@ -19,9 +20,11 @@ __all__ = [
     "HANDLER_NAMES",
     "CountHandler",
     "CountingHandler",
+    "MessageHandler",
     "PartitionReleasing",
     "PerTick",
     "PrintHandler",
+    "Settling",
     "TickHandler",
     "VwapHandler",
     "handler_named",
@@ -54,6 +57,39 @@ class PartitionReleasing(Protocol):
     """
 
     async def partition_released(self, partition: int) -> None: ...
+
+
+@runtime_checkable
+class MessageHandler(Protocol):
+    """Optional for a `TickHandler`: takes a chunk's messages undecoded.
+
+    A handler with `handle_messages` is given, instead of decoded ticks, the chunk's new
+    messages as stored (AMQP 1.0 bytes, offsets from `first_offset`), for a handler that passes
+    messages on and need not pay for decoding them. It returns ``(offset, reason)`` of the
+    messages it refuses (the worker dead-letters them, like ticks that do not decode); raising
+    makes the worker retry the call like `handle_batch`.
+    """
+
+    async def handle_messages(
+        self, partition: int, first_offset: int, messages: Sequence[bytes]
+    ) -> Sequence[tuple[int, str]]: ...
+
+
+@runtime_checkable
+class Settling(Protocol):
+    """Optional for a `TickHandler` whose effects complete after its call returned (e.g. it
+    publishes and returns before the broker confirmed, keeping many chunks in flight).
+
+    The worker then stores a partition's offset only up to just before `unsettled(partition)`,
+    the lowest offset handed over whose effects are not complete yet (None: all are), so a
+    successor redoes whatever a crash left unfinished. Before a partition moves away or the
+    worker stops, the worker awaits `settle(partition)` (until all are complete; it may be
+    cancelled at the drain timeout, leaving the rest to the successor).
+    """
+
+    def unsettled(self, partition: int) -> int | None: ...
+
+    async def settle(self, partition: int) -> None: ...
 
 
 class PerTick:

@@ -84,6 +84,7 @@ def _aggregate(args: argparse.Namespace) -> int:
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
+    connection = connection.for_role("aggregator")  # SUPERTICKS_AGGREGATOR_USERNAME, else admin
     try:
         config = AggregatorConfig(
             connection=connection,

@@ -143,7 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     from workers.metrics import SymbolCollector, WorkerMetrics
 
     connection, _ = load_settings()
-    connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
+    # SUPERTICKS_WORKER_USERNAME (a strategy: SUPERTICKS_STRATEGY_USERNAME), else the admin
+    connection = connection.for_role("strategy" if args.handler_name == "strategy" else "worker")
     options: dict[str, Any] = {
         "connection": connection,
         "group": args.group,

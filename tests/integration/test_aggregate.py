@@ -22,20 +22,25 @@ from trading.reading import read_to_end
 pytestmark = pytest.mark.cluster
 
 VENUES = ("NYSE", "CBOE")
-WARM_UP = 600
+BACKLOG = 6_000  # per venue, stored before the aggregator starts: it drains them flat out
 LIVE = 12_000  # per venue, at 3,000 ticks/s each: 4 s
 RATE = 3_000
+KILL_AT = 1_500  # forwarded ticks: mid-backlog, with many chunks in flight
 
 
 async def feed(
-    connection: ConnectionSettings, super_stream: str, simulator: MarketSimulator, ticks: int
+    connection: ConnectionSettings,
+    super_stream: str,
+    simulator: MarketSimulator,
+    ticks: int,
+    rate: float | None = None,
 ) -> None:
     config = ProducerConfig(connection=connection, super_stream=super_stream, name="venue-feed")
     async with Producer(config) as producer:
         for _ in range(ticks // 300):
             await producer.send_batch(simulator.batch(300))
-            if ticks > WARM_UP:
-                await asyncio.sleep(300 / RATE)
+            if rate is not None:
+                await asyncio.sleep(300 / rate)
         await producer.flush(30)
 
 
@@ -69,7 +74,9 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     simulators = {
         v: MarketSimulator(15, exchanges=[v], seed=i) for i, v in enumerate(VENUES, start=1)
     }
-    total = len(VENUES) * (WARM_UP + LIVE)
+    total = len(VENUES) * (BACKLOG + LIVE)
+    for venue, stream in sources.items():
+        await feed(connection, stream, simulators[venue], BACKLOG)
     # the first aggregator never stores its source offsets (until it stops): its successor
     # forwards again everything it forwarded, and deduplication must drop all of it
     lazy = ("--store-every-ms", "600000", "--store-every-ticks", "1000000")
@@ -78,18 +85,19 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     second = None
+    live = None
     try:
-        for venue, stream in sources.items():
-            await feed(connection, stream, simulators[venue], WARM_UP)
-        for _ in range(300):  # until the first aggregator forwards
+        for _ in range(600):  # until the first aggregator forwards
             if await stored(connection, target) > 0:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         live = asyncio.gather(
-            *(feed(connection, s, simulators[v], LIVE) for v, s in sources.items())
+            *(feed(connection, s, simulators[v], LIVE, RATE) for v, s in sources.items())
         )
-        await asyncio.sleep(1.5)
-        before_kill = await stored(connection, target)
+        for _ in range(600):
+            if (before_kill := await stored(connection, target)) >= KILL_AT:
+                break
+            await asyncio.sleep(0.01)
         assert not live.done(), "the feeds ended before the kill: not mid-stream"
         os.kill(first.pid, signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
@@ -98,6 +106,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await live
+        live = None
         for _ in range(900):
             if await stored(connection, target) >= total:
                 break
@@ -110,7 +119,9 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
-    assert 0 < before_kill < total
+        if live is not None:
+            await asyncio.gather(live, return_exceptions=True)
+    assert KILL_AT <= before_kill < len(VENUES) * BACKLOG
 
     seen: dict[tuple[str, str], list[int]] = {}
     count = 0

@@ -6,7 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from partitioning.producer import Producer, ProducerConfig
-from superticks.errors import ProducerNameInUse, PublishTimeout, StreamError
+from superticks.errors import (
+    ProducerClosed,
+    ProducerNameInUse,
+    PublishTimeout,
+    StreamError,
+    TickTooLarge,
+)
+from superticks.streams import FRAME_MAX, PUBLISH_FRAME_OVERHEAD
 
 
 async def test_flush_past_its_deadline_raises_publish_timeout() -> None:
@@ -42,3 +49,14 @@ def test_name_in_use_says_which_name_and_what_to_do() -> None:
     assert "'feed'" in message
     assert "'ticks'" in message
     assert "--name" in message
+
+
+async def test_send_with_ids_refuses_a_message_over_the_frame_limit_before_sending() -> None:
+    producer = Producer(ProducerConfig(name="big"))  # never started: nothing could be sent
+    fits = b"x" * (FRAME_MAX - PUBLISH_FRAME_OVERHEAD - 8 - 2 - 3 - 4)  # the record, exactly
+    with pytest.raises(ProducerClosed):  # it fits: refused only because the producer is new
+        await producer.send_with_ids([(1, "BIG", fits)])
+    with pytest.raises(TickTooLarge) as refused:
+        await producer.send_with_ids([(1, "BIG", b"small"), (2, "BIG", fits + b"x")])
+    assert (refused.value.symbol, refused.value.frame_size) == ("BIG", FRAME_MAX + 1)
+    assert producer.metrics.sent == 0

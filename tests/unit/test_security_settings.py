@@ -123,6 +123,16 @@ def _allows(pattern: str, name: str) -> bool:
         (Role.MONITORING, "write", [], ["ticks", "ticks-0", "ticks-dlq"]),
         (Role.MONITORING, "configure", [], ["ticks", "ticks-0", "ticks-dlq"]),
         (Role.ADMIN, "configure", ["ticks", "ticks-0", "anything"], []),
+        (Role.STRATEGY, "write", ["ticks-dlq", "trading_audit_log"],
+            ["ticks-0", "trading_audit_logx", "market_data_nyse-0"]),
+        (Role.STRATEGY, "read", ["ticks", "ticks-1", "ticks-dlq", "trading_audit_log"],
+            ["market_data_nyse-0", "other-1"]),
+        (Role.STRATEGY, "configure", [], ["ticks", "trading_audit_log"]),
+        (Role.AGGREGATOR, "write", ["ticks-0", "ticks-2", "market_data_nyse-dlq"],
+            ["ticks-dlq", "market_data_nyse-0", "market_data_nyse", "trading_audit_log"]),
+        (Role.AGGREGATOR, "read", ["ticks", "ticks-0", "market_data_nyse", "market_data_cboe-1",
+            "market_data_nyse-dlq"], ["ticks-dlq", "trading_audit_log", "market_data_", "other-0"]),
+        (Role.AGGREGATOR, "configure", [], ["ticks", "market_data_nyse", "market_data_nyse-0"]),
     ],
 )  # fmt: skip
 def test_role_permissions_match_exactly_their_streams(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from bench.trading import synthetic_log
 from partitioning.codec import split_message
 from superticks.errors import DecodeError, TickError
 from trading.events import EventType, Side, TradingEvent, decode_event_message
@@ -102,3 +103,12 @@ def test_each_type_needs_its_fields(fields: dict[str, object], needle: str) -> N
 def test_a_naive_timestamp_is_refused() -> None:
     with pytest.raises(TickError, match="timezone"):
         TradingEvent.build(event_id="e", timestamp=datetime(2026, 11, 25), type="error", reason="x")
+
+
+def test_the_audit_bench_writes_events_as_the_audit_log_does() -> None:
+    log = synthetic_log(20, symbols=3)
+    assert len(log) == 20
+    for symbol, message in log:
+        event = decode_event_message(message)
+        assert event.symbol == symbol
+        assert event.to_message() == message

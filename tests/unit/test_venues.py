@@ -11,7 +11,9 @@ from partitioning.codec import (
     decode_message,
     decode_messages,
     format_body,
+    frame_message,
     message_prefix_with,
+    reframe_with,
     split_message,
 )
 from trading.venues import Bbo, BboHandler, Quote, consolidate, venue_stream
@@ -58,6 +60,34 @@ def test_readers_of_plain_ticks_read_an_aggregated_tick_unchanged() -> None:
     ticks, errors = decode_messages([aggregated(), aggregated()])
     assert errors == []
     assert [t.sequence_number for t in ticks] == [42, 42]
+
+
+EXTRA = (("venue", "NYSE"), ("received_at", RECEIVED))
+
+
+def test_the_aggregator_reframes_our_own_layout_without_decoding() -> None:
+    items, others = reframe_with([frame_message("AAPL", BODY)] * 2, EXTRA, number_from=7)
+    assert items == [(7, "AAPL", aggregated()), (8, "AAPL", aggregated())]
+    assert others == []
+
+
+def test_a_long_body_and_a_changing_received_at_are_reframed_too() -> None:
+    long_body = BODY.replace(b'"NYSE"', b'"' + b"N" * 300 + b'"')  # vbin32 data section
+    later = (("venue", "NYSE"), ("received_at", "2026-11-25T14:30:00.000999Z"))
+    for extra in (EXTRA, later, (("venue", "NYSE"),), ()):
+        items, _ = reframe_with([frame_message("AAPL", long_body)], extra)
+        expected = message_prefix_with("AAPL", extra) + data_header(len(long_body)) + long_body
+        assert items == [(0, "AAPL", expected)]
+
+
+def test_messages_of_another_layout_are_left_to_the_caller() -> None:
+    ours = frame_message("AAPL", BODY)
+    with_header = bytes.fromhex("005370c00201") + ours  # a header section first
+    truncated = ours[:-1]
+    trailing = ours + bytes.fromhex("005378c10100")  # a footer after the body
+    items, others = reframe_with([with_header, ours, truncated, trailing, b"x"], EXTRA)
+    assert [number for number, _, _ in items] == [1]
+    assert others == [0, 2, 3, 4]
 
 
 def test_a_venue_feed_lives_in_its_own_super_stream() -> None:
