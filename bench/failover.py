@@ -23,7 +23,8 @@ from the moment the restarted node(s) are back in the cluster),
 own confirms), ``unavailability_s`` (the longest time any partition went without a handling),
 per-phase figures, and the verdict of both sides (`bench.verify`), whose coverage says whether
 the fault took effect: the node led a partition and the leader moved, the producer reconnected,
-the worker was active and its partitions moved.
+the worker was active and its partitions moved. `FailoverResult.timeline` holds each partition's
+handled rate and lag over the run, and `marks` the faults, for plots (`--plot DIR`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 import cluster as cl
 from bench.faultrun import FaultRun
-from bench.phases import handled_again_s
+from bench.phases import Timeline, handled_again_s, handled_timeline
 from bench.verdict import RunVerdict
 from superticks.settings import ConnectionSettings
 
@@ -68,6 +69,10 @@ class FailoverResult:
     run_dir: str
     producer_reconnects: int
     extra: dict[str, Any] = field(default_factory=dict)
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    """Handled rate and lag per partition over the run (for `--plot`; not in the JSON)."""
+    marks: list[tuple[float, str]] = field(default_factory=list, repr=False, compare=False)
+    """(seconds from the run's start, label): each fault, and where healing began."""
 
     @property
     def ok(self) -> bool:
@@ -159,6 +164,14 @@ async def run_scenario(
         verdict, figures = await run.finish()
     handled = figures.pop("handled")
     again = {p: handled_again_s(handled, p, fault_ns, not_by) for p in affected}
+    run_phases = [p for p in run.phases if p.name != "drain"]
+    end_ns = max((p.end_ns for p in run_phases), default=time.time_ns())
+    marks = [(f["at_s"], f"{f['kind']} {f['target']}") for f in run.faults]
+    marks += [
+        (round((p.start_ns - run.started_ns) / 1e9, 3), p.name)
+        for p in run_phases
+        if p.name == "heal"
+    ]
     return FailoverResult(
         scenario=scenario,
         target=target,
@@ -170,6 +183,8 @@ async def run_scenario(
         faults=run.faults,
         run_dir=str(run_dir),
         producer_reconnects=figures["producer_reconnects"],
+        timeline=handled_timeline(handled, run.started_ns, max(end_ns, run.started_ns + 1)),
+        marks=sorted(marks),
     )
 
 
