@@ -1112,15 +1112,19 @@ class _ChunkConsumer(rstream.Consumer):
     timed_out = False
     """Whether a handshake of this consumer timed out."""
 
+    read_from_leader = False
+    """Read from the stream's leader rather than from a replica (see `Subscription`)."""
+
     async def _get_or_create_client(self, stream: str) -> Client:
-        """rstream's, choosing the node to read from among the stream's replicas that are not
-        silent (rstream picks any replica at random: a paused one would hang the subscription
-        for the whole connect timeout), with a short handshake timeout for a silent one."""
+        """rstream's, choosing the node to read from: the leader (`read_from_leader`), else a
+        replica that is not silent (rstream picks any replica at random: a paused one would
+        hang the subscription for the whole connect timeout), with a short handshake timeout
+        for a silent one."""
         if stream in self._clients:
             return self._clients[stream]
         locator = await self.default_client
         leader, replicas = await locator.query_leader_and_replicas(stream)
-        candidates = list(replicas) or [leader]
+        candidates = [leader] if self.read_from_leader else list(replicas) or [leader]
         heard = [b for b in candidates if not is_silent(f"{b.host}:{b.port}")]
         broker = random.choice(heard or candidates)
         address = f"{broker.host}:{broker.port}"
@@ -1171,7 +1175,11 @@ class Subscription:
     any node that answers, with back-off (0.1 s steps up to 1 s), for as long as it lives or
     until `give_up_after_s` passes without a connection (then `on_failure(ConnectionFailed)`).
     A plain subscription resumes after the last chunk it delivered; a chunk being delivered is
-    never cut off by a reconnect (the reconnect waits for it).
+    never cut off by a reconnect (the reconnect waits for it). A group member reads from the
+    stream's leader (a plain subscription from a replica): the broker keeps an active member
+    whose node died active for its SAC disconnected timeout (60 s) unless that node led the
+    stream, which then restarts and forms its group anew. A node known to be silent (see
+    `mark_silent`) is tried last, and read from only when no other will do.
 
     With `filter_values` the broker filters server-side (stream filtering, RabbitMQ 3.13+): it
     sends only chunks whose Bloom filter may hold one of the values (set per message by the
@@ -1284,6 +1292,11 @@ class Subscription:
         )
         consumer.chunk_callbacks = {self.stream: functools.partial(self._deliver, generation)}
         consumer.data_nodes = {}
+        # A group member reads from the leader: when a node that only holds a replica dies,
+        # the broker keeps an active member connected through it active, "disconnected", for
+        # its SAC disconnected timeout (60 s), and nobody else is activated meanwhile; when the
+        # leader's node dies, the stream restarts and its group is formed anew at once.
+        consumer.read_from_leader = self._group is not None
         consumer.handshake_timeout = functools.partial(_handshake_timeout, self._settings)
         # half the window at a time: at least half of it stays in flight
         consumer.credit_batch = max(1, self._credit // 2)

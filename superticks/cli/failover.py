@@ -21,6 +21,8 @@ SCENARIO_NAMES = (
     "node-restart",
     "rolling-restart",
     "all-nodes-restart",
+    "busy-handler",
+    "busy-handler-blocking",
 )
 
 
@@ -66,7 +68,8 @@ def register(sub: Any) -> None:
         "--busy-ms",
         type=int,
         default=0,
-        help="each handler call awaits this many ms more (a busy handler: no false failover)",
+        help="each handler call awaits this many ms more (a busy handler: no false failover); "
+        "for busy-handler(-blocking): how long its one busy chunk takes (default 12000, 4000)",
     )
     parser.add_argument(
         "--plot",

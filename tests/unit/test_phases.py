@@ -131,3 +131,15 @@ def test_the_timeline_has_no_lag_before_a_partition_was_first_handled() -> None:
 
     assert timeline.lag[1] == ([2.0], [0.8])
     assert 0 not in timeline.rate
+
+
+def test_a_busy_workers_pause_is_its_longest_gap_on_the_partitions_it_was_active_on() -> None:
+    from bench.failover import busy_gaps
+
+    busy = [handling("w1", 0, tick_s=0, at_s=t) for t in (10.0, 10.1, 22.2, 24.9)]
+    steady = [handling("w1", 1, tick_s=0, at_s=10.0 + t) for t in range(15)]  # every second
+    other = [handling("w2", 2, tick_s=0, at_s=10.0)]  # another worker's partition: not counted
+
+    gaps = busy_gaps(busy + steady + other, {"w1": [0, 1]}, 10 * S, 25 * S)
+
+    assert gaps == {"w1": 12.1}
