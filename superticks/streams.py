@@ -365,7 +365,7 @@ _preferred: dict[tuple[NodeAddress, ...], int] = {}
 # silent) or `_SILENT_FOR_S` passes.
 _SILENT_FOR_S = 30.0
 _SILENT_TIMEOUT_S = 2.0
-_ROTATION_TIMEOUT_S = 3.0
+_ROTATION_TIMEOUT_S = 1.5
 _silent: dict[tuple[str, int], float] = {}
 
 
@@ -383,6 +383,15 @@ def is_silent(address: NodeAddress | str) -> bool:
     return until is not None and until > time.monotonic()
 
 
+def _demote(settings: ConnectionSettings, address: NodeAddress | str) -> None:
+    """A connection to `address` just closed (its node stops or died): the next connection
+    starts at another node rather than going back to it first."""
+    key = _key(address)
+    for index, node in enumerate(settings.nodes):
+        if (node.host, node.port) == key:
+            _failed(settings, index)
+
+
 def _heard(address: NodeAddress | str) -> None:
     _silent.pop(_key(address), None)
 
@@ -398,10 +407,10 @@ def _handshake_timeout(
     settings: ConnectionSettings, address: NodeAddress | str, last_resort: bool = True
 ) -> float:
     """How long to wait for `address` to answer a handshake: `connect_timeout_s` when it is
-    the last resort (the only node, or every other one timed out too), else a few seconds
+    the last resort (the only node, or every other one timed out too), else 1.5 s
     (`_ROTATION_TIMEOUT_S`: a handshake on loopback or a LAN takes milliseconds; a node that
-    does not answer in seconds is down, restarting or paused, and another node is tried), and
-    less for a node known to be silent."""
+    does not answer in that time is down, restarting or paused, and another node is tried), and
+    `_SILENT_TIMEOUT_S` for a node known to be silent."""
     if last_resort and not is_silent(address):
         return settings.connect_timeout_s
     limit = _SILENT_TIMEOUT_S if is_silent(address) else _ROTATION_TIMEOUT_S
@@ -999,6 +1008,8 @@ class PartitionPublisher:
             self._lose(f"metadata update for {self.stream} (leader moved or stream deleted)")
 
     async def _closed(self, _info: Any) -> None:
+        if self.leader:
+            _demote(self._settings, self.leader)
         self._lose("connection closed")
 
 
@@ -1383,7 +1394,11 @@ class Subscription:
     def _closed(self, generation: int, info: Any) -> None:
         """rstream: the connection carrying the stream closed, or its metadata changed."""
         if generation == self._generation and self.stream in (getattr(info, "streams", None) or ()):
-            self._lose(str(getattr(info, "reason", "connection closed")))
+            reason = str(getattr(info, "reason", "connection closed"))
+            consumer = self._consumer
+            if consumer is not None and "metadata" not in reason.lower():
+                _demote(self._settings, consumer.data_nodes.get(self.stream, self.node))
+            self._lose(reason)
 
     def _lose(self, why: str) -> None:
         """The current consumer is gone: tell the owner, then subscribe again (owned task)."""

@@ -90,7 +90,7 @@ log = logging.getLogger("superticks.worker")
 _NAME = r"^[A-Za-z0-9._-]+$"
 _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 _CONFIRM_STORE_S = 1.0
-_ADMIN_TIMEOUT_S = 3.0  # an admin call to a hung node fails after this, then tries another node
+_ADMIN_TIMEOUT_S = 2.0  # an admin call to a hung node fails after this, then tries another node
 
 
 class _Abandoned(Exception):

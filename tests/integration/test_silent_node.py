@@ -19,7 +19,7 @@ from superticks.streams import Admin, Chunk, Offset, Subscription, is_silent
 pytestmark = pytest.mark.cluster
 
 PATIENCE_S = 30.0  # connect_timeout_s: what a silent node would cost without the rotation
-# A handshake waits ~3 s on a silent node while others may answer; without that, rstream's own
+# A handshake waits 1.5 s on a silent node while others may answer; without that, rstream's own
 # 10 s request timeout (or connect_timeout_s) would pass first.
 BOUND_S = 7.0
 
