@@ -1190,7 +1190,10 @@ class Subscription:
     stream's leader (a plain subscription from a replica): the broker keeps an active member
     whose node died active for its SAC disconnected timeout (60 s) unless that node led the
     stream, which then restarts and forms its group anew. A node known to be silent (see
-    `mark_silent`) is tried last, and read from only when no other will do.
+    `mark_silent`) is tried last, and read from only when no other will do. A chunk that
+    arrives after this process did not run for 2 heartbeats (frozen, or a handler that blocked
+    the event loop) is not delivered: the subscription counts as lost and is made again (the
+    broker drops a connection silent for ~2.7 heartbeats and activates another member).
 
     With `filter_values` the broker filters server-side (stream filtering, RabbitMQ 3.13+): it
     sends only chunks whose Bloom filter may hold one of the values (set per message by the
@@ -1242,6 +1245,7 @@ class Subscription:
         self.failure: BaseException | None = None
         self.reconnects = 0
         self.node = ""  # the node the subscription was made through
+        self._alive_at = time.monotonic()  # when the watchdog last ran (see `_deliver`)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -1386,6 +1390,7 @@ class Subscription:
             _answered(self._settings, index)
             self._consumer = consumer
             self.node = str(address)
+            self._alive_at = time.monotonic()
             return
         raise ConnectionFailed(
             f"subscribing to {self.stream}: no node answered: " + "; ".join(errors)
@@ -1451,7 +1456,10 @@ class Subscription:
         hung node keeps the TCP connection open; rstream only logs the missing heartbeats)."""
         limit = 3 * self._settings.heartbeat_s
         while True:
-            await asyncio.sleep(self._settings.heartbeat_s / 2)
+            await asyncio.sleep(self._settings.heartbeat_s / 4)
+            if self._stalled():
+                continue  # lost: subscribing again
+            self._alive_at = time.monotonic()
             consumer = self._consumer
             if consumer is None or self._reconnecting:
                 continue
@@ -1460,6 +1468,20 @@ class Subscription:
                 node = consumer.data_nodes.get(self.stream, self.node)
                 mark_silent(node)  # reconnect through another node first
                 self._lose(f"nothing heard from {node} for {silent:.1f} s")
+
+    def _stalled(self) -> bool:
+        """Whether this process did not run for 2 heartbeats (frozen: SIGSTOP, a suspended VM,
+        a handler that blocked the event loop): the broker has dropped the connection or will
+        (~2.7 heartbeats) and activated another member, so a chunk still in hand from before
+        is not ours to handle. Then the subscription counts as lost (subscribed again: the
+        broker decides anew), whichever of the watchdog and a delivery runs first."""
+        stalled = time.monotonic() - self._alive_at
+        if stalled <= 2 * self._settings.heartbeat_s or self._stopped:
+            return False
+        self._alive_at = time.monotonic()
+        if not self._reconnecting:
+            self._lose(f"this process did not run for {stalled:.1f} s")
+        return True
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=f"subscription-{self.stream}-{name}")
@@ -1476,6 +1498,8 @@ class Subscription:
 
     async def _deliver(self, generation: int, chunk: Chunk) -> None:
         if self.failure is not None or generation != self._generation:
+            return
+        if self._stalled():
             return
         async with self._delivering:
             if generation != self._generation:

@@ -6,6 +6,7 @@ later connections try it last."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -93,3 +94,47 @@ async def test_a_subscription_starts_and_reads_with_a_silent_first_node(
         await asyncio.wait_for(done.wait(), PATIENCE_S)
     assert time.monotonic() - started < BOUND_S
     assert silent_node.accepted == 1
+
+
+async def test_a_chunk_in_hand_after_this_process_was_frozen_is_not_delivered_but_resubscribed(
+    connection: ConnectionSettings, stream: str
+) -> None:
+    settings = connection.model_copy(update={"heartbeat_s": 1})
+    lost = asyncio.Event()
+    events: list[str] = []
+
+    async def on_chunk(chunk: Chunk) -> None:
+        events.append(f"chunk {chunk.first_offset}")
+
+    def on_lost() -> None:
+        events.append("lost")
+        lost.set()
+
+    go, sent = threading.Event(), threading.Event()
+
+    async def publish() -> None:  # in a thread of its own, with its own event loop
+        config = ProducerConfig(connection=connection, stream=stream, name=f"{stream}-feed")
+        async with Producer(config) as producer:
+            await asyncio.to_thread(go.wait)
+            await (await producer.send_batch([("AAPL", b'{"n": 1}')]))
+            sent.set()
+
+    feed = threading.Thread(target=lambda: asyncio.run(publish()))
+    async with Subscription(
+        settings, stream, on_chunk, Offset.first(), name="frozen", on_lost=on_lost
+    ):
+        feed.start()
+        await asyncio.sleep(2.0)  # the feed's producer is up, waiting for `go`
+        # This process's event loop stops for 3 heartbeats right as the other thread publishes:
+        # the chunk reaches the subscription's socket while nothing here runs.
+        go.set()
+        time.sleep(3.0)  # noqa: ASYNC251 - on purpose: the event loop is frozen
+        assert sent.is_set()
+        await asyncio.wait_for(lost.wait(), 10)
+        for _ in range(100):  # subscribed again: the chunk comes, once
+            if "chunk 0" in events:
+                break
+            await asyncio.sleep(0.1)
+    feed.join()
+
+    assert events == ["lost", "chunk 0"]
