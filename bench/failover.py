@@ -11,6 +11,11 @@ Each scenario is a `FaultRun` (a fresh super stream, the feed in this process, t
              replaced) and the cluster is whole again;
 ``recovery`` until every partition handled a tick created after the heal, plus `recovery_s`.
 
+``busy-handler`` makes the handler of every active worker busy on one chunk (awaited, 12 s by
+default) and ``busy-handler-blocking`` likewise but blocking the worker's event loop (4 s): no
+fault at all, so nothing may move: the coverage holds that each handler was busy that long and
+that no partition changed hands from then until `BUSY_WATCH_S` after (no false failover).
+
 ``rolling-restart`` restarts each node in turn (``restart:rabbitN`` then ``recovery:rabbitN``,
 waiting for the node to rejoin and every partition to be handled again);
 ``all-nodes-restart`` restarts the three at once.
@@ -23,7 +28,8 @@ from the moment the restarted node(s) are back in the cluster),
 own confirms), ``unavailability_s`` (the longest time any partition went without a handling),
 per-phase figures, and the verdict of both sides (`bench.verify`), whose coverage says whether
 the fault took effect: the node led a partition and the leader moved, the producer reconnected,
-the worker was active and its partitions moved.
+the worker was active and its partitions moved. `FailoverResult.timeline` holds each partition's
+handled rate and lag over the run, and `marks` the faults, for plots (`--plot DIR`).
 """
 
 from __future__ import annotations
@@ -37,9 +43,16 @@ from typing import Any
 
 import cluster as cl
 from bench.faultrun import FaultRun
-from bench.phases import handled_again_s
+from bench.phases import (
+    Timeline,
+    handled_again_s,
+    handled_timeline,
+    handover_times,
+    longest_gap_s,
+)
 from bench.verdict import RunVerdict
 from superticks.settings import ConnectionSettings
+from workers.handled import Handled, read_handled
 
 __all__ = ["SCENARIOS", "FailoverResult", "run_failover_bench", "run_scenario"]
 
@@ -52,7 +65,17 @@ SCENARIOS = (
     "node-restart",
     "rolling-restart",
     "all-nodes-restart",
+    "busy-handler",
+    "busy-handler-blocking",
 )
+
+BUSY_DEFAULT_MS = {"busy-handler": 12_000, "busy-handler-blocking": 4_000}
+"""How long each active worker's handler is busy on one chunk, unless `busy_ms` says: awaited,
+longer than every heartbeat limit (the broker's ~2-3 heartbeats, our watchdog's 3: 6-9 s); or
+blocking the worker's event loop (no heartbeat goes out meanwhile), under 2 heartbeats (6 s)."""
+BUSY_WATCH_S = 10.0
+"""After the busy chunk, how long the group is watched for a handover (past every heartbeat
+limit again)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,10 @@ class FailoverResult:
     run_dir: str
     producer_reconnects: int
     extra: dict[str, Any] = field(default_factory=dict)
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    """Handled rate and lag per partition over the run (for `--plot`; not in the JSON)."""
+    marks: list[tuple[float, str]] = field(default_factory=list, repr=False, compare=False)
+    """(seconds from the run's start, label): each fault, and where healing began."""
 
     @property
     def ok(self) -> bool:
@@ -117,7 +144,8 @@ class ScenarioOptions:
     """Tests: the handlers skip the tick at this offset (a broken handler)."""
     busy_ms: int = 0
     """Each handler call awaits this long more (a busy handler: the steady phase must show no
-    handover, i.e. no false failover)."""
+    handover, i.e. no false failover). For the busy-handler scenarios: how long the one busy
+    chunk takes (0: `BUSY_DEFAULT_MS`)."""
     keep_streams: bool = False
     """Keep each run's super stream (`superticks verify --run DIR` can judge it again)."""
 
@@ -133,6 +161,7 @@ async def run_scenario(
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
     opts = options or ScenarioOptions()
+    busy = scenario in BUSY_DEFAULT_MS
     run = FaultRun(
         settings,
         cluster,
@@ -141,13 +170,15 @@ async def run_scenario(
         partitions=opts.partitions,
         workers=opts.workers,
         drop_offset=opts.drop_offset,
-        busy_ms=opts.busy_ms,
+        busy_ms=(opts.busy_ms or BUSY_DEFAULT_MS[scenario]) if busy else opts.busy_ms,
+        busy_once=busy,
+        busy_blocking=scenario == "busy-handler-blocking",
         label=scenario.replace("-", ""),
         keep_streams=opts.keep_streams,
     )
     async with run:
         await asyncio.sleep(opts.steady_s)
-        body = _WORKER_FAULTS.get(scenario) or _NODE_FAULTS.get(scenario)
+        body = _WORKER_FAULTS.get(scenario) or _NODE_FAULTS.get(scenario) or _BUSY.get(scenario)
         if body is not None:
             target, fault_ns, affected, not_by = await body(run, opts)
         elif scenario == "rolling-restart":
@@ -159,6 +190,14 @@ async def run_scenario(
         verdict, figures = await run.finish()
     handled = figures.pop("handled")
     again = {p: handled_again_s(handled, p, fault_ns, not_by) for p in affected}
+    run_phases = [p for p in run.phases if p.name != "drain"]
+    end_ns = max((p.end_ns for p in run_phases), default=time.time_ns())
+    marks = [(f["at_s"], f"{f['kind']} {f['target']}") for f in run.faults]
+    marks += [
+        (round((p.start_ns - run.started_ns) / 1e9, 3), p.name)
+        for p in run_phases
+        if p.name == "heal"
+    ]
     return FailoverResult(
         scenario=scenario,
         target=target,
@@ -170,6 +209,8 @@ async def run_scenario(
         faults=run.faults,
         run_dir=str(run_dir),
         producer_reconnects=figures["producer_reconnects"],
+        timeline=handled_timeline(handled, run.started_ns, max(end_ns, run.started_ns + 1)),
+        marks=sorted(marks),
     )
 
 
@@ -220,6 +261,59 @@ async def _worker_kill(run: FaultRun, opts: ScenarioOptions) -> Outcome:
 
 async def _worker_hang(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     return await _worker_fault(run, opts, hang=True)
+
+
+# -- a busy handler: no fault, nothing may move ------------------------------------------------
+async def _busy_handler(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    run.workers.tail.poll()
+    active = {w: run.workers.tail.active_on(w) for w in run.workers.running()}
+    busy = {w: parts for w, parts in active.items() if parts}
+    run.coverage["worker_was_active"] = bool(busy)
+    busy_s = run.workers.busy_ms / 1000
+    fault = run.mark("fault")
+    for worker in busy:
+        run.workers.make_busy(worker)
+    run.log_fault(
+        "busy-handler-blocking" if run.workers.busy_blocking else "busy-handler",
+        ",".join(busy),
+        fault,
+        busy_s=busy_s,
+    )
+    run.mark("impact")
+    await asyncio.sleep(busy_s + BUSY_WATCH_S)
+    end = time.time_ns()
+    handled = await asyncio.to_thread(read_handled, run.workers.handled_dir)
+    was_busy = busy_gaps(handled, busy, fault, end)
+    run.coverage["handler_was_busy"] = bool(busy) and all(
+        gap >= 0.9 * busy_s for gap in was_busy.values()
+    )
+    moved = [t for times in handover_times(handled).values() for t in times if fault <= t <= end]
+    run.coverage["no_handover_while_busy"] = not moved
+    run.mark("heal")
+    every = list(range(run.partitions))
+    await run.wait_handled_again(fault, every, timeout_s=opts.impact_timeout_s)
+    return ",".join(busy), fault, every, None
+
+
+def busy_gaps(
+    handled: list[Handled], busy: dict[str, list[int]], start_ns: int, end_ns: int
+) -> dict[str, float]:
+    """Per busy worker, its longest pause (s) in [start_ns, end_ns) on the partitions it was
+    active on: a handler busy on one chunk for S seconds pauses its partition for about S."""
+    out = {}
+    for worker, parts in busy.items():
+        out[worker] = max(
+            longest_gap_s(
+                sorted(h.at_ns for h in handled if h.worker == worker and h.partition == p),
+                start_ns,
+                end_ns,
+            )
+            for p in parts
+        )
+    return out
+
+
+_BUSY = {"busy-handler": _busy_handler, "busy-handler-blocking": _busy_handler}
 
 
 # -- node faults -------------------------------------------------------------------------------

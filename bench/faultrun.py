@@ -99,6 +99,8 @@ class FaultRun:
         symbols: int = 100,
         drop_offset: int | None = None,
         busy_ms: int = 0,
+        busy_once: bool = False,
+        busy_blocking: bool = False,
         label: str = "run",
         keep_streams: bool = False,
     ) -> None:
@@ -116,6 +118,8 @@ class FaultRun:
             count=workers,
             drop_offset=drop_offset,
             busy_ms=busy_ms,
+            busy_once=busy_once,
+            busy_blocking=busy_blocking,
         )
         self.phases: list[Phase] = []
         self.faults: list[dict[str, Any]] = []

@@ -25,7 +25,9 @@ from workers.handled import Handled
 
 __all__ = [
     "Phase",
+    "Timeline",
     "handled_again_s",
+    "handled_timeline",
     "handling_times",
     "handover_times",
     "longest_gap_s",
@@ -141,3 +143,51 @@ def phase_figures(
             }
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Per partition, over a run cut into bins of `bin_s` seconds (x: a bin's end, in seconds
+    from the run's start): the handled rate in the bin (ticks/s) and the lag at the bin's end
+    (seconds from the creation of the newest tick handled so far to the bin's end: it grows by
+    one second a second while a partition is not handled, and drops when handling catches
+    up). Bins before a partition's first handling have no lag point."""
+
+    bin_s: float
+    rate: dict[int, tuple[list[float], list[float]]]
+    lag: dict[int, tuple[list[float], list[float]]]
+
+
+def handled_timeline(
+    handled: Iterable[Handled], start_ns: int, end_ns: int, bin_s: float = 0.5
+) -> Timeline:
+    """The `Timeline` of the handlings in [start_ns, end_ns) (see `Timeline`)."""
+    if bin_s <= 0 or end_ns <= start_ns:
+        raise ValueError("handled_timeline needs bin_s > 0 and end_ns > start_ns")
+    step = int(bin_s * 1e9)
+    bins = -(-(end_ns - start_ns) // step)
+    counts: dict[int, list[int]] = {}
+    newest: dict[int, list[int]] = {}  # per bin: newest tick creation handled in it (ns)
+    for h in handled:
+        if not start_ns <= h.at_ns < end_ns:
+            continue
+        i = (h.at_ns - start_ns) // step
+        counts.setdefault(h.partition, [0] * bins)[i] += 1
+        latest = newest.setdefault(h.partition, [-1] * bins)
+        latest[i] = max(latest[i], h.tick_us * 1000)
+    rate: dict[int, tuple[list[float], list[float]]] = {}
+    lag: dict[int, tuple[list[float], list[float]]] = {}
+    for p in sorted(counts):
+        xs = [round((i + 1) * bin_s, 6) for i in range(bins)]
+        rate[p] = (xs, [c / bin_s for c in counts[p]])
+        lag_x: list[float] = []
+        lag_y: list[float] = []
+        seen = -1
+        for i, created in enumerate(newest[p]):
+            seen = max(seen, created)
+            if seen >= 0:
+                bin_end = start_ns + (i + 1) * step
+                lag_x.append(xs[i])
+                lag_y.append(max(0.0, (bin_end - seen) / 1e9))
+        lag[p] = (lag_x, lag_y)
+    return Timeline(bin_s, rate, lag)

@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.verdict import CrashWindow, RunVerdict, StoredTick, judge_run
 from partitioning.codec import decode_message
-from superticks.errors import ConfigError, DecodeError, ReplayTimeout, StreamNotFound
+from superticks.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DecodeError,
+    ReplayTimeout,
+    StreamNotFound,
+    StreamUnavailable,
+)
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 from workers.handled import read_handled
 
 __all__ = ["RUN_FILE", "StoredStream", "read_stored", "strict_json", "verify_run", "write_run"]
+
+log = logging.getLogger("superticks.verify")
 
 RUN_FILE = "run.json"
 HANDLED_DIR = "handled"
@@ -51,12 +62,12 @@ class StoredStream:
 async def read_stored(
     settings: ConnectionSettings, super_stream: str, timeout_s: float = 120.0
 ) -> StoredStream:
-    """Read every partition of `super_stream` from its first offset up to its last offset now."""
-    async with Admin(settings) as admin:
-        streams = await admin.partitions(super_stream)
-        if not streams:
-            raise StreamNotFound(f"super stream {super_stream!r} does not exist")
-        ends = [await admin.last_offset(s) for s in streams]
+    """Read every partition of `super_stream` from its first offset up to its last offset now.
+
+    While a partition has no leader (a node just went down or restarted) or no node answers,
+    its end offset is asked again (through any node) for up to `timeout_s`; the reading itself
+    rides out the same (`Subscription` retries at start and reconnects)."""
+    streams, ends = await _end_offsets(settings, super_stream, timeout_s)
     result = StoredStream(len(streams))
     pending = {i for i, end in enumerate(ends) if end >= 0}
     finished = asyncio.Event()
@@ -102,6 +113,31 @@ async def read_stored(
     finally:
         await asyncio.gather(*(sub.stop() for sub in subscriptions))
     return result
+
+
+async def _end_offsets(
+    settings: ConnectionSettings, super_stream: str, timeout_s: float
+) -> tuple[list[str], list[int]]:
+    """The partitions of `super_stream` and the offset of each one's last message now (-1:
+    empty), asked again while a partition has no leader or a node does not answer."""
+    deadline = time.monotonic() + timeout_s
+    attempt = 0
+    while True:
+        try:
+            async with Admin(settings) as admin:
+                streams = await admin.partitions(super_stream)
+                if not streams:
+                    raise StreamNotFound(f"super stream {super_stream!r} does not exist")
+                return streams, [await admin.last_offset(s) for s in streams]
+        except (StreamUnavailable, ConnectionFailed, TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise ReplayTimeout(
+                    f"reading {super_stream} back: its end offsets were not known within "
+                    f"{timeout_s:.0f} s ({exc})"
+                ) from exc
+            attempt += 1
+            log.info("end offsets of %s not known yet (%s); asking again", super_stream, exc)
+            await asyncio.sleep(min(0.2 * attempt, 1.0))
 
 
 def strict_json(data: Any) -> str:

@@ -109,6 +109,8 @@ class WorkerGroup:
         count: int = 3,
         drop_offset: int | None = None,
         busy_ms: int = 0,
+        busy_once: bool = False,
+        busy_blocking: bool = False,
     ) -> None:
         self.super_stream = super_stream
         self.group = group
@@ -117,6 +119,10 @@ class WorkerGroup:
         self.count = count
         self.drop_offset = drop_offset
         self.busy_ms = busy_ms
+        self.busy_once = busy_once
+        """With `busy_ms`: busy only on the next chunk after `make_busy` (SIGUSR1)."""
+        self.busy_blocking = busy_blocking
+        """With `busy_ms`: the busy time blocks the worker's event loop."""
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.stopped: set[str] = set()
         self._started = 0
@@ -142,6 +148,10 @@ class WorkerGroup:
             args += ["--drop-offset", str(self.drop_offset)]
         if self.busy_ms:
             args += ["--busy-ms", str(self.busy_ms)]
+            if self.busy_once:
+                args.append("--busy-once")
+            if self.busy_blocking:
+                args.append("--busy-blocking")
         with (self.run_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = await asyncio.create_subprocess_exec(
                 *args, stdout=asyncio.subprocess.DEVNULL, stderr=log
@@ -162,6 +172,10 @@ class WorkerGroup:
             self.stopped.add(name)
         elif sig is signal.SIGCONT:
             self.stopped.discard(name)
+
+    def make_busy(self, name: str) -> None:
+        """With `busy_once`: `name`'s handler is busy on its next chunk (`busy_ms`)."""
+        self.signal(name, signal.SIGUSR1)
 
     async def kill(self, name: str) -> None:
         self.signal(name, signal.SIGKILL)

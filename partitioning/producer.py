@@ -620,7 +620,7 @@ class Producer:
             now = time.monotonic()
             for part in self._partitions:
                 if part.ready and part.pending and now - part.last_progress > timeout:
-                    await part.link.stop()
+                    await part.link.stop(silent=True)
                     self._lost(part, f"no confirm for {timeout:.0f} s")
                 elif part.ready and not part.pending:
                     part.last_progress = now

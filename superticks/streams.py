@@ -39,6 +39,7 @@ import contextlib
 import functools
 import gzip
 import logging
+import random
 import ssl
 import struct
 import time
@@ -51,7 +52,7 @@ import rstream
 import zstandard
 from rstream import exceptions as rs_exc
 from rstream import schema
-from rstream.client import BaseClient, Client
+from rstream.client import Addr, BaseClient, Client
 from rstream.compression import CompressionType, ICompressionCodec, StreamCompressionCodecs
 from rstream.connection import Connection, ConnectionClosed
 from rstream.constants import ConsumerOffsetSpecification, OffsetType
@@ -314,7 +315,12 @@ async def _connect(
     address: NodeAddress,
     name: str,
     on_closed: Callable[[Any], Awaitable[None]] | None = None,
+    *,
+    last_resort: bool = True,
 ) -> Client:
+    """A connection to `address`. Its handshake may take `connect_timeout_s`, or only a few
+    seconds where another node may be tried instead (`last_resort` False) or `address` is
+    silent (see `_handshake_timeout`)."""
     client = Client(
         host=address.host,
         port=address.port,
@@ -324,18 +330,24 @@ async def _connect(
         connection_closed_handler=on_closed,
         ssl_context=client_context(settings),
     )
+    timeout = _handshake_timeout(settings, address, last_resort)
     try:
         with _mapped(f"connecting to {address}", settings=settings):
-            await asyncio.wait_for(client.start(), settings.connect_timeout_s)
-            await asyncio.wait_for(
-                client.authenticate(
-                    settings.vhost, settings.username, settings.password.get_secret_value()
-                ),
-                settings.connect_timeout_s,
-            )
+            try:
+                await asyncio.wait_for(client.start(), timeout)
+                await asyncio.wait_for(
+                    client.authenticate(
+                        settings.vhost, settings.username, settings.password.get_secret_value()
+                    ),
+                    timeout,
+                )
+            except TimeoutError:
+                mark_silent(address)
+                raise
     except BaseException:
         await _close(client)
         raise
+    _heard(address)
     return client
 
 
@@ -344,11 +356,80 @@ async def _connect(
 _preferred: dict[tuple[NodeAddress, ...], int] = {}
 
 
+# Nodes that went silent: a handshake that timed out, a connection that heard nothing for 3
+# heartbeats, a leader whose confirms stalled. A paused, hung or cut-off node keeps accepting TCP
+# connections (the port is published by a proxy; a frozen kernel still completes handshakes)
+# and answers nothing, so every attempt on it would wait the whole `connect_timeout_s`, and a
+# reconnect that tries the nodes in turn would wait that long on every round. A silent node is
+# tried last, with a short handshake timeout, until it answers again (then it is no longer
+# silent) or `_SILENT_FOR_S` passes.
+_SILENT_FOR_S = 30.0
+_SILENT_TIMEOUT_S = 2.0
+_ROTATION_TIMEOUT_S = 1.5
+_silent: dict[tuple[str, int], float] = {}
+
+
+def mark_silent(address: NodeAddress | str) -> None:
+    """`address` (a node, or "host:port") went silent: see `_silent` above."""
+    key = _key(address)
+    if key not in _silent or _silent[key] < time.monotonic():
+        log.info("node %s:%d is silent: tried last, with a short timeout", *key)
+    _silent[key] = time.monotonic() + _SILENT_FOR_S
+
+
+def is_silent(address: NodeAddress | str) -> bool:
+    """Whether `address` went silent lately (and has not answered since)."""
+    until = _silent.get(_key(address))
+    return until is not None and until > time.monotonic()
+
+
+def _demote(settings: ConnectionSettings, address: NodeAddress | str) -> None:
+    """A connection to `address` just closed (its node stops or died): the next connection
+    starts at another node rather than going back to it first."""
+    key = _key(address)
+    for index, node in enumerate(settings.nodes):
+        if (node.host, node.port) == key:
+            _failed(settings, index)
+
+
+def _heard(address: NodeAddress | str) -> None:
+    _silent.pop(_key(address), None)
+
+
+def _key(address: NodeAddress | str) -> tuple[str, int]:
+    if isinstance(address, NodeAddress):
+        return address.host, address.port
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def _handshake_timeout(
+    settings: ConnectionSettings, address: NodeAddress | str, last_resort: bool = True
+) -> float:
+    """How long to wait for `address` to answer a handshake: `connect_timeout_s` when it is
+    the last resort (the only node, or every other one timed out too), else 1.5 s
+    (`_ROTATION_TIMEOUT_S`: a handshake on loopback or a LAN takes milliseconds; a node that
+    does not answer in that time is down, restarting or paused, and another node is tried), and
+    `_SILENT_TIMEOUT_S` for a node known to be silent."""
+    if last_resort and not is_silent(address):
+        return settings.connect_timeout_s
+    limit = _SILENT_TIMEOUT_S if is_silent(address) else _ROTATION_TIMEOUT_S
+    return min(settings.connect_timeout_s, limit)
+
+
+def _last_resort(position: int, count: int, timed_out: int) -> bool:
+    """Whether the `position`-th of `count` nodes tried in a round is the last resort: the last
+    one, with every node before it timed out (not refused: a node that refuses answers)."""
+    return position == count - 1 and timed_out == position
+
+
 def _node_order(settings: ConnectionSettings) -> list[tuple[int, NodeAddress]]:
-    """The configured nodes, starting at the one that answered last, then in order."""
+    """The configured nodes, starting at the one that answered last, then in order; silent
+    nodes last."""
     nodes = settings.nodes
     start = _preferred.get(nodes, 0) % len(nodes)
-    return [((start + k) % len(nodes), nodes[(start + k) % len(nodes)]) for k in range(len(nodes))]
+    order = [((start + k) % len(nodes), nodes[(start + k) % len(nodes)]) for k in range(len(nodes))]
+    return sorted(order, key=lambda item: is_silent(item[1]))  # stable: the order otherwise
 
 
 def _answered(settings: ConnectionSettings, index: int) -> None:
@@ -365,15 +446,19 @@ async def _connect_any(settings: ConnectionSettings, name: str) -> tuple[Client,
     """A connection to the first node that answers (the last one that answered first), and
     that node's index in `settings.nodes`."""
     errors = []
-    for index, address in _node_order(settings):
+    timed_out = 0
+    order = _node_order(settings)
+    for position, (index, address) in enumerate(order):
+        last_resort = _last_resort(position, len(order), timed_out)
         try:
-            client = await _connect(settings, address, name)
+            client = await _connect(settings, address, name, last_resort=last_resort)
         except AuthenticationFailed:
             raise  # every node would refuse the same credentials
         except ConnectionFailed as exc:
             if isinstance(exc, TlsError):
                 raise  # every node would refuse the same way
             _failed(settings, index)
+            timed_out += is_silent(address)  # its handshake timed out (or it was silent)
             errors.append(str(exc))
         else:
             _answered(settings, index)
@@ -451,11 +536,14 @@ class Admin:
         if self._client is None:
             self._client, self._node = await _connect_any(self._settings, "superticks-admin")
 
-    async def reconnect(self) -> None:
+    async def reconnect(self, *, silent: bool = False) -> None:
         """Drop the connection, whose node counts as failed (the next connection starts at
-        another node), and connect to the first node that answers."""
+        another node; with `silent`, a call on it timed out: it is tried last, see
+        `mark_silent`), and connect to the first node that answers."""
         if self._client is not None:
             _failed(self._settings, self._node)
+            if silent:
+                mark_silent(self._settings.nodes[self._node])
         await self.stop()
         await self.start()
 
@@ -848,8 +936,12 @@ class PartitionPublisher:
         finally:
             await _close(locator)
         address = NodeAddress(host=leader.host, port=leader.port)
-        client = await _connect(
-            self._settings, address, f"superticks-producer-{self.reference}", self._closed
+        client = await _connect(  # no last resort: on a timeout, ask for the leader again
+            self._settings,
+            address,
+            f"superticks-producer-{self.reference}",
+            self._closed,
+            last_resort=False,
         )
         client.add_stream(self.stream)  # so rstream reports the connection's loss to us
         client.add_handler(schema.PublishConfirm, self._confirmed, name="superticks")
@@ -872,8 +964,12 @@ class PartitionPublisher:
         self.connected = True
         return last
 
-    async def stop(self) -> None:
-        """Close the connection (without deleting the publisher: its sequence stays stored)."""
+    async def stop(self, *, silent: bool = False) -> None:
+        """Close the connection (without deleting the publisher: its sequence stays stored).
+        With `silent`, the leader stopped answering (confirms stalled): it is tried with a
+        short timeout until it answers again (see `mark_silent`)."""
+        if silent and self.leader:
+            mark_silent(self.leader)
         client, self._client, self._writer = self._client, None, None
         self.connected = False
         if client is not None:
@@ -912,6 +1008,8 @@ class PartitionPublisher:
             self._lose(f"metadata update for {self.stream} (leader moved or stream deleted)")
 
     async def _closed(self, _info: Any) -> None:
+        if self.leader:
+            _demote(self._settings, self.leader)
         self._lose("connection closed")
 
 
@@ -993,11 +1091,19 @@ class _ChunkConsumer(rstream.Consumer):
         start = 0
         if subscriber.offset_type is OffsetType.OFFSET and subscriber.offset > first:
             start = min(subscriber.offset - first, len(messages))
-        subscriber.offset = first + frame.num_records
-        chunk = Chunk(
-            subscriber.stream, first + start, frame.timestamp, messages[start:], frame.num_records
-        )
-        await self.chunk_callbacks[subscriber.stream](chunk)
+        if start < len(messages):
+            subscriber.offset = first + frame.num_records
+            chunk = Chunk(
+                subscriber.stream,
+                first + start,
+                frame.timestamp,
+                messages[start:],
+                frame.num_records,
+            )
+            await self.chunk_callbacks[subscriber.stream](chunk)
+        # else: wholly before the offset asked for (a newly active SAC member may be sent
+        # chunks from thousands of offsets earlier): nothing to deliver, and the offset asked
+        # for stays (rstream set it back to this chunk's end, letting the rest through).
         # Credit only after the chunk was handed over: a slow owner slows the broker down.
         owed = self._owed + 1
         if owed < self.credit_batch:
@@ -1008,6 +1114,49 @@ class _ChunkConsumer(rstream.Consumer):
         writer = conn._writer if conn is not None else None
         if writer is not None and not writer.is_closing():
             writer.write(encode_credit_frame(subscriber.subscription_id, owed))
+
+    data_nodes: dict[str, str]
+    """Stream -> the node ("host:port") its subscription reads from (a replica, else the
+    leader), once chosen."""
+    handshake_timeout: Callable[[str], float]
+    """How long a node may take to answer a handshake (see `_handshake_timeout`)."""
+    timed_out = False
+    """Whether a handshake of this consumer timed out."""
+
+    read_from_leader = False
+    """Read from the stream's leader rather than from a replica (see `Subscription`)."""
+
+    async def _get_or_create_client(self, stream: str) -> Client:
+        """rstream's, choosing the node to read from: the leader (`read_from_leader`), else a
+        replica that is not silent (rstream picks any replica at random: a paused one would
+        hang the subscription for the whole connect timeout), with a short handshake timeout
+        for a silent one."""
+        if stream in self._clients:
+            return self._clients[stream]
+        locator = await self.default_client
+        leader, replicas = await locator.query_leader_and_replicas(stream)
+        candidates = [leader] if self.read_from_leader else list(replicas) or [leader]
+        heard = [b for b in candidates if not is_silent(f"{b.host}:{b.port}")]
+        broker = random.choice(heard or candidates)
+        address = f"{broker.host}:{broker.port}"
+        self.data_nodes[stream] = address
+        try:
+            async with asyncio.timeout(self.handshake_timeout(address)):
+                client = await self._pool.get(
+                    addr=Addr(broker.host, broker.port),
+                    connection_closed_handler=self._on_connection_closed,
+                    connection_name=self._connection_name,
+                    stream=stream,
+                    max_clients_by_connections=self._max_subscribers_by_connection,
+                    locator_request=False,
+                )
+        except TimeoutError:
+            mark_silent(address)
+            self.timed_out = True
+            raise
+        _heard(address)
+        self._clients[stream] = client
+        return client
 
     def last_heard_s(self, stream: str) -> float | None:
         """Seconds since the connection carrying `stream` last received anything (None: none)."""
@@ -1037,7 +1186,14 @@ class Subscription:
     any node that answers, with back-off (0.1 s steps up to 1 s), for as long as it lives or
     until `give_up_after_s` passes without a connection (then `on_failure(ConnectionFailed)`).
     A plain subscription resumes after the last chunk it delivered; a chunk being delivered is
-    never cut off by a reconnect (the reconnect waits for it).
+    never cut off by a reconnect (the reconnect waits for it). A group member reads from the
+    stream's leader (a plain subscription from a replica): the broker keeps an active member
+    whose node died active for its SAC disconnected timeout (60 s) unless that node led the
+    stream, which then restarts and forms its group anew. A node known to be silent (see
+    `mark_silent`) is tried last, and read from only when no other will do. A chunk that
+    arrives after this process did not run for 2 heartbeats (frozen, or a handler that blocked
+    the event loop) is not delivered: the subscription counts as lost and is made again (the
+    broker drops a connection silent for ~2.7 heartbeats and activates another member).
 
     With `filter_values` the broker filters server-side (stream filtering, RabbitMQ 3.13+): it
     sends only chunks whose Bloom filter may hold one of the values (set per message by the
@@ -1089,6 +1245,7 @@ class Subscription:
         self.failure: BaseException | None = None
         self.reconnects = 0
         self.node = ""  # the node the subscription was made through
+        self._alive_at = time.monotonic()  # when the watchdog last ran (see `_deliver`)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -1149,6 +1306,13 @@ class Subscription:
             ssl_context=client_context(self._settings),
         )
         consumer.chunk_callbacks = {self.stream: functools.partial(self._deliver, generation)}
+        consumer.data_nodes = {}
+        # A group member reads from the leader: when a node that only holds a replica dies,
+        # the broker keeps an active member connected through it active, "disconnected", for
+        # its SAC disconnected timeout (60 s), and nobody else is activated meanwhile; when the
+        # leader's node dies, the stream restarts and its group is formed anew at once.
+        consumer.read_from_leader = self._group is not None
+        consumer.handshake_timeout = functools.partial(_handshake_timeout, self._settings)
         # half the window at a time: at least half of it stays in flight
         consumer.credit_batch = max(1, self._credit // 2)
         return consumer
@@ -1162,12 +1326,19 @@ class Subscription:
             if self._super_stream is not None:
                 properties["super-stream"] = self._super_stream
         errors = []
-        for index, address in _node_order(self._settings):
+        timed_out = 0
+        order = _node_order(self._settings)
+        for position, (index, address) in enumerate(order):
             self._generation += 1
             generation = self._generation
             if self._group is not None:
                 listener = functools.partial(self._consumer_update, generation)
             consumer = self._consumer_for(address, generation)
+            consumer.handshake_timeout = functools.partial(
+                _handshake_timeout,
+                self._settings,
+                last_resort=_last_resort(position, len(order), timed_out),
+            )
             filter_input = (
                 rstream.FilterConfiguration(
                     list(self._filter_values), match_unfiltered=self._match_unfiltered
@@ -1181,7 +1352,14 @@ class Subscription:
                     _Access(self._settings, "read", self.stream),
                 ):
                     async with asyncio.timeout(self._settings.connect_timeout_s):
-                        await consumer.start()
+                        try:
+                            async with asyncio.timeout(consumer.handshake_timeout(address)):
+                                await consumer.start()
+                        except TimeoutError:
+                            mark_silent(address)
+                            consumer.timed_out = True
+                            raise
+                        _heard(address)
                         await consumer.subscribe(
                             self.stream,
                             callback=_never_called,
@@ -1198,6 +1376,7 @@ class Subscription:
             except (ConnectionFailed, StreamUnavailable) as exc:
                 await _close_consumer(consumer)
                 _failed(self._settings, index)
+                timed_out += consumer.timed_out
                 errors.append(str(exc))
                 continue
             except BaseException as exc:
@@ -1211,6 +1390,7 @@ class Subscription:
             _answered(self._settings, index)
             self._consumer = consumer
             self.node = str(address)
+            self._alive_at = time.monotonic()
             return
         raise ConnectionFailed(
             f"subscribing to {self.stream}: no node answered: " + "; ".join(errors)
@@ -1219,7 +1399,11 @@ class Subscription:
     def _closed(self, generation: int, info: Any) -> None:
         """rstream: the connection carrying the stream closed, or its metadata changed."""
         if generation == self._generation and self.stream in (getattr(info, "streams", None) or ()):
-            self._lose(str(getattr(info, "reason", "connection closed")))
+            reason = str(getattr(info, "reason", "connection closed"))
+            consumer = self._consumer
+            if consumer is not None and "metadata" not in reason.lower():
+                _demote(self._settings, consumer.data_nodes.get(self.stream, self.node))
+            self._lose(reason)
 
     def _lose(self, why: str) -> None:
         """The current consumer is gone: tell the owner, then subscribe again (owned task)."""
@@ -1272,13 +1456,32 @@ class Subscription:
         hung node keeps the TCP connection open; rstream only logs the missing heartbeats)."""
         limit = 3 * self._settings.heartbeat_s
         while True:
-            await asyncio.sleep(self._settings.heartbeat_s / 2)
+            await asyncio.sleep(self._settings.heartbeat_s / 4)
+            if self._stalled():
+                continue  # lost: subscribing again
+            self._alive_at = time.monotonic()
             consumer = self._consumer
             if consumer is None or self._reconnecting:
                 continue
             silent = consumer.last_heard_s(self.stream)
             if silent is not None and silent > limit:
-                self._lose(f"nothing heard from {self.node} for {silent:.1f} s")
+                node = consumer.data_nodes.get(self.stream, self.node)
+                mark_silent(node)  # reconnect through another node first
+                self._lose(f"nothing heard from {node} for {silent:.1f} s")
+
+    def _stalled(self) -> bool:
+        """Whether this process did not run for 2 heartbeats (frozen: SIGSTOP, a suspended VM,
+        a handler that blocked the event loop): the broker has dropped the connection or will
+        (~2.7 heartbeats) and activated another member, so a chunk still in hand from before
+        is not ours to handle. Then the subscription counts as lost (subscribed again: the
+        broker decides anew), whichever of the watchdog and a delivery runs first."""
+        stalled = time.monotonic() - self._alive_at
+        if stalled <= 2 * self._settings.heartbeat_s or self._stopped:
+            return False
+        self._alive_at = time.monotonic()
+        if not self._reconnecting:
+            self._lose(f"this process did not run for {stalled:.1f} s")
+        return True
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=f"subscription-{self.stream}-{name}")
@@ -1295,6 +1498,8 @@ class Subscription:
 
     async def _deliver(self, generation: int, chunk: Chunk) -> None:
         if self.failure is not None or generation != self._generation:
+            return
+        if self._stalled():
             return
         async with self._delivering:
             if generation != self._generation:

@@ -76,7 +76,7 @@ from workers.deadletter import (
 )
 from workers.handlers import MessageHandler, PartitionReleasing, Settling, TickHandler
 from workers.metrics import PartitionMetrics, WorkerMetrics
-from workers.offsets import fence, store_due
+from workers.offsets import fence, processed_after, store_due
 
 __all__ = [
     "GroupWorker",
@@ -90,7 +90,7 @@ log = logging.getLogger("superticks.worker")
 _NAME = r"^[A-Za-z0-9._-]+$"
 _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 _CONFIRM_STORE_S = 1.0
-_ADMIN_TIMEOUT_S = 3.0  # an admin call to a hung node fails after this, then tries another node
+_ADMIN_TIMEOUT_S = 2.0  # an admin call to a hung node fails after this, then tries another node
 
 
 class _Abandoned(Exception):
@@ -536,7 +536,7 @@ class GroupWorker:
                 )
                 return
         handled = len(messages) - len(bad)
-        part.processed = first + len(messages) - 1
+        part.processed = processed_after(part.processed, first, len(messages))
         part.consumed += handled
         part.metrics.consumed.inc(handled)
         if ticks or self._messages is not None:
@@ -683,7 +683,7 @@ class GroupWorker:
                 async with self._admin_lock:
                     if generation == self._admin_generation:  # nobody reconnected meanwhile
                         self._admin_generation += 1
-                        await self._admin.reconnect()
+                        await self._admin.reconnect(silent=isinstance(exc, TimeoutError))
                 async with asyncio.timeout(_ADMIN_TIMEOUT_S):
                     return await call()
             except TimeoutError:

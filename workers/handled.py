@@ -58,7 +58,8 @@ class VerifyingHandler:
     `drop_offset` (tests only: a deliberately broken handler) skips the tick at that offset of
     every partition, as a handler that loses a tick would. `busy_s` makes each call take that
     much longer (awaited: a busy async handler, for "no false failover while a handler is
-    busy").
+    busy"); with `busy_once`, only the next call after `arm()` is busy (one batch), and with
+    `busy_blocking` the busy time blocks the event loop (CPU-bound work done inline).
     """
 
     def __init__(
@@ -68,6 +69,8 @@ class VerifyingHandler:
         *,
         drop_offset: int | None = None,
         busy_s: float = 0.0,
+        busy_once: bool = False,
+        busy_blocking: bool = False,
     ) -> None:
         path = handled_path(directory, worker)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,15 @@ class VerifyingHandler:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._drop = drop_offset
         self._busy_s = busy_s
+        self._busy_once = busy_once
+        self._busy_blocking = busy_blocking
+        self._armed = not busy_once
         self.recorded = 0
+        self.busy_calls = 0
+
+    def arm(self) -> None:
+        """With `busy_once`: make the next call busy."""
+        self._armed = True
 
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
@@ -93,8 +104,13 @@ class VerifyingHandler:
             written = os.write(self._fd, view)
             view = view[written:]
         self.recorded += len(lines)
-        if self._busy_s:
-            await asyncio.sleep(self._busy_s)
+        if self._busy_s and self._armed:
+            self._armed = not self._busy_once
+            self.busy_calls += 1
+            if self._busy_blocking:
+                time.sleep(self._busy_s)  # noqa: ASYNC251 - on purpose: a handler hogging the loop
+            else:
+                await asyncio.sleep(self._busy_s)
 
     def close(self) -> None:
         """Close the log (safe twice)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from superticks.cli.args import add_run_options, fault_target, positive_float
@@ -20,6 +21,8 @@ SCENARIO_NAMES = (
     "node-restart",
     "rolling-restart",
     "all-nodes-restart",
+    "busy-handler",
+    "busy-handler-blocking",
 )
 
 
@@ -65,7 +68,16 @@ def register(sub: Any) -> None:
         "--busy-ms",
         type=int,
         default=0,
-        help="each handler call awaits this many ms more (a busy handler: no false failover)",
+        help="each handler call awaits this many ms more (a busy handler: no false failover); "
+        "for busy-handler(-blocking): how long its one busy chunk takes (default 12000, 4000)",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="write PNG plots into DIR: per scenario, each partition's lag and handled rate "
+        "over time, faults marked (<scenario>-lag.png, <scenario>-handled.png)",
     )
     add_run_options(parser, "keep each run's logs here (default: temp)")
     parser.set_defaults(handler=_failover)
@@ -87,6 +99,9 @@ def _failover(args: argparse.Namespace) -> int:
     )
 
     def progress(result: FailoverResult) -> None:
+        if args.plot is not None:
+            for path in plot_result(result, args.plot):
+                print(f"plot: {path}", file=sys.stderr)
         if not args.json:
             print_result(result)
         else:
@@ -100,6 +115,35 @@ def _failover(args: argparse.Namespace) -> int:
     else:
         print_table(results)
     return 0 if all(r.ok for r in results) else 1
+
+
+def plot_result(result: Any, directory: Path) -> list[Path]:
+    """Write the scenario's lag and handled-rate plots (faults marked) into `directory`."""
+    from bench.report import plot_lines
+
+    timeline = result.timeline
+    if timeline is None:
+        return []
+    marks = result.marks
+    name = result.scenario
+    return [
+        plot_lines(
+            directory / f"{name}-lag.png",
+            f"bench failover {name}: lag per partition (newest handled tick's age)",
+            "seconds since the run started",
+            "lag (s)",
+            {f"p{p}": series for p, series in timeline.lag.items()},
+            marks=marks,
+        ),
+        plot_lines(
+            directory / f"{name}-handled.png",
+            f"bench failover {name}: handled ticks/s per partition ({timeline.bin_s:g} s bins)",
+            "seconds since the run started",
+            "ticks/s",
+            {f"p{p}": series for p, series in timeline.rate.items()},
+            marks=marks,
+        ),
+    ]
 
 
 def print_table(results: list[Any]) -> None:

@@ -84,6 +84,12 @@ def register(commands: Any) -> None:
     parser.add_argument(  # benches only: a busy (awaiting) verifying handler, ms per chunk
         "--busy-ms", type=int, default=0, help=argparse.SUPPRESS
     )
+    parser.add_argument(  # benches only: --busy-ms on the next chunk after each SIGUSR1 only
+        "--busy-once", action="store_true", help=argparse.SUPPRESS
+    )
+    parser.add_argument(  # benches only: --busy-ms blocks the event loop (CPU-bound handler)
+        "--busy-blocking", action="store_true", help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--super-stream", type=stream_name, default="ticks", help="super stream (default: ticks)"
     )
@@ -174,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
             config.name,
             drop_offset=args.drop_offset,
             busy_s=max(0, args.busy_ms) / 1000,
+            busy_once=args.busy_once,
+            busy_blocking=args.busy_blocking,
         )
     elif args.handler_name == "strategy":
         from trading.strategy import StrategyHandler, StrategyParams
@@ -238,6 +246,10 @@ def _run(args: argparse.Namespace) -> int:
     every = 2.0 if args.exit_when_idle is None else min(2.0, max(0.2, args.exit_when_idle / 4))
 
     async def main() -> GroupWorker:
+        if isinstance(handler, VerifyingHandler) and args.busy_once:
+            import asyncio
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, handler.arm)
         try:
             return await run_worker(
                 config, handler, progress=progress, metrics=metrics, progress_every_s=every

@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.chaos import FAULTS, draw
 from bench.failover import SCENARIOS
+from bench.phases import handled_timeline
 from superticks.cli.chaos import FAULT_NAMES, duration_s
-from superticks.cli.failover import SCENARIO_NAMES
+from superticks.cli.failover import SCENARIO_NAMES, plot_result
 from superticks.cli.main import main
+from workers.handled import Handled
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +93,21 @@ def test_the_same_seed_draws_the_same_faults_on_the_same_targets() -> None:
         assert target in (
             workers if kind.startswith("worker") else ["rabbit1", "rabbit2", "rabbit3"]
         )
+
+
+def test_bench_failover_plots_lag_and_handled_rate_per_scenario(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    second = 1_000_000_000
+    handled = [
+        Handled("w1", p, 0, "A", 0, t * 1_000_000, t * second) for p in (0, 1) for t in (1, 2)
+    ]
+    result = SimpleNamespace(
+        scenario="node-kill",
+        timeline=handled_timeline(handled, 0, 3 * second),
+        marks=[(1.5, "node-kill rabbit2"), (2.5, "heal")],
+    )
+
+    paths = plot_result(result, tmp_path)
+
+    assert [p.name for p in paths] == ["node-kill-lag.png", "node-kill-handled.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)

@@ -21,7 +21,7 @@ from workers.deadletter import (
 )
 from workers.group import WorkerConfig
 from workers.handlers import CountHandler, CountingHandler, PerTick, VwapHandler, handler_named
-from workers.offsets import fence, store_due
+from workers.offsets import fence, processed_after, store_due
 
 
 def _tick(seq: int, price: str = "100.5", size: str = "2", symbol: str = "AAPL") -> Tick:
@@ -47,6 +47,18 @@ def test_a_chunk_wholly_processed_before_is_all_duplicates() -> None:
 def test_a_chunk_after_the_last_processed_offset_is_all_new() -> None:
     assert fence(first_offset=105, count=10, last_processed=104) == 0
     assert fence(first_offset=900, count=10, last_processed=104) == 0
+
+
+def test_a_handled_chunk_moves_the_last_processed_offset_to_its_end() -> None:
+    assert processed_after(last_processed=-1, first_offset=0, count=10) == 9
+    assert processed_after(last_processed=104, first_offset=105, count=10) == 114
+
+
+def test_a_chunk_with_nothing_left_after_the_fence_never_moves_the_offset_back() -> None:
+    # a newly active member is sent chunks from thousands of offsets before the one it asked
+    # for: an empty chunk at 13,227 must not let offsets 13,228..16,610 through the fence
+    assert processed_after(last_processed=16_610, first_offset=13_227, count=0) == 16_610
+    assert processed_after(last_processed=16_610, first_offset=13_222, count=5) == 16_610
 
 
 # --- offset store policy ----------------------------------------------------------------------

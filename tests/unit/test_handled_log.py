@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -78,4 +79,42 @@ async def test_a_busy_handler_takes_its_time_and_still_records(tmp_path: Path) -
 
     assert time.monotonic() - started >= 0.05
     assert [r.offset for r in read_handled(tmp_path)] == [0]
+    handler.close()
+
+
+async def test_a_handler_busy_once_is_busy_on_the_next_call_after_each_arm_only(
+    tmp_path: Path,
+) -> None:
+    handler = VerifyingHandler(tmp_path, "w1", busy_s=0.01, busy_once=True)
+
+    await handler.handle_batch(0, [0], [tick("A", 0)])
+    assert handler.busy_calls == 0
+    handler.arm()
+    await handler.handle_batch(0, [1], [tick("A", 1)])
+    await handler.handle_batch(0, [2], [tick("A", 2)])
+
+    assert handler.busy_calls == 1
+    assert [r.offset for r in read_handled(tmp_path)] == [0, 1, 2]
+    handler.close()
+
+
+async def test_a_blocking_busy_handler_holds_the_event_loop(tmp_path: Path) -> None:
+    handler = VerifyingHandler(tmp_path, "w1", busy_s=0.05, busy_blocking=True)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    await handler.handle_batch(0, [0], [tick("A", 0)])
+    during = ticks - before  # the loop ran nothing else while the handler was busy
+    task.cancel()
+
+    assert during <= 1
+    assert handler.busy_calls == 1
     handler.close()

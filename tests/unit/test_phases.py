@@ -7,6 +7,7 @@ from bench.livefeed import ConfirmGap
 from bench.phases import (
     Phase,
     handled_again_s,
+    handled_timeline,
     handling_times,
     handover_times,
     longest_gap_s,
@@ -102,3 +103,43 @@ def test_a_handover_is_a_partition_passing_to_another_worker() -> None:
         handover_times(handled),
     )
     assert [f["handovers"] for f in figures] == [1, 1]
+
+
+def test_the_timeline_counts_handlings_per_bin_as_a_rate() -> None:
+    handled = [handling("w1", 0, tick_s=t, at_s=t + 0.1) for t in (0.0, 0.2, 0.3, 1.2)]
+
+    timeline = handled_timeline(handled, 0, 2 * S, bin_s=0.5)
+
+    assert timeline.rate[0] == ([0.5, 1.0, 1.5, 2.0], [6.0, 0.0, 2.0, 0.0])
+
+
+def test_the_lag_grows_while_a_partition_is_not_handled_and_drops_when_it_catches_up() -> None:
+    handled = [
+        handling("w1", 0, tick_s=0.4, at_s=0.45),  # handled promptly
+        handling("w2", 0, tick_s=1.0, at_s=2.9),  # then nothing until 2.9 s, a backlog
+        handling("w2", 0, tick_s=2.95, at_s=2.99),  # caught up
+    ]
+
+    xs, lags = handled_timeline(handled, 0, 3 * S, bin_s=0.5).lag[0]
+
+    assert xs == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert [round(v, 2) for v in lags] == [0.1, 0.6, 1.1, 1.6, 2.1, 0.05]
+
+
+def test_the_timeline_has_no_lag_before_a_partition_was_first_handled() -> None:
+    timeline = handled_timeline([handling("w1", 1, tick_s=1.2, at_s=1.3)], 0, 2 * S, bin_s=1.0)
+
+    assert timeline.lag[1] == ([2.0], [0.8])
+    assert 0 not in timeline.rate
+
+
+def test_a_busy_workers_pause_is_its_longest_gap_on_the_partitions_it_was_active_on() -> None:
+    from bench.failover import busy_gaps
+
+    busy = [handling("w1", 0, tick_s=0, at_s=t) for t in (10.0, 10.1, 22.2, 24.9)]
+    steady = [handling("w1", 1, tick_s=0, at_s=10.0 + t) for t in range(15)]  # every second
+    other = [handling("w2", 2, tick_s=0, at_s=10.0)]  # another worker's partition: not counted
+
+    gaps = busy_gaps(busy + steady + other, {"w1": [0, 1]}, 10 * S, 25 * S)
+
+    assert gaps == {"w1": 12.1}
