@@ -1,12 +1,21 @@
-"""The latency probe records each tick once, in the window its creation stamp falls into."""
+"""The latency probe records each tick once, in the window its creation stamp falls into, and
+its reports reach the bench whatever their size."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 import time
 from collections.abc import Sequence
 
+import pytest
+
+from bench.latency import _Probe
 from bench.probe import LatencyProbe, Window
 from partitioning.codec import Tick
+from superticks.histogram import Histogram
+from superticks.settings import ConnectionSettings
 
 
 def _tick(ts: int) -> Tick:
@@ -38,3 +47,49 @@ async def test_ticks_are_recorded_in_their_window_with_their_age() -> None:
     assert 8_000_000 <= a.histogram.max < 8_100_000
     assert 1_000_000 <= b.histogram.max < 1_100_000
     assert inner.seen == probe.handled == 3
+
+
+# A stand-in probe process speaking the line protocol: it answers `report NAME` with a window
+# whose histogram holds 16,000 latencies in about as many buckets (a report line of ~170 KB).
+_STAND_IN = """
+import json, sys
+from superticks.histogram import Histogram
+print("ready", flush=True)
+for line in sys.stdin:
+    words = line.split()
+    if words[0] == "report":
+        h = Histogram()
+        for i in range(16_000):  # 1 ms to 70 s, about one value per bucket
+            h.record(int(1_000 * 1.0007**i))
+        print("report " + json.dumps({"name": words[1], "count": h.count,
+              "histogram": h.to_dict()}), flush=True)
+    elif words[0] == "exit":
+        break
+"""
+
+
+async def test_a_report_far_larger_than_asyncios_default_line_limit_arrives_whole() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        report = await probe.report("flood", timeout_s=10)
+    finally:
+        await probe.stop()
+    histogram = Histogram.from_dict(report["histogram"])
+    assert len(json.dumps(report)) > 2 * 65_536  # asyncio reads lines of up to 64 KiB
+    assert histogram.count == report["count"] == 16_000
+
+
+async def test_a_report_asked_of_a_probe_that_exited_fails_at_once_with_the_reason() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        probe._send("exit")
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="output ended"):
+            await probe.report("flood", timeout_s=10)
+        assert time.monotonic() - started < 5
+    finally:
+        await probe.stop()
