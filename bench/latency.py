@@ -16,7 +16,9 @@ of the same ticks (creation to confirm).
 
 Latencies go into HDR-style histograms (`superticks.histogram`: every tick counted, no sample cap,
 0.1% resolution): p50 / p99 / p99.9 / max. A step is complete when the worker recorded exactly
-the ticks the feed created in its window.
+the ticks the feed created in its window. Each step also splits the end-to-end time into the
+probe's stages (`bench.probe.STAGES`: to the leader's chunk, leader to worker, in the worker).
+The bench, the probe and the broker's containers share this host's wall clock.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class LatencyStep:
     end_to_end_ms: dict[str, float | int]
     confirm_ms: dict[str, float | int]
     feed_late_ms: float  # the paced feed's worst stall (a 10 ms step that came late)
+    # where the end-to-end time went (`bench.probe.STAGES`): stage -> its summary in ms
+    stages_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -265,6 +269,10 @@ async def _step(
     await probe.wait_handled(sent_before + sent)
     report = await probe.report(window)
     e2e = Histogram.from_dict(report["histogram"])
+    stages = {
+        stage: Histogram.from_dict(data).summary(1e-3)
+        for stage, data in report.get("stages", {}).items()
+    }
     step = LatencyStep(
         name=name,
         offered_per_s=round(rate, 1),
@@ -274,6 +282,7 @@ async def _step(
         end_to_end_ms=e2e.summary(1e-3),
         confirm_ms=confirms.summary(1e-3),
         feed_late_ms=round(max(0.0, late) * 1e3, 1),
+        stages_ms=stages,
     )
     return step, sent
 

@@ -267,6 +267,15 @@ def _latency(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(table(headers, rows))
         print("(latencies in ms)")
+        stages = [name for name in steps[0].stages_ms] if steps else []
+        if stages:
+            print("where the end-to-end time went (ms, p50 / p99 per stage):")
+            headers = ["rate", *stages]
+            cells = [
+                [s.name] + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
+                for s in steps
+            ]
+            print(table(headers, cells))
         for target, met in result.meets.items():
             print(f"{target}: {'met' if met else 'NOT met'} (target p99 <= {P99_TARGET_MS} ms)")
     return 0

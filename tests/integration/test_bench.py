@@ -58,6 +58,9 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert step.handled == step.sent
     assert step.confirm_ms["count"] == step.sent
     assert 0 < step.end_to_end_ms["p50"] <= step.end_to_end_ms["p99"]
+    # every recorded tick's time split into the probe's three stages
+    assert list(step.stages_ms) == ["to leader", "leader to worker", "in worker"]
+    assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
 
 
 async def test_scaling_bench_drains_and_the_workers_handled_every_tick(

@@ -49,6 +49,25 @@ async def test_ticks_are_recorded_in_their_window_with_their_age() -> None:
     assert inner.seen == probe.handled == 3
 
 
+async def test_the_three_stages_add_up_to_each_ticks_end_to_end_latency() -> None:
+    now = time.time_ns() // 1000
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("w", now - 1_000_000, now + 1_000_000))
+    chunk_ms = (now - 30_000) // 1000  # the leader wrote the chunk 30 ms ago
+    probe.arrived[2] = (now - 10_000, chunk_ms)  # it reached the worker 10 ms ago
+    await probe.handle_batch(2, [0, 1], [_tick(now - 50_000), _tick(now - 40_000)])
+    window = probe.window("w")
+    assert window is not None
+    to_leader, to_worker, in_worker = window.stages.values()
+    assert to_leader.count == to_worker.count == in_worker.count == window.count == 2
+    # per tick: creation -> chunk (20 and 10 ms), chunk -> worker 20 ms, worker -> handler 10 ms
+    # (the chunk's timestamp is in whole ms: +-1 ms between the first two stages)
+    assert 20_000 <= to_worker.max < 21_000
+    assert 10_000 <= in_worker.max < 10_500
+    assert 9_000 < to_leader.min <= to_leader.max <= 20_000
+    assert window.histogram.total == to_leader.total + to_worker.total + in_worker.total
+
+
 # A stand-in probe process speaking the line protocol: it answers `report NAME` with a window
 # whose histogram holds 16,000 latencies in about as many buckets (a report line of ~170 KB).
 _STAND_IN = """
