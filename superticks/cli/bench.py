@@ -332,13 +332,14 @@ def _scaling(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if not args.json:
         headers = [
-            "partitions", "workers", "offered/s", "published/s", "handled/s", "backlog",
-            "drain s", "handled", "published", "ticks/CPU-s",
+            "partitions", "workers", "offered/s", "published/s", "handled/s", "max lag",
+            "backlog", "drain s", "handled", "published", "ticks/CPU-s",
         ]  # fmt: skip
         rows = [
             [
                 str(r.partitions), r.workers, r.offered_per_s, r.published_per_s,
-                r.handled_per_s, r.backlog, r.drain_s, r.handled, r.published, r.ticks_per_cpu_s,
+                r.handled_per_s, r.max_lag, r.backlog, r.drain_s, r.handled, r.published,
+                r.ticks_per_cpu_s,
             ]
             for r in result.runs
         ]  # fmt: skip
