@@ -238,6 +238,8 @@ def _latency(args: argparse.Namespace) -> int:
             for q in ("p50", "p99", "p99.9")
         }
         series["confirm p99"] = (xs, [float(s.confirm_ms["p99"]) for s in steps])
+        if xs:
+            series[f"target p99 {P99_TARGET_MS:g} ms"] = ([min(xs), max(xs)], [P99_TARGET_MS] * 2)
         plot_lines(
             args.plot / "latency.png",
             f"bench latency (max {result.max_rate:,.0f} ticks/s)",
