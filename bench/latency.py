@@ -61,6 +61,7 @@ class LatencyStep:
     feed_late_ms: float  # the paced feed's worst stall (a 10 ms step that came late)
     # where the end-to-end time went (`bench.probe.STAGES`): stage -> its summary in ms
     stages_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    clock_skewed: int = 0  # ticks whose chunk timestamp was off this host's clock (see probe)
 
     @property
     def complete(self) -> bool:
@@ -283,6 +284,7 @@ async def _step(
         confirm_ms=confirms.summary(1e-3),
         feed_late_ms=round(max(0.0, late) * 1e3, 1),
         stages_ms=stages,
+        clock_skewed=int(report.get("skewed", 0)),
     )
     return step, sent
 

@@ -12,6 +12,9 @@ the leader's chunk building; the broker's clock is this host's, in ms, so +-1 ms
 ``leader to worker``, chunk timestamp to the chunk reaching the worker (`TimedWorker`:
 replication to a quorum, commit, delivery, the client's queue); ``in worker``, from there to the
 handler (the partition's lock: a chunk or offset store in progress, the offset fence; decoding).
+A window counts as `skewed` the ticks whose chunk timestamp cannot be on this host's clock (a
+chunk stamped more than 2 ms before its tick was made, or after it reached the worker): 0 for
+the compose cluster, whose containers share this host's clock.
 
 Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
 opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
@@ -38,6 +41,7 @@ from workers.handlers import TickHandler
 __all__ = ["STAGES", "LatencyProbe", "TimedWorker", "Window"]
 
 STAGES = ("to leader", "leader to worker", "in worker")
+_GRAIN_US = 2_000  # a chunk timestamp's 1 ms grain, and 1 ms to spare
 
 
 class Window:
@@ -45,7 +49,8 @@ class Window:
     first and last of them reached the handler (wall clock, s)."""
 
     __slots__ = (
-        "count", "end_us", "first_s", "histogram", "last_s", "name", "stages", "start_us",
+        "count", "end_us", "first_s", "histogram", "last_s", "name", "skewed", "stages",
+        "start_us",
     )  # fmt: skip
 
     def __init__(self, name: str, start_us: int, end_us: int) -> None:
@@ -54,6 +59,10 @@ class Window:
         self.end_us = end_us
         self.histogram = Histogram()
         self.stages = {stage: Histogram() for stage in STAGES}  # empty without a TimedWorker
+        # ticks whose chunk timestamp is off this host's clock by more than its 1 ms grain: a
+        # chunk stamped before its tick was made, or after it reached the worker (0 when the
+        # broker shares this host's clock; else the stage split is not to be trusted)
+        self.skewed = 0
         self.count = 0
         self.first_s = 0.0
         self.last_s = 0.0
@@ -68,6 +77,7 @@ class Window:
             "last_s": self.last_s,
             "histogram": self.histogram.to_dict(),
             "stages": {stage: h.to_dict() for stage, h in self.stages.items()},
+            "skewed": self.skewed,
         }
 
 
@@ -112,6 +122,10 @@ class LatencyProbe:
                     for ts in inside:
                         to_leader.record(chunk_us - ts)
                     to_worker.record(arrived_us - chunk_us, len(inside))
+                    if arrived_us < chunk_us - _GRAIN_US:
+                        window.skewed += len(inside)
+                    elif chunk_us < max(inside) - _GRAIN_US:
+                        window.skewed += sum(1 for ts in inside if chunk_us < ts - _GRAIN_US)
                     in_worker.record(now - arrived_us, len(inside))
                 if not window.count:
                     window.first_s = now_ns / 1e9

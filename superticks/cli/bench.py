@@ -278,6 +278,12 @@ def _latency(args: argparse.Namespace) -> int:
                 for s in steps
             ]
             print(table(headers, cells))
+            skewed = sum(s.clock_skewed for s in steps)
+            if skewed:
+                print(
+                    f"{skewed:,} ticks' chunk timestamps were off this host's clock: the broker "
+                    "is not on this host's clock, the stage split above is not to be trusted"
+                )
         for target, met in result.meets.items():
             print(f"{target}: {'met' if met else 'NOT met'} (target p99 <= {P99_TARGET_MS} ms)")
     return 0

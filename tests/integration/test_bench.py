@@ -63,6 +63,7 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     # every recorded tick's time split into the probe's three stages
     assert list(step.stages_ms) == ["to leader", "leader to worker", "in worker"]
     assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
+    assert step.clock_skewed == 0  # the compose nodes share this host's clock
 
 
 async def test_the_benches_offset_reader_reconnects_when_its_connection_is_gone(

@@ -68,6 +68,22 @@ async def test_the_three_stages_add_up_to_each_ticks_end_to_end_latency() -> Non
     assert window.histogram.total == to_leader.total + to_worker.total + in_worker.total
 
 
+async def test_chunk_timestamps_off_this_hosts_clock_are_counted_as_skewed() -> None:
+    now = time.time_ns() // 1000
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("w", now - 1_000_000, now + 1_000_000))
+    probe.arrived[0] = (now - 1_000, (now - 5_000) // 1000)  # a chunk 4 ms before arrival: fine
+    await probe.handle_batch(0, [0], [_tick(now - 6_000)])
+    probe.arrived[0] = (now - 1_000, (now - 50_000) // 1000)  # stamped 40 ms before its ticks
+    await probe.handle_batch(0, [1, 2], [_tick(now - 10_000), _tick(now - 9_000)])
+    probe.arrived[0] = (now - 1_000, (now + 30_000) // 1000)  # stamped after it arrived
+    await probe.handle_batch(0, [3], [_tick(now - 8_000)])
+    window = probe.window("w")
+    assert window is not None
+    assert window.count == 4
+    assert window.skewed == 3
+
+
 # A stand-in probe process speaking the line protocol: it answers `report NAME` with a window
 # whose histogram holds 16,000 latencies in about as many buckets (a report line of ~170 KB).
 _STAND_IN = """
