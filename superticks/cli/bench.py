@@ -59,10 +59,11 @@ def register(commands: Any) -> None:
     latency.add_argument(
         "--rate",
         dest="fixed_rates",
+        metavar="R",
         type=positive_float,
         action="append",
         default=None,
-        help="also measure at this rate (repeatable; default 20000)",
+        help="also measure at R ticks/s (repeatable; default 20000, the guide's target)",
     )
     latency.add_argument("--partitions", type=positive_int, default=3)
     latency.add_argument("--symbols", type=positive_int, default=200)
