@@ -170,15 +170,23 @@ class _Probe:
             raise RuntimeError(f"the probe has no window {name!r}")
         return found
 
-    async def wait_handled(self, total: int, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
+    async def wait_handled(self, total: int, stalled_s: float = 60) -> None:
+        """Until the probe handled `total` ticks in all; fails when it handled nothing new for
+        `stalled_s` (a slow worker on a loaded machine may take minutes to drain a step: only
+        a stalled one is an error)."""
+        seen, since = self.handled, time.monotonic()
         while self.handled < total:
             if self._ended is not None:
                 raise self._ended
             if self.process is None or self.process.returncode is not None:
                 raise RuntimeError("the probe worker exited")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the probe handled {self.handled} of {total} ticks in time")
+            if self.handled != seen:
+                seen, since = self.handled, time.monotonic()
+            elif time.monotonic() - since > stalled_s:
+                raise RuntimeError(
+                    f"the probe handled {self.handled:,} of {total:,} ticks and nothing more "
+                    f"for {stalled_s:g} s"
+                )
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:

@@ -98,6 +98,8 @@ for line in sys.stdin:
             h.record(int(1_000 * 1.0007**i))
         print("report " + json.dumps({"name": words[1], "count": h.count,
               "histogram": h.to_dict()}), flush=True)
+    elif words[0] == "say":  # a line as the probe would print it, e.g. `handled 5`
+        print(" ".join(words[1:]), flush=True)
     elif words[0] == "exit":
         break
 """
@@ -126,5 +128,18 @@ async def test_a_report_asked_of_a_probe_that_exited_fails_at_once_with_the_reas
         with pytest.raises(RuntimeError, match="output ended"):
             await probe.report("flood", timeout_s=10)
         assert time.monotonic() - started < 5
+    finally:
+        await probe.stop()
+
+
+async def test_waiting_for_handled_ticks_fails_once_the_probe_makes_no_progress() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        probe._send("say handled 5")
+        await probe.wait_handled(5, stalled_s=5)  # reached: no error
+        with pytest.raises(RuntimeError, match="handled 5 of 10 ticks and nothing more"):
+            await probe.wait_handled(10, stalled_s=0.3)
     finally:
         await probe.stop()
