@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from superticks.errors import ConnectionFailed, StreamUnavailable
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
@@ -164,13 +165,30 @@ class CliWorker:
         await self.stop()
 
 
-async def stored_offsets(admin: Admin, streams: Sequence[str], group: str) -> list[int]:
-    """The offset group `group` stored on each stream (-1: none yet)."""
-    found = []
-    for stream in streams:
-        offset = await admin.stored_offset(stream, group)
-        found.append(-1 if offset is None else offset)
-    return found
+async def stored_offsets(
+    admin: Admin, streams: Sequence[str], group: str, *, retry_s: float = 60.0
+) -> list[int]:
+    """The offset group `group` stored on each stream (-1: none yet).
+
+    A node that restarts under a bench (the shared cluster's chaos runs) drops the admin's
+    connection or leaves a call unanswered: the admin then reconnects through another node and
+    asks again, for up to `retry_s`, after which the last error is raised."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            found = []
+            for stream in streams:
+                async with asyncio.timeout(5):
+                    offset = await admin.stored_offset(stream, group)
+                found.append(-1 if offset is None else offset)
+        except (ConnectionFailed, StreamUnavailable, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+            with contextlib.suppress(ConnectionFailed):
+                await admin.reconnect()
+        else:
+            return found
 
 
 def active_partitions(port: int) -> int:

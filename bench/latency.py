@@ -16,7 +16,9 @@ of the same ticks (creation to confirm).
 
 Latencies go into HDR-style histograms (`superticks.histogram`: every tick counted, no sample cap,
 0.1% resolution): p50 / p99 / p99.9 / max. A step is complete when the worker recorded exactly
-the ticks the feed created in its window.
+the ticks the feed created in its window. Each step also splits the end-to-end time into the
+probe's stages (`bench.probe.STAGES`: to the leader's chunk, leader to worker, in the worker).
+The bench, the probe and the broker's containers share this host's wall clock.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class LatencyStep:
     end_to_end_ms: dict[str, float | int]
     confirm_ms: dict[str, float | int]
     feed_late_ms: float  # the paced feed's worst stall (a 10 ms step that came late)
+    # where the end-to-end time went (`bench.probe.STAGES`): stage -> its summary in ms
+    stages_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    clock_skewed: int = 0  # ticks whose chunk timestamp was off this host's clock (see probe)
 
     @property
     def complete(self) -> bool:
@@ -90,40 +95,61 @@ class LatencyBench:
 
 
 class _Probe:
-    """The probe worker process and its line protocol (see `bench.probe`)."""
+    """The probe worker process and its line protocol (see `bench.probe`).
 
-    def __init__(self, settings: ConnectionSettings, ss: str) -> None:
+    A report line carries a whole histogram as JSON: about 15 bytes per occupied bucket, up to
+    ~1 MB for latencies spread from microseconds to minutes, so the pipe reader takes lines of
+    up to `LINE_LIMIT` bytes (asyncio's default, 64 KiB, failed the full-size flood's report).
+    If the probe's output ends or cannot be read, waiting for a report or for handled ticks
+    fails at once with the reason, instead of running into a time-out.
+    """
+
+    LINE_LIMIT = 64 * 1024 * 1024
+
+    def __init__(
+        self, settings: ConnectionSettings, ss: str, argv: Sequence[str] | None = None
+    ) -> None:
         self.settings = settings
         self.ss = ss
+        self.argv = list(argv) if argv is not None else [
+            sys.executable, "-m", "bench.probe", "--group", f"{ss}-probe", "--super-stream", ss,
+        ]  # fmt: skip
         self.process: asyncio.subprocess.Process | None = None
         self.handled = 0
         self.ready = asyncio.Event()
         self.final: dict[str, Any] | None = None
-        self._reports: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._reports: asyncio.Queue[dict[str, Any] | BaseException | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        self._ended: BaseException | None = None  # why the probe's output ended
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.probe", "--group", f"{self.ss}-probe",
-            "--super-stream", self.ss,
+            *self.argv,
             env=settings_env(self.settings), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            limit=self.LINE_LIMIT,
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
+        """Owned task (cancelled by `stop`): parse the probe's lines until its output ends."""
         assert self.process is not None
         assert self.process.stdout is not None
-        while line := await self.process.stdout.readline():
-            text = line.decode().strip()
-            if text == "ready":
-                self.ready.set()
-            elif text.startswith("handled "):
-                self.handled = int(text.split()[1])
-            elif text.startswith("report "):
-                await self._reports.put(json.loads(text[7:]))
-            elif text.startswith("{"):
-                self.final = json.loads(text)
+        try:
+            while line := await self.process.stdout.readline():
+                text = line.decode().strip()
+                if text == "ready":
+                    self.ready.set()
+                elif text.startswith("handled "):
+                    self.handled = int(text.split()[1])
+                elif text.startswith("report "):
+                    await self._reports.put(json.loads(text[7:]))
+                elif text.startswith("{"):
+                    self.final = json.loads(text)
+            self._ended = RuntimeError("the probe worker's output ended (did it exit?)")
+        except (ValueError, OSError) as e:  # a line over LINE_LIMIT, bad JSON, a broken pipe
+            self._ended = RuntimeError(f"the probe worker's output could not be read: {e!r}")
+        self._reports.put_nowait(self._ended)
 
     def _send(self, line: str) -> None:
         assert self.process is not None
@@ -133,20 +159,34 @@ class _Probe:
     def window(self, name: str, start_us: int, end_us: int) -> None:
         self._send(f"window {name} {start_us} {end_us}")
 
-    async def report(self, name: str) -> dict[str, Any]:
+    async def report(self, name: str, timeout_s: float = 30) -> dict[str, Any]:
+        if self._ended is not None:
+            raise self._ended
         self._send(f"report {name}")
-        found = await asyncio.wait_for(self._reports.get(), 10)
+        found = await asyncio.wait_for(self._reports.get(), timeout_s)
+        if isinstance(found, BaseException):
+            raise found
         if found is None:
             raise RuntimeError(f"the probe has no window {name!r}")
         return found
 
-    async def wait_handled(self, total: int, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
+    async def wait_handled(self, total: int, stalled_s: float = 60) -> None:
+        """Until the probe handled `total` ticks in all; fails when it handled nothing new for
+        `stalled_s` (a slow worker on a loaded machine may take minutes to drain a step: only
+        a stalled one is an error)."""
+        seen, since = self.handled, time.monotonic()
         while self.handled < total:
+            if self._ended is not None:
+                raise self._ended
             if self.process is None or self.process.returncode is not None:
                 raise RuntimeError("the probe worker exited")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the probe handled {self.handled} of {total} ticks in time")
+            if self.handled != seen:
+                seen, since = self.handled, time.monotonic()
+            elif time.monotonic() - since > stalled_s:
+                raise RuntimeError(
+                    f"the probe handled {self.handled:,} of {total:,} ticks and nothing more "
+                    f"for {stalled_s:g} s"
+                )
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
@@ -238,6 +278,10 @@ async def _step(
     await probe.wait_handled(sent_before + sent)
     report = await probe.report(window)
     e2e = Histogram.from_dict(report["histogram"])
+    stages = {
+        stage: Histogram.from_dict(data).summary(1e-3)
+        for stage, data in report.get("stages", {}).items()
+    }
     step = LatencyStep(
         name=name,
         offered_per_s=round(rate, 1),
@@ -247,6 +291,8 @@ async def _step(
         end_to_end_ms=e2e.summary(1e-3),
         confirm_ms=confirms.summary(1e-3),
         feed_late_ms=round(max(0.0, late) * 1e3, 1),
+        stages_ms=stages,
+        clock_skewed=int(report.get("skewed", 0)),
     )
     return step, sent
 

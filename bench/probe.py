@@ -4,7 +4,17 @@ It runs `run_worker` (what `superticks worker` runs, GC tuned the same way) with
 defaults and the `vwap` handler, wrapped by `LatencyProbe`: when a chunk's ticks reach the
 handler, each tick's latency is the wall clock then minus the tick's own timestamp (the
 producer stamps it when it creates the tick), recorded in the histogram of the time window its
-timestamp falls into.
+timestamp falls into. The bench and this process run on one host: one wall clock.
+
+Where the time goes, per tick (`STAGES`; the three add up to the end-to-end latency):
+``to leader``, creation to the chunk's timestamp (the leader wrote the chunk: producer, socket,
+the leader's chunk building; the broker's clock is this host's, in ms, so +-1 ms);
+``leader to worker``, chunk timestamp to the chunk reaching the worker (`TimedWorker`:
+replication to a quorum, commit, delivery, the client's queue); ``in worker``, from there to the
+handler (the partition's lock: a chunk or offset store in progress, the offset fence; decoding).
+A window counts as `skewed` the ticks whose chunk timestamp cannot be on this host's clock (a
+chunk stamped more than 2 ms before its tick was made, or after it reached the worker): 0 for
+the compose cluster, whose containers share this host's clock.
 
 Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
 opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
@@ -24,22 +34,35 @@ from typing import Any
 
 from partitioning.codec import Tick
 from superticks.histogram import Histogram
+from superticks.streams import Chunk
+from workers.group import GroupWorker
 from workers.handlers import TickHandler
 
-__all__ = ["LatencyProbe", "Window"]
+__all__ = ["STAGES", "LatencyProbe", "TimedWorker", "Window"]
+
+STAGES = ("to leader", "leader to worker", "in worker")
+_GRAIN_US = 2_000  # a chunk timestamp's 1 ms grain, and 1 ms to spare
 
 
 class Window:
     """Ticks stamped in ``[start_us, end_us)``: their latencies (us), count, and when the
     first and last of them reached the handler (wall clock, s)."""
 
-    __slots__ = ("count", "end_us", "first_s", "histogram", "last_s", "name", "start_us")
+    __slots__ = (
+        "count", "end_us", "first_s", "histogram", "last_s", "name", "skewed", "stages",
+        "start_us",
+    )  # fmt: skip
 
     def __init__(self, name: str, start_us: int, end_us: int) -> None:
         self.name = name
         self.start_us = start_us
         self.end_us = end_us
         self.histogram = Histogram()
+        self.stages = {stage: Histogram() for stage in STAGES}  # empty without a TimedWorker
+        # ticks whose chunk timestamp is off this host's clock by more than its 1 ms grain: a
+        # chunk stamped before its tick was made, or after it reached the worker (0 when the
+        # broker shares this host's clock; else the stage split is not to be trusted)
+        self.skewed = 0
         self.count = 0
         self.first_s = 0.0
         self.last_s = 0.0
@@ -53,6 +76,8 @@ class Window:
             "first_s": self.first_s,
             "last_s": self.last_s,
             "histogram": self.histogram.to_dict(),
+            "stages": {stage: h.to_dict() for stage, h in self.stages.items()},
+            "skewed": self.skewed,
         }
 
 
@@ -63,6 +88,9 @@ class LatencyProbe:
         self.inner = inner
         self.handled = 0
         self.windows: list[Window] = []
+        # partition -> (wall clock us when its chunk reached the worker, the chunk's timestamp
+        # in ms): set by `TimedWorker`, one chunk at a time per partition
+        self.arrived: dict[int, tuple[int, int]] = {}
 
     def open(self, window: Window) -> None:
         self.windows.append(window)
@@ -77,19 +105,44 @@ class LatencyProbe:
         now = now_ns // 1000
         windows = self.windows
         stamps = [t.timestamp_us for t in ticks] if windows else []
+        low, high = (min(stamps), max(stamps)) if stamps else (0, -1)
         for window in windows:
             start, end = window.start_us, window.end_us
-            inside = [now - ts for ts in stamps if start <= ts < end]
+            if high < start or low >= end:  # past windows cost one comparison a chunk
+                continue
+            inside = [ts for ts in stamps if start <= ts < end]
             if inside:
                 record = window.histogram.record
-                for latency in inside:
-                    record(latency)
+                for ts in inside:
+                    record(now - ts)
+                arrival = self.arrived.get(partition)
+                if arrival is not None:
+                    arrived_us, chunk_us = arrival[0], arrival[1] * 1000
+                    to_leader, to_worker, in_worker = window.stages.values()
+                    for ts in inside:
+                        to_leader.record(chunk_us - ts)
+                    to_worker.record(arrived_us - chunk_us, len(inside))
+                    if arrived_us < chunk_us - _GRAIN_US:
+                        window.skewed += len(inside)
+                    elif chunk_us < max(inside) - _GRAIN_US:
+                        window.skewed += sum(1 for ts in inside if chunk_us < ts - _GRAIN_US)
+                    in_worker.record(now - arrived_us, len(inside))
                 if not window.count:
                     window.first_s = now_ns / 1e9
                 window.count += len(inside)
                 window.last_s = now_ns / 1e9
         await self.inner.handle_batch(partition, offsets, ticks)
         self.handled += len(ticks)
+
+
+class TimedWorker(GroupWorker):
+    """`GroupWorker` unchanged, but noting when each chunk reaches it (before the partition's
+    lock) for its `LatencyProbe` handler."""
+
+    async def _on_chunk(self, part: Any, chunk: Chunk) -> None:
+        if isinstance(self.handler, LatencyProbe):
+            self.handler.arrived[part.index] = (time.time_ns() // 1000, chunk.timestamp_ms)
+        await super()._on_chunk(part, chunk)
 
 
 async def _commands(probe: LatencyProbe) -> None:
@@ -110,7 +163,7 @@ async def _commands(probe: LatencyProbe) -> None:
 async def _main(args: argparse.Namespace) -> None:
     from superticks.settings import load_settings
     from workers.gc_tuning import tune_for_throughput
-    from workers.group import GroupWorker, WorkerConfig, run_worker
+    from workers.group import WorkerConfig, run_worker
     from workers.handlers import VwapHandler
 
     connection, _ = load_settings()
@@ -132,7 +185,9 @@ async def _main(args: argparse.Namespace) -> None:
     tune_for_throughput()  # as `superticks worker` does
     commands = asyncio.create_task(_commands(probe))
     try:
-        await run_worker(config, probe, progress=progress, progress_every_s=0.1)
+        await run_worker(
+            config, probe, progress=progress, progress_every_s=0.1, worker_type=TimedWorker
+        )
     finally:
         commands.cancel()
         await asyncio.gather(commands, return_exceptions=True)

@@ -164,6 +164,14 @@ async def _one(
                     series.append((round(now, 2), sent, handled))
                     break
                 await asyncio.sleep(0.1)
+        for worker in group_workers:
+            if not worker.running:  # its CPU time is gone with it: the run is void
+                summary = await worker.stop()
+                failure = (summary or {}).get("failure") or "no summary printed"
+                raise RuntimeError(
+                    f"worker {worker.name} exited during the {partitions}-partition, "
+                    f"{workers}-worker run ({failure}): re-run the bench"
+                )
         cpu = [
             cpu_seconds(w.pid) - before for w, before in zip(group_workers, cpu_before, strict=True)
         ]

@@ -879,13 +879,15 @@ async def run_worker(
     progress: Callable[[GroupWorker], None] | None = None,
     progress_every_s: float = 2.0,
     metrics: WorkerMetrics | None = None,
+    worker_type: type[GroupWorker] | None = None,
 ) -> GroupWorker:
     """Run a worker until SIGTERM/SIGINT (or until it fails), then stop it gracefully:
     stop intake, drain (up to `drain_timeout_s`), store offsets, close. Returns the stopped
     worker (see `status()`); raises its failure if it failed. Cancelling run_worker stops the
-    worker the same way (the cancellation then propagates).
+    worker the same way (the cancellation then propagates). `worker_type`: a `GroupWorker`
+    subclass to run instead (the latency bench's probe times chunk arrivals with one).
     """
-    worker = GroupWorker(config, handler, metrics=metrics)
+    worker = (worker_type or GroupWorker)(config, handler, metrics=metrics)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)

@@ -59,10 +59,11 @@ def register(commands: Any) -> None:
     latency.add_argument(
         "--rate",
         dest="fixed_rates",
+        metavar="R",
         type=positive_float,
         action="append",
         default=None,
-        help="also measure at this rate (repeatable; default 20000)",
+        help="also measure at R ticks/s (repeatable; default 20000, the guide's target)",
     )
     latency.add_argument("--partitions", type=positive_int, default=3)
     latency.add_argument("--symbols", type=positive_int, default=200)
@@ -238,6 +239,8 @@ def _latency(args: argparse.Namespace) -> int:
             for q in ("p50", "p99", "p99.9")
         }
         series["confirm p99"] = (xs, [float(s.confirm_ms["p99"]) for s in steps])
+        if xs:
+            series[f"target p99 {P99_TARGET_MS:g} ms"] = ([min(xs), max(xs)], [P99_TARGET_MS] * 2)
         plot_lines(
             args.plot / "latency.png",
             f"bench latency (max {result.max_rate:,.0f} ticks/s)",
@@ -267,6 +270,21 @@ def _latency(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(table(headers, rows))
         print("(latencies in ms)")
+        stages = [name for name in steps[0].stages_ms] if steps else []
+        if stages:
+            print("where the end-to-end time went (ms, p50 / p99 per stage):")
+            headers = ["rate", *stages]
+            cells = [
+                [s.name] + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
+                for s in steps
+            ]
+            print(table(headers, cells))
+            skewed = sum(s.clock_skewed for s in steps)
+            if skewed:
+                print(
+                    f"{skewed:,} ticks' chunk timestamps were off this host's clock: the broker "
+                    "is not on this host's clock, the stage split above is not to be trusted"
+                )
         for target, met in result.meets.items():
             print(f"{target}: {'met' if met else 'NOT met'} (target p99 <= {P99_TARGET_MS} ms)")
     return 0
@@ -323,13 +341,14 @@ def _scaling(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if not args.json:
         headers = [
-            "partitions", "workers", "offered/s", "published/s", "handled/s", "backlog",
-            "drain s", "handled", "published", "ticks/CPU-s",
+            "partitions", "workers", "offered/s", "published/s", "handled/s", "max lag",
+            "backlog", "drain s", "handled", "published", "ticks/CPU-s",
         ]  # fmt: skip
         rows = [
             [
                 str(r.partitions), r.workers, r.offered_per_s, r.published_per_s,
-                r.handled_per_s, r.backlog, r.drain_s, r.handled, r.published, r.ticks_per_cpu_s,
+                r.handled_per_s, r.max_lag, r.backlog, r.drain_s, r.handled, r.published,
+                r.ticks_per_cpu_s,
             ]
             for r in result.runs
         ]  # fmt: skip

@@ -109,6 +109,15 @@ def register(commands: Any) -> None:
         "--store-every-ticks", type=positive_int, default=None, help="and every N ticks (1000)"
     )
     parser.add_argument(
+        "--credits",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="chunks the broker may send ahead per partition, 1-1000 (default 16; more lets a "
+        "worker that fell behind catch up with fewer waits for credit, at the cost of memory: "
+        "up to N chunks of up to ~1,000 ticks each per partition)",
+    )
+    parser.add_argument(
         "--exit-when-idle",
         type=positive_float,
         default=None,
@@ -164,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
         options["store_every_ms"] = args.store_every_ms
     if args.store_every_ticks is not None:
         options["store_every_ticks"] = args.store_every_ticks
+    if args.credits is not None:
+        options["credits"] = args.credits
     try:
         config = WorkerConfig(**options)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import cluster as cl
+from bench.cliworker import stored_offsets
 from bench.consume import run_consume_bench
 from bench.filter import run_filter_bench
 from bench.latency import run_latency_bench
@@ -14,6 +15,7 @@ from bench.publish import run_publish_bench
 from bench.scaling import run_scaling_bench
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
 
 pytestmark = pytest.mark.cluster
 
@@ -58,6 +60,19 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert step.handled == step.sent
     assert step.confirm_ms["count"] == step.sent
     assert 0 < step.end_to_end_ms["p50"] <= step.end_to_end_ms["p99"]
+    # every recorded tick's time split into the probe's three stages
+    assert list(step.stages_ms) == ["to leader", "leader to worker", "in worker"]
+    assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
+    assert step.clock_skewed == 0  # the compose nodes share this host's clock
+
+
+async def test_the_benches_offset_reader_reconnects_when_its_connection_is_gone(
+    connection: ConnectionSettings, stream: str, unique: str
+) -> None:
+    async with Admin(connection) as admin:
+        await admin.store_offset(stream, unique, 7)
+        await admin.stop()  # as when a node restarts under a bench: the connection is gone
+        assert await stored_offsets(admin, [stream], unique, retry_s=10) == [7]
 
 
 async def test_scaling_bench_drains_and_the_workers_handled_every_tick(

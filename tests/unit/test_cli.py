@@ -64,6 +64,7 @@ def test_a_bad_environment_setting_is_refused(
         (["worker", "--group", "g", "--name", "a/b"], "argument --name"),
         (["worker", "--group", "g", "--metrics-port", "0"], "argument --metrics-port"),
         (["worker", "--group", "g", "--super-stream", ""], "argument --super-stream"),
+        (["worker", "--group", "g", "--credits", "0"], "argument --credits"),
         (["consume", "--count", "0"], "argument --count"),
         (["consume", "--duration", "-2"], "argument --duration"),
         (["consume", "--super-stream", ""], "argument --super-stream"),
@@ -82,6 +83,7 @@ def test_a_bad_environment_setting_is_refused(
         (["bench", "scaling", "--workers", "0"], "expected numbers >= 1"),
         (["bench", "scaling", "--partitions", "3,x"], "expected numbers like 1,2,3"),
         (["bench", "latency", "--duration", "0"], "--duration: expected a number > 0"),
+        (["bench", "latency", "--rate", "0"], "--rate: expected a number > 0"),
         (["bench", "publish", "--count", "-5"], "expected a number > 0"),
     ],
 )
@@ -107,6 +109,7 @@ def test_compression_without_sub_entries_is_refused_before_connecting(
         (["topology", "create", "--partitions", "65"], "invalid topology"),
         (["--username", "", "topology", "describe"], "SUPERTICKS_USERNAME"),
         (["--vhost", "", "topology", "describe"], "SUPERTICKS_VHOST"),
+        (["worker", "--group", "g", "--credits", "1001"], "--credits: Input should be less"),
     ],
 )
 def test_bad_combinations_exit_2_before_connecting(

@@ -1,12 +1,21 @@
-"""The latency probe records each tick once, in the window its creation stamp falls into."""
+"""The latency probe records each tick once, in the window its creation stamp falls into, and
+its reports reach the bench whatever their size."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 import time
 from collections.abc import Sequence
 
+import pytest
+
+from bench.latency import _Probe
 from bench.probe import LatencyProbe, Window
 from partitioning.codec import Tick
+from superticks.histogram import Histogram
+from superticks.settings import ConnectionSettings
 
 
 def _tick(ts: int) -> Tick:
@@ -38,3 +47,99 @@ async def test_ticks_are_recorded_in_their_window_with_their_age() -> None:
     assert 8_000_000 <= a.histogram.max < 8_100_000
     assert 1_000_000 <= b.histogram.max < 1_100_000
     assert inner.seen == probe.handled == 3
+
+
+async def test_the_three_stages_add_up_to_each_ticks_end_to_end_latency() -> None:
+    now = time.time_ns() // 1000
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("w", now - 1_000_000, now + 1_000_000))
+    chunk_ms = (now - 30_000) // 1000  # the leader wrote the chunk 30 ms ago
+    probe.arrived[2] = (now - 10_000, chunk_ms)  # it reached the worker 10 ms ago
+    await probe.handle_batch(2, [0, 1], [_tick(now - 50_000), _tick(now - 40_000)])
+    window = probe.window("w")
+    assert window is not None
+    to_leader, to_worker, in_worker = window.stages.values()
+    assert to_leader.count == to_worker.count == in_worker.count == window.count == 2
+    # per tick: creation -> chunk (20 and 10 ms), chunk -> worker 20 ms, worker -> handler 10 ms
+    # (the chunk's timestamp is in whole ms: +-1 ms between the first two stages)
+    assert 20_000 <= to_worker.max < 21_000
+    assert 10_000 <= in_worker.max < 10_500
+    assert 9_000 < to_leader.min <= to_leader.max <= 20_000
+    assert window.histogram.total == to_leader.total + to_worker.total + in_worker.total
+
+
+async def test_chunk_timestamps_off_this_hosts_clock_are_counted_as_skewed() -> None:
+    now = time.time_ns() // 1000
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("w", now - 1_000_000, now + 1_000_000))
+    probe.arrived[0] = (now - 1_000, (now - 5_000) // 1000)  # a chunk 4 ms before arrival: fine
+    await probe.handle_batch(0, [0], [_tick(now - 6_000)])
+    probe.arrived[0] = (now - 1_000, (now - 50_000) // 1000)  # stamped 40 ms before its ticks
+    await probe.handle_batch(0, [1, 2], [_tick(now - 10_000), _tick(now - 9_000)])
+    probe.arrived[0] = (now - 1_000, (now + 30_000) // 1000)  # stamped after it arrived
+    await probe.handle_batch(0, [3], [_tick(now - 8_000)])
+    window = probe.window("w")
+    assert window is not None
+    assert window.count == 4
+    assert window.skewed == 3
+
+
+# A stand-in probe process speaking the line protocol: it answers `report NAME` with a window
+# whose histogram holds 16,000 latencies in about as many buckets (a report line of ~170 KB).
+_STAND_IN = """
+import json, sys
+from superticks.histogram import Histogram
+print("ready", flush=True)
+for line in sys.stdin:
+    words = line.split()
+    if words[0] == "report":
+        h = Histogram()
+        for i in range(16_000):  # 1 ms to 70 s, about one value per bucket
+            h.record(int(1_000 * 1.0007**i))
+        print("report " + json.dumps({"name": words[1], "count": h.count,
+              "histogram": h.to_dict()}), flush=True)
+    elif words[0] == "say":  # a line as the probe would print it, e.g. `handled 5`
+        print(" ".join(words[1:]), flush=True)
+    elif words[0] == "exit":
+        break
+"""
+
+
+async def test_a_report_far_larger_than_asyncios_default_line_limit_arrives_whole() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        report = await probe.report("flood", timeout_s=10)
+    finally:
+        await probe.stop()
+    histogram = Histogram.from_dict(report["histogram"])
+    assert len(json.dumps(report)) > 2 * 65_536  # asyncio reads lines of up to 64 KiB
+    assert histogram.count == report["count"] == 16_000
+
+
+async def test_a_report_asked_of_a_probe_that_exited_fails_at_once_with_the_reason() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        probe._send("exit")
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="output ended"):
+            await probe.report("flood", timeout_s=10)
+        assert time.monotonic() - started < 5
+    finally:
+        await probe.stop()
+
+
+async def test_waiting_for_handled_ticks_fails_once_the_probe_makes_no_progress() -> None:
+    probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 10)
+        probe._send("say handled 5")
+        await probe.wait_handled(5, stalled_s=5)  # reached: no error
+        with pytest.raises(RuntimeError, match="handled 5 of 10 ticks and nothing more"):
+            await probe.wait_handled(10, stalled_s=0.3)
+    finally:
+        await probe.stop()
