@@ -62,6 +62,7 @@ class LatencyStep:
     # where the end-to-end time went (`bench.probe.STAGES`): stage -> its summary in ms
     stages_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
     clock_skewed: int = 0  # ticks whose chunk timestamp was off this host's clock (see probe)
+    worker_loop_lag_ms: dict[str, float | int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -293,6 +294,9 @@ async def _step(
         feed_late_ms=round(max(0.0, late) * 1e3, 1),
         stages_ms=stages,
         clock_skewed=int(report.get("skewed", 0)),
+        worker_loop_lag_ms=(
+            Histogram.from_dict(report["loop_lag"]).summary(1e-3) if "loop_lag" in report else {}
+        ),
     )
     return step, sent
 

@@ -14,7 +14,9 @@ replication to a quorum, commit, delivery, the client's queue); ``in worker``, f
 handler (the partition's lock: a chunk or offset store in progress, the offset fence; decoding).
 A window counts as `skewed` the ticks whose chunk timestamp cannot be on this host's clock (a
 chunk stamped more than 2 ms before its tick was made, or after it reached the worker): 0 for
-the compose cluster, whose containers share this host's clock.
+the compose cluster, whose containers share this host's clock. Beside the stages, each window
+holds the worker's event-loop lag (how late 5 ms sleeps woke): when it is high, *leader to
+worker* is the worker's process waiting for a core, not the broker.
 
 Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
 opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
@@ -49,8 +51,8 @@ class Window:
     first and last of them reached the handler (wall clock, s)."""
 
     __slots__ = (
-        "count", "end_us", "first_s", "histogram", "last_s", "name", "skewed", "stages",
-        "start_us",
+        "count", "end_us", "first_s", "histogram", "last_s", "loop_lag", "name", "skewed",
+        "stages", "start_us",
     )  # fmt: skip
 
     def __init__(self, name: str, start_us: int, end_us: int) -> None:
@@ -63,6 +65,9 @@ class Window:
         # chunk stamped before its tick was made, or after it reached the worker (0 when the
         # broker shares this host's clock; else the stage split is not to be trusted)
         self.skewed = 0
+        # how late the worker's event loop woke from 5 ms sleeps during the window (us): a
+        # process waiting for a core, or a long synchronous step; chunks wait meanwhile
+        self.loop_lag = Histogram()
         self.count = 0
         self.first_s = 0.0
         self.last_s = 0.0
@@ -78,6 +83,7 @@ class Window:
             "histogram": self.histogram.to_dict(),
             "stages": {stage: h.to_dict() for stage, h in self.stages.items()},
             "skewed": self.skewed,
+            "loop_lag": self.loop_lag.to_dict(),
         }
 
 
@@ -91,6 +97,12 @@ class LatencyProbe:
         # partition -> (wall clock us when its chunk reached the worker, the chunk's timestamp
         # in ms): set by `TimedWorker`, one chunk at a time per partition
         self.arrived: dict[int, tuple[int, int]] = {}
+
+    def loop_lagged(self, now_us: int, lag_us: int) -> None:
+        """Record an event-loop wake-up `lag_us` late at `now_us` in the windows open then."""
+        for window in self.windows:
+            if window.start_us <= now_us < window.end_us:
+                window.loop_lag.record(lag_us)
 
     def open(self, window: Window) -> None:
         self.windows.append(window)
@@ -145,6 +157,15 @@ class TimedWorker(GroupWorker):
         await super()._on_chunk(part, chunk)
 
 
+async def _watch_loop(probe: LatencyProbe, every_s: float = 0.005) -> None:
+    """Owned task: sleep `every_s` again and again, recording how late each wake-up came."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(every_s)
+        late = time.perf_counter() - started - every_s
+        probe.loop_lagged(time.time_ns() // 1000, max(0, int(late * 1e6)))
+
+
 async def _commands(probe: LatencyProbe) -> None:
     """Owned task: read window and report commands from stdin until it closes."""
     loop = asyncio.get_running_loop()
@@ -184,13 +205,15 @@ async def _main(args: argparse.Namespace) -> None:
 
     tune_for_throughput()  # as `superticks worker` does
     commands = asyncio.create_task(_commands(probe))
+    watch = asyncio.create_task(_watch_loop(probe))
     try:
         await run_worker(
             config, probe, progress=progress, progress_every_s=0.1, worker_type=TimedWorker
         )
     finally:
         commands.cancel()
-        await asyncio.gather(commands, return_exceptions=True)
+        watch.cancel()
+        await asyncio.gather(commands, watch, return_exceptions=True)
     final = {"handled": probe.handled, "windows": [w.to_dict() for w in probe.windows]}
     print(json.dumps(final), flush=True)
 

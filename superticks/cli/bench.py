@@ -273,11 +273,15 @@ def _latency(args: argparse.Namespace) -> int:
         stages = [name for name in steps[0].stages_ms] if steps else []
         if stages:
             print("where the end-to-end time went (ms, p50 / p99 per stage):")
-            headers = ["rate", *stages]
-            cells = [
-                [s.name] + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
-                for s in steps
-            ]
+            headers = ["rate", *stages, "worker loop lag"]
+            cells = []
+            for s in steps:
+                lag = s.worker_loop_lag_ms
+                cells.append(
+                    [s.name]
+                    + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
+                    + [f"{lag.get('p50', '-')} / {lag.get('p99', '-')}"]
+                )
             print(table(headers, cells))
             skewed = sum(s.clock_skewed for s in steps)
             if skewed:

@@ -64,6 +64,7 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert list(step.stages_ms) == ["to leader", "leader to worker", "in worker"]
     assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
     assert step.clock_skewed == 0  # the compose nodes share this host's clock
+    assert step.worker_loop_lag_ms["count"] > 0  # the worker's event loop, watched meanwhile
 
 
 async def test_the_benches_offset_reader_reconnects_when_its_connection_is_gone(

@@ -84,6 +84,20 @@ async def test_chunk_timestamps_off_this_hosts_clock_are_counted_as_skewed() -> 
     assert window.skewed == 3
 
 
+def test_event_loop_lag_is_recorded_in_the_windows_open_at_the_time() -> None:
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("a", 1_000, 2_000))
+    probe.open(Window("b", 2_000, 3_000))
+    probe.loop_lagged(1_500, 40_000)
+    probe.loop_lagged(2_500, 7)
+    probe.loop_lagged(3_500, 9)  # no window open then
+    a, b = probe.window("a"), probe.window("b")
+    assert a is not None
+    assert b is not None
+    assert (a.loop_lag.count, a.loop_lag.max) == (1, 40_000)
+    assert (b.loop_lag.count, b.loop_lag.max) == (1, 7)
+
+
 # A stand-in probe process speaking the line protocol: it answers `report NAME` with a window
 # whose histogram holds 16,000 latencies in about as many buckets (a report line of ~170 KB).
 _STAND_IN = """
