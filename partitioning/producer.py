@@ -349,10 +349,10 @@ class Producer:
         producer is stopping or has failed, and `TickTooLarge` (sending nothing of the call)
         for a tick whose publish frame would exceed the broker's frame limit.
         """
-        if items and _may_be_too_large(items):
-            self._refuse_oversized(items)
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
+            if _may_be_too_large(items):  # before any slice is sent
+                self._refuse_oversized(items)
             futures = [
                 await self.send_batch(items[i : i + window]) for i in range(0, len(items), window)
             ]
@@ -365,9 +365,13 @@ class Producer:
             return ticket.future
         symbols = self._symbols
         sub_entries = self.config.sub_entry_size > 1
-        # partition -> (partition, record heads, bodies), in write order
+        # partition -> (partition, record heads, bodies), in write order; nothing is sent (and
+        # nothing but the caches changes) before every tick passed the size check
         touched: dict[int, tuple[_Partition, list[bytes], list[bytes]]] = {}
         for symbol, bodies in group_by_symbol(items).items():
+            sizes = list(map(len, bodies))
+            if max(sizes) + 8 * len(symbol) > _SURELY_FITS:
+                self._refuse_oversized(items)
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
@@ -379,11 +383,13 @@ class Producer:
                 # messages for now; cut into sub-entry records below, per partition
                 batch[1].extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
-            found = list(map(middles.get, map(len, bodies)))
+            found = list(map(middles.get, sizes))
             if all(found):
                 batch[1].extend(found)  # type: ignore[arg-type]  # all(): no None in it
             else:  # a body size not seen yet for this symbol
-                batch[1].extend(middles.get(len(b)) or self._middle(symbol, len(b)) for b in bodies)
+                batch[1].extend(
+                    m or self._middle(symbol, n) for m, n in zip(found, sizes, strict=True)
+                )
             batch[2].extend(bodies)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
