@@ -3,7 +3,8 @@
 (a) **ceiling**: the very frames the producer writes by default (v2 publish frames of up to
     1,000 messages, one id per tick, the symbol as filter value, ticks grouped by symbol per
     `send_batch` slice), encoded before the clock starts and written straight to the partition
-    leaders: transport and broker only, no Python work per tick inside the window;
+    leaders with at most the producer's `max_in_flight` ticks unconfirmed: transport and
+    broker only, no Python work per tick inside the window;
 (b) **superticks' producer** (`ProducerConfig` defaults): routes, frames and publishes the
     simulator's (symbol, body) pairs with per-message ids, confirms and re-send bookkeeping;
 (c) **RbFly** (`uv sync --group compare`; GPL, never a runtime dependency): one
@@ -11,8 +12,8 @@
     message with its `symbol` application property; batch, then flush (which waits for the
     confirms) per slice of ticks;
 (d) **limit**: the same messages in uncompressed sub-entry batches of 100, encoded before the
-    clock starts, written straight to the leaders (not what superticks writes by default: the
-    JS client cannot read sub-entry batches);
+    clock starts, written straight to the leaders under the same in-flight bound (not what
+    superticks writes by default: the JS client cannot read sub-entry batches);
 (e) **naive rstream**: `SuperStreamProducer.send` per message with an `AMQPMessage`;
 (f) **pika** into a stream queue with confirms, one at a time (opt-in: ~1k ticks/s).
 
@@ -161,12 +162,20 @@ def _by_partition(items: Items, partitions: int) -> list[list[tuple[bytes, bytes
 
 class _Links:
     """Raw publishers on each partition's leader, counting confirmed ticks (a confirmed id
-    stands for `weight[id]` ticks: 1 per message, or a sub-entry batch's size)."""
+    stands for `weight[id]` ticks: 1 per message, or a sub-entry batch's size). At most
+    `window` ticks are unconfirmed at a time: the producer's in-flight bound
+    (`ProducerConfig.max_in_flight`), so the ceiling does not get a deeper pipeline than the
+    producer may have."""
 
-    def __init__(self, settings: ConnectionSettings, streams: list[str], ref: str) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, streams: list[str], ref: str, window: int
+    ) -> None:
         self.confirmed = 0
+        self.written = 0
         self.target = 0
+        self.window = window
         self.done = asyncio.Event()
+        self.room = asyncio.Event()
         self.weights: list[dict[int, int]] = [{} for _ in streams]
         self.links = [
             PartitionPublisher(
@@ -180,20 +189,27 @@ class _Links:
 
         def confirmed(ids: list[int]) -> None:
             self.confirmed += sum(weights.pop(i, 0) for i in ids)
+            self.room.set()
             if self.confirmed >= self.target:
                 self.done.set()
 
         return confirmed
 
-    async def send(self, frames: list[list[bytes]], ticks: int) -> None:
-        """Write each partition's frames (round robin, draining after each round), then wait
-        until `ticks` more ticks are confirmed."""
+    async def send(self, frames: list[list[tuple[bytes, int]]], ticks: int) -> None:
+        """Write each partition's (frame, ticks in it) in turn (round robin, draining after
+        each round, waiting for room in the window before each frame), then wait until
+        `ticks` more ticks are confirmed."""
         self.target += ticks
         self.done.clear()
         for i in range(max(map(len, frames), default=0)):
             for link, fs in zip(self.links, frames, strict=True):
                 if i < len(fs):
-                    link.write(fs[i])
+                    frame, weight = fs[i]
+                    while self.written + weight - self.confirmed > self.window:
+                        self.room.clear()
+                        await asyncio.wait_for(self.room.wait(), 300)
+                    self.written += weight
+                    link.write(frame)
             await asyncio.gather(*(link.drain() for link in self.links))
         await asyncio.wait_for(self.done.wait(), 300)
 
@@ -203,13 +219,15 @@ async def _raw_frames(
     ss: str,
     warm: Items,
     items: Items,
-    encode: Callable[[list[tuple[bytes, bytes]], dict[int, int], int], tuple[list[bytes], int]],
+    encode: Callable[
+        [list[tuple[bytes, bytes]], dict[int, int], int], tuple[list[tuple[bytes, int]], int]
+    ],
 ) -> float:
     """Encode warm-up and timed frames first (`encode(messages, weights, next_id)` returns the
     frames and the next id), connect, send the warm-up, then time the rest."""
     async with Admin(settings) as admin:
         streams = await admin.partitions(ss)
-    links = _Links(settings, streams, ss)
+    links = _Links(settings, streams, ss, ProducerConfig().max_in_flight)
     batches = []
     next_ids = [1] * len(streams)
     for part in (warm, items):
@@ -233,7 +251,7 @@ async def _raw_frames(
 
 def _per_message(
     messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
-) -> tuple[list[bytes], int]:
+) -> tuple[list[tuple[bytes, int]], int]:
     """The producer's default frames: v2, one id per message, the symbol as filter value."""
     frames = []
     for start in range(0, len(messages), _FRAME):
@@ -241,23 +259,28 @@ def _per_message(
         batch = [(pid + j, m) for j, (_, m) in enumerate(part)]
         weights.update((p, 1) for p, _ in batch)
         filters = [s for s, _ in part]
-        frames.append(encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters))
+        frame = encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters)
+        frames.append((frame, len(batch)))
         pid += len(batch)
     return frames, pid
 
 
 def _sub_entries(
     messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
-) -> tuple[list[bytes], int]:
-    records = []
+) -> tuple[list[tuple[bytes, int]], int]:
+    records, ticks = [], []
     for start in range(0, len(messages), _SUB_ENTRY):
         batch = [m for _, m in messages[start : start + _SUB_ENTRY]]
         records.append(encode_sub_entry_record(pid, batch))
         weights[pid] = len(batch)
+        ticks.append(len(batch))
         pid += 1
     per_frame = max(1, _FRAME // _SUB_ENTRY)
     frames = [
-        encode_records_frame(PartitionPublisher.PUBLISHER_ID, records[i : i + per_frame], 1)
+        (
+            encode_records_frame(PartitionPublisher.PUBLISHER_ID, records[i : i + per_frame], 1),
+            sum(ticks[i : i + per_frame]),
+        )
         for i in range(0, len(records), per_frame)
     ]
     return frames, pid
@@ -426,11 +449,13 @@ async def run_publish_bench(
         return await _rbfly(s, ss, w, i, rbs)
 
     async def naive(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
-        # its window is inside the adapter: measured around the whole call (warm-up included)
-        _METER.start()
-        seconds = await naive_rstream_publish(s, ss, i, warmup=w)
-        _METER.stop()
-        return seconds
+        def meter(opening: bool) -> None:  # its window is inside the adapter
+            if opening:
+                _METER.start()
+            else:
+                _METER.stop()
+
+        return await naive_rstream_publish(s, ss, i, warmup=w, on_window=meter)
 
     contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int]]]]] = [
         ("ceiling: pre-encoded frames, per-message ids", super_stream(ceiling)),

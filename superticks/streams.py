@@ -1575,12 +1575,15 @@ async def naive_rstream_publish(
     super_stream: str,
     items: Sequence[tuple[str, bytes]],
     warmup: Sequence[tuple[str, bytes]] = (),
+    on_window: Callable[[bool], None] | None = None,
 ) -> float:
     """Publish the way rstream's examples do, for comparison: `SuperStreamProducer.send` per
     message (an `AMQPMessage` with the JSON body and a `symbol` property, rstream's own hash
     routing). The `warmup` ticks go first and are confirmed before the clock starts (rstream
     connects to partition leaders lazily, on the first send, and its first flush waits 0.5 s);
-    returns the seconds from the first of `items` sent until all of them are confirmed."""
+    returns the seconds from the first of `items` sent until all of them are confirmed.
+    `on_window(True)` / `on_window(False)` are called as that timed window opens and closes
+    (the caller's CPU meter)."""
     import time
 
     from rstream import AMQPMessage, RouteType, SuperStreamProducer
@@ -1623,9 +1626,14 @@ async def naive_rstream_publish(
         async with producer:
             if warmup:
                 await send(warmup)
+            if on_window is not None:
+                on_window(True)
             started = time.perf_counter()
             await send(items)
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            if on_window is not None:
+                on_window(False)
+            return seconds
 
 
 # --- a name held by one live process, arbitrated by the broker ---------------------------------
