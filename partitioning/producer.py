@@ -370,7 +370,9 @@ class Producer:
         touched: dict[int, tuple[_Partition, list[bytes], list[bytes]]] = {}
         for symbol, bodies in group_by_symbol(items).items():
             sizes = list(map(len, bodies))
-            if max(sizes) + 8 * len(symbol) > _SURELY_FITS:
+            if sum(sizes) + 8 * len(symbol) > _SURELY_FITS and (
+                max(sizes) + 8 * len(symbol) > _SURELY_FITS  # the sum is quicker, and enough
+            ):
                 self._refuse_oversized(items)
             known = symbols.get(symbol)
             if known is None:
@@ -384,12 +386,11 @@ class Producer:
                 batch[1].extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
             found = list(map(middles.get, sizes))
-            if all(found):
-                batch[1].extend(found)  # type: ignore[arg-type]  # all(): no None in it
-            else:  # a body size not seen yet for this symbol
-                batch[1].extend(
-                    m or self._middle(symbol, n) for m, n in zip(found, sizes, strict=True)
-                )
+            if not all(found):  # body sizes not seen yet for this symbol
+                for k, middle in enumerate(found):
+                    if middle is None:
+                        found[k] = self._middle(symbol, sizes[k])
+            batch[1].extend(found)  # type: ignore[arg-type]  # no None left in it
             batch[2].extend(bodies)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
@@ -613,15 +614,15 @@ class Producer:
     def _write(
         self, part: _Partition, runs: list[tuple[Sequence[int], list[bytes], list[bytes]]]
     ) -> None:
-        frame = encode_split_frame(PartitionPublisher.PUBLISHER_ID, runs, self._version)
+        head, joined = encode_split_frame(PartitionPublisher.PUBLISHER_ID, runs, self._version)
         try:
-            if len(frame) <= FRAME_MAX:
-                part.link.write(frame)
+            if len(head) + len(joined) <= FRAME_MAX:
+                part.link.write(head, joined)
                 return
             records = [
-                encode_id(pid) + head + body
+                encode_id(pid) + middle + body
                 for ids, heads, bodies in runs
-                for pid, head, body in zip(ids, heads, bodies, strict=True)
+                for pid, middle, body in zip(ids, heads, bodies, strict=True)
             ]
             for run in frame_runs(records):  # big ticks: fewer a frame
                 part.link.write(

@@ -43,10 +43,9 @@ import random
 import ssl
 import struct
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import chain
 from typing import Any, ClassVar
 
 import rstream
@@ -785,26 +784,35 @@ def encode_split_frame(
     publisher_id: int,
     runs: Sequence[tuple[Sequence[int], Sequence[bytes], Sequence[bytes]]],
     version: int = 2,
-) -> bytes:
+) -> tuple[bytes, bytes]:
     """A publish frame of records held in parts, without joining each record first: in each
     run (ids, heads, bodies), record k is the 8-byte id `ids[k]`, then `heads[k]` (for a v2
     record: the filter value, the message size and the message's head, see `record_middle`),
-    then `bodies[k]`. The same bytes as `encode_records_frame` of the joined records, in one
-    copy; the caller checks the result against `FRAME_MAX`."""
-    count = 0
-    size = 9
-    pieces: list[Iterable[bytes]] = []
+    then `bodies[k]`. Returns the frame's head and its records, to be written one after the
+    other (`PartitionPublisher.write(head, records)`): together the bytes
+    `encode_records_frame` makes of the joined records, with one copy of each record. The
+    caller checks their size against `FRAME_MAX`."""
+    count = sum(len(ids) for ids, _, _ in runs)
+    parts: list[bytes] = [b""] * (3 * count)
+    at = 0
     for ids, heads, bodies in runs:
-        count += len(ids)
-        size += 8 * len(ids) + sum(map(len, heads)) + sum(map(len, bodies))
-        pieces.append(chain.from_iterable(zip(map(_ID.pack, ids), heads, bodies, strict=True)))
-    head = (
-        _LEN.pack(size),
-        _PUBLISH_V2 if version == 2 else _PUBLISH_V1,
-        publisher_id.to_bytes(1, "big"),
-        _LEN.pack(count),
+        if not len(ids) == len(heads) == len(bodies):
+            raise ValueError("a run needs one id, head and body per record")
+        end = at + 3 * len(ids)
+        parts[at:end:3] = map(_ID.pack, ids)  # interleaved by slice assignment: no loop here
+        parts[at + 1 : end : 3] = heads
+        parts[at + 2 : end : 3] = bodies
+        at = end
+    records = b"".join(parts)
+    head = b"".join(
+        (
+            _LEN.pack(9 + len(records)),
+            _PUBLISH_V2 if version == 2 else _PUBLISH_V1,
+            publisher_id.to_bytes(1, "big"),
+            _LEN.pack(count),
+        )
     )
-    return b"".join(chain(head, *pieces))
+    return head, records
 
 
 PUBLISH_FRAME_OVERHEAD = 13
@@ -1003,12 +1011,16 @@ class PartitionPublisher:
         if client is not None:
             await _close(client)
 
-    def write(self, frame: bytes) -> None:
-        """Queue one encoded publish frame (see `encode_publish_frame`) on the socket."""
+    def write(self, *frame: bytes) -> None:
+        """Queue one encoded publish frame (see `encode_publish_frame`) on the socket, whole or
+        as consecutive parts (`encode_split_frame`: one system call for all of them)."""
         writer = self._writer
         if writer is None or not self.connected:
             raise ConnectionFailed(f"publisher {self.reference} has no connection")
-        writer.write(frame)
+        if len(frame) == 1:
+            writer.write(frame[0])
+        else:
+            writer.writelines(frame)
 
     async def drain(self) -> None:
         writer = self._writer

@@ -110,10 +110,7 @@ def test_a_frame_of_records_in_parts_is_the_frame_of_the_joined_records() -> Non
     heads = [record_middle(fv, b"head-", 4), record_middle(fv, b"h-", 2)]
     bodies = [b"body", b"xy"]
     records = [encode_id(5) + heads[0] + bodies[0], encode_id(6) + heads[1] + bodies[1]]
-    split = encode_split_frame(
-        0, [(range(5, 6), heads[:1], bodies[:1]), ([6], heads[1:], bodies[1:])]
-    )
-    assert split == encode_records_frame(0, records)
-    assert encode_split_frame(3, [([5], [b"rest"], [b""])], 1) == encode_records_frame(
-        3, [encode_id(5) + b"rest"], 1
-    )
+    runs = [(range(5, 6), heads[:1], bodies[:1]), ([6], heads[1:], bodies[1:])]
+    assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
+    sub_entry = encode_split_frame(3, [([5], [b"rest"], [b""])], 1)
+    assert b"".join(sub_entry) == encode_records_frame(3, [encode_id(5) + b"rest"], 1)
