@@ -162,7 +162,8 @@ def _by_partition(items: Items, partitions: int) -> list[list[tuple[bytes, bytes
 
 class _Links:
     """Raw publishers on each partition's leader, counting confirmed ticks (a confirmed id
-    stands for `weight[id]` ticks: 1 per message, or a sub-entry batch's size). At most
+    stands for `weights[partition][id]` ticks, a sub-entry batch's size; an id without a
+    weight for 1: one message, counted without Python work per id). At most
     `window` ticks are unconfirmed at a time: the producer's in-flight bound
     (`ProducerConfig.max_in_flight`), so the ceiling does not get a deeper pipeline than the
     producer may have."""
@@ -188,7 +189,7 @@ class _Links:
         weights = self.weights[index]
 
         def confirmed(ids: list[int]) -> None:
-            self.confirmed += sum(weights.pop(i, 0) for i in ids)
+            self.confirmed += sum(weights.pop(i, 1) for i in ids) if weights else len(ids)
             self.room.set()
             if self.confirmed >= self.target:
                 self.done.set()
@@ -252,12 +253,12 @@ async def _raw_frames(
 def _per_message(
     messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
 ) -> tuple[list[tuple[bytes, int]], int]:
-    """The producer's default frames: v2, one id per message, the symbol as filter value."""
+    """The producer's default frames: v2, one id per message, the symbol as filter value
+    (one tick per id: no `weights`)."""
     frames = []
     for start in range(0, len(messages), _FRAME):
         part = messages[start : start + _FRAME]
         batch = [(pid + j, m) for j, (_, m) in enumerate(part)]
-        weights.update((p, 1) for p, _ in batch)
         filters = [s for s, _ in part]
         frame = encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters)
         frames.append((frame, len(batch)))
