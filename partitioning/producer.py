@@ -48,7 +48,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -385,12 +385,7 @@ class Producer:
                 # messages for now; cut into sub-entry records below, per partition
                 batch[1].extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
-            found = list(map(middles.get, sizes))
-            if not all(found):  # body sizes not seen yet for this symbol
-                for k, middle in enumerate(found):
-                    if middle is None:
-                        found[k] = self._middle(symbol, sizes[k])
-            batch[1].extend(found)  # type: ignore[arg-type]  # no None left in it
+            batch[1].extend(map(middles.__getitem__, sizes))
             batch[2].extend(bodies)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
@@ -524,19 +519,15 @@ class Producer:
         part.next_id = pid + len(heads)
         return Segment(range(pid, pid + len(heads)), heads, [b""] * len(heads), ticket, weights)
 
-    def _middle(self, symbol: str, size: int) -> bytes:
-        """A symbol's record middle for bodies of `size` bytes (see `record_middle`), cached."""
-        _, fv, prefix, middles = self._symbols[symbol]
-        middle = middles[size] = record_middle(fv, prefix + data_header(size), size)
-        return middle
-
     def _learn(self, symbol: str) -> _Symbol:
         assert self._router is not None
+        fv = filter_part(symbol.encode()) if self.config.filter_values else b""
+        prefix = message_prefix(symbol)
         known: _Symbol = (
             self._partitions[self._router.route(symbol)],
-            filter_part(symbol.encode()) if self.config.filter_values else b"",
-            message_prefix(symbol),
-            {},
+            fv,
+            prefix,
+            _Middles(fv, prefix),
         )
         self._symbols[symbol] = known
         return known
@@ -730,7 +721,22 @@ class Producer:
         self._idle.set()
 
 
-_Symbol = tuple[_Partition, bytes, bytes, dict[int, bytes]]
+class _Middles(dict[int, bytes]):
+    """A symbol's record middles by body size (see `record_middle`), each made on first use."""
+
+    __slots__ = ("_fv", "_prefix")
+
+    def __init__(self, fv: bytes, prefix: bytes) -> None:
+        super().__init__()
+        self._fv = fv
+        self._prefix = prefix
+
+    def __missing__(self, size: int) -> bytes:
+        middle = self[size] = record_middle(self._fv, self._prefix + data_header(size), size)
+        return middle
+
+
+_Symbol = tuple[_Partition, bytes, bytes, _Middles]
 _BODY, _SYMBOL = itemgetter(1), itemgetter(0)
 
 
@@ -743,13 +749,9 @@ def _may_be_too_large(items: Sequence[tuple[str, bytes]]) -> bool:
 def group_by_symbol(items: Iterable[tuple[str, bytes]]) -> dict[str, list[bytes]]:
     """The bodies of `items` by symbol: symbols in order of first appearance, each symbol's
     bodies in their order (a stable grouping: per-symbol order holds)."""
-    groups: dict[str, list[bytes]] = {}
+    groups: defaultdict[str, list[bytes]] = defaultdict(list)
     for symbol, body in items:
-        bodies = groups.get(symbol)
-        if bodies is None:
-            groups[symbol] = [body]
-        else:
-            bodies.append(body)
+        groups[symbol].append(body)
     return groups
 
 

@@ -114,3 +114,13 @@ def test_a_frame_of_records_in_parts_is_the_frame_of_the_joined_records() -> Non
     assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
     sub_entry = encode_split_frame(3, [([5], [b"rest"], [b""])], 1)
     assert b"".join(sub_entry) == encode_records_frame(3, [encode_id(5) + b"rest"], 1)
+
+
+def test_split_frames_of_consecutive_ids_across_blocks_of_256_match_the_joined_records() -> None:
+    for first in (0, 250, 2**40 + 255, 2**63 - 300):
+        ids = range(first, first + 300)
+        heads = [record_middle(filter_part(b"S"), b"h%d" % i, 1) for i in range(300)]
+        bodies = [bytes((i % 256,)) for i in range(300)]
+        records = [encode_id(p) + h + b for p, h, b in zip(ids, heads, bodies, strict=True)]
+        runs = [(ids[:7], heads[:7], bodies[:7]), (ids[7:], heads[7:], bodies[7:])]
+        assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
