@@ -228,6 +228,7 @@ class Producer:
         self._version = 2 if cfg.filter_values and cfg.sub_entry_size == 1 else 1
         self._flush_soon: asyncio.Handle | None = None
         self._room = asyncio.Event()
+        self._room_for = 0  # the smallest send waiting for room (confirms wake it once it fits)
         self._idle = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -552,7 +553,11 @@ class Producer:
                 raise ProducerClosed(f"the producer is {self.state}; it takes no more ticks")
             if self.metrics.in_flight + count <= self.config.max_in_flight:
                 return
-            self._room.clear()
+            if not self._room.is_set() and self._room_for:
+                self._room_for = min(self._room_for, count)
+            else:
+                self._room.clear()
+                self._room_for = count
             await self._room.wait()
 
     def _name_changed(self, held: bool) -> None:
@@ -642,7 +647,9 @@ class Producer:
         part.last_progress = now
         self.metrics.confirmed += done
         self.metrics.in_flight -= done
-        self._room.set()
+        if self.metrics.in_flight + self._room_for <= self.config.max_in_flight:
+            self._room.set()  # wake senders only once the smallest waiting one fits
+            self._room_for = 0
         if self.metrics.in_flight == 0:
             self._idle.set()
 
