@@ -1032,10 +1032,16 @@ class PartitionPublisher:
         writer = self._writer
         if writer is None or not self.connected:
             raise ConnectionFailed(f"publisher {self.reference} has no connection")
-        if len(frame) == 1:
-            writer.write(frame[0])
-        else:
-            writer.writelines(frame)
+        try:
+            if writer.is_closing():  # closed under us, before rstream reported it
+                raise ConnectionResetError("the socket is closed")
+            if len(frame) == 1:
+                writer.write(frame[0])
+            else:
+                writer.writelines(frame)
+        except (ConnectionError, OSError, RuntimeError) as exc:  # uvloop: RuntimeError
+            self._lose(f"socket closed while writing ({exc})")
+            raise ConnectionFailed(f"publisher {self.reference} lost its connection") from None
 
     async def drain(self) -> None:
         writer = self._writer
