@@ -370,11 +370,6 @@ class Producer:
         # nothing but the caches changes) before every tick passed the size check
         touched: dict[int, tuple[_Partition, list[bytes], list[bytes]]] = {}
         for symbol, bodies in group_by_symbol(items).items():
-            sizes = list(map(len, bodies))
-            if sum(sizes) + 8 * len(symbol) > _SURELY_FITS and (
-                max(sizes) + 8 * len(symbol) > _SURELY_FITS  # the sum is quicker, and enough
-            ):
-                self._refuse_oversized(items)
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
@@ -383,10 +378,13 @@ class Producer:
             if batch is None:
                 batch = touched[part.index] = (part, [], [])
             if sub_entries:
+                if max(map(len, bodies)) + 8 * len(symbol) > _SURELY_FITS:
+                    self._refuse_oversized(items)
                 # messages for now; cut into sub-entry records below, per partition
                 batch[1].extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
-            batch[1].extend(map(middles.__getitem__, sizes))
+            # a body size new to the symbol makes its middle, or raises TickTooLarge
+            batch[1].extend(map(middles.__getitem__, map(len, bodies)))
             batch[2].extend(bodies)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
@@ -528,7 +526,7 @@ class Producer:
             self._partitions[self._router.route(symbol)],
             fv,
             prefix,
-            _Middles(fv, prefix),
+            _Middles(symbol, fv, prefix),
         )
         self._symbols[symbol] = known
         return known
@@ -729,17 +727,24 @@ class Producer:
 
 
 class _Middles(dict[int, bytes]):
-    """A symbol's record middles by body size (see `record_middle`), each made on first use."""
+    """A symbol's record middles by body size (see `record_middle`), each made on first use;
+    a size whose record would not fit a publish frame on its own is refused (`TickTooLarge`)
+    and never cached, so it is refused every time."""
 
-    __slots__ = ("_fv", "_prefix")
+    __slots__ = ("_fv", "_prefix", "_symbol")
 
-    def __init__(self, fv: bytes, prefix: bytes) -> None:
+    def __init__(self, symbol: str, fv: bytes, prefix: bytes) -> None:
         super().__init__()
+        self._symbol = symbol
         self._fv = fv
         self._prefix = prefix
 
     def __missing__(self, size: int) -> bytes:
-        middle = self[size] = record_middle(self._fv, self._prefix + data_header(size), size)
+        middle = record_middle(self._fv, self._prefix + data_header(size), size)
+        frame = PUBLISH_FRAME_OVERHEAD + 8 + len(middle) + size
+        if frame > FRAME_MAX:
+            raise TickTooLarge(self._symbol, frame, FRAME_MAX)
+        self[size] = middle
         return middle
 
 
