@@ -79,8 +79,8 @@ class _Meter:
         self.broker_known = False
 
     def start(self) -> None:
+        self._broker0 = broker_cpu_seconds()  # first: reading /proc is not the client's work
         self._client0 = time.process_time()
-        self._broker0 = broker_cpu_seconds()
 
     def stop(self) -> None:
         self.client = time.process_time() - self._client0
