@@ -62,7 +62,9 @@ __all__ = ["PublishBench", "PublishRow", "run_publish_bench"]
 
 CEILING_TARGET = 0.9  # the producer's rate / the pre-encoded ceiling's
 RBFLY_TARGET = 1.5  # the producer's rate / RbFly's
-_FRAME = 1_000  # messages per pre-encoded publish frame (the producer's default batch_size)
+# the producer's defaults: messages per publish frame, and ticks unconfirmed at most
+_FRAME: int = ProducerConfig.model_fields["batch_size"].default
+_WINDOW: int = ProducerConfig.model_fields["max_in_flight"].default
 _SUB_ENTRY = 100
 
 Items = list[tuple[str, bytes]]
@@ -228,7 +230,7 @@ async def _raw_frames(
     frames and the next id), connect, send the warm-up, then time the rest."""
     async with Admin(settings) as admin:
         streams = await admin.partitions(ss)
-    links = _Links(settings, streams, ss, ProducerConfig().max_in_flight)
+    links = _Links(settings, streams, ss, _WINDOW)
     batches = []
     next_ids = [1] * len(streams)
     for part in (warm, items):
