@@ -3,7 +3,11 @@ and whatever arrives out of order waits for the ids before it."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from partitioning.inflight import InFlight, Segment
 
@@ -125,3 +129,34 @@ def test_clear_hands_back_each_unfinished_call_once() -> None:
     assert inflight.clear() == [a, b]
     assert not inflight
     assert inflight.confirm([2], []) == 0
+
+
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(1, 60), min_size=1, max_size=30),
+    shuffle=st.randoms(use_true_random=False),
+    duplicates=st.lists(st.integers(0, 400), max_size=10),
+)
+def test_any_confirm_order_settles_every_call_exactly_once(
+    sizes: list[int], cuts: list[int], shuffle: random.Random, duplicates: list[int]
+) -> None:
+    inflight: InFlight[Ticket] = InFlight()
+    tickets, first = [], 1
+    for size in sizes:
+        tickets.append(Ticket(size))
+        inflight.add(_segment(first, size, tickets[-1]))
+        first += size
+    ids = list(range(1, first))
+    frames, at = [], 0
+    for cut in cuts * (len(ids) // sum(cuts) + 1):  # confirm frames of any size...
+        frames.append(ids[at : at + cut])
+        at += cut
+    shuffle.shuffle(frames)  # ...arriving in any order, some ids twice
+    frames.append([d for d in duplicates if d < first])
+    finished: list[Ticket] = []
+    done = sum(inflight.confirm(frame, finished) for frame in frames)
+    assert done == first - 1
+    assert sorted(map(id, finished)) == sorted(map(id, tickets))
+    assert all(t.remaining == 0 for t in tickets)
+    assert not inflight
+    assert inflight.ticks == 0
