@@ -24,6 +24,8 @@ own fresh super stream (or stream), deleted afterwards. Each row's count is then
 messages stored in its streams, counted by a reader, must be `warmup + count`. Beside each rate,
 the CPU per tick in the window of this process (the client; pika's row runs in a thread of it)
 and of the RabbitMQ nodes (`beam.smp` processes on this host; other traffic counts too).
+Each row also says how many nodes led its partitions (`leader_nodes`): the broker places a new
+stream's leader, and rows led by different numbers of nodes are not comparable.
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ class PublishRow:
     stored: int  # messages read back from the contender's streams (warm-up included)
     client_cpu_us_per_tick: float | None = None  # this process's CPU in the window, per tick
     broker_cpu_us_per_tick: float | None = None  # every node's CPU in the window, per tick
+    # the nodes leading its partitions (a stream's leader is placed by the broker when it is
+    # created: rows whose partitions are led by different numbers of nodes are not comparable)
+    leader_nodes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,21 +423,23 @@ async def run_publish_bench(
 
     def super_stream(
         run: Callable[[ConnectionSettings, str, Items, Items], Awaitable[float]],
-    ) -> Callable[[str], Awaitable[tuple[float, int]]]:
-        async def contender(key: str) -> tuple[float, int]:
+    ) -> Callable[[str], Awaitable[tuple[float, int, int | None]]]:
+        async def contender(key: str) -> tuple[float, int, int | None]:
             ss = f"bench-{tag}-{key}"
             config = StreamConfig(super_stream=ss, partitions=partitions)
             await create_topology(settings, config)
             try:
+                async with Admin(settings) as admin:
+                    leaders = {(await admin.info(p)).leader for p in config.partition_names()}
                 seconds = await run(settings, ss, warm, items)
                 stored = await _stored(settings, config.partition_names(), warmup + count)
             finally:
                 await delete_topology(settings, ss)
-            return seconds, stored
+            return seconds, stored, len(leaders)
 
         return contender
 
-    async def pika_row(key: str) -> tuple[float, int]:
+    async def pika_row(key: str) -> tuple[float, int, int | None]:
         stream = f"bench-{tag}-{key}"
         try:
             seconds = await asyncio.to_thread(_pika, settings, stream, warm, items)
@@ -440,7 +447,7 @@ async def run_publish_bench(
         finally:
             async with Admin(settings) as admin:
                 await admin.delete_stream(stream)
-        return seconds, stored
+        return seconds, stored, None
 
     async def ceiling(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
         return await _raw_frames(s, ss, w, i, _per_message)
@@ -460,7 +467,7 @@ async def run_publish_bench(
 
         return await naive_rstream_publish(s, ss, i, warmup=w, on_window=meter)
 
-    contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int]]]]] = [
+    contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int, int | None]]]]] = [
         ("ceiling: pre-encoded frames, per-message ids", super_stream(ceiling)),
         ("superticks producer (defaults)", super_stream(_superticks)),
     ]
@@ -476,7 +483,7 @@ async def run_publish_bench(
     with Progress("publish", len(contenders), enabled=show_progress) as bar:
         for n, (name, run) in enumerate(contenders):
             bar.update(n, name)
-            seconds, stored = await run(f"{n}")
+            seconds, stored, leader_nodes = await run(f"{n}")
             client = round(_METER.client / count * 1e6, 2)
             broker = round(_METER.broker / count * 1e6, 2) if _METER.broker_known else None
             rows.append(
@@ -488,6 +495,7 @@ async def run_publish_bench(
                     stored,
                     client,
                     broker,
+                    leader_nodes,
                 )
             )
     by_name = {row.name.split(" ")[0].rstrip(":"): row for row in rows}
