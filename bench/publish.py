@@ -3,7 +3,8 @@
 (a) **ceiling**: the very frames the producer writes by default (v2 publish frames of up to
     1,000 messages, one id per tick, the symbol as filter value, ticks grouped by symbol per
     `send_batch` slice), encoded before the clock starts and written straight to the partition
-    leaders: transport and broker only, no Python work per tick inside the window;
+    leaders with at most the producer's `max_in_flight` ticks unconfirmed: transport and
+    broker only, no Python work per tick inside the window;
 (b) **superticks' producer** (`ProducerConfig` defaults): routes, frames and publishes the
     simulator's (symbol, body) pairs with per-message ids, confirms and re-send bookkeeping;
 (c) **RbFly** (`uv sync --group compare`; GPL, never a runtime dependency): one
@@ -11,8 +12,8 @@
     message with its `symbol` application property; batch, then flush (which waits for the
     confirms) per slice of ticks;
 (d) **limit**: the same messages in uncompressed sub-entry batches of 100, encoded before the
-    clock starts, written straight to the leaders (not what superticks writes by default: the
-    JS client cannot read sub-entry batches);
+    clock starts, written straight to the leaders under the same in-flight bound (not what
+    superticks writes by default: the JS client cannot read sub-entry batches);
 (e) **naive rstream**: `SuperStreamProducer.send` per message with an `AMQPMessage`;
 (f) **pika** into a stream queue with confirms, one at a time (opt-in: ~1k ticks/s).
 
@@ -23,6 +24,8 @@ own fresh super stream (or stream), deleted afterwards. Each row's count is then
 messages stored in its streams, counted by a reader, must be `warmup + count`. Beside each rate,
 the CPU per tick in the window of this process (the client; pika's row runs in a thread of it)
 and of the RabbitMQ nodes (`beam.smp` processes on this host; other traffic counts too).
+Each row also says how many nodes led its partitions (`leader_nodes`): the broker places a new
+stream's leader, and rows led by different numbers of nodes are not comparable.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ __all__ = ["PublishBench", "PublishRow", "run_publish_bench"]
 
 CEILING_TARGET = 0.9  # the producer's rate / the pre-encoded ceiling's
 RBFLY_TARGET = 1.5  # the producer's rate / RbFly's
-_FRAME = 1_000  # messages per pre-encoded publish frame (the producer's default batch_size)
+# the producer's defaults: messages per publish frame, and ticks unconfirmed at most
+_FRAME: int = ProducerConfig.model_fields["batch_size"].default
+_WINDOW: int = ProducerConfig.model_fields["max_in_flight"].default
 _SUB_ENTRY = 100
 
 Items = list[tuple[str, bytes]]
@@ -78,8 +83,8 @@ class _Meter:
         self.broker_known = False
 
     def start(self) -> None:
+        self._broker0 = broker_cpu_seconds()  # first: reading /proc is not the client's work
         self._client0 = time.process_time()
-        self._broker0 = broker_cpu_seconds()
 
     def stop(self) -> None:
         self.client = time.process_time() - self._client0
@@ -100,6 +105,9 @@ class PublishRow:
     stored: int  # messages read back from the contender's streams (warm-up included)
     client_cpu_us_per_tick: float | None = None  # this process's CPU in the window, per tick
     broker_cpu_us_per_tick: float | None = None  # every node's CPU in the window, per tick
+    # the nodes leading its partitions (a stream's leader is placed by the broker when it is
+    # created: rows whose partitions are led by different numbers of nodes are not comparable)
+    leader_nodes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +169,21 @@ def _by_partition(items: Items, partitions: int) -> list[list[tuple[bytes, bytes
 
 class _Links:
     """Raw publishers on each partition's leader, counting confirmed ticks (a confirmed id
-    stands for `weight[id]` ticks: 1 per message, or a sub-entry batch's size)."""
+    stands for `weights[partition][id]` ticks, a sub-entry batch's size; an id without a
+    weight for 1: one message, counted without Python work per id). At most
+    `window` ticks are unconfirmed at a time: the producer's in-flight bound
+    (`ProducerConfig.max_in_flight`), so the ceiling does not get a deeper pipeline than the
+    producer may have."""
 
-    def __init__(self, settings: ConnectionSettings, streams: list[str], ref: str) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, streams: list[str], ref: str, window: int
+    ) -> None:
         self.confirmed = 0
+        self.written = 0
         self.target = 0
+        self.window = window
         self.done = asyncio.Event()
+        self.room = asyncio.Event()
         self.weights: list[dict[int, int]] = [{} for _ in streams]
         self.links = [
             PartitionPublisher(
@@ -179,21 +196,28 @@ class _Links:
         weights = self.weights[index]
 
         def confirmed(ids: list[int]) -> None:
-            self.confirmed += sum(weights.pop(i, 0) for i in ids)
+            self.confirmed += sum(weights.pop(i, 1) for i in ids) if weights else len(ids)
+            self.room.set()
             if self.confirmed >= self.target:
                 self.done.set()
 
         return confirmed
 
-    async def send(self, frames: list[list[bytes]], ticks: int) -> None:
-        """Write each partition's frames (round robin, draining after each round), then wait
-        until `ticks` more ticks are confirmed."""
+    async def send(self, frames: list[list[tuple[bytes, int]]], ticks: int) -> None:
+        """Write each partition's (frame, ticks in it) in turn (round robin, draining after
+        each round, waiting for room in the window before each frame), then wait until
+        `ticks` more ticks are confirmed."""
         self.target += ticks
         self.done.clear()
         for i in range(max(map(len, frames), default=0)):
             for link, fs in zip(self.links, frames, strict=True):
                 if i < len(fs):
-                    link.write(fs[i])
+                    frame, weight = fs[i]
+                    while self.written + weight - self.confirmed > self.window:
+                        self.room.clear()
+                        await asyncio.wait_for(self.room.wait(), 300)
+                    self.written += weight
+                    link.write(frame)
             await asyncio.gather(*(link.drain() for link in self.links))
         await asyncio.wait_for(self.done.wait(), 300)
 
@@ -203,13 +227,15 @@ async def _raw_frames(
     ss: str,
     warm: Items,
     items: Items,
-    encode: Callable[[list[tuple[bytes, bytes]], dict[int, int], int], tuple[list[bytes], int]],
+    encode: Callable[
+        [list[tuple[bytes, bytes]], dict[int, int], int], tuple[list[tuple[bytes, int]], int]
+    ],
 ) -> float:
     """Encode warm-up and timed frames first (`encode(messages, weights, next_id)` returns the
     frames and the next id), connect, send the warm-up, then time the rest."""
     async with Admin(settings) as admin:
         streams = await admin.partitions(ss)
-    links = _Links(settings, streams, ss)
+    links = _Links(settings, streams, ss, _WINDOW)
     batches = []
     next_ids = [1] * len(streams)
     for part in (warm, items):
@@ -233,31 +259,36 @@ async def _raw_frames(
 
 def _per_message(
     messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
-) -> tuple[list[bytes], int]:
-    """The producer's default frames: v2, one id per message, the symbol as filter value."""
+) -> tuple[list[tuple[bytes, int]], int]:
+    """The producer's default frames: v2, one id per message, the symbol as filter value
+    (one tick per id: no `weights`)."""
     frames = []
     for start in range(0, len(messages), _FRAME):
         part = messages[start : start + _FRAME]
         batch = [(pid + j, m) for j, (_, m) in enumerate(part)]
-        weights.update((p, 1) for p, _ in batch)
         filters = [s for s, _ in part]
-        frames.append(encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters))
+        frame = encode_publish_frame(PartitionPublisher.PUBLISHER_ID, batch, filters)
+        frames.append((frame, len(batch)))
         pid += len(batch)
     return frames, pid
 
 
 def _sub_entries(
     messages: list[tuple[bytes, bytes]], weights: dict[int, int], pid: int
-) -> tuple[list[bytes], int]:
-    records = []
+) -> tuple[list[tuple[bytes, int]], int]:
+    records, ticks = [], []
     for start in range(0, len(messages), _SUB_ENTRY):
         batch = [m for _, m in messages[start : start + _SUB_ENTRY]]
         records.append(encode_sub_entry_record(pid, batch))
         weights[pid] = len(batch)
+        ticks.append(len(batch))
         pid += 1
     per_frame = max(1, _FRAME // _SUB_ENTRY)
     frames = [
-        encode_records_frame(PartitionPublisher.PUBLISHER_ID, records[i : i + per_frame], 1)
+        (
+            encode_records_frame(PartitionPublisher.PUBLISHER_ID, records[i : i + per_frame], 1),
+            sum(ticks[i : i + per_frame]),
+        )
         for i in range(0, len(records), per_frame)
     ]
     return frames, pid
@@ -392,21 +423,23 @@ async def run_publish_bench(
 
     def super_stream(
         run: Callable[[ConnectionSettings, str, Items, Items], Awaitable[float]],
-    ) -> Callable[[str], Awaitable[tuple[float, int]]]:
-        async def contender(key: str) -> tuple[float, int]:
+    ) -> Callable[[str], Awaitable[tuple[float, int, int | None]]]:
+        async def contender(key: str) -> tuple[float, int, int | None]:
             ss = f"bench-{tag}-{key}"
             config = StreamConfig(super_stream=ss, partitions=partitions)
             await create_topology(settings, config)
             try:
+                async with Admin(settings) as admin:
+                    leaders = {(await admin.info(p)).leader for p in config.partition_names()}
                 seconds = await run(settings, ss, warm, items)
                 stored = await _stored(settings, config.partition_names(), warmup + count)
             finally:
                 await delete_topology(settings, ss)
-            return seconds, stored
+            return seconds, stored, len(leaders)
 
         return contender
 
-    async def pika_row(key: str) -> tuple[float, int]:
+    async def pika_row(key: str) -> tuple[float, int, int | None]:
         stream = f"bench-{tag}-{key}"
         try:
             seconds = await asyncio.to_thread(_pika, settings, stream, warm, items)
@@ -414,7 +447,7 @@ async def run_publish_bench(
         finally:
             async with Admin(settings) as admin:
                 await admin.delete_stream(stream)
-        return seconds, stored
+        return seconds, stored, None
 
     async def ceiling(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
         return await _raw_frames(s, ss, w, i, _per_message)
@@ -426,13 +459,15 @@ async def run_publish_bench(
         return await _rbfly(s, ss, w, i, rbs)
 
     async def naive(s: ConnectionSettings, ss: str, w: Items, i: Items) -> float:
-        # its window is inside the adapter: measured around the whole call (warm-up included)
-        _METER.start()
-        seconds = await naive_rstream_publish(s, ss, i, warmup=w)
-        _METER.stop()
-        return seconds
+        def meter(opening: bool) -> None:  # its window is inside the adapter
+            if opening:
+                _METER.start()
+            else:
+                _METER.stop()
 
-    contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int]]]]] = [
+        return await naive_rstream_publish(s, ss, i, warmup=w, on_window=meter)
+
+    contenders: list[tuple[str, Callable[[str], Awaitable[tuple[float, int, int | None]]]]] = [
         ("ceiling: pre-encoded frames, per-message ids", super_stream(ceiling)),
         ("superticks producer (defaults)", super_stream(_superticks)),
     ]
@@ -448,7 +483,7 @@ async def run_publish_bench(
     with Progress("publish", len(contenders), enabled=show_progress) as bar:
         for n, (name, run) in enumerate(contenders):
             bar.update(n, name)
-            seconds, stored = await run(f"{n}")
+            seconds, stored, leader_nodes = await run(f"{n}")
             client = round(_METER.client / count * 1e6, 2)
             broker = round(_METER.broker / count * 1e6, 2) if _METER.broker_known else None
             rows.append(
@@ -460,6 +495,7 @@ async def run_publish_bench(
                     stored,
                     client,
                     broker,
+                    leader_nodes,
                 )
             )
     by_name = {row.name.split(" ")[0].rstrip(":"): row for row in rows}

@@ -126,3 +126,18 @@ class ManagementClient:
             except OSError as exc:
                 errors.append(f"{url}: {exc}")
         raise ClusterError("no node's management API answered (" + "; ".join(errors) + ")")
+
+    def connections(self) -> dict[str, str]:
+        """The broker's name of each client connection, by the name the client gave it
+        (`connection_name`; connections appear once the broker's statistics list them, ~5 s)."""
+        return {
+            str((c.get("client_properties") or {}).get("connection_name")): str(c["name"])
+            for c in self._get("/api/connections")
+            if (c.get("client_properties") or {}).get("connection_name")
+        }
+
+    def close_connection(self, name: str) -> None:
+        """Close a client connection from the broker's side (`name` as `connections` gives it)."""
+        from urllib.parse import quote
+
+        self.send("DELETE", f"/api/connections/{quote(name, safe='')}")

@@ -6,6 +6,7 @@
 * `partitioning.simulator`: `MarketSimulator`, deterministic realistic ticks;
 * `partitioning.topology`: the super stream declared, described, deleted;
 * `partitioning.producer`: `Producer`, every tick stored once, in order, in its partition;
+* `partitioning.inflight`: the producer's unconfirmed records per partition, in id order;
 * `partitioning.feed`: the simulator's ticks published by the producer, paced or flat out;
 * `partitioning.metrics`: the producer's metrics for Prometheus (read at scrape time).
 

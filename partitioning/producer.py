@@ -5,14 +5,19 @@ How it keeps that promise:
 * route once per symbol (`Router`, the Java clients' murmur3 rule), frame each tick once as an
   AMQP 1.0 message, and give it the next publishing id of its partition;
 * write ordinary publish frames (one message per tick, per-message ids: readable by every client
-  and safe for broker deduplication), each up to `batch_size` messages; each message carries
-  its symbol as its filter value, for consumers that filter server-side;
+  and safe for broker deduplication) of `batch_size` messages (2,000; fewer for big ticks),
+  filled across calls: full frames go out at once, a short rest when the event loop next runs;
+  each message carries its symbol as its filter value, for consumers that filter server-side.
+  A record is kept as its cached head (per symbol and body size) and the caller's body, and
+  framed in one copy;
 * group each `send_batch` call's ticks by symbol (stably: a symbol's ticks keep their order;
   ids are given after grouping, so they increase in write order). The broker filters whole
   chunks by a Bloom filter of the filter values in them: grouped, a chunk holds few symbols
   and a one-symbol consumer is sent few chunks; interleaved, nearly every chunk matches;
 * keep every unconfirmed message, bounded by `max_in_flight`: `send()` waits for room
-  (backpressure) rather than growing memory or dropping;
+  (backpressure) rather than growing memory or dropping. The bookkeeping is per call and
+  partition, not per tick (`partitioning.inflight`): the broker confirms in id order, and a
+  confirmed run of ids settles whole calls at once;
 * when a partition's connection drops, its leader moves, a publish is refused, or confirms stall
   for `confirm_timeout_s`, reconnect to the current leader under the same producer name, ask the
   broker for the last id it stored, count everything up to it as confirmed, and re-send the rest
@@ -44,14 +49,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from partitioning.codec import data_header, message_prefix
+from partitioning.inflight import InFlight, Segment
 from partitioning.router import Router
 from superticks.errors import (
     ConnectionFailed,
@@ -71,12 +79,9 @@ from superticks.streams import (
     Compression,
     NameLock,
     PartitionPublisher,
-    encode_id,
-    encode_record,
-    encode_records_frame,
+    encode_split_frame,
     encode_sub_entry_record,
     filter_part,
-    frame_runs,
     record_middle,
 )
 
@@ -105,7 +110,10 @@ class ProducerConfig(BaseModel):
     """How long start() waits for the name to be free before `ProducerNameInUse` (a free name
     is granted in milliseconds; a name whose holder just died frees when its connection does)."""
     max_in_flight: int = Field(default=50_000, ge=1)
-    batch_size: int = Field(default=1_000, ge=1, le=10_000)
+    batch_size: int = Field(default=2_000, ge=1, le=10_000)
+    """Messages per publish frame (fewer when they would not fit the broker's frame limit).
+    Frames fill across calls; bigger frames let the broker write bigger chunks, which costs it
+    less per tick."""
     confirm_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=0.05, gt=0)
     sub_entry_size: int = Field(default=1, ge=1, le=65_535)
@@ -163,17 +171,34 @@ class _Ticket:
         self.started = time.monotonic()
 
 
+_Slice = tuple[Segment[_Ticket], int, int]  # records start..end - 1 of a segment
+
+
 class _Partition:
-    __slots__ = ("index", "last_progress", "link", "next_id", "pending", "ready", "recovering")
+    __slots__ = (
+        "index",
+        "inflight",
+        "last_progress",
+        "link",
+        "next_id",
+        "outbox",
+        "outbox_count",
+        "ready",
+        "recovering",
+    )
 
     link: PartitionPublisher
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.next_id = 1
-        # id -> (publish record, ticket, ticks in it), in id order (dicts keep insertion order);
-        # a record carries its id, so a re-send is the same bytes and the broker deduplicates it
-        self.pending: dict[int, tuple[bytes, _Ticket, int]] = {}
+        # what was sent and is not confirmed, in id order; a record keeps its id, head and
+        # body, so a re-send is the same bytes and the broker deduplicates it
+        self.inflight: InFlight[_Ticket] = InFlight()
+        # records not written yet (in flight already): frames go out full (`batch_size`)
+        # at once, the rest when the event loop next runs
+        self.outbox: deque[_Slice] = deque()
+        self.outbox_count = 0
         self.ready = False  # connected and caught up: new frames may be written
         self.recovering: asyncio.Task[None] | None = None
         self.last_progress = time.monotonic()
@@ -194,10 +219,17 @@ class Producer:
         self.metrics = ProducerMetrics()
         self._partitions: list[_Partition] = []
         self._router: Router | None = None
-        # symbol -> (partition, filter-value field, AMQP message prefix): routed once
-        self._symbols: dict[str, tuple[_Partition, bytes, bytes]] = {}
-        self._middles: dict[str, dict[int, bytes]] = {}  # symbol -> body size -> record middle
+        # symbol -> (partition, filter-value field, AMQP message prefix, body size -> record
+        # middle): routed once
+        self._symbols: dict[str, _Symbol] = {}
+        cfg = self.config
+        self._per_frame = cfg.batch_size
+        if cfg.sub_entry_size > 1:
+            self._per_frame = max(1, cfg.batch_size // cfg.sub_entry_size)
+        self._version = 2 if cfg.filter_values and cfg.sub_entry_size == 1 else 1
+        self._flush_soon: asyncio.Handle | None = None
         self._room = asyncio.Event()
+        self._room_for = 0  # the smallest send waiting for room (confirms wake it once it fits)
         self._idle = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -273,6 +305,9 @@ class Producer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         await asyncio.gather(*(p.link.stop() for p in self._partitions))
         if self._lock is not None:
             await self._lock.release()  # after the links: the name frees once nothing sends
@@ -294,7 +329,7 @@ class Producer:
     def stall_s(self) -> float:
         """How long the longest-waiting partition has now waited for a confirm (0: none)."""
         now = time.monotonic()
-        waits = [now - p.last_progress for p in self._partitions if p.pending]
+        waits = [now - p.last_progress for p in self._partitions if p.inflight]
         return max(waits, default=0.0)
 
     def partition_for(self, symbol: str) -> int:
@@ -316,10 +351,10 @@ class Producer:
         producer is stopping or has failed, and `TickTooLarge` (sending nothing of the call)
         for a tick whose publish frame would exceed the broker's frame limit.
         """
-        if items and max(len(b) + 8 * len(s) for s, b in items) > _SURELY_FITS:
-            self._refuse_oversized(items)
         window = max(1, self.config.max_in_flight // 2)
         if len(items) > window:
+            if _may_be_too_large(items):  # before any slice is sent
+                self._refuse_oversized(items)
             futures = [
                 await self.send_batch(items[i : i + window]) for i in range(0, len(items), window)
             ]
@@ -332,41 +367,41 @@ class Producer:
             return ticket.future
         symbols = self._symbols
         sub_entries = self.config.sub_entry_size > 1
-        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
+        # partition -> (partition, record heads, bodies), in write order; nothing is sent (and
+        # nothing but the caches changes) before every tick passed the size check
+        touched: dict[int, tuple[_Partition, list[bytes], list[bytes]]] = {}
         for symbol, bodies in group_by_symbol(items).items():
             known = symbols.get(symbol)
             if known is None:
                 known = self._learn(symbol)
-            part, _, prefix = known
+            part, _, prefix, middles = known
             batch = touched.get(part.index)
             if batch is None:
-                batch = touched[part.index] = (part, [])
-                if not part.pending:  # it was idle: its wait for a confirm starts now
-                    part.last_progress = time.monotonic()
-            records, pending = batch[1], part.pending
+                batch = touched[part.index] = (part, [], [])
             if sub_entries:
+                if max(map(len, bodies)) + 8 * len(symbol) > _SURELY_FITS:
+                    self._refuse_oversized(items)
                 # messages for now; cut into sub-entry records below, per partition
-                records.extend(prefix + data_header(len(b)) + b for b in bodies)
+                batch[1].extend(prefix + data_header(len(b)) + b for b in bodies)
                 continue
-            pid = part.next_id
-            middles = self._middles[symbol]
-            for body in bodies:
-                middle = middles.get(len(body))
-                if middle is None:
-                    middle = self._middle(symbol, len(body))
-                record = encode_id(pid) + middle + body
-                pending[pid] = (record, ticket, 1)
-                records.append(record)
-                pid += 1
-            part.next_id = pid
-        if sub_entries:
-            touched = {i: (p, self._sub_entries(p, m, ticket)) for i, (p, m) in touched.items()}
+            # a body size new to the symbol makes its middle, or raises TickTooLarge
+            batch[1].extend(map(middles.__getitem__, map(len, bodies)))
+            batch[2].extend(bodies)
         self.metrics.sent += len(items)
         self.metrics.in_flight += len(items)
         self._idle.clear()
-        for part, records in touched.values():
+        for part, heads, bodies in touched.values():
+            if not part.inflight:  # it was idle: its wait for a confirm starts now
+                part.last_progress = time.monotonic()
+            if sub_entries:
+                segment = self._sub_entries(part, heads, ticket)
+            else:
+                pid = part.next_id
+                part.next_id = pid + len(heads)
+                segment = Segment(range(pid, pid + len(heads)), heads, bodies, ticket)
+            part.inflight.add(segment)
             if part.ready:
-                self._write(part, records)
+                self._queue(part, segment, 0)
         return ticket.future
 
     async def send_with_ids(self, items: Sequence[tuple[int, str, bytes]]) -> asyncio.Future[None]:
@@ -400,7 +435,8 @@ class Producer:
         ticket = _Ticket(asyncio.get_running_loop().create_future(), 0)
         symbols = self._symbols
         earlier: list[asyncio.Future[None]] = []
-        touched: dict[int, tuple[_Partition, list[bytes]]] = {}
+        # partition -> (partition, ids, record heads, messages), in the order given
+        touched: dict[int, tuple[_Partition, list[int], list[bytes], list[bytes]]] = {}
         fresh = 0
         for pid, symbol, message in items:  # one pass: route, skip what was sent, encode
             known = symbols.get(symbol)
@@ -408,19 +444,19 @@ class Producer:
                 known = self._learn(symbol)
             part = known[0]
             if pid < part.next_id:
-                entry = part.pending.get(pid)
-                if entry is not None and not entry[1].future.done():
-                    earlier.append(entry[1].future)
+                earlier_ticket = part.inflight.ticket_of(pid)
+                if earlier_ticket is not None and not earlier_ticket.future.done():
+                    earlier.append(earlier_ticket.future)
                 continue
             part.next_id = pid + 1
             batch = touched.get(part.index)
             if batch is None:
-                batch = touched[part.index] = (part, [])
-                if not part.pending:
+                batch = touched[part.index] = (part, [], [], [])
+                if not part.inflight:
                     part.last_progress = time.monotonic()
-            record = encode_record(pid, known[1], message, b"")
-            part.pending[pid] = (record, ticket, 1)
-            batch[1].append(record)
+            batch[1].append(pid)
+            batch[2].append(record_middle(known[1], b"", len(message)))
+            batch[3].append(message)
             fresh += 1
         ticket.remaining = fresh  # no confirm can arrive before this (no await above)
         if not fresh:
@@ -429,9 +465,11 @@ class Producer:
         self.metrics.sent += fresh
         self.metrics.in_flight += fresh
         self._idle.clear()
-        for part, records in touched.values():
+        for part, ids, heads, messages in touched.values():
+            segment = Segment(ids, heads, messages, ticket)
+            part.inflight.add(segment)
             if part.ready:
-                self._write(part, records)
+                self._queue(part, segment, 0)
         if earlier:
             return _all_of([*dict.fromkeys(earlier), ticket.future])
         return ticket.future
@@ -465,35 +503,33 @@ class Producer:
                 if size > FRAME_MAX:
                     raise TickTooLarge(symbol, size, FRAME_MAX)
 
-    def _sub_entries(self, part: _Partition, messages: list[bytes], ticket: _Ticket) -> list[bytes]:
+    def _sub_entries(
+        self, part: _Partition, messages: list[bytes], ticket: _Ticket
+    ) -> Segment[_Ticket]:
+        """`messages` as sub-entry records (each `sub_entry_size` of them under one id)."""
         size = self.config.sub_entry_size
         compression = _COMPRESSION[self.config.compression]
-        records = []
+        heads, weights = [], []
         for start in range(0, len(messages), size):
             batch = messages[start : start + size]
-            pid = part.next_id
-            part.next_id = pid + 1
-            record = encode_sub_entry_record(pid, batch, compression)
-            part.pending[pid] = (record, ticket, len(batch))
-            records.append(record)
-        return records
+            # the record after its 8-byte id (which the frame encoder writes)
+            heads.append(encode_sub_entry_record(0, batch, compression)[8:])
+            weights.append(len(batch))
+        pid = part.next_id
+        part.next_id = pid + len(heads)
+        return Segment(range(pid, pid + len(heads)), heads, [b""] * len(heads), ticket, weights)
 
-    def _middle(self, symbol: str, size: int) -> bytes:
-        """A symbol's record middle for bodies of `size` bytes (see `record_middle`), cached."""
-        _, fv, prefix = self._symbols[symbol]
-        middle = record_middle(fv, prefix + data_header(size), size)
-        self._middles[symbol][size] = middle
-        return middle
-
-    def _learn(self, symbol: str) -> tuple[_Partition, bytes, bytes]:
+    def _learn(self, symbol: str) -> _Symbol:
         assert self._router is not None
-        known = (
+        fv = filter_part(symbol.encode()) if self.config.filter_values else b""
+        prefix = message_prefix(symbol)
+        known: _Symbol = (
             self._partitions[self._router.route(symbol)],
-            filter_part(symbol.encode()) if self.config.filter_values else b"",
-            message_prefix(symbol),
+            fv,
+            prefix,
+            _Middles(symbol, fv, prefix),
         )
         self._symbols[symbol] = known
-        self._middles[symbol] = {}
         return known
 
     async def flush(self, timeout_s: float | None = None) -> None:
@@ -516,7 +552,11 @@ class Producer:
                 raise ProducerClosed(f"the producer is {self.state}; it takes no more ticks")
             if self.metrics.in_flight + count <= self.config.max_in_flight:
                 return
-            self._room.clear()
+            if not self._room.is_set() and self._room_for:
+                self._room_for = min(self._room_for, count)
+            else:
+                self._room.clear()
+                self._room_for = count
             await self._room.wait()
 
     def _name_changed(self, held: bool) -> None:
@@ -528,47 +568,84 @@ class Producer:
                 self.config.name,
             )
 
-    def _write(self, part: _Partition, records: Sequence[bytes]) -> None:
-        size = self.config.batch_size
-        if self.config.sub_entry_size > 1:
-            size = max(1, size // self.config.sub_entry_size)
-        version = 2 if self.config.filter_values and self.config.sub_entry_size == 1 else 1
+    def _queue(self, part: _Partition, segment: Segment[_Ticket], start: int) -> None:
+        """Write a segment's records from `start` on: full frames now, the rest (with whatever
+        the next calls add) when the event loop next runs."""
+        part.outbox.append((segment, start, len(segment)))
+        part.outbox_count += len(segment) - start
+        if part.outbox_count >= self._per_frame:
+            self._send_out(part, everything=False)
+        if part.outbox_count and self._flush_soon is None:
+            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush_outboxes)
+
+    def _flush_outboxes(self) -> None:
+        self._flush_soon = None
+        for part in self._partitions:
+            if part.outbox_count:
+                self._send_out(part, everything=True)
+
+    def _send_out(self, part: _Partition, *, everything: bool) -> None:
+        """Write the outbox in frames of `batch_size` records (fewer for big ticks), the last
+        one short only if `everything`."""
+        size, box = self._per_frame, part.outbox
+        while part.ready and (part.outbox_count >= size or (everything and part.outbox_count)):
+            take = min(size, part.outbox_count)
+            part.outbox_count -= take
+            runs: list[tuple[Sequence[int], list[bytes], list[bytes]]] = []
+            while take:
+                segment, start, end = box[0]
+                n = min(take, end - start)
+                stop = start + n
+                runs.append(
+                    (segment.ids[start:stop], segment.heads[start:stop], segment.bodies[start:stop])
+                )
+                if stop == end:
+                    box.popleft()
+                else:
+                    box[0] = (segment, stop, end)
+                take -= n
+            self._write(part, runs)
+
+    def _write(
+        self, part: _Partition, runs: list[tuple[Sequence[int], list[bytes], list[bytes]]]
+    ) -> None:
+        head, joined = encode_split_frame(PartitionPublisher.PUBLISHER_ID, runs, self._version)
+        count = sum(len(ids) for ids, _, _ in runs)
+        if len(head) + len(joined) > FRAME_MAX and count > 1:
+            # big ticks: fewer a frame (a tick too large for a frame alone was refused)
+            first, rest = _cut(runs, count // 2)
+            self._write(part, first)
+            if part.ready:
+                self._write(part, rest)
+            return
         try:
-            for start in range(0, len(records), size):
-                for run in frame_runs(records[start : start + size]):  # big ticks: fewer a frame
-                    part.link.write(
-                        encode_records_frame(PartitionPublisher.PUBLISHER_ID, run, version)
-                    )
+            part.link.write(head, joined)
         except ConnectionFailed as exc:
             self._lost(part, str(exc))
 
     # -- confirms and recovery -------------------------------------------------------------
     def _confirmed(self, part: _Partition, ids: Sequence[int]) -> None:
-        pending = part.pending
-        done = 0
-        now = time.monotonic()
-        for pid in ids:
-            entry = pending.pop(pid, None)
-            if entry is None:
-                continue  # a re-send's second confirm
-            _, ticket, ticks = entry
-            done += ticks
-            ticket.remaining -= ticks
-            if ticket.remaining == 0:
-                if not ticket.future.done():
-                    ticket.future.set_result(None)
-                self.metrics.confirm_latency.record(now - ticket.started)
-        if done:
-            stall = now - part.last_progress
-            if stall > self.metrics.max_stall_s:
-                self.metrics.max_stall_s = stall
-            part.last_progress = now
-            self._settle(done)
+        finished: list[_Ticket] = []
+        self._settle(part, part.inflight.confirm(ids, finished), finished)
 
-    def _settle(self, done: int) -> None:
+    def _settle(self, part: _Partition, done: int, finished: list[_Ticket]) -> None:
+        if not done:
+            return
+        now = time.monotonic()
+        latency = self.metrics.confirm_latency
+        for ticket in finished:
+            if not ticket.future.done():
+                ticket.future.set_result(None)
+            latency.record(now - ticket.started)
+        stall = now - part.last_progress
+        if stall > self.metrics.max_stall_s:
+            self.metrics.max_stall_s = stall
+        part.last_progress = now
         self.metrics.confirmed += done
         self.metrics.in_flight -= done
-        self._room.set()
+        if self.metrics.in_flight + self._room_for <= self.config.max_in_flight:
+            self._room.set()  # wake senders only once the smallest waiting one fits
+            self._room_for = 0
         if self.metrics.in_flight == 0:
             self._idle.set()
 
@@ -578,6 +655,8 @@ class Producer:
 
     def _lost(self, part: _Partition, why: str) -> None:
         part.ready = False
+        part.outbox.clear()  # in flight: the recovery re-sends it
+        part.outbox_count = 0
         if self.state not in (ProducerState.RUNNING, ProducerState.STOPPING):
             return
         if part.recovering is None or part.recovering.done():
@@ -601,15 +680,17 @@ class Producer:
                 delay = min(delay * 2, 0.5)
         self.metrics.reconnects += 1
         # Everything up to `last` was stored (its confirm was lost with the connection).
-        stored = [pid for pid in part.pending if pid <= last]
-        if stored:
-            self._confirmed(part, stored)
-        resend = [record for record, _, _ in part.pending.values()]
-        self.metrics.resent += len(resend)
+        finished: list[_Ticket] = []
+        self._settle(part, part.inflight.confirm_through(last, finished), finished)
+        part.outbox.clear()
+        part.outbox_count = 0
         part.last_progress = time.monotonic()
         part.ready = True
-        if resend:
-            self._write(part, resend)
+        for segment, start in part.inflight.unconfirmed():
+            self.metrics.resent += len(segment) - start
+            part.outbox.append((segment, start, len(segment)))
+            part.outbox_count += len(segment) - start
+        self._send_out(part, everything=True)
         await part.link.drain()
 
     async def _watch(self) -> None:
@@ -619,10 +700,10 @@ class Producer:
             await asyncio.sleep(min(1.0, timeout / 4))
             now = time.monotonic()
             for part in self._partitions:
-                if part.ready and part.pending and now - part.last_progress > timeout:
+                if part.ready and part.inflight and now - part.last_progress > timeout:
                     await part.link.stop(silent=True)
                     self._lost(part, f"no confirm for {timeout:.0f} s")
-                elif part.ready and not part.pending:
+                elif part.ready and not part.inflight:
                     part.last_progress = now
 
     def _fail(self, exc: BaseException) -> None:
@@ -633,25 +714,73 @@ class Producer:
 
     def _fail_pending(self, exc: BaseException) -> None:
         for part in self._partitions:
-            for _, ticket, _ in part.pending.values():
+            for ticket in part.inflight.clear():
                 if not ticket.future.done():
                     ticket.future.set_exception(exc)
                     ticket.future.exception()  # mark retrieved: the caller may not await it
-            part.pending.clear()
+            part.outbox.clear()
+            part.outbox_count = 0
         self.metrics.in_flight = 0
         self._idle.set()
+
+
+class _Middles(dict[int, bytes]):
+    """A symbol's record middles by body size (see `record_middle`), each made on first use;
+    a size whose record would not fit a publish frame on its own is refused (`TickTooLarge`)
+    and never cached, so it is refused every time."""
+
+    __slots__ = ("_fv", "_prefix", "_symbol")
+
+    def __init__(self, symbol: str, fv: bytes, prefix: bytes) -> None:
+        super().__init__()
+        self._symbol = symbol
+        self._fv = fv
+        self._prefix = prefix
+
+    def __missing__(self, size: int) -> bytes:
+        middle = record_middle(self._fv, self._prefix + data_header(size), size)
+        frame = PUBLISH_FRAME_OVERHEAD + 8 + len(middle) + size
+        if frame > FRAME_MAX:
+            raise TickTooLarge(self._symbol, frame, FRAME_MAX)
+        self[size] = middle
+        return middle
+
+
+_Symbol = tuple[_Partition, bytes, bytes, _Middles]
+_BODY, _SYMBOL = itemgetter(1), itemgetter(0)
+
+
+_Runs = list[tuple[Sequence[int], list[bytes], list[bytes]]]
+
+
+def _cut(runs: _Runs, count: int) -> tuple[_Runs, _Runs]:
+    """`runs` (ids, heads, bodies) as their first `count` records and the rest."""
+    first: _Runs = []
+    rest: _Runs = []
+    for ids, heads, bodies in runs:
+        if count >= len(ids):
+            first.append((ids, heads, bodies))
+        elif count <= 0:
+            rest.append((ids, heads, bodies))
+        else:
+            first.append((ids[:count], heads[:count], bodies[:count]))
+            rest.append((ids[count:], heads[count:], bodies[count:]))
+        count -= len(ids)
+    return first, rest
+
+
+def _may_be_too_large(items: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether some tick of `items` may not fit a frame (then `_refuse_oversized` decides)."""
+    longest = max(map(len, map(_BODY, items)))
+    return longest + 8 * max(map(len, map(_SYMBOL, items))) > _SURELY_FITS
 
 
 def group_by_symbol(items: Iterable[tuple[str, bytes]]) -> dict[str, list[bytes]]:
     """The bodies of `items` by symbol: symbols in order of first appearance, each symbol's
     bodies in their order (a stable grouping: per-symbol order holds)."""
-    groups: dict[str, list[bytes]] = {}
+    groups: defaultdict[str, list[bytes]] = defaultdict(list)
     for symbol, body in items:
-        bodies = groups.get(symbol)
-        if bodies is None:
-            groups[symbol] = [body]
-        else:
-            bodies.append(body)
+        groups[symbol].append(body)
     return groups
 
 

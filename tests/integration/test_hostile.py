@@ -32,6 +32,8 @@ async def test_a_tick_over_the_frame_limit_is_refused_before_sending_and_nothing
         await producer.send_batch([(SYMBOL, _body(i)) for i in range(10)])
         with pytest.raises(TickTooLarge) as refused:
             await producer.send_batch([(SYMBOL, _body(10)), (SYMBOL, _body(11, pad=1_048_576))])
+        with pytest.raises(TickTooLarge):  # again: a refused size is never taken for a good one
+            await producer.send_batch([(SYMBOL, _body(11, pad=1_048_576))])
         await producer.send_batch([(SYMBOL, _body(i)) for i in range(12, 20)])
         await producer.flush(30)
         assert producer.metrics.confirmed == 18

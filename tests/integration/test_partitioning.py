@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 
 import pytest
 
 import cluster as cl
 from bench.verdict import Verdict, VerdictBuilder
+from cluster.management import ManagementClient
 from partitioning.codec import decode_message, format_body
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
@@ -140,6 +142,45 @@ async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twic
         await p.send_batch(items[:1_500])
     async with Producer(config) as p:
         await p.send_batch(items[1_500:])
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+
+
+async def test_connections_the_broker_closes_mid_feed_are_re_sent_and_nothing_is_lost(
+    connection: ConnectionSettings, unique: str, super_stream: str
+) -> None:
+    items = list(_ticks(100_000))
+    web = ManagementClient(
+        tuple(f"http://127.0.0.1:{port}" for port in (15672, 15673, 15674)),
+        connection.username,
+        connection.password.get_secret_value(),
+    )
+    async with Producer(
+        ProducerConfig(connection=connection, super_stream=unique, name=unique)
+    ) as p:
+        ours = [f"superticks-producer-{unique}-{i}" for i in range(3)]
+        deadline = time.monotonic() + 30
+        while not (
+            wanted := [
+                n for n in ours if n in (listed := await asyncio.to_thread(web.connections))
+            ][:2]
+        ):
+            assert time.monotonic() < deadline, "the broker never listed the producer's connections"
+            await asyncio.sleep(0.5)
+
+        async def feed() -> None:
+            for i in range(0, len(items), 2_000):
+                await p.send_batch(items[i : i + 2_000])
+
+        feeding = asyncio.create_task(feed())
+        await asyncio.sleep(0.2)
+        assert p.metrics.in_flight > 0  # the close cuts off unconfirmed ticks
+        for name in wanted:
+            await asyncio.to_thread(web.close_connection, listed[name])
+        await feeding
+        await p.flush(60)
+        assert p.metrics.reconnects >= 1  # the fault took effect
+        assert p.metrics.resent > 0
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
 

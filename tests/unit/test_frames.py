@@ -17,6 +17,7 @@ from superticks.streams import (
     encode_publish_frame,
     encode_record,
     encode_records_frame,
+    encode_split_frame,
     encode_sub_entry_record,
     filter_part,
     frame_runs,
@@ -102,3 +103,24 @@ def test_frame_runs_keep_every_publish_frame_within_frame_max() -> None:
 def test_credit_frame_grants_chunks_to_one_subscription() -> None:
     # size 7, key Credit (0x0009), version 1, subscription id 3, credit 2
     assert encode_credit_frame(3, 2) == b"\x00\x00\x00\x07\x00\x09\x00\x01\x03\x00\x02"
+
+
+def test_a_frame_of_records_in_parts_is_the_frame_of_the_joined_records() -> None:
+    fv = filter_part(b"AAPL")
+    heads = [record_middle(fv, b"head-", 4), record_middle(fv, b"h-", 2)]
+    bodies = [b"body", b"xy"]
+    records = [encode_id(5) + heads[0] + bodies[0], encode_id(6) + heads[1] + bodies[1]]
+    runs = [(range(5, 6), heads[:1], bodies[:1]), ([6], heads[1:], bodies[1:])]
+    assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
+    sub_entry = encode_split_frame(3, [([5], [b"rest"], [b""])], 1)
+    assert b"".join(sub_entry) == encode_records_frame(3, [encode_id(5) + b"rest"], 1)
+
+
+def test_split_frames_of_consecutive_ids_across_blocks_of_256_match_the_joined_records() -> None:
+    for first in (0, 250, 2**40 + 255, 2**63 - 300):
+        ids = range(first, first + 300)
+        heads = [record_middle(filter_part(b"S"), b"h%d" % i, 1) for i in range(300)]
+        bodies = [bytes((i % 256,)) for i in range(300)]
+        records = [encode_id(p) + h + b for p, h, b in zip(ids, heads, bodies, strict=True)]
+        runs = [(ids[:7], heads[:7], bodies[:7]), (ids[7:], heads[7:], bodies[7:])]
+        assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
