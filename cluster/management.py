@@ -106,6 +106,16 @@ class ManagementClient:
             messages=int(data.get("messages") or 0),
         )
 
+    def leader_counts(self) -> dict[str, int]:
+        """How many queues and streams each node leads, every vhost (what the broker's
+        ``balanced`` leader locator weighs); nodes leading none are absent."""
+        counts: dict[str, int] = {}
+        for q in self._get("/api/queues?columns=name,node,leader"):
+            node = str(q.get("leader") or q.get("node") or "")
+            if node:
+                counts[node] = counts.get(node, 0) + 1
+        return counts
+
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
         """PUT/DELETE `path` (JSON `body`) on the first node that answers. Raises ClusterError
         naming the refusal (e.g. 401/403: the user may not manage users)."""

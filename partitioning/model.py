@@ -444,9 +444,14 @@ class StreamConfig(BaseModel):
         return [str(i) for i in range(self.partitions)]
 
     def stream_arguments(self) -> dict[str, str | int]:
-        """The per-partition stream arguments, named and formatted as RabbitMQ expects them."""
+        """The per-partition stream arguments, named and formatted as RabbitMQ expects them.
+
+        ``queue-leader-locator: balanced``: the broker places each partition's leader on the
+        node leading the fewest streams. Its default, ``client-local``, puts every leader on
+        the node the creating connection landed on: one node then takes every write."""
         return {
             "max-age": f"{self.max_age // _ONE_S}s",
             "max-length-bytes": self.max_length_bytes,
             "stream-max-segment-size-bytes": self.max_segment_size_bytes,
+            "queue-leader-locator": "balanced",
         }

@@ -107,6 +107,23 @@ async def test_topology_create_is_idempotent(
     await delete_topology(connection, unique)
 
 
+async def test_each_partition_leader_goes_to_a_node_leading_the_fewest_streams(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    # RabbitMQ's default (client-local) would put all six on the node we are connected to.
+    await create_topology(connection, StreamConfig(super_stream=unique, partitions=6))
+    try:
+        info = await describe_topology(connection, unique)
+        by_port = {f"localhost:{n.stream_port}": f"rabbit@{n.name}" for n in cl.NODES}
+        leaders = {by_port[p.leader] for p in info.partitions}
+        counts = cluster.management.leader_counts()
+        least = min(counts.get(node, 0) for node in by_port.values())
+        # each new leader went to a node that then led no more than one stream above the least
+        assert all(counts.get(node, 0) - 1 <= least for node in leaders), (leaders, counts)
+    finally:
+        await delete_topology(connection, unique)
+
+
 async def test_topology_with_another_partition_count_is_a_clear_error(
     connection: ConnectionSettings, unique: str, cluster: cl.Cluster
 ) -> None:

@@ -324,6 +324,7 @@ def test_stream_arguments_are_named_and_formatted_for_rabbitmq() -> None:
         "max-age": "86400s",
         "max-length-bytes": 20_000_000_000,
         "stream-max-segment-size-bytes": 500_000_000,
+        "queue-leader-locator": "balanced",
     }
 
 
