@@ -13,9 +13,10 @@ Producer side: `format_body` builds a body from already formatted strings (no va
 Decimal) and `frame_message` wraps it with a cached per-symbol prefix, in one concatenation.
 Consumer side: `decode_body` parses with orjson and checks every rule of `MarketData` by hand,
 handing anything it cannot vouch for to the model itself (which accepts it or says what is
-wrong), so it accepts exactly what `MarketData.from_bytes` accepts. `split_message` reads any
-AMQP 1.0 message a Java, Go, .NET or JS producer may send; `decode_message` recognises our own
-layout without the general parser. See docs/wire-format.md.
+wrong), so it accepts exactly what `MarketData.from_bytes` accepts; `decode_messages` reads a
+whole chunk's bodies with one msgspec call into typed structs, then checks them the same way.
+`split_message` reads any AMQP 1.0 message a Java, Go, .NET or JS producer may send;
+`decode_message` recognises our own layout without the general parser. See docs/wire-format.md.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Annotated, Final
 
+import msgspec
 import orjson
 
 from partitioning.model import (
@@ -584,12 +585,15 @@ def decode_message(message: bytes | bytearray | memoryview) -> Tick:
 # -- decoding bodies ---------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Tick:
+class Tick(msgspec.Struct, gc=False):
     """A decoded, validated tick as handlers see it.
 
     Decimal fields keep their exact wire strings (lossless; convert with `Decimal(...)` when
     arithmetic is needed), the timestamp is microseconds since the epoch (UTC).
+
+    A `msgspec.Struct` (fields, positional and keyword construction, equality and ``repr``
+    as a slotted dataclass's), built in C and not tracked by the cyclic garbage collector: a
+    tick holds only strings and integers, so it never forms a cycle.
     """
 
     symbol: str
@@ -643,6 +647,11 @@ class _Slow(Exception):
 
 
 _DECIMALS: dict[str, float] = {}
+"""Cache: decimal strings the fast path trusts (see `_decimal_miss`) -> their floats."""
+_POSITIVE: set[str] = set()
+"""The `_DECIMALS` keys whose floats are > 0 ..."""
+_NON_NEGATIVE: set[str] = set()
+"""... and >= 0 (all three are cleared together)."""
 _SYMBOLS: set[str] = set()
 _MILLIS: dict[str, int] = {}
 """Cache: validated ``YYYY-MM-DDTHH:MM:SS.mmm`` -> microseconds since the epoch."""
@@ -678,7 +687,13 @@ def _decimal_miss(text: object, cache: bool = True) -> float:
     if cache:
         if len(_DECIMALS) >= _CACHE_LIMIT:
             _DECIMALS.clear()
+            _POSITIVE.clear()
+            _NON_NEGATIVE.clear()
         _DECIMALS[text] = value
+        if value >= 0.0:
+            _NON_NEGATIVE.add(text)
+            if value > 0.0:
+                _POSITIVE.add(text)
     return value
 
 
@@ -812,9 +827,11 @@ def decode_messages(
     Accepts and refuses exactly what `decode_message` does, with the same errors, for less per
     message: bodies of our own layout with a vbin8 data section are found with one slice and
     one set lookup; those shaped ``{...}`` with no other bracket are parsed together as one
-    JSON array (an element is then exactly its body's value: see below) and checked in one
-    loop like `_decode_fast`. Anything else, or anything that loop cannot vouch for, goes
-    through `decode_message` / `decode_body` on its own.
+    JSON array (an element is then exactly its body's value: see below), straight into typed
+    structs by msgspec (`_checked_wires`; or into dicts by orjson when an element does not
+    fit, `_checked_dicts`), and checked in one loop like `_decode_fast`. Anything else, or
+    anything that loop cannot vouch for, goes through `decode_message` / `decode_body` on its
+    own.
 
     Why the array reads each body alone: every body starts with ``{`` and ends with ``}``,
     bodies are joined by ``,\\n``, the joined text has no ``[`` (so every container is an
@@ -853,24 +870,216 @@ def decode_messages(
                     continue
         alone.append(i)
 
-    parsed: list[object] | None = None
-    if bodies:
-        joined = _JOIN.join(bodies)
-        if b"[" not in joined:
-            try:
-                parsed = _loads(b"[" + joined + b"]")
-            except orjson.JSONDecodeError:
-                parsed = None
-            if parsed is not None and len(parsed) != len(bodies):  # a body holds two values
-                parsed = None
-    if parsed is None:
-        alone.extend(where)
-        alone.sort()
-        where = []
-        parsed = []
-
     ticks: list[Tick] = []
     errors: list[tuple[int, ValueError]] = []
+    if bodies:
+        joined = _JOIN.join(bodies)
+        array = b"[" + joined + b"]"
+        if b"[" in joined or not (
+            _checked_wires(array, bodies, where, ticks, errors)
+            or _checked_dicts(array, bodies, where, ticks, errors)
+        ):
+            alone.extend(where)
+            alone.sort()
+            where = []
+
+    if not alone:
+        return ticks, errors
+    # the rare mixed chunk: decode the rest on their own and merge by index
+    failed = {index for index, _ in errors}
+    merged = [
+        (index, tick)
+        for index, tick in zip([i for i in where if i not in failed], ticks, strict=True)
+    ]
+    for i in alone:
+        try:
+            merged.append((i, decode_message(messages[i])))
+        except ValueError as exc:
+            errors.append((i, exc))
+    merged.sort(key=_first)
+    errors.sort(key=_first)
+    return [tick for _, tick in merged], errors
+
+
+class _WireTick(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A body as `decode_messages` first reads it: exactly the keys of `WIRE_FIELDS` (any
+    order; a repeated key keeps its last value, as orjson's dict does), with the JSON types
+    and the integer ranges of the wire format checked in C. The decimals, the symbol and the
+    timestamp are checked afterwards, like `_decode_fast` does."""
+
+    symbol: str
+    exchange: Annotated[str, msgspec.Meta(min_length=1)]
+    bid_price: str
+    bid_size: str
+    ask_price: str
+    ask_size: str
+    last_price: str
+    last_size: str
+    volume: str
+    timestamp: str
+    sequence_number: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQUENCE_NUMBER)]
+    version: Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+
+
+_read_wires = msgspec.json.Decoder(list[_WireTick]).decode
+
+
+def _checked_wires(
+    array: bytes,
+    bodies: list[bytes],
+    where: list[int],
+    ticks: list[Tick],
+    errors: list[tuple[int, ValueError]],
+) -> bool:
+    """The fast path of `decode_messages`: read `array` (the bodies as one JSON array) into
+    `_WireTick`s and check each like `_decode_fast`, appending to `ticks` and `errors`; False
+    (nothing appended) if the array is not one such object per body (then `_checked_dicts`
+    decides).
+
+    An element read here is the dict orjson would make of its body, typed: its strings and
+    integers are the same values (both parsers are strict RFC 8259 with UTF-8 checks; orjson
+    gives a float for an integer beyond 64 bits, which is out of range here anyway), and
+    whatever does not fit `_WireTick` fails the whole array, to be parsed again by orjson."""
+    try:
+        wires = _read_wires(array)
+    except msgspec.DecodeError:  # also ValidationError
+        return False
+    if len(wires) != len(bodies):  # a body holds two values
+        return False
+    add = ticks.append
+    symbols = _SYMBOLS
+    get = _DECIMALS.get
+    positive = _POSITIVE
+    sizes = _NON_NEGATIVE
+    millis = _MILLIS.get
+    suffix = _SUFFIX_MICROS.get
+    max_chars = MAX_DECIMAL_CHARS
+    tick_type = Tick
+    j = -1
+    for w in wires:
+        j += 1
+        # every string seen before and valid (the caches), in one test; else `_wire_tick`
+        bp = w.bid_price
+        ap = w.ask_price
+        ts = w.timestamp
+        vol = w.volume
+        fbp = get(bp)
+        fap = get(ap)
+        base = millis(ts[:23])
+        micros = suffix(ts[23:])
+        if (
+            fbp is not None
+            and fap is not None
+            and base is not None
+            and micros is not None
+            and w.symbol in symbols
+            and fbp > 0.0
+            # bid <= ask (floats are finite here: equal floats may hide bid > ask)
+            and (fbp < fap or (fbp == fap and (bp == ap or Decimal(bp) <= Decimal(ap))))
+            and w.last_price in positive
+            and w.bid_size in sizes
+            and w.ask_size in sizes
+            and w.last_size in sizes
+            and vol.isdigit()
+            and vol.isascii()
+            and len(vol) <= max_chars
+        ):
+            add(
+                tick_type(
+                    w.symbol,
+                    w.exchange,
+                    bp,
+                    w.bid_size,
+                    ap,
+                    w.ask_size,
+                    w.last_price,
+                    w.last_size,
+                    vol,
+                    base + micros,
+                    w.sequence_number,
+                    w.version,
+                )
+            )
+            continue
+        try:
+            add(_wire_tick(w))
+            continue
+        except (_Slow, ValueError):
+            pass
+        try:
+            add(decode_body(bodies[j]))
+        except ValueError as exc:
+            errors.append((where[j], exc))
+    return True
+
+
+def _wire_tick(w: _WireTick) -> Tick:
+    """The tick of a `_WireTick` whose strings are not all in the caches: the checks of
+    `_decode_fast` that msgspec did not make (caching what they learn); raises _Slow or
+    ValueError for anything they cannot vouch for."""
+    symbol = w.symbol
+    if symbol not in _SYMBOLS:
+        _symbol_miss(symbol)
+    bp, ap, lp = w.bid_price, w.ask_price, w.last_price
+    bs, az, ls, vol = w.bid_size, w.ask_size, w.last_size, w.volume
+    get = _DECIMALS.get
+    fbp = get(bp)
+    if fbp is None:
+        fbp = _decimal_miss(bp)
+    fap = get(ap)
+    if fap is None:
+        fap = _decimal_miss(ap)
+    flp = get(lp)
+    if flp is None:
+        flp = _decimal_miss(lp)
+    f = get(bs)
+    if f is None:
+        f = _decimal_miss(bs)
+    g = get(az)
+    if g is None:
+        g = _decimal_miss(az)
+    k = get(ls)
+    if k is None:
+        k = _decimal_miss(ls)
+    if not (
+        fbp > 0.0
+        and fap > 0.0
+        and flp > 0.0
+        and (fbp < fap or (fbp == fap and (bp == ap or Decimal(bp) <= Decimal(ap))))
+        and f >= 0.0
+        and g >= 0.0
+        and k >= 0.0
+        and (
+            (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS)
+            or _decimal_miss(vol, cache=False) >= 0.0
+        )
+    ):
+        raise _Slow
+    ts = w.timestamp
+    base = _MILLIS.get(ts[:23])
+    sub_ms = None if base is None else _SUFFIX_MICROS.get(ts[23:])
+    micros = _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
+    return Tick(
+        symbol, w.exchange, bp, bs, ap, az, lp, ls, vol, micros, w.sequence_number, w.version
+    )
+
+
+def _checked_dicts(
+    array: bytes,
+    bodies: list[bytes],
+    where: list[int],
+    ticks: list[Tick],
+    errors: list[tuple[int, ValueError]],
+) -> bool:
+    """The general path of `decode_messages`: parse `array` (the bodies as one JSON array)
+    with orjson into dicts and check each like `_decode_fast`, appending to `ticks` and
+    `errors`; False (nothing appended) if the array does not parse into one value per body."""
+    try:
+        parsed = _loads(array)
+    except orjson.JSONDecodeError:
+        return False
+    if type(parsed) is not list or len(parsed) != len(bodies):  # a body holds two values
+        return False
     add = ticks.append
     fields = _fields
     symbols = _SYMBOLS
@@ -882,7 +1091,6 @@ def decode_messages(
     max_chars = MAX_DECIMAL_CHARS
     version = SCHEMA_VERSION
     tick_type = Tick
-    new = object.__new__
     j = -1
     for data in parsed:
         j += 1
@@ -935,20 +1143,9 @@ def decode_messages(
                     micros = (
                         _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
                     )
-                    # Tick(...) without a call to its __init__: the same object, sooner
-                    tick = new(tick_type)
-                    tick.symbol = symbol
-                    tick.exchange = exchange
-                    tick.bid_price = bp
-                    tick.bid_size = bs
-                    tick.ask_price = ap
-                    tick.ask_size = az
-                    tick.last_price = lp
-                    tick.last_size = ls
-                    tick.volume = vol
-                    tick.timestamp_us = micros
-                    tick.sequence_number = seq
-                    tick.version = ver
+                    tick = tick_type(
+                        symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver
+                    )
         except (_Slow, TypeError, ValueError, KeyError, AttributeError):
             tick = None
         if tick is None:
@@ -959,22 +1156,7 @@ def decode_messages(
                 continue
         add(tick)
 
-    if not alone:
-        return ticks, errors
-    # the rare mixed chunk: decode the rest on their own and merge by index
-    failed = {index for index, _ in errors}
-    merged = [
-        (index, tick)
-        for index, tick in zip([i for i in where if i not in failed], ticks, strict=True)
-    ]
-    for i in alone:
-        try:
-            merged.append((i, decode_message(messages[i])))
-        except ValueError as exc:
-            errors.append((i, exc))
-    merged.sort(key=_first)
-    errors.sort(key=_first)
-    return [tick for _, tick in merged], errors
+    return True
 
 
 _first = operator.itemgetter(0)

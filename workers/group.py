@@ -12,13 +12,16 @@ Every worker of group ``G`` subscribes to every partition with the SAC propertie
   successor resumes exactly after the last tick handled here.
 
 Offsets: the stored offset of a partition is the offset of the last tick processed (handled or
-dead-lettered). It is stored every `store_every_ticks` ticks or `store_every_ms` ms, on
-deactivation and on a graceful stop. A worker that dies (SIGKILL, `abort()`) leaves the stored
-offset up to ``store_every_ms`` behind; its successor handles those ticks again. Within one
-process, redelivered offsets at or below the last processed one are dropped (counted as
-duplicates); across processes the stored offset is the only fence, so a handler that must see
-each tick exactly once across crashes has to be idempotent on ``(partition, offset)``, which
-is why it is given the offsets.
+dead-lettered). The hot path writes it every `store_every_ticks` ticks without waiting for the
+broker (a store frame has no answer); every `store_every_ms` ms, once a partition has had
+nothing new to handle for 20 ms, on deactivation and on a graceful stop it is written and read
+back, and only an offset read back counts as stored (the fence below). A worker that dies
+(SIGKILL, `abort()`) leaves the stored offset up to ``store_every_ticks`` or
+``store_every_ms`` behind; its successor handles those ticks again.
+Within one process, redelivered offsets at or below the last processed one are dropped
+(counted as duplicates); across processes the stored offset is the only fence, so a handler
+that must see each tick exactly once across crashes has to be idempotent on
+``(partition, offset)``, which is why it is given the offsets.
 
 Handlers may do more than `TickHandler` asks (`workers.handlers`): a `MessageHandler` is given
 the chunk's messages undecoded (a forwarder need not pay for decoding), a `Settling` one may
@@ -90,6 +93,7 @@ log = logging.getLogger("superticks.worker")
 _NAME = r"^[A-Za-z0-9._-]+$"
 _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 _CONFIRM_STORE_S = 1.0
+_IDLE_STORE_MS = 20  # a partition with nothing new to handle for this long is stored at once
 _ADMIN_TIMEOUT_S = 2.0  # an admin call to a hung node fails after this, then tries another node
 
 
@@ -153,6 +157,8 @@ class _Partition:
         "consumed",
         "dead_letters",
         "duplicates",
+        "handled_at_ms",
+        "idle_stored_for",
         "index",
         "last_tick_us",
         "lock",
@@ -162,6 +168,7 @@ class _Partition:
         "stored_at_ms",
         "stream",
         "subscription",
+        "written",
     )
 
     def __init__(self, index: int, stream: str, metrics: PartitionMetrics) -> None:
@@ -170,8 +177,11 @@ class _Partition:
         self.metrics = metrics
         self.active = False
         self.processed = -1  # offset of the last processed message (-1: none)
-        self.stored = -1  # offset last stored or read back for the group (-1: none)
+        self.stored = -1  # offset last stored and read back for the group (-1: none)
+        self.written = -1  # offset last written in a store frame, maybe not yet read back
         self.stored_at_ms = 0.0
+        self.handled_at_ms = 0.0  # when the last chunk was processed (monotonic ms)
+        self.idle_stored_for = 0.0  # the handled_at_ms whose quiet spell was stored
         self.consumed = 0
         self.duplicates = 0
         self.dead_letters = 0
@@ -434,6 +444,7 @@ class GroupWorker:
             if stored is not None:
                 part.stored = stored
                 part.metrics.committed.set(stored)
+            part.written = part.stored
             known = max(part.processed, part.stored)
             part.processed = known
             offset = Offset.at(known + 1) if known >= 0 else self.config.start_offset()
@@ -537,16 +548,16 @@ class GroupWorker:
                 return
         handled = len(messages) - len(bad)
         part.processed = processed_after(part.processed, first, len(messages))
+        part.handled_at_ms = _now_ms()
         part.consumed += handled
         part.metrics.consumed.inc(handled)
         if ticks or self._messages is not None:
             # undecoded messages: the chunk's stored time stands for its last tick's
             part.last_tick_us = ticks[-1].timestamp_us if ticks else chunk.timestamp_ms * 1000
             part.metrics.lag_seconds.set(max(0.0, time.time() - part.last_tick_us / 1e6))
-        cfg = self.config
-        if self._storable(part) - part.stored >= cfg.store_every_ticks:
+        if self._storable(part) - part.written >= self.config.store_every_ticks:
             try:
-                await self._store(part)
+                await self._write_store(part)
             except StreamError as exc:
                 self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
 
@@ -716,6 +727,18 @@ class GroupWorker:
             log.info("worker %s: the cluster answers again", self.config.name)
             self._trouble_since = None
 
+    async def _write_store(self, part: _Partition) -> None:
+        """The hot path's store: write the active partition's last processed offset in a store
+        frame, without reading it back (no round trip; `part.stored` does not move). It keeps
+        the group's offset within `store_every_ticks` of what was handled; `_store`, run every
+        `store_every_ms` by the periodic task, confirms."""
+        offset = self._storable(part)
+        if offset <= part.written or not part.active:
+            return
+        stream, group = part.stream, self.config.group
+        await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
+        part.written = max(part.written, offset)
+
     async def _store(self, part: _Partition, *, confirm: bool = False, force: bool = False) -> None:
         """Store the partition's last processed offset if it is newer than the stored one, and
         read it back: `part.stored` only ever holds an offset the broker confirmed (a store
@@ -727,6 +750,7 @@ class GroupWorker:
             return
         stream, group = part.stream, self.config.group
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
+        part.written = max(part.written, offset)
         deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
         while True:
             stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
@@ -803,20 +827,38 @@ class GroupWorker:
                 pass
 
     async def _store_periodically(self) -> None:
-        """Owned task: store offsets that are due by time (`store_every_ms`)."""
+        """Owned task: store (write and read back) offsets that are due by time
+        (`store_every_ms`), and at once the offset of a partition that has had nothing new to
+        handle for `_IDLE_STORE_MS` (the end of a burst or of a backlog is stored then, not up
+        to `store_every_ms` later)."""
         cfg = self.config
-        every_s = cfg.store_every_ms / 1000
+        next_round = _now_ms() + cfg.store_every_ms
         while True:
-            await asyncio.sleep(every_s)
+            await asyncio.sleep(min(cfg.store_every_ms, _IDLE_STORE_MS) / 1000)
             now = _now_ms()
+            round_due = now >= next_round
+            if round_due:
+                next_round = now + cfg.store_every_ms
             for part in self._partitions:
-                if part.active and store_due(
-                    self._storable(part),
-                    part.stored,
-                    now,
-                    part.stored_at_ms,
-                    cfg.store_every_ticks,
-                    cfg.store_every_ms,
+                storable = self._storable(part)
+                if not part.active or storable <= part.stored:
+                    continue
+                idle = (
+                    now - part.handled_at_ms >= _IDLE_STORE_MS
+                    and part.idle_stored_for != part.handled_at_ms  # once per quiet spell
+                )
+                if idle:
+                    part.idle_stored_for = part.handled_at_ms
+                if idle or (
+                    round_due
+                    and store_due(
+                        storable,
+                        part.stored,
+                        now,
+                        part.stored_at_ms,
+                        cfg.store_every_ticks,
+                        cfg.store_every_ms,
+                    )
                 ):
                     try:
                         await self._store(part)

@@ -22,6 +22,7 @@ from _streams import (
 
 from partitioning.codec import Tick
 from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
 from workers.handlers import CountingHandler
 
@@ -140,6 +141,23 @@ async def test_restarted_worker_resumes_after_its_stored_offset(
 
     assert {seq for _, seq, _, _ in second.records} == set(range(100, 200))
     assert verdict([first, second], 200).ok, verdict([first, second], 200).summary()
+
+
+async def test_a_partition_that_goes_quiet_has_its_offset_stored_at_once(
+    config: Callable[..., WorkerConfig], connection: ConnectionSettings, super_stream: str
+) -> None:
+    handler = CountingHandler()
+    # neither the tick count nor the period would store anything within the test
+    cfg = config("w", store_every_ticks=1_000_000, store_every_ms=600_000)
+    async with GroupWorker(cfg, handler) as worker:
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 20))
+        await eventually(lambda: len(handler) == 20 * len(SYMBOLS), "the burst is handled")
+        await eventually(worker.all_stored, "the quiet partitions' offsets are stored", 5)
+        async with Admin(connection) as admin:
+            stored = [await admin.stored_offset(p.stream, cfg.group) for p in worker._partitions]
+        assert None not in stored
+        assert stored == [p.processed for p in worker._partitions]
+        assert sum(offset + 1 for offset in stored if offset is not None) == len(handler)
 
 
 async def test_two_groups_each_see_every_tick(

@@ -737,6 +737,41 @@ def test_decode_messages_reads_each_body_alone(bodies: list[bytes]) -> None:
     assert [i for i, _, _ in errors] == list(range(1, len(bodies) + 1))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a repeated key keeps its last value (orjson's dict does), even after a wrong type
+        BODY[:-1] + b',"sequence_number":"x","sequence_number":7}',
+        BODY[:-1] + b',"sequence_number":7,"sequence_number":"x"}',
+        BODY[:-1] + b',"symbol":"MSFT"}',
+        BODY.replace(b'"symbol":', b'"symb\\u006fl":'),  # an escaped key
+        BODY.replace(b'"AAPL"', b'"\\u0041APL"'),  # an escaped value
+        BODY.replace(b":42,", b":-0,"),
+        BODY.replace(b":42,", b":42.0,"),
+        BODY.replace(b":42,", b":4.2e1,"),
+        BODY.replace(b":42,", b":9223372036854775807,"),  # the largest sequence number
+        BODY.replace(b":42,", b":9223372036854775808,"),
+        BODY.replace(b":42,", b":18446744073709551616,"),  # beyond 64 bits: a float to orjson
+        BODY.replace(b":42,", b":true,"),
+        BODY.replace(b'"version":1', b'"version":1.0'),
+        BODY.replace(b'"version":1', b'"version":true'),
+        BODY.replace(b'"exchange":"NASDAQ"', b'"exchange":""'),
+        BODY.replace(b'"volume":"1234500"', b'"volume":1234500'),
+        BODY.replace(b'"volume":"1234500"', b'"volume":null'),
+        BODY[:-1] + b',"timestamp_us":1}',  # the name of a Tick field, not of the wire
+        BODY.replace(b'"version":1', b'"version":1,"extra":{}'),
+        BODY.replace(b'"AAPL"', b'"\\ud800"'),  # a lone surrogate
+        BODY.replace(b'"NASDAQ"', b'"NAS\\u0000DAQ"'),
+    ],
+)
+def test_decode_messages_agrees_where_json_readers_may_differ(body: bytes) -> None:
+    """The chunk decoder reads typed structs (msgspec) first, orjson dicts when they do not
+    fit: either way, the same answer as `decode_message`, alone or among good messages."""
+    good = frame_message("AAPL", BODY)
+    agree_chunk([frame_message("AAPL", body)])
+    agree_chunk([good, frame_message("AAPL", body), good])
+
+
 def test_decode_messages_reads_a_simulated_chunk() -> None:
     from partitioning.simulator import MarketSimulator
 
