@@ -113,7 +113,7 @@ def register(commands: Any) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="chunks the broker may send ahead per partition, 1-1000 (default 16; more lets a "
+        help="chunks the broker may send ahead per partition, 1-1000 (default 64; more lets a "
         "worker that fell behind catch up with fewer waits for credit, at the cost of memory: "
         "up to N chunks of up to ~1,000 ticks each per partition)",
     )
