@@ -25,7 +25,7 @@ import operator
 import struct
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import orjson
@@ -741,50 +741,13 @@ def _decode_fast(data: object) -> Tick:
     if type(data) is not dict or len(data) != 12:
         raise _Slow
     (symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver) = _fields(data)
-    if symbol not in _SYMBOLS:
-        _symbol_miss(symbol)
     if type(exchange) is not str or not exchange:
         raise _Slow
     if type(seq) is not int or seq < 0 or seq > MAX_SEQUENCE_NUMBER:
         raise _Slow
     if type(ver) is not int or ver != SCHEMA_VERSION:
         raise _Slow
-    # prices > 0, bid <= ask
-    get = _DECIMALS.get
-    fbp = get(bp)
-    if fbp is None:
-        fbp = _decimal_miss(bp)
-    fap = get(ap)
-    if fap is None:
-        fap = _decimal_miss(ap)
-    flp = get(lp)
-    if flp is None:
-        flp = _decimal_miss(lp)
-    if not (fbp > 0.0 and fap > 0.0 and flp > 0.0):
-        raise _Slow
-    if fbp >= fap and (fbp > fap or (bp != ap and Decimal(bp) > Decimal(ap))):
-        raise _Slow
-    # sizes and volume >= 0; volume grows forever, so it is never cached
-    f = get(bs)
-    if f is None:
-        f = _decimal_miss(bs)
-    g = get(az)
-    if g is None:
-        g = _decimal_miss(az)
-    h = get(ls)
-    if h is None:
-        h = _decimal_miss(ls)
-    if f < 0.0 or g < 0.0 or h < 0.0:
-        raise _Slow
-    if not (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS) and (
-        _decimal_miss(vol, cache=False) < 0.0
-    ):
-        raise _Slow
-    # ...T14:03:07.123 seen before, then 456Z / Z / 456+00:00 / +00:00: two dict lookups
-    base = _MILLIS.get(ts[:23])
-    sub_ms = None if base is None else _SUFFIX_MICROS.get(ts[23:])
-    micros = _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
-    return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
+    return _checked_tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver)
 
 
 def _decode_slow(data: object) -> Tick:
@@ -1017,11 +980,42 @@ def _wire_tick(w: _WireTick) -> Tick:
     """The tick of a `_WireTick` whose strings are not all in the caches: the checks of
     `_decode_fast` that msgspec did not make (caching what they learn); raises _Slow or
     ValueError for anything they cannot vouch for."""
-    symbol = w.symbol
+    return _checked_tick(
+        w.symbol,
+        w.exchange,
+        w.bid_price,
+        w.bid_size,
+        w.ask_price,
+        w.ask_size,
+        w.last_price,
+        w.last_size,
+        w.volume,
+        w.timestamp,
+        w.sequence_number,
+        w.version,
+    )
+
+
+def _checked_tick(
+    symbol: Any,
+    exchange: Any,
+    bp: Any,
+    bs: Any,
+    ap: Any,
+    az: Any,
+    lp: Any,
+    ls: Any,
+    vol: Any,
+    ts: Any,
+    seq: Any,
+    ver: Any,
+) -> Tick:
+    """The tick of wire fields whose exchange, sequence number and version are checked: the
+    symbol, prices > 0 with bid <= ask, sizes and volume >= 0, the timestamp, through the
+    caches (filling them); raises _Slow (or TypeError, ValueError, AttributeError on odd
+    types) for anything it cannot vouch for."""
     if symbol not in _SYMBOLS:
         _symbol_miss(symbol)
-    bp, ap, lp = w.bid_price, w.ask_price, w.last_price
-    bs, az, ls, vol = w.bid_size, w.ask_size, w.last_size, w.volume
     get = _DECIMALS.get
     fbp = get(bp)
     if fbp is None:
@@ -1049,19 +1043,18 @@ def _wire_tick(w: _WireTick) -> Tick:
         and f >= 0.0
         and g >= 0.0
         and k >= 0.0
+        # volume grows forever, so it is never cached
         and (
             (vol.isdigit() and vol.isascii() and len(vol) <= MAX_DECIMAL_CHARS)
             or _decimal_miss(vol, cache=False) >= 0.0
         )
     ):
         raise _Slow
-    ts = w.timestamp
+    # ...T14:03:07.123 seen before, then 456Z / Z / 456+00:00 / +00:00: two dict lookups
     base = _MILLIS.get(ts[:23])
     sub_ms = None if base is None else _SUFFIX_MICROS.get(ts[23:])
     micros = _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
-    return Tick(
-        symbol, w.exchange, bp, bs, ap, az, lp, ls, vol, micros, w.sequence_number, w.version
-    )
+    return Tick(symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver)
 
 
 def _checked_dicts(
