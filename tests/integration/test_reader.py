@@ -172,5 +172,7 @@ async def test_symbols_deliver_only_those_symbols_and_the_broker_sends_far_fewer
     assert len(reader.partitions) == 1
     ends = await _ends(connection, super_stream)
     partition_size = sum(ends[p] for p in reader.partitions)
-    assert reader.metrics.received < partition_size / 3  # the broker skipped most chunks
+    # the broker skipped most chunks: a producer frame (2,000 ticks) groups each symbol's
+    # ticks together, so one symbol's ticks sit in one or two of the frame's chunks
+    assert reader.metrics.received < partition_size / 2
     assert reader.metrics.delivered == len(wanted)
