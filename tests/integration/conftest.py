@@ -4,17 +4,20 @@ after it, with whatever dead-letter stream a worker made for them, also when the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import quote
 
 import pytest
+from pydantic import SecretStr
 
-from cluster import Cluster
+from cluster import Cluster, RoleUser, ensure_role_users
 from partitioning.model import StreamConfig
 from partitioning.topology import create_topology, delete_topology
-from superticks.errors import ConnectionFailed
-from superticks.settings import ConnectionSettings
+from superticks.errors import ClusterError, ConnectionFailed
+from superticks.settings import ConnectionSettings, Role
 from superticks.streams import Admin
 
 
@@ -76,3 +79,34 @@ async def stream(
             await admin.delete_stream(unique)
 
     await _retrying(delete)
+
+
+@pytest.fixture
+def audit_stream(super_stream: str) -> str:
+    """This test's audit stream name (not created)."""
+    return f"{super_stream}-audit"
+
+
+@pytest.fixture
+def as_role(
+    cluster: Cluster, connection: ConnectionSettings, super_stream: str, audit_stream: str
+) -> Iterator[Callable[[Role], ConnectionSettings]]:
+    """`as_role(role)`: settings of a fresh user with `role`'s permissions on this test's
+    streams (`super_stream`, `audit_stream`), made as `superticks cluster up` makes the real
+    ones; deleted after the test."""
+    made: list[str] = []
+
+    def make(role: Role) -> ConnectionSettings:
+        user = RoleUser(role, f"{super_stream}-{role}", f"pw-{role}")
+        ensure_role_users(
+            cluster.management, connection, super_stream, [user], audit_stream=audit_stream
+        )
+        made.append(user.username)
+        return connection.model_copy(
+            update={f"{role}_username": user.username, f"{role}_password": SecretStr(user.password)}
+        ).for_role(role)
+
+    yield make
+    for name in made:
+        with contextlib.suppress(ClusterError):
+            cluster.management.send("DELETE", f"/api/users/{quote(name, safe='')}")

@@ -5,15 +5,12 @@ The refusals come from the broker: nothing here is faked."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from urllib.parse import quote
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from _streams import read_messages
-from pydantic import SecretStr
 
-from cluster import NODES, Cluster, RoleUser, ensure_role_users
+from cluster import NODES, Cluster
 from cluster.management import ManagementClient
 from partitioning.codec import format_body
 from partitioning.producer import Producer, ProducerConfig
@@ -53,28 +50,6 @@ async def other_stream(connection: ConnectionSettings, super_stream: str) -> Asy
     yield name
     async with Admin(connection) as admin:
         await admin.delete_stream(name)
-
-
-@pytest.fixture
-def as_role(
-    cluster: Cluster, connection: ConnectionSettings, super_stream: str
-) -> Iterator[Callable[[Role], ConnectionSettings]]:
-    """`as_role(role)`: settings of a fresh user with `role`'s permissions on this test's super
-    stream, made as `superticks cluster up` makes the real ones; deleted after the test."""
-    made: list[str] = []
-
-    def make(role: Role) -> ConnectionSettings:
-        user = RoleUser(role, f"{super_stream}-{role}", f"pw-{role}")
-        ensure_role_users(cluster.management, connection, super_stream, [user])
-        made.append(user.username)
-        return connection.model_copy(
-            update={f"{role}_username": user.username, f"{role}_password": SecretStr(user.password)}
-        ).for_role(role)
-
-    yield make
-    for name in made:
-        with contextlib.suppress(ClusterError):
-            cluster.management.send("DELETE", f"/api/users/{quote(name, safe='')}")
 
 
 async def _refused(what: object, permission: str, resource: str) -> str:

@@ -5,20 +5,16 @@ each is refused the rest by the broker (`cluster.users`, made at cluster up)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import quote
 
 import pytest
 from _streams import publish_ticks, read_messages, ticks_of_every_symbol
-from pydantic import SecretStr
 
-from cluster import Cluster, RoleUser, ensure_role_users
 from partitioning.model import StreamConfig
 from partitioning.topology import create_topology, delete_topology
-from superticks.errors import ClusterError, PermissionDenied
+from superticks.errors import PermissionDenied
 from superticks.settings import ConnectionSettings, Role
 from superticks.streams import Admin, Offset, PartitionPublisher, Subscription
 from trading.audit import AuditConfig, AuditLog
@@ -31,41 +27,12 @@ PER_SYMBOL = 10
 
 
 @pytest.fixture
-def audit_stream(super_stream: str) -> str:
-    return f"{super_stream}-audit"
-
-
-@pytest.fixture
 async def venue_stream(connection: ConnectionSettings, unique: str) -> AsyncIterator[str]:
     """A venue's 2-partition super stream (with its dead-letter stream), as the admin makes it."""
     name = f"market_data_{unique}"
     await create_topology(connection, StreamConfig(super_stream=name, partitions=2))
     yield name
     await delete_topology(connection, name)
-
-
-@pytest.fixture
-def as_role(
-    cluster: Cluster, connection: ConnectionSettings, super_stream: str, audit_stream: str
-) -> Iterator[Callable[[Role], ConnectionSettings]]:
-    """`as_role(role)`: a fresh user with `role`'s permissions on this test's streams, made as
-    `superticks cluster up` makes the real ones; deleted after the test."""
-    made: list[str] = []
-
-    def make(role: Role) -> ConnectionSettings:
-        user = RoleUser(role, f"{super_stream}-{role}", f"pw-{role}")
-        ensure_role_users(
-            cluster.management, connection, super_stream, [user], audit_stream=audit_stream
-        )
-        made.append(user.username)
-        return connection.model_copy(
-            update={f"{role}_username": user.username, f"{role}_password": SecretStr(user.password)}
-        ).for_role(role)
-
-    yield make
-    for name in made:
-        with contextlib.suppress(ClusterError):
-            cluster.management.send("DELETE", f"/api/users/{quote(name, safe='')}")
 
 
 async def refused(what: object, permission: str, resource: str) -> None:
