@@ -273,16 +273,25 @@ def _latency(args: argparse.Namespace) -> int:
         stages = [name for name in steps[0].stages_ms] if steps else []
         if stages:
             print("where the end-to-end time went (ms, p50 / p99 per stage):")
-            headers = ["rate", *stages, "worker loop lag"]
+            headers = ["rate", *stages, "worker loop lag", "worker ran / waited"]
             cells = []
             for s in steps:
                 lag = s.worker_loop_lag_ms
+                cpu = (
+                    f"{s.worker_ran:.0%} / {s.worker_waited:.0%}"
+                    if s.worker_ran is not None and s.worker_waited is not None
+                    else "-"
+                )
                 cells.append(
                     [s.name]
                     + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
-                    + [f"{lag.get('p50', '-')} / {lag.get('p99', '-')}"]
+                    + [f"{lag.get('p50', '-')} / {lag.get('p99', '-')}", cpu]
                 )
             print(table(headers, cells))
+            print(
+                "(worker ran / waited: of each step's time, the worker process ran, and it was "
+                "ready to run but waited for a core)"
+            )
             skewed = sum(s.clock_skewed for s in steps)
             if skewed:
                 print(

@@ -4,13 +4,16 @@ here). The fault scenarios of `bench failover` are specified in test_failover.py
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import pytest
 
 import cluster as cl
 from bench.cliworker import stored_offsets
 from bench.consume import run_consume_bench
 from bench.filter import run_filter_bench
-from bench.latency import run_latency_bench
+from bench.latency import _Probe, run_latency_bench
 from bench.publish import run_publish_bench
 from bench.scaling import run_scaling_bench
 from partitioning.simulator import MarketSimulator
@@ -65,6 +68,30 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
     assert step.clock_skewed == 0  # the compose nodes share this host's clock
     assert step.worker_loop_lag_ms["count"] > 0  # the worker's event loop, watched meanwhile
+    # and its CPU (Linux' scheduler statistics): it ran, and waited for a core or not
+    assert step.worker_ran is not None
+    assert step.worker_ran > 0
+    assert step.worker_waited is not None
+    assert step.worker_waited >= 0
+
+
+async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owner_is_gone(
+    connection: ConnectionSettings, super_stream: str
+) -> None:
+    probe = _Probe(connection, super_stream)
+    await probe.start()
+    try:
+        await asyncio.wait_for(probe.ready.wait(), 60)
+        assert probe.process is not None
+        assert os.getsid(probe.process.pid) == probe.process.pid  # a session of its own
+        assert probe.process.stdin is not None
+        probe.process.stdin.close()  # as when the bench dies: the probe's stdin ends
+        assert await asyncio.wait_for(probe.process.wait(), 30) == 0  # stopped gracefully
+        assert probe._reader is not None
+        await asyncio.wait_for(probe._reader, 5)  # its output read to the end
+        assert probe.final is not None  # with its final report
+    finally:
+        await probe.stop()
 
 
 async def test_the_benches_offset_reader_reconnects_when_its_connection_is_gone(

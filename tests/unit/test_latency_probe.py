@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pytest
 
 from bench.latency import _Probe
-from bench.probe import LatencyProbe, Window
+from bench.probe import LatencyProbe, Window, scheduler_times_us
 from partitioning.codec import Tick
 from superticks.histogram import Histogram
 from superticks.settings import ConnectionSettings
@@ -82,6 +82,53 @@ async def test_chunk_timestamps_off_this_hosts_clock_are_counted_as_skewed() -> 
     assert window is not None
     assert window.count == 4
     assert window.skewed == 3
+
+
+async def test_ticks_recorded_between_two_reads_are_counted_once_each() -> None:
+    now = time.time_ns() // 1000
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("w", now - 1_000_000, now + 1_000_000))
+    probe.arrived[0] = (now, (now - 3_000) // 1000)
+    await probe.handle_batch(0, [0, 1], [_tick(now - 5_000), _tick(now - 4_000)])
+    window = probe.window("w")
+    assert window is not None
+    first = window.to_dict()
+    assert window.histogram.count == window.stages["to leader"].count == 2  # read again: same
+    await probe.handle_batch(0, [2], [_tick(now - 200_000)])
+    assert window.histogram.count == window.stages["to leader"].count == 3
+    assert window.histogram.max >= 200_000
+    assert Histogram.from_dict(first["histogram"]).count == 2
+    assert window.stages["leader to worker"].count == window.stages["in worker"].count == 3
+
+
+def test_the_workers_cpu_time_is_added_to_the_windows_open_when_it_was_measured() -> None:
+    probe = LatencyProbe(_Inner())
+    probe.open(Window("a", 1_000, 2_000))
+    probe.open(Window("b", 2_000, 3_000))
+    unmeasured = probe.window("b")
+    assert unmeasured is not None
+    assert (unmeasured.cpu_ran_us, unmeasured.cpu_waited_us) == (-1, -1)  # unknown, not 0
+    probe.scheduled(1_100, 300, 500)
+    probe.scheduled(1_900, 200, 0)
+    probe.scheduled(3_500, 900, 900)  # no window open then
+    a, b = probe.window("a"), probe.window("b")
+    assert a is not None
+    assert b is not None
+    assert (a.cpu_ran_us, a.cpu_waited_us) == (500, 500)
+    assert (b.cpu_ran_us, b.cpu_waited_us) == (-1, -1)
+
+
+def test_the_schedulers_figures_count_the_cpu_this_process_used() -> None:
+    before = scheduler_times_us()
+    if before is None:
+        pytest.skip("no scheduler statistics on this system")
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        pass
+    after = scheduler_times_us()
+    assert after is not None
+    assert after[0] - before[0] >= 40_000  # ran at least ~the 50 ms of CPU just used
+    assert after[1] >= before[1] >= 0
 
 
 def test_event_loop_lag_is_recorded_in_the_windows_open_at_the_time() -> None:
