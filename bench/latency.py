@@ -327,6 +327,7 @@ async def run_latency_bench(
     partitions: int = 3,
     symbols: int = 200,
     seed: int = 0,
+    linger_ms: float = 0.0,
     show_progress: bool = False,
 ) -> LatencyBench:
     ss = f"bench-{uuid.uuid4().hex[:6]}-latency"
@@ -337,7 +338,9 @@ async def run_latency_bench(
         await probe.start()
         await asyncio.wait_for(probe.ready.wait(), 60)
         simulator = MarketSimulator(symbols, seed=seed, realtime=True)
-        config = ProducerConfig(connection=settings, super_stream=ss, name=f"{ss}-feed")
+        config = ProducerConfig(
+            connection=settings, super_stream=ss, name=f"{ss}-feed", linger_ms=linger_ms
+        )
         async with Producer(config) as producer:
             total = 0
             with Progress("max rate", 1, enabled=show_progress) as bar:

@@ -6,7 +6,8 @@ How it keeps that promise:
   AMQP 1.0 message, and give it the next publishing id of its partition;
 * write ordinary publish frames (one message per tick, per-message ids: readable by every client
   and safe for broker deduplication) of `batch_size` messages (2,000; fewer for big ticks),
-  filled across calls: full frames go out at once, a short rest when the event loop next runs;
+  filled across calls: full frames go out at once, a short rest when the event loop next runs
+  (or `linger_ms` later, so that the next calls' ticks join it);
   each message carries its symbol as its filter value, for consumers that filter server-side.
   A record is kept as its cached head (per symbol and body size) and the caller's body, and
   framed in one copy;
@@ -114,6 +115,12 @@ class ProducerConfig(BaseModel):
     """Messages per publish frame (fewer when they would not fit the broker's frame limit).
     Frames fill across calls; bigger frames let the broker write bigger chunks, which costs it
     less per tick."""
+    linger_ms: float = Field(default=0.0, ge=0, le=1_000)
+    """How long a frame that is not full may wait for the next calls' ticks before it is
+    written (full frames always go out at once). 0: when the event loop next runs. At a
+    moderate paced rate each call makes its own small frame, and the broker's work per chunk
+    (writing, replicating, delivering) is then most of its cost: a few ms to tens of ms here
+    means fewer, fuller frames and chunks, at the price of up to that long per tick."""
     confirm_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=0.05, gt=0)
     sub_entry_size: int = Field(default=1, ge=1, le=65_535)
@@ -570,13 +577,19 @@ class Producer:
 
     def _queue(self, part: _Partition, segment: Segment[_Ticket], start: int) -> None:
         """Write a segment's records from `start` on: full frames now, the rest (with whatever
-        the next calls add) when the event loop next runs."""
+        the next calls add) when the event loop next runs, or `linger_ms` later."""
         part.outbox.append((segment, start, len(segment)))
         part.outbox_count += len(segment) - start
         if part.outbox_count >= self._per_frame:
             self._send_out(part, everything=False)
         if part.outbox_count and self._flush_soon is None:
-            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush_outboxes)
+            loop = asyncio.get_running_loop()
+            linger = self.config.linger_ms
+            self._flush_soon = (
+                loop.call_later(linger / 1000, self._flush_outboxes)
+                if linger
+                else loop.call_soon(self._flush_outboxes)
+            )
 
     def _flush_outboxes(self) -> None:
         self._flush_soon = None

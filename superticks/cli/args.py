@@ -12,6 +12,7 @@ __all__ = [
     "add_run_options",
     "fault_target",
     "iso_time_us",
+    "linger_ms",
     "name",
     "non_negative_int",
     "port",
@@ -81,6 +82,17 @@ def positive_float(text: str) -> float:
         value = 0.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    return value
+
+
+def linger_ms(text: str) -> float:
+    """Milliseconds from 0 to 1000 (the producer's `linger_ms`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected milliseconds from 0 to 1000, not {text!r}")
     return value
 
 

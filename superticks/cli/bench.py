@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from superticks.cli import failover
-from superticks.cli.args import positive_float, positive_int
+from superticks.cli.args import linger_ms, positive_float, positive_int
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -68,6 +68,12 @@ def register(commands: Any) -> None:
     latency.add_argument("--partitions", type=positive_int, default=3)
     latency.add_argument("--symbols", type=positive_int, default=200)
     latency.add_argument("--seed", type=int, default=0)
+    latency.add_argument(
+        "--linger-ms",
+        type=linger_ms,
+        default=0.0,
+        help="the producer's linger_ms: how long a frame not full waits for more ticks (0)",
+    )
     _report_flags(latency)
     latency.set_defaults(handler=_latency)
     scaling = sub.add_parser(
@@ -228,6 +234,7 @@ def _latency(args: argparse.Namespace) -> int:
         "partitions": args.partitions,
         "symbols": args.symbols,
         "seed": args.seed,
+        "linger_ms": args.linger_ms,
     }
     result = uvloop.run(run_latency_bench(connection, **params, show_progress=not args.json))
     _emit(args, "latency", params, result.to_dict())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -21,7 +21,7 @@ from partitioning.router import partition_for
 from partitioning.topology import create_topology, delete_topology, describe_topology
 from superticks.errors import StreamError, TopologyMismatch
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin, Chunk, Offset, Subscription
+from superticks.streams import Admin, Chunk, Offset, PartitionPublisher, Subscription
 
 pytestmark = pytest.mark.cluster
 
@@ -148,6 +148,42 @@ async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
     result, seen = await _read_back(connection, unique, items)
     assert result.ok, result.summary()
     assert {s: parts for s, parts in seen.items()} == {s: {partition_for(s, 3)} for s in SYMBOLS}
+
+
+@pytest.mark.parametrize(("linger_ms", "frames"), [(0, 5), (1_000, 1)])
+async def test_a_frame_not_full_waits_linger_ms_for_the_next_calls_ticks(
+    connection: ConnectionSettings,
+    unique: str,
+    new_super_stream: Callable[[int], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    linger_ms: int,
+    frames: int,
+) -> None:
+    await new_super_stream(1)
+    written: list[int] = []
+    write = PartitionPublisher.write
+
+    def counting(self: PartitionPublisher, *frame: bytes) -> None:
+        written.append(len(frame))
+        write(self, *frame)
+
+    monkeypatch.setattr(PartitionPublisher, "write", counting)
+    items = list(_ticks(50))
+    config = ProducerConfig(
+        connection=connection, super_stream=unique, name=unique, linger_ms=linger_ms
+    )
+    async with Producer(config) as p:
+        started = time.monotonic()
+        for i in range(0, 50, 10):  # five calls of 10 ticks, 20 ms apart: each its own frame
+            await p.send_batch(items[i : i + 10])  # unless the first waits for the rest
+            await asyncio.sleep(0.02)
+        await p.flush(30)
+        waited = time.monotonic() - started
+    assert len(written) == frames
+    if linger_ms:
+        assert waited >= linger_ms / 1000  # the frame went out no sooner
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
 
 
 async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twice(
