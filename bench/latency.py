@@ -67,6 +67,9 @@ class LatencyStep:
     # and it was ready to run but waited for a core (other processes had the cores)
     worker_ran: float | None = None
     worker_waited: float | None = None
+    # with a plain reader (`bench.probe.PlainReader`): per tick, its chunk's leader timestamp
+    # to the chunk reaching a reader that does nothing else (the broker's share), in ms
+    plain_reader_ms: dict[str, float | int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -119,12 +122,18 @@ class _Probe:
     LINE_LIMIT = 64 * 1024 * 1024
 
     def __init__(
-        self, settings: ConnectionSettings, ss: str, argv: Sequence[str] | None = None
+        self,
+        settings: ConnectionSettings,
+        ss: str,
+        argv: Sequence[str] | None = None,
+        *,
+        plain: bool = False,
     ) -> None:
         self.settings = settings
         self.ss = ss
+        role = ["--plain", "--group", f"{ss}-plain"] if plain else ["--group", f"{ss}-probe"]
         self.argv = list(argv) if argv is not None else [
-            sys.executable, "-m", "bench.probe", "--group", f"{ss}-probe", "--super-stream", ss,
+            sys.executable, "-m", "bench.probe", *role, "--super-stream", ss,
         ]  # fmt: skip
         self.process: asyncio.subprocess.Process | None = None
         self.handled = 0
@@ -248,12 +257,15 @@ async def _step(
     warmup_s: float,
     duration_s: float,
     sent_before: int,
+    plain: _Probe | None = None,
 ) -> tuple[LatencyStep, int]:
     """A paced feed at `rate`; returns the step and the ticks sent in all."""
     now_us = time.time_ns() // 1000
     start_us = now_us + int(warmup_s * 1e6)
     end_us = start_us + int(duration_s * 1e6)
     probe.window(window, start_us, end_us)
+    if plain is not None:
+        plain.window(window, start_us, end_us)
     confirms = Histogram()
     in_window = 0
     sent = 0
@@ -289,6 +301,10 @@ async def _step(
     await producer.flush(120)
     await probe.wait_handled(sent_before + sent)
     report = await probe.report(window)
+    plain_ms: dict[str, float | int] = {}
+    if plain is not None:
+        plain_report = await plain.report(window)
+        plain_ms = Histogram.from_dict(plain_report["histogram"]).summary(1e-3)
     e2e = Histogram.from_dict(report["histogram"])
     window_us = end_us - start_us
     ran_us, waited_us = report.get("cpu_ran_us", -1), report.get("cpu_waited_us", -1)
@@ -312,6 +328,7 @@ async def _step(
         ),
         worker_ran=round(ran_us / window_us, 3) if ran_us >= 0 else None,
         worker_waited=round(waited_us / window_us, 3) if waited_us >= 0 else None,
+        plain_reader_ms=plain_ms,
     )
     return step, sent
 
@@ -328,15 +345,20 @@ async def run_latency_bench(
     symbols: int = 200,
     seed: int = 0,
     linger_ms: float = 0.0,
+    plain_reader: bool = False,
     show_progress: bool = False,
 ) -> LatencyBench:
     ss = f"bench-{uuid.uuid4().hex[:6]}-latency"
     await create_topology(settings, StreamConfig(super_stream=ss, partitions=partitions))
     probe = _Probe(settings, ss)
+    plain = _Probe(settings, ss, plain=True) if plain_reader else None
     steps: list[LatencyStep] = []
     try:
         await probe.start()
         await asyncio.wait_for(probe.ready.wait(), 60)
+        if plain is not None:
+            await plain.start()
+            await asyncio.wait_for(plain.ready.wait(), 60)
         simulator = MarketSimulator(symbols, seed=seed, realtime=True)
         config = ProducerConfig(
             connection=settings, super_stream=ss, name=f"{ss}-feed", linger_ms=linger_ms
@@ -356,12 +378,14 @@ async def run_latency_bench(
                     bar.update(n, f"{name}: {rate:,.0f} ticks/s")
                     step, sent = await _step(
                         producer, probe, simulator, name, f"step{n}", rate,
-                        warmup_s, duration_s, total,
+                        warmup_s, duration_s, total, plain,
                     )  # fmt: skip
                     total += sent
                     steps.append(step)
     finally:
         await probe.stop()
+        if plain is not None:
+            await plain.stop()
         await delete_topology(settings, ss)
         async with Admin(settings) as admin:
             await admin.delete_stream(f"{ss}-dlq")

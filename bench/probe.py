@@ -25,6 +25,9 @@ creation stamps (kept in an array, 8 bytes a tick) and folded into the histogram
 window is reported, after its step (recording each tick into two histograms as it was handled
 cost the worker ~1.4 us a tick, a sixth of its own work; now ~0.3 us).
 
+With ``--plain`` it runs a `PlainReader` instead: a reader of the same chunks that does
+nothing with them, the broker's share of *leader to worker* measured beside the worker.
+
 Its owner (`bench.latency`) talks to it by lines. On stdin: ``window NAME START_US END_US``
 opens a window (ticks stamped in ``[START_US, END_US)`` are recorded in it), ``report NAME``
 asks for it. On stdout: ``ready`` once the worker is active on every partition, ``handled N``
@@ -42,8 +45,8 @@ import signal
 import sys
 import time
 from array import array
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from partitioning.codec import Tick
 from superticks.histogram import Histogram
@@ -51,7 +54,14 @@ from superticks.streams import Chunk
 from workers.group import GroupWorker
 from workers.handlers import TickHandler
 
-__all__ = ["STAGES", "LatencyProbe", "TimedWorker", "Window", "scheduler_times_us"]
+__all__ = [
+    "STAGES",
+    "LatencyProbe",
+    "PlainReader",
+    "TimedWorker",
+    "Window",
+    "scheduler_times_us",
+]
 
 STAGES = ("to leader", "leader to worker", "in worker")
 _GRAIN_US = 2_000  # a chunk timestamp's 1 ms grain, and 1 ms to spare
@@ -116,6 +126,15 @@ class Window:
         to-end and *to leader* latencies are counted when the histograms are read."""
         self._stamps.extend(stamps)
         self._marks.append((len(self._stamps), now_us, chunk_us))
+
+    def record_delay(self, delay_us: int, count: int, now_s: float) -> None:
+        """`count` ticks that took `delay_us` (a chunk's ticks, timed as one; the plain
+        reader's), received at `now_s` (wall clock)."""
+        self._histogram.record(delay_us, count)
+        if not self.count:
+            self.first_s = now_s
+        self.count += count
+        self.last_s = now_s
 
     def _fold(self) -> None:
         stamps, marks = self._stamps, self._marks
@@ -268,7 +287,12 @@ async def _watch_cpu(probe: LatencyProbe, every_s: float = 0.1) -> None:
         last = now
 
 
-async def _commands(probe: LatencyProbe) -> None:
+class _Windows(Protocol):
+    def open(self, window: Window) -> None: ...
+    def window(self, name: str) -> Window | None: ...
+
+
+async def _commands(probe: _Windows) -> None:
     """Owned task: read window and report commands from stdin until it closes (its owner is
     gone, or done with it), then stop the worker as SIGTERM would."""
     loop = asyncio.get_running_loop()
@@ -325,6 +349,74 @@ async def _main(args: argparse.Namespace) -> None:
     print(json.dumps(final), flush=True)
 
 
+class PlainReader:
+    """The bench's reference: a reader of the same partitions, from their leaders like the
+    worker (a single-active-consumer group of its own), that does nothing with the chunks.
+    Each tick counts as its chunk's delay, from the leader's timestamp to the chunk's arrival,
+    in the window the chunk's timestamp falls into: what the broker's replication, commit and
+    delivery cost on this host, without the worker's work."""
+
+    def __init__(self) -> None:
+        self.windows: list[Window] = []
+
+    def open(self, window: Window) -> None:
+        self.windows.append(window)
+
+    def window(self, name: str) -> Window | None:
+        return next((w for w in self.windows if w.name == name), None)
+
+    async def on_chunk(self, chunk: Chunk) -> None:
+        now_ns = time.time_ns()
+        chunk_us = chunk.timestamp_ms * 1000
+        for window in self.windows:
+            if window.start_us <= chunk_us < window.end_us:
+                window.record_delay(now_ns // 1000 - chunk_us, len(chunk.messages), now_ns / 1e9)
+
+
+async def _plain(args: argparse.Namespace) -> None:
+    """``--plain``: run a `PlainReader` until SIGTERM (or stdin closed)."""
+    from superticks.settings import load_settings
+    from superticks.streams import Admin, Offset, Subscription
+
+    connection, _ = load_settings()
+    async with Admin(connection) as admin:
+        streams = await admin.partitions(args.super_stream)
+    reader = PlainReader()
+    active: set[int] = set()
+
+    def activation(index: int) -> Callable[[bool], Awaitable[Offset]]:
+        async def activated(is_active: bool) -> Offset:
+            (active.add if is_active else active.discard)(index)
+            if is_active and len(active) == len(streams):
+                print("ready", flush=True)
+            return Offset.next()
+
+        return activated
+
+    subscriptions = [
+        Subscription(
+            connection, stream, reader.on_chunk, Offset.next(), name=f"{args.name}-{i}",
+            group=args.group, super_stream=args.super_stream, on_activation=activation(i),
+            initial_credit=64,
+        )
+        for i, stream in enumerate(streams)
+    ]  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    commands = asyncio.create_task(_commands(reader))
+    try:
+        for subscription in subscriptions:
+            await subscription.start()
+        await stop.wait()
+    finally:
+        commands.cancel()
+        await asyncio.gather(commands, return_exceptions=True)
+        for subscription in subscriptions:
+            await subscription.stop()
+    print(json.dumps({"windows": [w.to_dict() for w in reader.windows]}), flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import uvloop
 
@@ -332,7 +424,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--group", required=True)
     parser.add_argument("--super-stream", required=True)
     parser.add_argument("--name", default="latency-probe")
-    uvloop.run(_main(parser.parse_args(argv)))
+    parser.add_argument(
+        "--plain", action="store_true", help="a plain reader of the chunks (see PlainReader)"
+    )
+    args = parser.parse_args(argv)
+    uvloop.run(_plain(args) if args.plain else _main(args))
 
 
 if __name__ == "__main__":

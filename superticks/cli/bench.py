@@ -74,6 +74,11 @@ def register(commands: Any) -> None:
         default=0.0,
         help="the producer's linger_ms: how long a frame not full waits for more ticks (0)",
     )
+    latency.add_argument(
+        "--plain-reader",
+        action="store_true",
+        help="also time the chunks at a reader that does nothing with them (the broker's share)",
+    )
     _report_flags(latency)
     latency.set_defaults(handler=_latency)
     scaling = sub.add_parser(
@@ -235,6 +240,7 @@ def _latency(args: argparse.Namespace) -> int:
         "symbols": args.symbols,
         "seed": args.seed,
         "linger_ms": args.linger_ms,
+        "plain_reader": args.plain_reader,
     }
     result = uvloop.run(run_latency_bench(connection, **params, show_progress=not args.json))
     _emit(args, "latency", params, result.to_dict())
@@ -280,9 +286,12 @@ def _latency(args: argparse.Namespace) -> int:
         stages = [name for name in steps[0].stages_ms] if steps else []
         if stages:
             print("where the end-to-end time went (ms, p50 / p99 per stage):")
+            plain = any(s.plain_reader_ms for s in steps)
             headers = ["rate", *stages, "worker loop lag", "worker ran / waited"]
+            headers += ["plain reader"] if plain else []
             cells = []
             for s in steps:
+                p = s.plain_reader_ms
                 lag = s.worker_loop_lag_ms
                 cpu = (
                     f"{s.worker_ran:.0%} / {s.worker_waited:.0%}"
@@ -293,11 +302,18 @@ def _latency(args: argparse.Namespace) -> int:
                     [s.name]
                     + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
                     + [f"{lag.get('p50', '-')} / {lag.get('p99', '-')}", cpu]
+                    + ([f"{p.get('p50', '-')} / {p.get('p99', '-')}"] if plain else [])
                 )
             print(table(headers, cells))
             print(
                 "(worker ran / waited: of each step's time, the worker process ran, and it was "
-                "ready to run but waited for a core)"
+                "ready to run but waited for a core"
+                + (
+                    "; plain reader: leader to a reader of the same chunks that does nothing "
+                    "else, the broker's share of leader to worker)"
+                    if plain
+                    else ")"
+                )
             )
             skewed = sum(s.clock_skewed for s in steps)
             if skewed:

@@ -54,7 +54,13 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     connection: ConnectionSettings, cluster: cl.Cluster
 ) -> None:
     result = await run_latency_bench(
-        connection, duration_s=1.0, warmup_s=0.5, flood=3_000, shares=(0.5,), fixed_rates=()
+        connection,
+        duration_s=1.0,
+        warmup_s=0.5,
+        flood=3_000,
+        shares=(0.5,),
+        fixed_rates=(),
+        plain_reader=True,
     )
     assert result.max_rate > 0
     (step,) = result.steps
@@ -73,6 +79,9 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert step.worker_ran > 0
     assert step.worker_waited is not None
     assert step.worker_waited >= 0
+    # the plain reader timed the window's chunks too (by the chunks' timestamps: the ticks
+    # made at the window's edges may fall into chunks stamped on the other side of them)
+    assert 0.5 * step.sent <= step.plain_reader_ms["count"] <= 1.5 * step.sent
 
 
 async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owner_is_gone(
