@@ -9,6 +9,7 @@ from typing import Any
 
 from superticks.cli.args import (
     iso_time_us,
+    linger_ms,
     name,
     port,
     positive_float,
@@ -89,6 +90,14 @@ def register(commands: Any) -> None:
         help="compress sub-entry batches (needs --sub-entry-size > 1)",
     )
     parser.add_argument(
+        "--linger-ms",
+        type=linger_ms,
+        default=0.0,
+        metavar="MS",
+        help="a frame that is not full waits up to MS ms for more ticks (0: none; fewer, "
+        "fuller frames cost the broker less per tick, each tick up to MS ms)",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=positive_float,
         default=10.0,
@@ -127,6 +136,7 @@ def _produce(args: argparse.Namespace) -> int:
             name_wait_s=args.name_wait,
             sub_entry_size=args.sub_entry_size,
             compression=args.compression,
+            linger_ms=args.linger_ms,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid producer options: {exc.errors()[0]['msg']}") from None

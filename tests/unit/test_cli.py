@@ -85,6 +85,7 @@ def test_a_bad_environment_setting_is_refused(
         (["bench", "latency", "--duration", "0"], "--duration: expected a number > 0"),
         (["bench", "latency", "--rate", "0"], "--rate: expected a number > 0"),
         (["bench", "latency", "--linger-ms", "-1"], "--linger-ms: expected milliseconds from 0"),
+        (["produce", "--linger-ms", "soon"], "--linger-ms: expected milliseconds from 0"),
         (["bench", "latency", "--linger-ms", "2000"], "--linger-ms: expected milliseconds"),
         (["bench", "publish", "--count", "-5"], "expected a number > 0"),
     ],
