@@ -149,7 +149,8 @@ async def _raw(
     ]
     try:
         await asyncio.gather(*(s.start() for s in subscriptions))
-        await asyncio.wait_for(window.done.wait(), _TIMEOUT_S)
+        async with asyncio.timeout(_TIMEOUT_S):
+            await window.done.wait()
     finally:
         await asyncio.gather(*(s.stop() for s in subscriptions))
     if not totals["bytes"]:
@@ -214,7 +215,8 @@ async def _rbfly(
 
     tasks = [asyncio.create_task(read(s)) for s in streams]
     try:
-        await asyncio.wait_for(window.done.wait(), _TIMEOUT_S)
+        async with asyncio.timeout(_TIMEOUT_S):
+            await window.done.wait()
     finally:
         for task in tasks:
             task.cancel()

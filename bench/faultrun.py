@@ -61,11 +61,13 @@ async def _went_down(port: int, timeout_s: float = 30.0) -> int | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.5)
+            async with asyncio.timeout(0.5):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except (OSError, TimeoutError):
             return time.time_ns()
         try:
-            closed = await asyncio.wait_for(reader.read(1), 0.1) == b""
+            async with asyncio.timeout(0.1):
+                closed = await reader.read(1) == b""
         except TimeoutError:
             closed = False  # open and silent: a live broker waits for our handshake
         except OSError:

@@ -184,7 +184,8 @@ class _Probe:
         if self._ended is not None:
             raise self._ended
         self._send(f"report {name}")
-        found = await asyncio.wait_for(self._reports.get(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            found = await self._reports.get()
         if isinstance(found, BaseException):
             raise found
         if found is None:
@@ -218,13 +219,15 @@ class _Probe:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
         try:
-            await asyncio.wait_for(process.wait(), 30)
+            async with asyncio.timeout(30):
+                await process.wait()
         except TimeoutError:
             process.kill()
             await process.wait()
         if self._reader is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._reader, 5)
+                async with asyncio.timeout(5):
+                    await self._reader
         self.process = None
 
 
@@ -355,10 +358,12 @@ async def run_latency_bench(
     steps: list[LatencyStep] = []
     try:
         await probe.start()
-        await asyncio.wait_for(probe.ready.wait(), 60)
+        async with asyncio.timeout(60):
+            await probe.ready.wait()
         if plain is not None:
             await plain.start()
-            await asyncio.wait_for(plain.ready.wait(), 60)
+            async with asyncio.timeout(60):
+                await plain.ready.wait()
         simulator = MarketSimulator(symbols, seed=seed, realtime=True)
         config = ProducerConfig(
             connection=settings, super_stream=ss, name=f"{ss}-feed", linger_ms=linger_ms

@@ -215,11 +215,13 @@ class _Links:
                     frame, weight = fs[i]
                     while self.written + weight - self.confirmed > self.window:
                         self.room.clear()
-                        await asyncio.wait_for(self.room.wait(), 300)
+                        async with asyncio.timeout(300):
+                            await self.room.wait()
                     self.written += weight
                     link.write(frame)
             await asyncio.gather(*(link.drain() for link in self.links))
-        await asyncio.wait_for(self.done.wait(), 300)
+        async with asyncio.timeout(300):
+            await self.done.wait()
 
 
 async def _raw_frames(
@@ -393,7 +395,8 @@ async def _stored(settings: ConnectionSettings, streams: list[str], expected: in
         while seen < expected:
             more.clear()
             try:
-                await asyncio.wait_for(more.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await more.wait()
             except TimeoutError:
                 break
     finally:

@@ -241,7 +241,8 @@ async def bench_aggregate(
         drained_s = time.monotonic() - started - fed_s
         cpu_after = _cpu_s(aggregator.pid)
         aggregator.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(aggregator.communicate(), 60)
+        async with asyncio.timeout(60):
+            out, _ = await aggregator.communicate()
         status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
     finally:
         if aggregator.returncode is None:

@@ -105,7 +105,8 @@ async def read_stored(
     ]
     try:
         await asyncio.gather(*(sub.start() for sub in subscriptions))
-        await asyncio.wait_for(finished.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await finished.wait()
     except TimeoutError:
         raise ReplayTimeout(
             f"reading {super_stream} back did not reach its end within {timeout_s:.0f} s"

@@ -205,7 +205,8 @@ class WorkerGroup:
                     process.terminate()
         for process in self.processes.values():
             try:
-                await asyncio.wait_for(process.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await process.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()

@@ -86,6 +86,7 @@ from superticks.errors import (
 )
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, ChunkHeader, ChunkProbe, StreamInfo
+from superticks.tasks import checkpoint
 
 __all__ = [
     "DEFAULT_MANAGEMENT_URLS",
@@ -254,6 +255,7 @@ class Monitor:
         """Poll every `interval_s` until cancelled; a poll never raises."""
         try:
             while True:
+                checkpoint()
                 started = time.monotonic()
                 try:
                     await self.poll()
@@ -427,7 +429,8 @@ class Monitor:
     async def _read_streams_safely(self) -> _StreamRead | None:
         """The stream side of a poll, bounded by `timeout_s`; None when it failed."""
         try:
-            return await asyncio.wait_for(self._read_streams(), self.config.timeout_s)
+            async with asyncio.timeout(self.config.timeout_s):
+                return await self._read_streams()
         except (TimeoutError, ConnectionFailed) as exc:
             self._fail("stream", exc)
             await self._drop_admin()

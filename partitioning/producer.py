@@ -85,6 +85,7 @@ from superticks.streams import (
     filter_part,
     record_middle,
 )
+from superticks.tasks import checkpoint
 
 __all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState", "group_by_symbol"]
 
@@ -305,7 +306,8 @@ class Producer:
             self.state = ProducerState.STOPPING
             self._room.set()  # senders waiting for room: ProducerClosed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._idle.wait()
         tasks = [p.recovering for p in self._partitions if p.recovering is not None]
         if self._watchdog is not None:
             tasks.append(self._watchdog)
@@ -543,7 +545,8 @@ class Producer:
         """Wait until every tick sent so far is confirmed; `PublishTimeout` if that takes more
         than `timeout_s` (the ticks stay in flight: flush again, or stop)."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
         except TimeoutError:
             raise PublishTimeout(
                 f"{self.metrics.in_flight:,} ticks still unconfirmed after {timeout_s:g} s "
@@ -681,6 +684,7 @@ class Producer:
     async def _recover(self, part: _Partition) -> None:
         delay = self.config.reconnect_delay_s
         while True:
+            checkpoint()
             try:
                 last = await part.link.start()
                 break
@@ -710,6 +714,7 @@ class Producer:
         """Reconnect a partition whose confirms stalled (a hung node keeps its socket open)."""
         timeout = self.config.confirm_timeout_s
         while True:
+            checkpoint()
             await asyncio.sleep(min(1.0, timeout / 4))
             now = time.monotonic()
             for part in self._partitions:

@@ -2,7 +2,8 @@
 
 This package holds what every part shares: `settings` (frozen connection and cluster
 settings), `errors` (the one exception tree), `streams` (the adapter, the only module that
-imports rstream) and `cli` (the `superticks` command). The parts themselves are the top-level
+imports rstream), `tasks` (what owned task loops need from asyncio) and `cli` (the `superticks`
+command). The parts themselves are the top-level
 packages `cluster`, `partitioning`, `workers` and `bench`.
 
 The settings names are imported when first used (pydantic-settings takes ~0.3 s to import), so

@@ -70,6 +70,7 @@ from superticks.errors import (
     TopologyError,
 )
 from superticks.settings import ConnectionSettings, NodeAddress
+from superticks.tasks import checkpoint
 from superticks.tls import client_context
 
 __all__ = [
@@ -302,13 +303,15 @@ async def _close(client: Client) -> None:
     """Close an rstream client, also when its connection is already dead (rstream's close()
     may then fail before it closes the socket, which would leak it)."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.close(), 5)
+        async with asyncio.timeout(5):
+            await client.close()
     conn = client._conn
     writer = conn._writer if conn is not None else None
     if writer is not None and not writer.is_closing():
         writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1)
+            async with asyncio.timeout(1):
+                await writer.wait_closed()
 
 
 async def _connect(
@@ -335,13 +338,12 @@ async def _connect(
     try:
         with _mapped(f"connecting to {address}", settings=settings):
             try:
-                await asyncio.wait_for(client.start(), timeout)
-                await asyncio.wait_for(
-                    client.authenticate(
+                async with asyncio.timeout(timeout):
+                    await client.start()
+                async with asyncio.timeout(timeout):
+                    await client.authenticate(
                         settings.vhost, settings.username, settings.password.get_secret_value()
-                    ),
-                    timeout,
-                )
+                    )
             except TimeoutError:
                 mark_silent(address)
                 raise
@@ -721,7 +723,8 @@ class Admin:
                     stream, sub_id, schema.OffsetSpec.from_params(OffsetType.LAST, None), 1
                 )
                 try:
-                    return await asyncio.wait_for(result, timeout_s)
+                    async with asyncio.timeout(timeout_s):
+                        return await result
                 finally:
                     await client.unsubscribe(sub_id)
         finally:
@@ -1486,6 +1489,7 @@ class Subscription:
         started = time.monotonic()
         attempt = 0
         while not self._stopped:
+            checkpoint()
             attempt += 1
             try:
                 await self._open(self._offset)
@@ -1517,6 +1521,7 @@ class Subscription:
         hung node keeps the TCP connection open; rstream only logs the missing heartbeats)."""
         limit = 3 * self._settings.heartbeat_s
         while True:
+            checkpoint()
             await asyncio.sleep(self._settings.heartbeat_s / 4)
             if self._stalled():
                 continue  # lost: subscribing again
@@ -1591,7 +1596,8 @@ async def _close_consumer(consumer: _ChunkConsumer) -> None:
     """Close a consumer, also when its connections are dead (never raises)."""
     consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(consumer.close(), 5)
+        async with asyncio.timeout(5):
+            await consumer.close()
     pooled = [c for clients in consumer._pool._clients.values() for c in clients]
     for client in {*pooled, *consumer._clients.values(), consumer._default_client}:
         if client is not None:
@@ -1642,7 +1648,8 @@ async def naive_rstream_publish(
         for symbol, body in batch:
             message = AMQPMessage(body=body, application_properties={"symbol": symbol})
             await producer.send(message, on_publish_confirm=on_confirm)
-        await asyncio.wait_for(done.wait(), 300)
+        async with asyncio.timeout(300):
+            await done.wait()
 
     producer = SuperStreamProducer(
         first.host,
@@ -1775,13 +1782,15 @@ class NameLock:
         if client is not None:
             if client.is_connection_alive():
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.unsubscribe(self.SUBSCRIPTION_ID), 2)
+                    async with asyncio.timeout(2):
+                        await client.unsubscribe(self.SUBSCRIPTION_ID)
             await _close(client)
 
     async def _keep(self) -> None:
         """Rejoin after a lost connection, for as long as the lock runs."""
         delay = 0.1
         while self._running:
+            checkpoint()
             await self._lost.wait()
             self._set_held(False)
             await self._leave()
@@ -1909,7 +1918,8 @@ class ChunkProbe:
                     stream, sub_id, schema.OffsetSpec.from_params(offset._type(), offset.value), 1
                 )
                 try:
-                    return await asyncio.wait_for(waiter, timeout_s)
+                    async with asyncio.timeout(timeout_s):
+                        return await waiter
                 except TimeoutError:
                     return None
                 finally:

@@ -9,10 +9,12 @@ re-runs). Every test uses its own stream names.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -48,3 +50,29 @@ def cluster(compose_cluster: Cluster) -> Cluster:
 def unique() -> str:
     """A fresh name for this test's streams and groups."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+async def no_task_outlives_its_test() -> AsyncIterator[None]:
+    """Every task a test starts has an owner that cancels and awaits it: one still running
+    when the test and its fixtures are done fails the test (with its stack) instead of hanging
+    the session's event loop at its close."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    left = {t for t in asyncio.all_tasks() - before if t is not current and not t.done()}
+    if left:
+        _, left = await asyncio.wait(left, timeout=2)  # finishing on its own: not a leak
+    if not left:
+        return
+    stacks = []
+    for task in left:
+        lines = io.StringIO()
+        task.print_stack(file=lines)
+        stacks.append(lines.getvalue())
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=5)
+    pytest.fail(
+        f"{len(left)} task(s) outlived the test ({len(stuck)} did not even stop when cancelled):\n"
+        + "\n".join(stacks)
+    )

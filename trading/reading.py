@@ -75,7 +75,8 @@ async def read_to_end(
     )
     try:
         await subscription.start()
-        await asyncio.wait_for(done.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
     except TimeoutError:
         raise ReplayTimeout(
             f"reading {stream} did not reach offset {end} within {timeout_s:.0f} s"

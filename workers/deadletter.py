@@ -133,7 +133,8 @@ class DeadLetterWriter:
                         encode_publish_frame(PartitionPublisher.PUBLISHER_ID, [(pid, message)])
                     )
                     await self._link.drain()
-                    await asyncio.wait_for(future, self._timeout_s)
+                    async with asyncio.timeout(self._timeout_s):
+                        await future
                 except (StreamError, TimeoutError) as exc:
                     failure = exc
                     log.warning("dead letter %d not confirmed (%s); retrying", pid, describe(exc))

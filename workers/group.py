@@ -71,6 +71,7 @@ from superticks.streams import (
     Offset,
     Subscription,
 )
+from superticks.tasks import checkpoint
 from workers.deadletter import (
     DeadLetterWriter,
     dead_letter_message,
@@ -327,7 +328,8 @@ class GroupWorker:
         stored = False
         try:
             try:
-                await asyncio.wait_for(self._drain(), self.config.drain_timeout_s)
+                async with asyncio.timeout(self.config.drain_timeout_s):
+                    await self._drain()
             except TimeoutError:
                 log.warning(
                     "worker %s: chunks still in progress after %.1f s; their ticks will be "
@@ -659,6 +661,7 @@ class GroupWorker:
         message = dead_letter_message(record)
         attempt = 0
         while True:
+            checkpoint()
             try:
                 await self._dlq.send(message)
             except StreamError as exc:
@@ -755,6 +758,7 @@ class GroupWorker:
         part.written = max(part.written, offset)
         deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
         while True:
+            checkpoint()
             stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
             if stored is not None and stored >= offset:
                 part.stored = offset
@@ -782,7 +786,8 @@ class GroupWorker:
         if self._settling is None:
             return
         try:
-            await asyncio.wait_for(self._settling.settle(part.index), self.config.drain_timeout_s)
+            async with asyncio.timeout(self.config.drain_timeout_s):
+                await self._settling.settle(part.index)
         except TimeoutError:
             log.warning(
                 "partition %d: the handler's effects are still incomplete after %.1f s; the "
@@ -802,6 +807,7 @@ class GroupWorker:
         attempt = 0
         waited_since = _now_ms()
         while True:
+            checkpoint()
             if not (part.active and self._intake):
                 raise _Abandoned
             try:
@@ -836,6 +842,7 @@ class GroupWorker:
         cfg = self.config
         next_round = _now_ms() + cfg.store_every_ms
         while True:
+            checkpoint()
             await asyncio.sleep(min(cfg.store_every_ms, _IDLE_STORE_MS) / 1000)
             now = _now_ms()
             round_due = now >= next_round
@@ -870,6 +877,7 @@ class GroupWorker:
     async def _poll_lag(self) -> None:
         """Owned task: the lag metrics of active partitions, every `lag_interval_s`."""
         while True:
+            checkpoint()
             for part in self._partitions:
                 if not part.active:
                     continue

@@ -157,7 +157,8 @@ async def replay(
     ]
     try:
         await asyncio.gather(*(sub.start() for sub in subscriptions))
-        await asyncio.wait_for(finished.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await finished.wait()
     except TimeoutError:
         raise ReplayTimeout(
             f"replay of {super_stream} did not reach its end offsets within {timeout_s:.0f} s "

@@ -109,7 +109,8 @@ def _aggregate(args: argparse.Namespace) -> int:
             await aggregator.start()
             while not stop.is_set() and aggregator.failure() is None:
                 try:
-                    await asyncio.wait_for(stop.wait(), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await stop.wait()
                 except TimeoutError:
                     status = aggregator.status()
                     venues = " ".join(f"{v}:{s['forwarded']}" for v, s in status["venues"].items())

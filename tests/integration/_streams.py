@@ -33,7 +33,8 @@ async def read_messages(
             done.set()
 
     async with Subscription(connection, stream, on_chunk, Offset.first()):
-        await asyncio.wait_for(done.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
     return got
 
 
@@ -103,7 +104,8 @@ async def write_raw(connection: ConnectionSettings, stream: str, message: bytes)
     last = await publisher.start()
     publisher.write(encode_publish_frame(0, [(last + 1, message)]))
     await publisher.drain()
-    await asyncio.wait_for(confirmed.wait(), 10)
+    async with asyncio.timeout(10):
+        await confirmed.wait()
     await publisher.stop()
 
 

@@ -113,7 +113,8 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # anything more would be a duplicate: give it time to show
         second.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(second.wait(), 30) == 0
+        async with asyncio.timeout(30):
+            assert await second.wait() == 0
     finally:
         for process in (first, second):
             if process is not None and process.returncode is None:

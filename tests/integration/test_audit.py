@@ -128,7 +128,8 @@ async def test_audit_replay_command_marks_positions_to_the_last_tick_at_the_time
         audit_stream, "--ticks", super_stream, "--until", until, "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 120)
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     summary = json.loads(out)
     last = {}

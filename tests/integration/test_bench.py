@@ -90,14 +90,17 @@ async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owne
     probe = _Probe(connection, super_stream)
     await probe.start()
     try:
-        await asyncio.wait_for(probe.ready.wait(), 60)
+        async with asyncio.timeout(60):
+            await probe.ready.wait()
         assert probe.process is not None
         assert os.getsid(probe.process.pid) == probe.process.pid  # a session of its own
         assert probe.process.stdin is not None
         probe.process.stdin.close()  # as when the bench dies: the probe's stdin ends
-        assert await asyncio.wait_for(probe.process.wait(), 30) == 0  # stopped gracefully
+        async with asyncio.timeout(30):
+            assert await probe.process.wait() == 0  # stopped gracefully
         assert probe._reader is not None
-        await asyncio.wait_for(probe._reader, 5)  # its output read to the end
+        async with asyncio.timeout(5):
+            await probe._reader
         assert probe.final is not None  # with its final report
     finally:
         await probe.stop()

@@ -81,7 +81,8 @@ async def _read_back(
     for sub in subs:
         await sub.start()
     try:
-        await asyncio.wait_for(done.wait(), 60)
+        async with asyncio.timeout(60):
+            await done.wait()
         await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive now
     finally:
         for sub in subs:
@@ -310,7 +311,8 @@ async def test_producer_blocks_its_caller_while_the_cluster_is_frozen(
             for node in cl.NODES:
                 await asyncio.to_thread(cl.unpause, cluster, node.name, False)
             await asyncio.to_thread(cluster.wait_until_formed)
-        await asyncio.wait_for(task, 120)
+        async with asyncio.timeout(120):
+            await task
         await producer.flush(120)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()

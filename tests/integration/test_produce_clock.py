@@ -23,7 +23,8 @@ async def _produce(super_stream: str, *flags: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "superticks.cli.main", *argv, stdout=PIPE, stderr=PIPE
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
     assert process.returncode == 0, (out + err).decode()
 
 

@@ -44,7 +44,8 @@ async def run(argv: list[str]) -> str:
         sys.executable, "-m", "superticks.cli.main", *argv[1:],
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 240)
+    async with asyncio.timeout(240):
+        out, err = await process.communicate()
     assert process.returncode == 0, f"{shlex.join(argv)}: {err.decode()[-2000:]}"
     return out.decode()
 

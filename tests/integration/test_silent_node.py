@@ -91,7 +91,8 @@ async def test_a_subscription_starts_and_reads_with_a_silent_first_node(
     settings = _silent_first(connection, silent_node)
     started = time.monotonic()
     async with Subscription(settings, stream, on_chunk, Offset.first(), name="silent-test"):
-        await asyncio.wait_for(done.wait(), PATIENCE_S)
+        async with asyncio.timeout(PATIENCE_S):
+            await done.wait()
     assert time.monotonic() - started < BOUND_S
     assert silent_node.accepted == 1
 
@@ -130,7 +131,8 @@ async def test_a_chunk_in_hand_after_this_process_was_frozen_is_not_delivered_bu
         go.set()
         time.sleep(3.0)  # noqa: ASYNC251 - on purpose: the event loop is frozen
         assert sent.is_set()
-        await asyncio.wait_for(lost.wait(), 10)
+        async with asyncio.timeout(10):
+            await lost.wait()
         for _ in range(100):  # subscribed again: the chunk comes, once
             if "chunk 0" in events:
                 break

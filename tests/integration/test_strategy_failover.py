@@ -139,7 +139,8 @@ async def test_a_killed_strategy_worker_replaced_writes_the_same_log_and_positio
         await feeding
         await caught_up(connection, super_stream, group)
         second.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(second.wait(), 30) == 0
+        async with asyncio.timeout(30):
+            assert await second.wait() == 0
     finally:
         for process in (first, second):
             if process is not None and process.returncode is None:

@@ -115,7 +115,8 @@ async def test_hung_worker_is_replaced_within_10_s_and_rejoins_as_standby(
         if hung.returncode is None:
             os.kill(hung.pid, signal.SIGCONT)
             hung.terminate()
-        await asyncio.wait_for(hung.wait(), 30)
+        async with asyncio.timeout(30):
+            await hung.wait()
 
 
 class _SlowHandler(CountingHandler):
@@ -149,7 +150,8 @@ async def test_slow_handler_keeps_its_partition(
                     break
                 await asyncio.sleep(0.1)
             async with GroupWorker(WorkerConfig(name="other", **base), CountingHandler()) as other:
-                await asyncio.wait_for(slow.slow_done.wait(), 20)
+                async with asyncio.timeout(20):
+                    await slow.slow_done.wait()
                 assert first.active_partitions == [0]
                 assert other.active_partitions == []
     finally:

@@ -170,7 +170,8 @@ async def test_a_report_far_larger_than_asyncios_default_line_limit_arrives_whol
     probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
     await probe.start()
     try:
-        await asyncio.wait_for(probe.ready.wait(), 10)
+        async with asyncio.timeout(10):
+            await probe.ready.wait()
         report = await probe.report("flood", timeout_s=10)
     finally:
         await probe.stop()
@@ -183,7 +184,8 @@ async def test_a_report_asked_of_a_probe_that_exited_fails_at_once_with_the_reas
     probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
     await probe.start()
     try:
-        await asyncio.wait_for(probe.ready.wait(), 10)
+        async with asyncio.timeout(10):
+            await probe.ready.wait()
         probe._send("exit")
         started = time.monotonic()
         with pytest.raises(RuntimeError, match="output ended"):
@@ -197,7 +199,8 @@ async def test_waiting_for_handled_ticks_fails_once_the_probe_makes_no_progress(
     probe = _Probe(ConnectionSettings(), "ss", [sys.executable, "-c", _STAND_IN])
     await probe.start()
     try:
-        await asyncio.wait_for(probe.ready.wait(), 10)
+        async with asyncio.timeout(10):
+            await probe.ready.wait()
         probe._send("say handled 5")
         await probe.wait_handled(5, stalled_s=5)  # reached: no error
         with pytest.raises(RuntimeError, match="handled 5 of 10 ticks and nothing more"):
