@@ -37,8 +37,9 @@ integration: setup engine browser
 	$(UV) run pytest tests/integration $(PYTEST_ARGS)
 
 # One pytest run over both suites; whatever the result, stop a dockerd that this run started.
-# `make test` leaves out the `long` fault scenarios (tens of seconds each: CI's budget);
-# `make test-long` runs only those.
+# `make test` runs every fault scenario in short form but leaves out the `long` runs (the
+# busy-handler scenarios, the chaos run, node faults that a scenario already covers: CI's
+# budget); `make test-long` runs only those.
 test: lint engine browser
 	@status=0; $(UV) run pytest tests -m "not long" $(PYTEST_ARGS) || status=$$?; \
 	  bash cluster/scripts/stop-engine.sh; exit $$status

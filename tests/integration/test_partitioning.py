@@ -246,6 +246,7 @@ async def _leader_node(connection: ConnectionSettings, stream: str) -> str:
 
 
 @pytest.mark.chaos
+@pytest.mark.long  # `make test` runs the node-kill scenario (leader moved, producer reconnected)
 async def test_node_killed_while_producing_loses_and_duplicates_nothing(
     connection: ConnectionSettings, unique: str, super_stream: str, cluster: cl.Cluster
 ) -> None:

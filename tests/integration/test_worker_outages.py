@@ -91,6 +91,7 @@ def partial_all(handler: CountingHandler, per_symbol: int) -> Callable[[], bool]
 
 
 @pytest.mark.chaos
+@pytest.mark.long  # `make test` runs the all-nodes-restart scenario (worker processes, produce)
 async def test_worker_and_producer_ride_out_the_whole_cluster_going_down(
     connection: ConnectionSettings, super_stream: str, cluster: Cluster
 ) -> None:
