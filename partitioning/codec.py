@@ -772,10 +772,11 @@ def _decode_slow(data: object) -> Tick:
 
 # -- decoding a chunk --------------------------------------------------------------------------
 
-_OWN_HEADS: set[bytes] = set()
-"""Cache: `_OWN_PREFIXES` entries followed by the vbin8 code (``0xa0``) of the data section."""
+_OWN_LENGTHS: dict[bytes, int] = {}
+"""Cache: heads of messages of our layout with a vbin8 data section, through its size byte
+(`_own_body` said yes once) -> the whole message's length (the head, then that many bytes)."""
 _HEAD_EXTRA: Final = _KEY_END + 1 + _TAIL_LEN + 1
-"""Length of an `_OWN_HEADS` entry, less the symbol's length."""
+"""Index of the vbin8 size byte of our layout's data section, less the symbol's length."""
 _JOIN: Final = b",\n"
 """Joins a chunk's bodies into one JSON array. Its raw newline cannot stand inside a JSON
 string, so no string spans two bodies (see `decode_messages`)."""
@@ -789,12 +790,12 @@ def decode_messages(
 
     Accepts and refuses exactly what `decode_message` does, with the same errors, for less per
     message: bodies of our own layout with a vbin8 data section are found with one slice and
-    one set lookup; those shaped ``{...}`` with no other bracket are parsed together as one
-    JSON array (an element is then exactly its body's value: see below), straight into typed
-    structs by msgspec (`_checked_wires`; or into dicts by orjson when an element does not
-    fit, `_checked_dicts`), and checked in one loop like `_decode_fast`. Anything else, or
-    anything that loop cannot vouch for, goes through `decode_message` / `decode_body` on its
-    own.
+    one dict lookup (`_json_body` for the others); those shaped ``{...}`` with no other bracket
+    are parsed together as one JSON array (an element is then exactly its body's value: see
+    below), straight into typed structs by msgspec (`_checked_wires`; or into dicts by orjson
+    when an element does not fit, `_checked_dicts`), and checked in one loop like
+    `_decode_fast` (a checked struct becomes its `Tick` in place). Anything else, or anything
+    those checks cannot vouch for, goes through `decode_message` / `decode_body` on its own.
 
     Why the array reads each body alone: every body starts with ``{`` and ends with ``}``,
     bodies are joined by ``,\\n``, the joined text has no ``[`` (so every container is an
@@ -804,35 +805,36 @@ def decode_messages(
     ``]`` would not parse; so each body ends at the top level, holds at least one element,
     and with as many elements as bodies holds exactly one: its own text, parsed alone.
     """
-    heads = _OWN_HEADS
+    known = _OWN_LENGTHS.get
     key_end = _KEY_END
     extra = _HEAD_EXTRA
     bodies: list[bytes] = []
-    where: list[int] = []  # message index of each of `bodies`
-    alone: list[int] = []  # message indexes decoded on their own
     add_body = bodies.append
-    add_where = where.append
-    for i, m in enumerate(messages):
+    alone: list[int] = []  # message indexes decoded on their own
+    i = -1
+    for m in messages:
+        i += 1
         if type(m) is not bytes:
             m = bytes(m)
-        n = len(m)
-        if n > key_end:
+        try:
             h = extra + m[key_end]  # index of the data section's size byte, if ours
-            if m[:h] in heads:
-                if n > h + 1 and h + 1 + m[h] == n and m[h + 1] == 0x7B and m[-1] == 0x7D:
-                    add_body(m[h + 1 :])  # { ... }
-                    add_where(i)
-                    continue
-            elif n > h and m[h - 1] == 0xA0 and _own_body(m) is not None:
-                if len(heads) >= _CACHE_LIMIT:
-                    heads.clear()
-                heads.add(m[:h])
-                if h + 1 + m[h] == n and n > h + 1 and m[h + 1] == 0x7B and m[-1] == 0x7D:
-                    add_body(m[h + 1 :])
-                    add_where(i)
-                    continue
-        alone.append(i)
+            if known(m[: h + 1]) == len(m) and m[h + 1] == 0x7B and m[-1] == 0x7D:
+                add_body(m[h + 1 :])  # { ... }
+                continue
+        except IndexError:  # too short to be ours, or an empty body
+            pass
+        body = _json_body(m)
+        if body is None:
+            alone.append(i)
+        else:
+            add_body(body)
 
+    where: Sequence[int]  # message index of each of `bodies`
+    if alone:
+        skipped = set(alone)
+        where = [i for i in range(len(messages)) if i not in skipped]
+    else:
+        where = range(len(messages))
     ticks: list[Tick] = []
     errors: list[tuple[int, ValueError]] = []
     if bodies:
@@ -864,22 +866,32 @@ def decode_messages(
     return [tick for _, tick in merged], errors
 
 
-class _WireTick(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+def _json_body(message: bytes) -> bytes | None:
+    """The body of `message` if it has exactly our layout (`_own_body`) and is shaped
+    ``{...}``, else None; a vbin8 head is remembered in `_OWN_LENGTHS`."""
+    body = _own_body(message)
+    if body is None or body[:1] != b"{" or body[-1:] != b"}":
+        return None
+    h = _HEAD_EXTRA + message[_KEY_END]
+    if message[h - 1] == 0xA0:
+        if len(_OWN_LENGTHS) >= _CACHE_LIMIT:
+            _OWN_LENGTHS.clear()
+        _OWN_LENGTHS[message[: h + 1]] = len(message)
+    return body
+
+
+class _WireTick(Tick, rename={"timestamp_us": "timestamp"}, forbid_unknown_fields=True, gc=False):
     """A body as `decode_messages` first reads it: exactly the keys of `WIRE_FIELDS` (any
     order; a repeated key keeps its last value, as orjson's dict does), with the JSON types
     and the integer ranges of the wire format checked in C. The decimals, the symbol and the
-    timestamp are checked afterwards, like `_decode_fast` does."""
+    timestamp (read into `timestamp_us` as the wire's text) are checked afterwards.
 
-    symbol: str
+    A `Tick` with the same fields, so that a checked one becomes a `Tick` in place: its
+    `timestamp_us` set to the microseconds and its class to `Tick` (the same memory layout,
+    which CPython checks on the assignment)."""
+
     exchange: Annotated[str, msgspec.Meta(min_length=1)]
-    bid_price: str
-    bid_size: str
-    ask_price: str
-    ask_size: str
-    last_price: str
-    last_size: str
-    volume: str
-    timestamp: str
+    timestamp_us: str  # type: ignore[assignment]
     sequence_number: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQUENCE_NUMBER)]
     version: Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 
@@ -890,7 +902,7 @@ _read_wires = msgspec.json.Decoder(list[_WireTick]).decode
 def _checked_wires(
     array: bytes,
     bodies: list[bytes],
-    where: list[int],
+    where: Sequence[int],
     ticks: list[Tick],
     errors: list[tuple[int, ValueError]],
 ) -> bool:
@@ -924,7 +936,7 @@ def _checked_wires(
         # every string seen before and valid (the caches), in one test; else `_wire_tick`
         bp = w.bid_price
         ap = w.ask_price
-        ts = w.timestamp
+        ts = w.timestamp_us
         vol = w.volume
         fbp = get(bp)
         fap = get(ap)
@@ -947,22 +959,10 @@ def _checked_wires(
             and vol.isascii()
             and len(vol) <= max_chars
         ):
-            add(
-                tick_type(
-                    w.symbol,
-                    w.exchange,
-                    bp,
-                    w.bid_size,
-                    ap,
-                    w.ask_size,
-                    w.last_price,
-                    w.last_size,
-                    vol,
-                    base + micros,
-                    w.sequence_number,
-                    w.version,
-                )
-            )
+            # the wire becomes its tick in place (see `_WireTick`)
+            w.timestamp_us = base + micros  # type: ignore[assignment]
+            w.__class__ = tick_type  # type: ignore[assignment]
+            add(w)
             continue
         try:
             add(_wire_tick(w))
@@ -990,7 +990,7 @@ def _wire_tick(w: _WireTick) -> Tick:
         w.last_price,
         w.last_size,
         w.volume,
-        w.timestamp,
+        w.timestamp_us,
         w.sequence_number,
         w.version,
     )
@@ -1060,7 +1060,7 @@ def _checked_tick(
 def _checked_dicts(
     array: bytes,
     bodies: list[bytes],
-    where: list[int],
+    where: Sequence[int],
     ticks: list[Tick],
     errors: list[tuple[int, ValueError]],
 ) -> bool:

@@ -788,6 +788,30 @@ def test_decode_messages_agrees_on_every_value_of_each_field(field: str) -> None
     agree_chunk(messages[::-1])
 
 
+@pytest.mark.parametrize("field", list(POOLS))
+def test_decode_messages_refuses_one_bad_value_among_ticks_the_caches_know(field: str) -> None:
+    """A chunk whose strings were all seen before is checked through the caches in one test
+    per tick: a value that breaks a rule, among good ticks, is still refused on its own, field
+    by field (`agree_chunk` reads each message alone first, so the caches know every string)."""
+    good = frame_message("AAPL", BODY)
+    for value in POOLS[field]:
+        odd = frame_message("AAPL", wire(**{field: value}))
+        agree_chunk([good, odd, good])
+        agree_chunk([good, good, good, odd])
+
+
+def test_decode_messages_gives_ticks_of_the_tick_type() -> None:
+    """Checked through the caches or without them, a decoded tick is a `Tick`, not the struct
+    it was read into."""
+    when = 1_900_000_000_123_000  # a millisecond no other test reads: not in the cache yet
+    messages = [frame_message("AAPL", fast_body(ts=when + n)) for n in range(5)]
+    for _ in range(2):  # a new millisecond (`_wire_tick`), then known (the caches' test)
+        ticks, errors = decode_messages(messages)
+        assert errors == []
+        assert [type(t) for t in ticks] == [Tick] * 5
+        assert [t.timestamp_us for t in ticks] == [when + n for n in range(5)]
+
+
 def test_decode_messages_agrees_on_random_mutations() -> None:
     rng = random.Random(20261125)
     fields = list(POOLS)
