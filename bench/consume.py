@@ -20,7 +20,7 @@ Each row's count is read back, not echoed: (a) and (c) count what they received,
 `consumed` total of the worker's own JSON summary, and its stored offsets reached every
 partition's last tick. Rates are steady-state: from the first evidence of progress (the end of
 the first delivered chunk; for the worker process, its first stored offset, which it writes
-every 1,000 ticks or 200 ms) to the last tick, ticks counted from that point; the worker's
+every 10,000 ticks or 200 ms) to the last tick, ticks counted from that point; the worker's
 start-up (process start to its first stored offset: imports, connections) is its own column.
 """
 

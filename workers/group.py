@@ -117,7 +117,12 @@ class WorkerConfig(BaseModel):
     name: str = Field(default_factory=_default_name, min_length=1, max_length=200, pattern=_NAME)
     start: Literal["first", "last", "next"] = "first"
     """Where a partition starts when the group stored no offset on it."""
-    store_every_ticks: int = Field(default=1000, ge=1)
+    store_every_ticks: int = Field(default=10_000, ge=1)
+    """Write the offset in a store frame every this many ticks (besides every `store_every_ms`):
+    a crash redoes at most this many, or `store_every_ms` worth. 10,000 (67 ms of ticks at 150k
+    ticks/s): each store costs the cluster about 1 ms of CPU (the broker appends and replicates
+    a tracking entry), so 1,000 cost a busy worker's cluster about 1 us of CPU per tick, taken
+    from the worker on a shared machine (measured: 7.4 against 5.1-6.1 us per tick)."""
     store_every_ms: int = Field(default=200, ge=1)
     handler_retries: int = Field(default=3, ge=0)
     retry_backoff_ms: int = Field(default=10, ge=0)

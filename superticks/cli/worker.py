@@ -106,7 +106,7 @@ def register(commands: Any) -> None:
         help="store offsets at least this often (default 200; a crash re-handles up to this)",
     )
     parser.add_argument(
-        "--store-every-ticks", type=positive_int, default=None, help="and every N ticks (1000)"
+        "--store-every-ticks", type=positive_int, default=None, help="and every N ticks (10000)"
     )
     parser.add_argument(
         "--credits",
