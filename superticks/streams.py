@@ -1089,19 +1089,26 @@ class Chunk:
     record_count: int  # records in the whole chunk (>= len(messages) when some were skipped)
 
 
+_ENTRY_HEAD = struct.Struct(">I")
+
+
 def _split_chunk(data: bytes, entries: int) -> list[bytes]:
-    """Messages of a chunk made only of simple entries (what superticks writes)."""
+    """Messages of a chunk made only of simple entries (what superticks writes); raises
+    ValueError for a sub-entry batch (the entry's top bit) or a truncated chunk."""
     out: list[bytes] = []
     append = out.append
     pos = 0
-    from_bytes = int.from_bytes
-    for _ in range(entries):
-        if data[pos] & 0x80:
-            raise ValueError("sub-entry batch")
-        size = from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-        append(data[pos : pos + size])
-        pos += size
+    head = _ENTRY_HEAD.unpack_from
+    try:
+        for _ in range(entries):
+            (size,) = head(data, pos)  # one call: no slice, no int.from_bytes
+            if size & 0x80000000:
+                raise ValueError("sub-entry batch")
+            pos += 4
+            append(data[pos : pos + size])
+            pos += size
+    except struct.error:
+        raise ValueError("truncated chunk") from None
     return out
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import gzip
 import struct
 
+import pytest
 import zstandard
 
 from superticks.streams import (
     PUBLISH_FRAME_OVERHEAD,
     Compression,
+    _split_chunk,
     encode_credit_frame,
     encode_id,
     encode_publish_frame,
@@ -124,3 +126,24 @@ def test_split_frames_of_consecutive_ids_across_blocks_of_256_match_the_joined_r
         records = [encode_id(p) + h + b for p, h, b in zip(ids, heads, bodies, strict=True)]
         runs = [(ids[:7], heads[:7], bodies[:7]), (ids[7:], heads[7:], bodies[7:])]
         assert b"".join(encode_split_frame(0, runs)) == encode_records_frame(0, records)
+
+
+def test_a_chunk_of_simple_entries_splits_into_its_messages() -> None:
+    """A delivered chunk's data: each entry is a 4-byte size, then the message."""
+    messages = [b"first", b"", b"x" * 300]
+    data = b"".join(len(m).to_bytes(4, "big") + m for m in messages)
+    assert _split_chunk(data, 3) == messages
+
+
+@pytest.mark.parametrize(
+    ("data", "entries", "error"),
+    [
+        (b"\x80\x00\x00\x02ab", 1, "sub-entry batch"),  # the top bit
+        (b"\x00\x00\x00\x01a\x00\x00", 2, "truncated chunk"),  # a size cut off
+    ],
+)
+def test_a_chunk_that_is_not_simple_entries_is_refused(
+    data: bytes, entries: int, error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        _split_chunk(data, entries)
