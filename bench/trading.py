@@ -186,8 +186,10 @@ async def bench_aggregate(
     seconds: float = 10.0,
     symbols: int = 100,
     partitions: int = 3,
+    linger_ms: float | None = None,
 ) -> dict[str, Any]:
-    """See the module docstring. Streams are made for the run and deleted after it."""
+    """See the module docstring. Streams are made for the run and deleted after it.
+    `linger_ms`: the aggregator's `--linger-ms` (None: its default)."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -200,6 +202,8 @@ async def bench_aggregate(
                ",".join(names), "--target", target, "--group", f"{tag}-agg", "--json"]  # fmt: skip
     for venue, stream in sources.items():
         command += ["--source", f"{venue}={stream}"]
+    if linger_ms is not None:
+        command += ["--linger-ms", str(linger_ms)]
     aggregator = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
@@ -259,6 +263,7 @@ async def bench_aggregate(
         "bench": "aggregate",
         "venues": venues,
         "offered_ticks_per_s_per_venue": rate,
+        "aggregator_linger_ms": linger_ms,  # None: the aggregator's default
         "fed_ticks_per_s_per_venue": round(sent / venues / fed_s, 1),
         "seconds": round(fed_s, 2),
         "sent": sent,

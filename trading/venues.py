@@ -99,6 +99,11 @@ class AggregatorConfig(BaseModel):
     forwarded again, and deduplicated)."""
     max_in_flight: int = Field(default=10_000, ge=1)
     """Republished ticks per source partition awaiting their confirm (the pipeline's bound)."""
+    linger_ms: float = Field(default=20.0, ge=0, le=1_000)
+    """How long a republished frame that is not full waits for the next chunks' ticks (the
+    producers' `linger_ms`). Each source chunk is split over the target partitions, so without
+    it the nodes store many small chunks, and their work is per chunk: fewer, fuller chunks
+    leave the cores to the aggregator. It adds at most this much to a tick's lag."""
 
     def source(self, venue: str) -> str:
         return self.sources.get(venue, venue_stream(venue))
@@ -127,11 +132,13 @@ class VenueHandler:
         venue: str,
         target: str = "ticks",
         max_in_flight: int = 10_000,
+        linger_ms: float = 20.0,
     ) -> None:
         self.connection = connection
         self.venue = venue
         self.target = target
         self.max_in_flight = max_in_flight
+        self.linger_ms = linger_ms
         self.forwarded = 0
         self.lag_s: list[float] = []
         self.forward_s: list[float] = []
@@ -151,6 +158,7 @@ class VenueHandler:
                         name=f"aggregate-{self.venue}-{partition}",
                         name_wait_s=30.0,  # until the previous holder releases it
                         max_in_flight=self.max_in_flight,
+                        linger_ms=self.linger_ms,
                     )
                 )
                 await producer.start()
@@ -295,7 +303,9 @@ class Aggregator:
     def __init__(self, config: AggregatorConfig) -> None:
         self.config = config
         self.handlers = {
-            v: VenueHandler(config.connection, v, config.target, config.max_in_flight)
+            v: VenueHandler(
+                config.connection, v, config.target, config.max_in_flight, config.linger_ms
+            )
             for v in config.venues
         }
         self.workers: dict[str, GroupWorker] = {}

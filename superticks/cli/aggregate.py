@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from superticks.cli.args import name, positive_int, stream_name
+from superticks.cli.args import linger_ms, name, positive_int, stream_name
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -63,6 +63,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--store-every-ticks", type=positive_int, default=1000, help="and every N ticks (1000)"
     )
+    parser.add_argument(
+        "--linger-ms",
+        type=linger_ms,
+        default=20.0,
+        help="a republished frame that is not full waits this long for more ticks: fewer, "
+        "fuller chunks for the nodes to store (0-1000, default 20)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary at exit")
     parser.set_defaults(handler=_aggregate)
 
@@ -95,6 +102,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             sources=sources,
             store_every_ms=args.store_every_ms,
             store_every_ticks=args.store_every_ticks,
+            linger_ms=args.linger_ms,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid aggregate options: {exc.errors()[0]['msg']}") from None

@@ -135,6 +135,12 @@ def register(commands: Any) -> None:
     aggregate.add_argument(
         "--duration", type=positive_float, default=10.0, help="seconds of feed (10)"
     )
+    aggregate.add_argument(
+        "--linger-ms",
+        type=linger_ms,
+        default=None,
+        help="the aggregator's --linger-ms (default: its own default, 20)",
+    )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
 
@@ -458,7 +464,13 @@ def _aggregate(args: argparse.Namespace) -> int:
         raise ConfigError("--venues: at most 8")
     connection, _ = load_settings()
     result = uvloop.run(
-        bench_aggregate(connection, venues=args.venues, rate=args.rate, seconds=args.duration)
+        bench_aggregate(
+            connection,
+            venues=args.venues,
+            rate=args.rate,
+            seconds=args.duration,
+            linger_ms=args.linger_ms,
+        )
     )
     if args.json:
         print(json.dumps(result))

@@ -19,6 +19,8 @@ from superticks.cli.main import main
         (["aggregate", "--venues", "NYSE,NYSE"], "names a venue twice"),
         (["aggregate", "--venues", "NYSE", "--target", ""], "argument --target"),
         (["aggregate", "--venues", "NYSE", "--store-every-ms", "0"], "argument --store-every-ms"),
+        (["aggregate", "--venues", "NYSE", "--linger-ms", "2000"], "argument --linger-ms"),
+        (["bench", "aggregate", "--linger-ms", "-1"], "argument --linger-ms"),
         (["worker", "--group", "g", "--handler", "strategy", "--window", "0"], "argument --window"),
         (["worker", "--group", "g", "--exit-when-idle", "0"], "argument --exit-when-idle"),
         (["produce", "--count", "5", "--start-time", "today"], "argument --start-time"),
