@@ -108,19 +108,18 @@ async def test_topology_create_is_idempotent(
     await delete_topology(connection, unique)
 
 
-async def test_each_partition_leader_goes_to_a_node_leading_the_fewest_streams(
+async def test_partition_leaders_are_spread_over_the_nodes_not_put_where_we_connected(
     connection: ConnectionSettings, unique: str, cluster: cl.Cluster
 ) -> None:
-    # RabbitMQ's default (client-local) would put all six on the node we are connected to.
+    # RabbitMQ's default (client-local) would put all six on the node we are connected to;
+    # `balanced` weighs every node's leaders of every queue type at each declaration (other
+    # streams on a shared cluster too), so only the spread is pinned here.
     await create_topology(connection, StreamConfig(super_stream=unique, partitions=6))
     try:
         info = await describe_topology(connection, unique)
         by_port = {f"localhost:{n.stream_port}": f"rabbit@{n.name}" for n in cl.NODES}
-        leaders = {by_port[p.leader] for p in info.partitions}
-        counts = cluster.management.leader_counts()
-        least = min(counts.get(node, 0) for node in by_port.values())
-        # each new leader went to a node that then led no more than one stream above the least
-        assert all(counts.get(node, 0) - 1 <= least for node in leaders), (leaders, counts)
+        leaders = [by_port[p.leader] for p in info.partitions]
+        assert len(set(leaders)) >= 2, (leaders, cluster.management.leader_counts())
     finally:
         await delete_topology(connection, unique)
 
