@@ -455,10 +455,14 @@ async def run_failover_bench(
     options: ScenarioOptions | None = None,
     progress: Callable[[FailoverResult], None] | None = None,
 ) -> list[FailoverResult]:
-    """Run each scenario in turn (each in ``run_root/<scenario>``)."""
+    """Run each scenario in turn (each in ``run_root/<scenario>``; a scenario named again runs
+    in ``run_root/<scenario>-2``, ``-3``, ...)."""
     results = []
+    seen: dict[str, int] = {}
     for scenario in scenarios:
-        result = await run_scenario(settings, cluster, scenario, run_root / scenario, options)
+        seen[scenario] = seen.get(scenario, 0) + 1
+        name = scenario if seen[scenario] == 1 else f"{scenario}-{seen[scenario]}"
+        result = await run_scenario(settings, cluster, scenario, run_root / name, options)
         results.append(result)
         if progress is not None:
             progress(result)

@@ -40,7 +40,7 @@ from bench.verify import read_stored, verify_run, write_run
 from bench.workergroup import WorkerGroup
 from partitioning.model import StreamConfig
 from partitioning.topology import create_topology, delete_topology
-from superticks.errors import ClusterError, StreamError
+from superticks.errors import ClusterError, ConfigError, StreamError
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.handled import read_handled
@@ -136,6 +136,11 @@ class FaultRun:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            # its handled logs would be judged with this run's: every earlier tick "unexpected"
+            raise ConfigError(
+                f"run dir {self.run_dir} already holds a run: give each run a fresh --run-dir"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         await create_topology(
             self.settings,

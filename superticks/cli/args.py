@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from superticks.errors import ConfigError
+
 __all__ = [
     "add_run_options",
     "fault_target",
@@ -142,10 +144,14 @@ def add_run_options(parser: argparse.ArgumentParser, run_dir_help: str) -> None:
 
 def fault_target(what: str, run_dir: Path | None, prefix: str) -> tuple[Any, Any, Path]:
     """(connection settings, the compose `Cluster`, the run directory) for a command that injects
-    faults; refuses an external cluster (ChaosRefused) before anything starts."""
+    faults; refuses a `run_dir` that is not empty (ConfigError) and an external cluster
+    (ChaosRefused) before anything starts."""
     import cluster as cl
     from superticks.settings import load_settings
 
+    if run_dir is not None and run_dir.exists() and any(run_dir.iterdir()):
+        # an earlier run's handled logs would be judged with this one's
+        raise ConfigError(f"--run-dir {run_dir} is not empty: give each run a fresh directory")
     connection, cluster_settings = load_settings()
     target = cl.Cluster(cluster_settings, connection)
     target.refuse_external(what)

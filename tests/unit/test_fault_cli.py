@@ -60,6 +60,15 @@ def test_verify_of_a_directory_that_is_not_a_run_exits_2(
     assert "not a directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["bench", "failover"], ["chaos"]])
+def test_a_run_dir_that_holds_an_earlier_run_exits_2(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "handled").mkdir()  # its logs would be judged with the new run's
+    assert main([*command, "--run-dir", str(tmp_path)]) == 2
+    assert f"--run-dir {tmp_path} is not empty" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("90", 90.0), ("20s", 20.0), ("5m", 300.0), ("1h", 3600.0), ("500ms", 0.5)],
@@ -111,3 +120,24 @@ def test_bench_failover_plots_lag_and_handled_rate_per_scenario(tmp_path: Path) 
 
     assert [p.name for p in paths] == ["node-kill-lag.png", "node-kill-handled.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+async def test_a_scenario_named_twice_runs_in_a_directory_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.failover as failover
+
+    dirs: list[Path] = []
+
+    async def fake_run(*args: object) -> SimpleNamespace:
+        dirs.append(args[3])  # type: ignore[arg-type]
+        return SimpleNamespace()
+
+    monkeypatch.setattr(failover, "run_scenario", fake_run)
+    await failover.run_failover_bench(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        ["node-kill", "worker-kill", "node-kill", "node-kill"],
+        tmp_path,
+    )
+    assert [d.name for d in dirs] == ["node-kill", "worker-kill", "node-kill-2", "node-kill-3"]
