@@ -1074,71 +1074,12 @@ def _checked_dicts(
     if type(parsed) is not list or len(parsed) != len(bodies):  # a body holds two values
         return False
     add = ticks.append
-    fields = _fields
-    symbols = _SYMBOLS
-    get = _DECIMALS.get
-    decimal_miss = _decimal_miss
-    millis = _MILLIS.get
-    suffix = _SUFFIX_MICROS.get
-    limit = MAX_SEQUENCE_NUMBER
-    max_chars = MAX_DECIMAL_CHARS
-    version = SCHEMA_VERSION
-    tick_type = Tick
+    fast = _decode_fast
     j = -1
     for data in parsed:
         j += 1
-        tick = None
-        try:  # the checks of `_decode_fast`, inline; anything else goes to `decode_body`
-            if type(data) is dict and len(data) == 12:
-                (symbol, exchange, bp, bs, ap, az, lp, ls, vol, ts, seq, ver) = fields(data)
-                if symbol not in symbols:
-                    _symbol_miss(symbol)
-                fbp = get(bp)
-                if fbp is None:
-                    fbp = decimal_miss(bp)
-                fap = get(ap)
-                if fap is None:
-                    fap = decimal_miss(ap)
-                flp = get(lp)
-                if flp is None:
-                    flp = decimal_miss(lp)
-                f = get(bs)
-                if f is None:
-                    f = decimal_miss(bs)
-                g = get(az)
-                if g is None:
-                    g = decimal_miss(az)
-                k = get(ls)
-                if k is None:
-                    k = decimal_miss(ls)
-                if (
-                    type(exchange) is str
-                    and exchange
-                    and type(seq) is int
-                    and 0 <= seq <= limit
-                    and type(ver) is int
-                    and ver == version
-                    and fbp > 0.0
-                    and fap > 0.0
-                    and flp > 0.0
-                    # bid <= ask (floats are finite here: equal floats may hide bid > ask)
-                    and (fbp < fap or (fbp == fap and (bp == ap or Decimal(bp) <= Decimal(ap))))
-                    and f >= 0.0
-                    and g >= 0.0
-                    and k >= 0.0
-                    and (
-                        (vol.isdigit() and vol.isascii() and len(vol) <= max_chars)
-                        or decimal_miss(vol, cache=False) >= 0.0
-                    )
-                ):
-                    base = millis(ts[:23])
-                    sub_ms = None if base is None else suffix(ts[23:])
-                    micros = (
-                        _timestamp_miss(ts) if base is None or sub_ms is None else base + sub_ms
-                    )
-                    tick = tick_type(
-                        symbol, exchange, bp, bs, ap, az, lp, ls, vol, micros, seq, ver
-                    )
+        try:  # anything the checks of `_decode_fast` cannot vouch for goes to `decode_body`
+            tick: Tick | None = fast(data)
         except (_Slow, TypeError, ValueError, KeyError, AttributeError):
             tick = None
         if tick is None:
