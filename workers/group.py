@@ -762,8 +762,7 @@ class GroupWorker:
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
         part.written = max(part.written, offset)
         deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
-        while True:
-            checkpoint()
+        while True:  # bounded by `deadline`; no checkpoint(): stop() stores through here
             stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
             if stored is not None and stored >= offset:
                 part.stored = offset
