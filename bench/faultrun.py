@@ -398,6 +398,7 @@ class FaultRun:
                 "crash_windows": self.crash_windows,
                 "coverage": self.coverage,
                 "faults": self.faults,
+                "worker_exits": self.workers.exits(),
             },
         )
         verdict = await verify_run(self.settings, self.run_dir, stored)

@@ -324,6 +324,10 @@ class RunVerdict:
     """Handlings of an offset the stream does not hold, or of another tick than it holds."""
     coverage: dict[str, bool] = field(default_factory=dict)
     """Whether each fault took effect (empty: the run injected none)."""
+    worker_exits: dict[str, int | None] = field(default_factory=dict)
+    """Exit statuses of the workers the run stopped with SIGTERM at its end (not those it
+    killed): `superticks worker` then stores its offsets and exits 0, so anything else (a
+    traceback, a worker that had to be killed, None: still running) is a failed worker."""
 
     @property
     def ok(self) -> bool:
@@ -339,7 +343,12 @@ class RunVerdict:
             and self.handler_reordered == 0
             and self.handler_unexpected == 0
             and all(self.coverage.values())
+            and not self.bad_exits()
         )
+
+    def bad_exits(self) -> dict[str, int | None]:
+        """The workers of `worker_exits` that did not exit 0."""
+        return {w: code for w, code in self.worker_exits.items() if code != 0}
 
     def failures(self) -> list[str]:
         """What failed, in words (empty when ok)."""
@@ -359,6 +368,10 @@ class RunVerdict:
             if getattr(self, name):
                 out.append(f"{name}={getattr(self, name)}")
         out.extend(f"coverage: {k} is false" for k, v in self.coverage.items() if not v)
+        out.extend(
+            f"worker {w} exited with status {code} when stopped (0 expected: see its log)"
+            for w, code in self.bad_exits().items()
+        )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,6 +396,7 @@ class RunVerdict:
             "handler_reordered": self.handler_reordered,
             "handler_unexpected": self.handler_unexpected,
             "coverage": dict(self.coverage),
+            "worker_exits": dict(self.worker_exits),
         }
 
     def summary(self) -> str:

@@ -5,8 +5,9 @@ holds:
 
 * ``run.json``: ``super_stream``, ``partitions``, ``producer`` (``sent``, ``confirmed``,
   ``per_symbol``: ticks sent per symbol, sequence numbers 0..n-1), and optionally
-  ``crash_windows`` (``worker``, ``at_ns``, ``stored``: partition -> offset) and ``coverage``
-  (name -> bool);
+  ``crash_windows`` (``worker``, ``at_ns``, ``stored``: partition -> offset), ``coverage``
+  (name -> bool) and ``worker_exits`` (worker -> exit status when the run stopped it: 0
+  expected);
 * ``handled/``: the handled logs of `superticks worker --handler verify --record-dir
   DIR/handled`.
 
@@ -21,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +186,7 @@ async def verify_run(
         for w in run.get("crash_windows", [])
     ]
     producer = run["producer"]
-    return judge_run(
+    verdict = judge_run(
         partitions=int(run["partitions"]),
         stored=stored.ticks,
         handled=handled,
@@ -193,4 +195,8 @@ async def verify_run(
         undecodable=stored.undecodable,
         crash_windows=windows,
         coverage={k: bool(v) for k, v in run.get("coverage", {}).items()},
+    )
+    exits = run.get("worker_exits", {})  # runs written before it was recorded have none
+    return replace(
+        verdict, worker_exits={w: None if c is None else int(c) for w, c in exits.items()}
     )

@@ -125,6 +125,8 @@ class WorkerGroup:
         """With `busy_ms`: the busy time blocks the worker's event loop."""
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.stopped: set[str] = set()
+        self.killed: set[str] = set()
+        """Workers this group SIGKILLed (their exit status is the kill's)."""
         self._started = 0
         self.tail = HandledTail(self.handled_dir)
 
@@ -178,6 +180,7 @@ class WorkerGroup:
         self.signal(name, signal.SIGUSR1)
 
     async def kill(self, name: str) -> None:
+        self.killed.add(name)
         self.signal(name, signal.SIGKILL)
         await self.processes[name].wait()
 
@@ -194,6 +197,16 @@ class WorkerGroup:
                 return True
             await asyncio.sleep(0.1)
         return False
+
+    def exits(self) -> dict[str, int | None]:
+        """Each worker's exit status but the killed ones' (None: still running). After
+        `stop()`, anything but 0 is a worker that failed: `superticks worker` exits 0 on
+        SIGTERM after storing its offsets."""
+        return {
+            name: process.returncode
+            for name, process in self.processes.items()
+            if name not in self.killed
+        }
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """SIGCONT the stopped, SIGTERM all, wait; SIGKILL what is still there. Safe twice."""

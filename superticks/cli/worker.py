@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import signal
@@ -268,7 +269,9 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             close = getattr(handler, "close", None)
             if close is not None:
-                await close()
+                closing = close()  # VerifyingHandler's is plain, the trading handlers' async
+                if inspect.isawaitable(closing):
+                    await closing
 
     try:
         worker = uvloop.run(main())

@@ -5,7 +5,10 @@ messages and what it refuses is dead-lettered."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
 from _streams import SYMBOLS, eventually, publish_ticks, read_dead_letters, ticks_of_every_symbol
@@ -125,3 +128,25 @@ async def test_a_message_handler_gets_undecoded_messages_and_its_refusals_are_de
     letters = await read_dead_letters(connection, f"{super_stream}-dlq", refused)
     assert {letter["error"] for letter in letters} == {"S03 is not wanted here"}
     assert sorted(handler.taken + [letter["offset"] for letter in letters]) == list(range(TICKS))
+
+
+@pytest.mark.parametrize("handler", ["vwap", "count", "verify"])
+async def test_the_worker_command_exits_0_after_draining_with_each_plain_handler(
+    connection: ConnectionSettings,
+    new_super_stream: Callable[[int], Awaitable[str]],
+    tmp_path: Path,
+    handler: str,
+) -> None:
+    super_stream, _ = await one_partition_of_ticks(connection, new_super_stream)
+    record = ["--record-dir", str(tmp_path)] if handler == "verify" else []
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from superticks.cli.main import main; sys.exit(main())",
+        "worker", "--group", f"{super_stream}-g", "--name", "w", "--handler", handler, *record,
+        "--super-stream", super_stream, "--exit-when-idle", "1", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await worker.communicate()
+
+    assert worker.returncode == 0, err.decode()[-2000:]
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    assert (summary["state"], summary["consumed"]) == ("stopped", TICKS)

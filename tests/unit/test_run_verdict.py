@@ -177,6 +177,21 @@ def test_faults_that_all_took_effect_pass() -> None:
     assert judge(coverage={"node_led_a_partition": True, "leader_moved": True}).ok
 
 
+def test_a_worker_that_did_not_exit_0_when_stopped_fails() -> None:
+    result = replace(judge(), worker_exits={"w1": 0, "w2": 1, "w3": None})
+
+    assert not result.ok
+    assert result.failures() == [
+        "worker w2 exited with status 1 when stopped (0 expected: see its log)",
+        "worker w3 exited with status None when stopped (0 expected: see its log)",
+    ]
+    assert result.to_dict()["worker_exits"] == {"w1": 0, "w2": 1, "w3": None}
+
+
+def test_workers_that_all_exited_0_pass() -> None:
+    assert replace(judge(), worker_exits={"w1": 0, "w2": 0}).ok
+
+
 def test_the_dict_is_strict_json_with_ok_and_the_failures() -> None:
     data = judge(confirmed=3).to_dict()
 
