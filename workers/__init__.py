@@ -14,6 +14,7 @@ a worker process's garbage collector for throughput.
 from workers.gc_tuning import tune_for_throughput
 from workers.group import GroupWorker, WorkerConfig, WorkerState, run_worker
 from workers.handlers import (
+    Closing,
     CountHandler,
     CountingHandler,
     MessageHandler,
@@ -31,6 +32,7 @@ from workers.replay import ReplayResult, replay, replay_all, replay_symbols, rep
 from workers.vwap import RunningVwap, SymbolAggregate, aggregate_by_symbol
 
 __all__ = [
+    "Closing",
     "CountHandler",
     "CountingHandler",
     "GroupWorker",

@@ -112,8 +112,8 @@ class VerifyingHandler:
             else:
                 await asyncio.sleep(self._busy_s)
 
-    def close(self) -> None:
-        """Close the log (safe twice)."""
+    async def close(self) -> None:
+        """Close the log (safe twice; a `workers.handlers.Closing`)."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)

@@ -18,6 +18,7 @@ from workers.vwap import RunningVwap, SymbolAggregate
 
 __all__ = [
     "HANDLER_NAMES",
+    "Closing",
     "CountHandler",
     "CountingHandler",
     "MessageHandler",
@@ -57,6 +58,18 @@ class PartitionReleasing(Protocol):
     """
 
     async def partition_released(self, partition: int) -> None: ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """Optional for a `TickHandler`: holds something to release when its worker is done.
+
+    `close()` is awaited once, after the worker stopped (intake closed, chunks drained, offsets
+    stored), by whoever runs the worker (`superticks worker` does): the moment to flush a file or
+    stop a producer. It must be safe to call twice.
+    """
+
+    async def close(self) -> None: ...
 
 
 @runtime_checkable

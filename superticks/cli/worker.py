@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import signal
@@ -155,7 +154,13 @@ def _run(args: argparse.Namespace) -> int:
     from workers.gc_tuning import tune_for_throughput
     from workers.group import GroupWorker, WorkerConfig, run_worker
     from workers.handled import VerifyingHandler
-    from workers.handlers import CountHandler, TickHandler, VwapHandler, handler_named
+    from workers.handlers import (
+        Closing,
+        CountHandler,
+        TickHandler,
+        VwapHandler,
+        handler_named,
+    )
     from workers.metrics import SymbolCollector, WorkerMetrics
 
     connection, _ = load_settings()
@@ -267,11 +272,8 @@ def _run(args: argparse.Namespace) -> int:
                 config, handler, progress=progress, metrics=metrics, progress_every_s=every
             )
         finally:
-            close = getattr(handler, "close", None)
-            if close is not None:
-                closing = close()  # VerifyingHandler's is plain, the trading handlers' async
-                if inspect.isawaitable(closing):
-                    await closing
+            if isinstance(handler, Closing):
+                await handler.close()
 
     try:
         worker = uvloop.run(main())

@@ -19,7 +19,7 @@ async def test_each_handled_tick_is_one_record_with_its_partition_offset_and_seq
 ) -> None:
     handler = VerifyingHandler(tmp_path, "w1")
     await handler.handle_batch(2, [10, 11], [tick("AAPL", 0, 5), tick("MSFT", 7, 6)])
-    handler.close()
+    await handler.close()
 
     records = read_handled(tmp_path)
 
@@ -38,14 +38,14 @@ async def test_the_record_is_in_the_file_when_the_call_returns(tmp_path: Path) -
 
     # read while the handler is still open: nothing is buffered in the process
     assert [r.offset for r in read_handled(tmp_path)] == [3]
-    handler.close()
-    handler.close()
+    await handler.close()
+    await handler.close()
 
 
 async def test_a_torn_last_line_of_a_killed_worker_is_skipped(tmp_path: Path) -> None:
     handler = VerifyingHandler(tmp_path, "w1")
     await handler.handle_batch(0, [0], [tick("AAPL", 0)])
-    handler.close()
+    await handler.close()
     with (tmp_path / "w1.handled").open("a") as f:
         f.write("0 1 AAPL 1 10")
 
@@ -55,7 +55,7 @@ async def test_a_torn_last_line_of_a_killed_worker_is_skipped(tmp_path: Path) ->
 async def test_a_dropping_handler_leaves_out_one_offset(tmp_path: Path) -> None:
     handler = VerifyingHandler(tmp_path, "w1", drop_offset=1)
     await handler.handle_batch(0, [0, 1, 2], [tick("A", 0), tick("A", 1), tick("A", 2)])
-    handler.close()
+    await handler.close()
 
     assert [r.offset for r in read_handled(tmp_path)] == [0, 2]
 
@@ -79,7 +79,7 @@ async def test_a_busy_handler_takes_its_time_and_still_records(tmp_path: Path) -
 
     assert time.monotonic() - started >= 0.05
     assert [r.offset for r in read_handled(tmp_path)] == [0]
-    handler.close()
+    await handler.close()
 
 
 async def test_a_handler_busy_once_is_busy_on_the_next_call_after_each_arm_only(
@@ -95,7 +95,7 @@ async def test_a_handler_busy_once_is_busy_on_the_next_call_after_each_arm_only(
 
     assert handler.busy_calls == 1
     assert [r.offset for r in read_handled(tmp_path)] == [0, 1, 2]
-    handler.close()
+    await handler.close()
 
 
 async def test_a_blocking_busy_handler_holds_the_event_loop(tmp_path: Path) -> None:
@@ -117,4 +117,4 @@ async def test_a_blocking_busy_handler_holds_the_event_loop(tmp_path: Path) -> N
 
     assert during <= 1
     assert handler.busy_calls == 1
-    handler.close()
+    await handler.close()
