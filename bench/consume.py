@@ -10,8 +10,17 @@ the other, each contender reads all of them from the first offset:
     exactly as a user starts it (every `WorkerConfig` default: credits, offset storing, lag
     polling, metrics, the CLI's imports): decode and validate every tick, fence offsets, VWAP,
     store offsets;
-(c) **RbFly** (another Python stream client, Cython codec) with `orjson.loads` per message,
+(c) **parse only**: raw delivery plus the one step no JSON reader can skip, each chunk's
+    bodies (cut at their first ``{``) parsed as one JSON array by msgspec (C) into structs of
+    the wire's twelve fields, with no check and no handler: the bound of any reader of our
+    JSON wire format in Python, beside which the worker's ratio to raw delivery reads;
+(d) **RbFly** (another Python stream client, Cython codec) with `orjson.loads` per message,
     when it is installed (`uv sync --group compare`; GPL, never a runtime dependency).
+
+Rounds (`rounds`, default 3): the stream is filled once, then every reader reads it once per
+round, the order rotated each round (`bench.rounds`; the worker joins a fresh group each round);
+a row shows its median over the rounds with each round's rate, and each ratio is the median of
+the per-round ratios.
 
 Beside each rate, the reader's CPU time per tick in the same window (its process's user +
 system time): on a shared machine it moves less than the rates do.
@@ -29,13 +38,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from bench.cliworker import CliWorker, cpu_seconds, stored_offsets
 from bench.report import Progress
+from bench.rounds import paired_ratio, rotated
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import Router
@@ -63,6 +77,8 @@ class ConsumeRow:
     ticks_per_s: float
     startup_s: float | None = None  # process start to the first stored offset (worker only)
     cpu_us_per_tick: float | None = None  # the reader's CPU time in the window, per tick
+    rates: tuple[float, ...] = ()  # ticks/s of each round, in round order (a row of rounds:
+    # ticks the fewest any round read, the other figures medians)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +86,12 @@ class ConsumeBench:
     count: int
     partitions: int
     rows: list[ConsumeRow]
+    # medians of the per-round ratios (`bench.rounds.paired_ratio`)
     worker_vs_raw: float
     worker_vs_rbfly: float | None  # None when RbFly is not installed
+    parse_vs_raw: float = 0.0  # the parse-only reader / raw delivery: the bound of worker_vs_raw
+    rounds: int = 1
+    worker_vs_raw_rounds: tuple[float, ...] = ()
     targets: dict[str, float] = field(
         default_factory=lambda: {"worker_vs_raw": WORKER_TARGET, "worker_vs_rbfly": RBFLY_TARGET}
     )
@@ -89,6 +109,9 @@ class ConsumeBench:
             ],
             "worker_vs_raw": self.worker_vs_raw,
             "worker_vs_rbfly": self.worker_vs_rbfly,
+            "parse_vs_raw": self.parse_vs_raw,
+            "rounds": self.rounds,
+            "worker_vs_raw_rounds": list(self.worker_vs_raw_rounds),
             "targets": self.targets,
         }
 
@@ -162,14 +185,18 @@ async def _raw(
 
 
 async def _worker(
-    settings: ConnectionSettings, ss: str, ends: list[int], count: int, progress: Progress
+    settings: ConnectionSettings,
+    ss: str,
+    group: str,
+    ends: list[int],
+    count: int,
+    progress: Progress,
 ) -> ConsumeRow:
     """`superticks worker --handler vwap` in its own process; progress from its stored offsets
     (polled on the bench's own connection every 10 ms around the window's edges, the first
     stored offset and the last 20% of the ticks, and every 50 ms in between: each poll is three
     offset queries the brokers answer on the worker's cores, and at 10 ms throughout they cost
     the brokers ~1 us of CPU per tick, measured)."""
-    group = f"{ss}-worker"
     async with Admin(settings) as admin:
         streams = await admin.partitions(ss)
         worker = CliWorker(settings, ss, group, "bench-worker")
@@ -233,6 +260,53 @@ async def _rbfly(
     return window.row("RbFly consume (orjson.loads per message)", seen)
 
 
+class _Parsed(msgspec.Struct, gc=False):
+    """A body's twelve wire fields, typed as JSON gives them, unchecked (the parse-only row)."""
+
+    symbol: str
+    exchange: str
+    bid_price: str
+    bid_size: str
+    ask_price: str
+    ask_size: str
+    last_price: str
+    last_size: str
+    volume: str
+    timestamp: str
+    sequence_number: int
+    version: int
+
+
+async def _parse_only(
+    settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
+) -> ConsumeRow:
+    credits = WorkerConfig.model_fields["credits"].default
+    window = _Window(count)
+    parse = msgspec.json.Decoder(list[_Parsed]).decode
+    seen = 0
+
+    async def on_chunk(chunk: Chunk) -> None:
+        nonlocal seen
+        parsed = parse(b"[" + b",".join([m[m.find(b"{") :] for m in chunk.messages]) + b"]")
+        seen += len(parsed)
+        window.progress(seen)
+        progress.update(seen)
+
+    subscriptions = [
+        Subscription(
+            settings, s, on_chunk, Offset.first(), name=f"parse-{i}", initial_credit=credits
+        )
+        for i, s in enumerate(streams)
+    ]
+    try:
+        await asyncio.gather(*(s.start() for s in subscriptions))
+        async with asyncio.timeout(_TIMEOUT_S):
+            await window.done.wait()
+    finally:
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+    return window.row("parse only (msgspec, no checks, no handler)", seen)
+
+
 async def run_consume_bench(
     settings: ConnectionSettings,
     *,
@@ -240,8 +314,11 @@ async def run_consume_bench(
     partitions: int = 3,
     symbols: int = 200,
     seed: int = 0,
+    rounds: int = 3,
     show_progress: bool = False,
 ) -> ConsumeBench:
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, not {rounds}")
     ss = f"bench-{uuid.uuid4().hex[:6]}-consume"
     config = StreamConfig(super_stream=ss, partitions=partitions)
     await create_topology(settings, config)
@@ -260,25 +337,57 @@ async def run_consume_bench(
                     bar.update(i)
                 await p.flush(120)
         streams = config.partition_names()
-        with Progress("raw delivery", count, enabled=show_progress) as bar:
-            raw = await _raw(settings, streams, count, bar)
-        with Progress("superticks worker", count, enabled=show_progress) as bar:
-            worker = await _worker(settings, ss, ends, count, bar)
-        with Progress("RbFly", count, enabled=show_progress) as bar:
-            rbfly = await _rbfly(settings, streams, count, bar)
+        readers: list[tuple[str, Callable[[int, Progress], Awaitable[ConsumeRow | None]]]] = [
+            ("raw", lambda r, bar: _raw(settings, streams, count, bar)),
+            (
+                "worker",
+                lambda r, bar: _worker(settings, ss, f"{ss}-worker-{r}", ends, count, bar),
+            ),
+            ("parse", lambda r, bar: _parse_only(settings, streams, count, bar)),
+            ("rbfly", lambda r, bar: _rbfly(settings, streams, count, bar)),
+        ]
+        runs: dict[str, list[ConsumeRow]] = {key: [] for key, _ in readers}
+        for r in range(rounds):
+            for key, read in rotated(readers, r):
+                with Progress(f"round {r + 1}: {key}", count, enabled=show_progress) as bar:
+                    row = await read(r, bar)
+                if row is not None:
+                    runs[key].append(row)
     finally:
         await delete_topology(settings, ss)
         async with Admin(settings) as admin:
             await admin.delete_stream(f"{ss}-dlq")  # the worker's dead-letter stream
-    rows = [raw, worker] + ([rbfly] if rbfly is not None else [])
+    rows = {key: _median_row(found) for key, found in runs.items() if found}
+    raw, worker, parse = rows["raw"], rows["worker"], rows["parse"]
+    rbfly = rows.get("rbfly")
     return ConsumeBench(
         count=count,
         partitions=partitions,
-        rows=rows,
-        worker_vs_raw=_ratio(worker, raw),
-        worker_vs_rbfly=None if rbfly is None else _ratio(worker, rbfly),
+        rows=[raw, worker, parse] + ([rbfly] if rbfly is not None else []),
+        worker_vs_raw=paired_ratio(worker.rates, raw.rates),
+        worker_vs_rbfly=None if rbfly is None else paired_ratio(worker.rates, rbfly.rates),
+        parse_vs_raw=paired_ratio(parse.rates, raw.rates),
+        rounds=rounds,
+        worker_vs_raw_rounds=tuple(
+            round(a / b, 2) for a, b in zip(worker.rates, raw.rates, strict=True)
+        ),
     )
 
 
-def _ratio(a: ConsumeRow, b: ConsumeRow) -> float:
-    return round(a.ticks_per_s / b.ticks_per_s, 2) if b.ticks_per_s else 0.0
+def _median_row(runs: list[ConsumeRow]) -> ConsumeRow:
+    """One reader's row from its rounds: the fewest ticks any round read, medians of the
+    rest, and every round's rate."""
+
+    def median(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(statistics.median(known), 3) if len(known) == len(values) else None
+
+    return ConsumeRow(
+        runs[0].name,
+        min(run.ticks for run in runs),
+        round(statistics.median(run.seconds for run in runs), 3),
+        round(statistics.median(run.ticks_per_s for run in runs), 1),
+        median([run.startup_s for run in runs]),
+        median([run.cpu_us_per_tick for run in runs]),
+        tuple(run.ticks_per_s for run in runs),
+    )

@@ -17,6 +17,10 @@
 (e) **naive rstream**: `SuperStreamProducer.send` per message with an `AMQPMessage`;
 (f) **pika** into a stream queue with confirms, one at a time (opt-in: ~1k ticks/s).
 
+Rounds (`rounds`, default 3): every contender runs once per round, the order rotated each
+round (`bench.rounds`); a row shows its median over the rounds with each round's rate, and each
+ratio is the median of the per-round ratios.
+
 Fair by construction: every contender gets the same `warmup` ticks first (connections, lazy
 leader look-ups, caches, rstream's first 0.5 s flush), confirmed before its clock starts, then
 the same `count` ticks, timed from the first send until the last confirm; each writes to its
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,6 +46,7 @@ from typing import Any
 
 from bench.cliworker import broker_cpu_seconds
 from bench.report import Progress
+from bench.rounds import paired_ratio, rotated
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig, group_by_symbol
@@ -98,16 +104,21 @@ _METER = _Meter()
 
 @dataclass(frozen=True, slots=True)
 class PublishRow:
+    """One contender over every round: medians, and each round's rate."""
+
     name: str
-    ticks: int  # ticks in the timing window
-    seconds: float
-    ticks_per_s: float
-    stored: int  # messages read back from the contender's streams (warm-up included)
+    ticks: int  # ticks in the timing window (of each round)
+    seconds: float  # median
+    ticks_per_s: float  # median
+    stored: int  # messages read back from the contender's streams (warm-up included; the
+    # fewest of any round)
     client_cpu_us_per_tick: float | None = None  # this process's CPU in the window, per tick
     broker_cpu_us_per_tick: float | None = None  # every node's CPU in the window, per tick
     # the nodes leading its partitions (a stream's leader is placed by the broker when it is
-    # created: rows whose partitions are led by different numbers of nodes are not comparable)
+    # created: rows whose partitions are led by different numbers of nodes are not comparable;
+    # the fewest of any round)
     leader_nodes: int | None = None
+    rates: tuple[float, ...] = ()  # ticks/s of each round, in round order
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +126,13 @@ class PublishBench:
     count: int
     warmup: int
     rows: list[PublishRow]
+    # medians of the per-round ratios (`bench.rounds.paired_ratio`)
     vs_ceiling: float  # superticks / pre-encoded per-message-id ceiling
     vs_rbfly: float | None  # superticks / RbFly (None: not installed)
     vs_subentry: float
     vs_naive: float
+    rounds: int = 1
+    vs_ceiling_rounds: tuple[float, ...] = ()  # each round's superticks / ceiling
     targets: dict[str, float] = field(
         default_factory=lambda: {"vs_ceiling": CEILING_TARGET, "vs_rbfly": RBFLY_TARGET}
     )
@@ -134,6 +148,8 @@ class PublishBench:
             "vs_rbfly": self.vs_rbfly,
             "vs_subentry": self.vs_subentry,
             "vs_naive": self.vs_naive,
+            "rounds": self.rounds,
+            "vs_ceiling_rounds": list(self.vs_ceiling_rounds),
             "targets": self.targets,
         }
 
@@ -414,8 +430,11 @@ async def run_publish_bench(
     symbols: int = 200,
     seed: int = 0,
     pika: bool = False,
+    rounds: int = 3,
     show_progress: bool = False,
 ) -> PublishBench:
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, not {rounds}")
     simulator = MarketSimulator(symbols, seed=seed)
     warm, items = simulator.batch(warmup), simulator.batch(count)
     tag = uuid.uuid4().hex[:6]
@@ -482,30 +501,24 @@ async def run_publish_bench(
     ]
     if pika:
         contenders.append(("pika into a stream queue", pika_row))
-    rows = []
-    with Progress("publish", len(contenders), enabled=show_progress) as bar:
-        for n, (name, run) in enumerate(contenders):
-            bar.update(n, name)
-            seconds, stored, leader_nodes = await run(f"{n}")
-            client = round(_METER.client / count * 1e6, 2)
-            broker = round(_METER.broker / count * 1e6, 2) if _METER.broker_known else None
-            rows.append(
-                PublishRow(
-                    name,
-                    count,
-                    round(seconds, 3),
-                    round(count / seconds, 1),
-                    stored,
-                    client,
-                    broker,
-                    leader_nodes,
-                )
-            )
+    runs: dict[str, list[tuple[float, int, int | None, float, float | None]]] = {
+        name: [] for name, _ in contenders
+    }
+    with Progress("publish", rounds * len(contenders), enabled=show_progress) as bar:
+        done = 0
+        for r in range(rounds):
+            for n, (name, run) in rotated(list(enumerate(contenders)), r):
+                bar.update(done, f"round {r + 1}: {name}")
+                seconds, stored, leader_nodes = await run(f"{r}-{n}")
+                done += 1
+                broker = _METER.broker if _METER.broker_known else None
+                runs[name].append((seconds, stored, leader_nodes, _METER.client, broker))
+    rows = [_row(name, count, runs[name]) for name, _ in contenders]
     by_name = {row.name.split(" ")[0].rstrip(":"): row for row in rows}
     ours = by_name["superticks"]
 
     def vs(key: str) -> float:
-        return round(ours.ticks_per_s / by_name[key].ticks_per_s, 2)
+        return paired_ratio(ours.rates, by_name[key].rates)
 
     return PublishBench(
         count=count,
@@ -515,4 +528,30 @@ async def run_publish_bench(
         vs_rbfly=vs("RbFly") if "RbFly" in by_name else None,
         vs_subentry=vs("limit"),
         vs_naive=vs("naive"),
+        rounds=rounds,
+        vs_ceiling_rounds=tuple(
+            round(a / b, 2) for a, b in zip(ours.rates, by_name["ceiling"].rates, strict=True)
+        ),
+    )
+
+
+def _row(
+    name: str, count: int, runs: list[tuple[float, int, int | None, float, float | None]]
+) -> PublishRow:
+    """One contender's row from its rounds: (seconds, stored, leader nodes, client CPU s,
+    broker CPU s or None) each."""
+    seconds = statistics.median(run[0] for run in runs)
+    client = statistics.median(run[3] for run in runs)
+    brokers = [run[4] for run in runs if run[4] is not None]
+    leaders = [run[2] for run in runs if run[2] is not None]
+    return PublishRow(
+        name,
+        count,
+        round(seconds, 3),
+        round(count / seconds, 1),
+        min(run[1] for run in runs),
+        round(client / count * 1e6, 2),
+        round(statistics.median(brokers) / count * 1e6, 2) if len(brokers) == len(runs) else None,
+        min(leaders) if leaders else None,
+        tuple(round(count / run[0], 1) for run in runs),
     )

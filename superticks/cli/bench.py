@@ -31,6 +31,7 @@ def register(commands: Any) -> None:
     publish.add_argument(
         "--pika", action="store_true", help="add pika's row (~1k ticks/s: slow at large counts)"
     )
+    _rounds_flag(publish)
     _report_flags(publish)
     publish.set_defaults(handler=_publish)
     consume = sub.add_parser(
@@ -41,6 +42,7 @@ def register(commands: Any) -> None:
     consume.add_argument("--partitions", type=positive_int, default=3)
     consume.add_argument("--symbols", type=positive_int, default=200)
     consume.add_argument("--seed", type=int, default=0)
+    _rounds_flag(consume)
     _report_flags(consume)
     consume.set_defaults(handler=_consume)
     latency = sub.add_parser(
@@ -154,7 +156,8 @@ def _publish(args: argparse.Namespace) -> int:
 
     connection, _ = load_settings()
     params = {
-        k: getattr(args, k) for k in ("count", "warmup", "partitions", "symbols", "seed", "pika")
+        k: getattr(args, k)
+        for k in ("count", "warmup", "partitions", "symbols", "seed", "pika", "rounds")
     }
     result = uvloop.run(run_publish_bench(connection, **params, show_progress=not args.json))
     _emit(args, "publish", params, result.to_dict())
@@ -163,17 +166,19 @@ def _publish(args: argparse.Namespace) -> int:
         plot_bars(args.plot / "publish.png", "bench publish: confirmed ticks/s", "ticks/s", rates)
     if not args.json:
         headers = [
-            "contender", "ticks", "seconds", "ticks/s", "read back", "client CPU us/tick",
-            "broker CPU us/tick",
+            "contender", "ticks", "seconds", "ticks/s", "each round", "read back",
+            "client CPU us/tick", "broker CPU us/tick",
         ]  # fmt: skip
         rows = [
             [
-                r.name, r.ticks, r.seconds, r.ticks_per_s, r.stored, r.client_cpu_us_per_tick,
-                r.broker_cpu_us_per_tick,
+                r.name, r.ticks, r.seconds, r.ticks_per_s, _each(r.rates), r.stored,
+                r.client_cpu_us_per_tick, r.broker_cpu_us_per_tick,
             ]
             for r in result.rows
         ]  # fmt: skip
+        print(f"{result.rounds} round(s), the order rotated each round; medians, ratios of rounds")
         print(table(headers, rows))
+        print(f"superticks / ceiling per round: {_each(result.vs_ceiling_rounds)}")
         rbfly = (
             f"; / RbFly = {result.vs_rbfly}x (target >= {RBFLY_TARGET}x)"
             if result.vs_rbfly is not None
@@ -201,10 +206,11 @@ def _consume(args: argparse.Namespace) -> int:
             partitions=args.partitions,
             symbols=args.symbols,
             seed=args.seed,
+            rounds=args.rounds,
             show_progress=not args.json,
         )
     )
-    params = {k: getattr(args, k) for k in ("count", "partitions", "symbols", "seed")}
+    params = {k: getattr(args, k) for k in ("count", "partitions", "symbols", "seed", "rounds")}
     _emit(args, "consume", params, result.to_dict())
     if args.plot:
         rates = {r.name: r.ticks_per_s for r in result.rows}
@@ -212,11 +218,18 @@ def _consume(args: argparse.Namespace) -> int:
             args.plot / "consume.png", "bench consume: ticks/s (steady state)", "ticks/s", rates
         )
     if not args.json:
-        headers = ["reader", "ticks read", "seconds", "ticks/s", "CPU us/tick", "start-up s"]
+        headers = [
+            "reader", "ticks read", "seconds", "ticks/s", "each round", "CPU us/tick",
+            "start-up s",
+        ]  # fmt: skip
         rows = [
-            [r.name, r.ticks, r.seconds, r.ticks_per_s, r.cpu_us_per_tick, r.startup_s]
+            [
+                r.name, r.ticks, r.seconds, r.ticks_per_s, _each(r.rates), r.cpu_us_per_tick,
+                r.startup_s,
+            ]
             for r in result.rows
-        ]
+        ]  # fmt: skip
+        print(f"{result.rounds} round(s), the order rotated each round; medians, ratios of rounds")
         print(table(headers, rows))
         rbfly = (
             f"; / RbFly = {result.worker_vs_rbfly}x (target >= 2x)"
@@ -224,7 +237,9 @@ def _consume(args: argparse.Namespace) -> int:
             else "; RbFly not installed (`uv sync --group compare`)"
         )
         print(
-            f"worker / raw delivery = {result.worker_vs_raw}x (target >= {WORKER_TARGET}x){rbfly}"
+            f"worker / raw delivery = {result.worker_vs_raw}x (target >= {WORKER_TARGET}x; "
+            f"per round {_each(result.worker_vs_raw_rounds)}){rbfly}; parse only / raw delivery "
+            f"= {result.parse_vs_raw}x (the bound of any reader that parses every body)"
         )
     return 0
 
@@ -500,6 +515,21 @@ def _monitor(args: argparse.Namespace) -> int:
     for key, value in result.to_dict().items():
         print(f"{key:16} {value}")
     return 0
+
+
+def _rounds_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=3,
+        help="run every contender this many times, the order rotated each round; rows show "
+        "medians, ratios are medians of the rounds' ratios (default 3)",
+    )
+
+
+def _each(values: Any) -> str:
+    """Per-round figures as one table cell."""
+    return "/".join(f"{v:,.0f}" if v >= 100 else f"{v:g}" for v in values)
 
 
 def _report_flags(parser: argparse.ArgumentParser) -> None:

@@ -26,28 +26,34 @@ pytestmark = pytest.mark.cluster
 async def test_publish_bench_gives_every_contender_the_same_ticks_and_reads_them_back(
     connection: ConnectionSettings, cluster: cl.Cluster
 ) -> None:
-    result = await run_publish_bench(connection, count=2_000, warmup=300)
+    result = await run_publish_bench(connection, count=2_000, warmup=300, rounds=2)
     names = [row.name.split(" ")[0] for row in result.rows]
     assert names[:2] == ["ceiling:", "superticks"]
     assert {"limit:", "naive"} <= set(names)
-    # what each contender's streams hold, counted by a reader: warm-up + timed ticks
+    # what each contender's streams hold in every round, counted by a reader: warm-up + timed
     assert [row.stored for row in result.rows] == [2_300] * len(result.rows)
     assert all(row.ticks == 2_000 and row.ticks_per_s > 0 for row in result.rows)
+    # every contender ran in both rounds, and the ratio pairs them
+    assert all(len(row.rates) == 2 and min(row.rates) > 0 for row in result.rows)
+    assert len(result.vs_ceiling_rounds) == 2
     assert result.vs_ceiling > 0
 
 
 async def test_consume_bench_reads_every_tick_with_each_reader(
     connection: ConnectionSettings, cluster: cl.Cluster
 ) -> None:
-    result = await run_consume_bench(connection, count=5_000)
+    result = await run_consume_bench(connection, count=5_000, rounds=2)
     names = [row.name.split(" ")[0] for row in result.rows]
-    assert names[:2] == ["raw", "superticks"]
-    # counts read back: the readers' own tallies, the worker process's JSON summary
+    assert names[:3] == ["raw", "superticks", "parse"]
+    # counts read back in every round (the worker joined a fresh group each round): the
+    # readers' own tallies, the worker process's JSON summary
     assert [row.ticks for row in result.rows] == [5_000] * len(result.rows)
+    assert all(len(row.rates) == 2 and min(row.rates) > 0 for row in result.rows)
     worker = result.worker
     assert worker.startup_s is not None
     assert worker.startup_s > 0
     assert result.worker_vs_raw > 0
+    assert result.parse_vs_raw > 0
 
 
 async def test_latency_bench_times_every_tick_it_created_at_the_worker(
