@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import statistics
 import time
 import uuid
@@ -227,6 +228,8 @@ async def _rbfly(
 
     try:
         rbs: Any = importlib.import_module("rbfly.streams")
+        # it warns "error suppressed: protocol is disconnected" for each closed connection
+        logging.getLogger("rbfly").setLevel(logging.ERROR)
     except ImportError:
         return None
     node = settings.nodes[0]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import statistics
 import time
 import uuid
@@ -440,6 +441,8 @@ async def run_publish_bench(
     tag = uuid.uuid4().hex[:6]
     try:
         rbs: Any = importlib.import_module("rbfly.streams")
+        # it warns "error suppressed: protocol is disconnected" for each closed connection
+        logging.getLogger("rbfly").setLevel(logging.ERROR)
     except ImportError:
         rbs = None
 

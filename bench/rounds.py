@@ -45,4 +45,3 @@ def paired_ratio(ours: Sequence[float], theirs: Sequence[float]) -> float:
     if min(*ours, *theirs) <= 0:
         raise ValueError(f"a rate is not positive: {list(ours)} / {list(theirs)}")
     return round(statistics.median(a / b for a, b in zip(ours, theirs, strict=True)), 2)
-
