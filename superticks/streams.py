@@ -104,6 +104,20 @@ log = logging.getLogger("superticks.streams")
 FRAME_MAX = 1_048_576
 
 
+# --- rstream's traceback for every dropped connection, dropped once ---------------------------
+class _DroppedConnectionTraceback(logging.Filter):
+    """rstream logs "Connection Closed Error" with a traceback whenever a connection without a
+    close handler of its own drops (its locator connections: every worker printed one per node
+    restart). This module notices each lost connection itself and says so in one line
+    ("subscription to ... lost; subscribing again"), so that record is noise: dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Connection Closed Error"
+
+
+logging.getLogger("rstream.client").addFilter(_DroppedConnectionTraceback())
+
+
 # --- rstream's 256-byte reads, replaced once --------------------------------------------------
 async def _read_exactly(self: Connection, n: int) -> bytes:
     reader = self._reader
