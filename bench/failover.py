@@ -16,8 +16,11 @@ default) and ``busy-handler-blocking`` likewise but blocking the worker's event 
 fault at all, so nothing may move: the coverage holds that each handler was busy that long and
 that no partition changed hands from then until `BUSY_WATCH_S` after (no false failover).
 
-``rolling-restart`` restarts each node in turn (``restart:rabbitN`` then ``recovery:rabbitN``,
-waiting for the node to rejoin and every partition to be handled again);
+``rolling-restart`` restarts each node in turn the way a planned restart is done
+(``restart:rabbitN``: drain it, moving every stream leadership it holds to the other nodes
+with `cluster.drain`, then restart it; ``recovery:rabbitN``: waiting for the node to rejoin and
+every partition to be handled again; coverage: each node led no partition when it stopped);
+``node-restart`` restarts one node leading a partition without draining it first;
 ``all-nodes-restart`` restarts the three at once.
 
 Figures, each from a record made while the run went on (never polled after the fact):
@@ -373,9 +376,22 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
         run.mark(f"restart:{node.name}")
         fault = time.time_ns()
         first_fault = first_fault or fault
+        moves = await run.drain_node(node.name)
+        drained = time.time_ns()
+        run.coverage[f"{node.name}_led_no_partition_when_stopped"] = await _leader_moved(
+            run, node.name, list(range(run.partitions)), 5.0
+        )
         down = await run.restart_node(node.name)
         run.node_crash_windows(down, stored, f"restart {node.name}")
-        run.log_fault("node-restart", node.name, fault, led=led, down_after_s=_after(fault, down))
+        run.log_fault(
+            "node-restart",
+            node.name,
+            fault,
+            led=led,
+            drained=[stream for _, stream, _ in moves],
+            drained_after_s=_after(fault, drained),
+            down_after_s=_after(fault, down),
+        )
         if led:
             moved_any = moved_any or await _leader_moved(run, node.name, led, 5.0)
         run.mark(f"recovery:{node.name}")

@@ -292,6 +292,11 @@ class FaultRun:
             down = await asyncio.gather(watch, return_exceptions=True)
         return down[0] if isinstance(down[0], int) else asked
 
+    async def drain_node(self, node: str) -> list[tuple[str, str, str]]:
+        """Move the leadership of every stream `node` leads to the other nodes (`cluster.drain`,
+        before a planned restart); returns the moves."""
+        return await asyncio.to_thread(cl.drain, self.cluster, node)
+
     async def heal_node(self, node: str) -> None:
         """Undo what was done to `node` and wait until the cluster is whole again."""
         how = self._broken.get(node)

@@ -1,7 +1,7 @@
 """The three-node RabbitMQ cluster of docker-compose.yml: up/down/status, its TLS certificates
 and least-privilege users, and chaos primitives."""
 
-from cluster.chaos import heal, kill, partition, pause, restart, unpause
+from cluster.chaos import drain, drain_plan, heal, kill, partition, pause, restart, unpause
 from cluster.compose import Cluster, ClusterState, ClusterStatus, NodeStatus
 from cluster.engine import engine_answers, ensure_engine, stop_started_engine
 from cluster.image import ensure_images
@@ -17,6 +17,8 @@ __all__ = [
     "NodeStatus",
     "Permissions",
     "RoleUser",
+    "drain",
+    "drain_plan",
     "engine_answers",
     "ensure_engine",
     "ensure_images",

@@ -116,6 +116,14 @@ class ManagementClient:
                 counts[node] = counts.get(node, 0) + 1
         return counts
 
+    def stream_leaders(self) -> list[tuple[str, str, str]]:
+        """(vhost, stream, leader node) of every stream, every vhost."""
+        return [
+            (str(q.get("vhost", "/")), str(q["name"]), str(q.get("leader") or q.get("node")))
+            for q in self._get("/api/queues?columns=name,vhost,type,node,leader")
+            if q.get("type") == "stream" and (q.get("leader") or q.get("node"))
+        ]
+
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
         """PUT/DELETE `path` (JSON `body`) on the first node that answers. Raises ClusterError
         naming the refusal (e.g. 401/403: the user may not manage users)."""

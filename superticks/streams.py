@@ -1326,6 +1326,7 @@ class Subscription:
         self._delivering = asyncio.Lock()  # held while a chunk is handed to the owner
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconnecting = False
+        self._dropped_by_broker = False  # see `_lose`
         self._stopped = False
         self.failure: BaseException | None = None
         self.reconnects = 0
@@ -1495,6 +1496,10 @@ class Subscription:
         if self._stopped or self._reconnecting:
             return
         self._reconnecting = True
+        # after a metadata update the broker has dropped the subscription itself: it answers
+        # no unsubscribe, and rstream's close() would wait 5 s for that answer (measured: a
+        # stream's leadership moved, its group went 5.6 s unhandled)
+        self._dropped_by_broker = "metadata" in why.lower()
         self._generation += 1  # chunks and updates still arriving on the old one are ignored
         log.warning("subscription to %s lost (%s); subscribing again", self.stream, why)
         if self._on_lost is not None:
@@ -1506,7 +1511,7 @@ class Subscription:
         if old is not None:
             async with self._delivering:  # never cut a chunk off in the middle
                 pass
-            await _close_consumer(old)
+            await _close_consumer(old, unsubscribe=not self._dropped_by_broker)
         started = time.monotonic()
         attempt = 0
         while not self._stopped:
@@ -1613,9 +1618,13 @@ class Subscription:
         return offset._for_consumer_update()
 
 
-async def _close_consumer(consumer: _ChunkConsumer) -> None:
-    """Close a consumer, also when its connections are dead (never raises)."""
+async def _close_consumer(consumer: _ChunkConsumer, *, unsubscribe: bool = True) -> None:
+    """Close a consumer, also when its connections are dead (never raises); without
+    `unsubscribe`, its subscriptions are forgotten rather than cancelled (the broker dropped
+    them already: closing the connections is all there is to do)."""
     consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
+    if not unsubscribe:
+        consumer._subscribers.clear()
     with contextlib.suppress(Exception):
         async with asyncio.timeout(5):
             await consumer.close()

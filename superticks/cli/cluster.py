@@ -57,6 +57,12 @@ def register(commands: Any) -> None:
     for name, helptext in (
         ("kill", "SIGKILL a node (a crashed broker)"),
         ("restart", "start a node again and wait until it is back in the cluster"),
+        (
+            "drain",
+            "move the leadership of every stream the node leads to the others (before a planned "
+            "restart: a stopping node that still leads streams leaves them without a leader "
+            "for 5-6 s)",
+        ),
         ("pause", "freeze a node (a hung broker)"),
         ("unpause", "thaw a paused node and wait for the cluster"),
         ("partition", "cut a node off the cluster network"),
@@ -135,4 +141,7 @@ def _chaos(args: argparse.Namespace) -> int:
     print(f"{args.chaos} {args.node}: done in {time.monotonic() - started:.1f} s", file=sys.stderr)
     if isinstance(result, cl.ClusterStatus):
         _print_status(result, as_json=False)
+    elif isinstance(result, list):  # drain's moves
+        for vhost, stream, leader in result:
+            print(f"  {stream} (vhost {vhost}) -> {leader}")
     return 0
