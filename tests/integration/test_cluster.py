@@ -80,6 +80,32 @@ async def test_stream_created_on_node1_is_replicated_and_read_on_node3(
         await admin.delete_stream(unique)
 
 
+async def test_a_drained_node_leads_no_stream_and_keeps_its_replicas(
+    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+) -> None:
+    # a stream declared through node 1 is led there (the default locator, client-local)
+    async with Admin(_on_node(connection, 0)) as admin:
+        await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
+    try:
+        async with Admin(connection) as admin:
+            before = await admin.info(unique)
+        led_by = next(n for n in cl.NODES if before.leader.endswith(f":{n.stream_port}"))
+
+        moves = await asyncio.to_thread(cl.drain, cluster, led_by.name)
+
+        assert unique in [stream for _, stream, _ in moves]
+        assert all(target != led_by.erlang_name for _, _, target in moves)
+        async with Admin(connection) as admin:
+            after = await admin.info(unique)
+        assert not after.leader.endswith(f":{led_by.stream_port}")
+        assert any(r.endswith(f":{led_by.stream_port}") for r in after.replicas)
+        await _write(connection, unique, 10)  # the new leader takes publishes
+        assert await asyncio.to_thread(cl.drain, cluster, led_by.name) == []  # nothing left
+    finally:
+        async with Admin(connection) as admin:
+            await admin.delete_stream(unique)
+
+
 def test_unknown_node_is_a_clear_error(cluster: cl.Cluster) -> None:
     result = subprocess.run(
         ["superticks", "cluster", "kill", "rabbit7"], capture_output=True, text=True, check=False

@@ -37,4 +37,3 @@ def test_a_ratio_refuses_a_contender_that_did_nothing() -> None:
         paired_ratio([100.0, 120.0], [90.0, 0.0])
     with pytest.raises(ValueError, match="no rounds"):
         paired_ratio([], [])
-
