@@ -104,18 +104,28 @@ log = logging.getLogger("superticks.streams")
 FRAME_MAX = 1_048_576
 
 
-# --- rstream's traceback for every dropped connection, dropped once ---------------------------
-class _DroppedConnectionTraceback(logging.Filter):
-    """rstream logs "Connection Closed Error" with a traceback whenever a connection without a
-    close handler of its own drops (its locator connections: every worker printed one per node
-    restart). This module notices each lost connection itself and says so in one line
-    ("subscription to ... lost; subscribing again"), so that record is noise: dropped."""
+# --- rstream's log lines for what this module handles itself, dropped once --------------------
+class _HandledHere(logging.Filter):
+    """rstream logs, at WARNING and above, two things this module handles and reports itself:
+
+    * "Connection Closed Error", with a traceback, whenever a connection without a close
+      handler of its own drops (its locator connections: every worker printed one per node
+      restart); this module notices each lost connection and says so in one line
+      ("subscription to ... lost; subscribing again");
+    * "Leader not yet elected for stream ..., retrying...", once per attempt while a stream
+      has no leader (17-21 lines a fault), though rstream itself raises and retries nothing;
+      the producer and subscriptions retry and say so once ("...; reconnecting").
+    """
+
+    DROPPED: ClassVar[frozenset[str]] = frozenset(
+        {"Connection Closed Error", "Leader not yet elected for stream %s, retrying..."}
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "Connection Closed Error"
+        return record.msg not in self.DROPPED
 
 
-logging.getLogger("rstream.client").addFilter(_DroppedConnectionTraceback())
+logging.getLogger("rstream.client").addFilter(_HandledHere())
 
 
 # --- rstream's 256-byte reads, replaced once --------------------------------------------------
