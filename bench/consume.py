@@ -51,6 +51,7 @@ import msgspec
 from bench.cliworker import CliWorker, cpu_seconds, stored_offsets
 from bench.report import Progress
 from bench.rounds import paired_ratio, rotated
+from partitioning.codec import Tick
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import Router
@@ -157,10 +158,33 @@ class _Window:
         )
 
 
+async def _read_all(
+    settings: ConnectionSettings,
+    streams: list[str],
+    on_chunk: Callable[[Chunk], Awaitable[None]],
+    name: str,
+    window: _Window,
+) -> None:
+    """Subscribe to every stream from its first offset with the worker's default credits,
+    hand each chunk to `on_chunk`, and return once `window` is done."""
+    credits = WorkerConfig.model_fields["credits"].default
+    subscriptions = [
+        Subscription(
+            settings, s, on_chunk, Offset.first(), name=f"{name}-{i}", initial_credit=credits
+        )
+        for i, s in enumerate(streams)
+    ]
+    try:
+        await asyncio.gather(*(s.start() for s in subscriptions))
+        async with asyncio.timeout(_TIMEOUT_S):
+            await window.done.wait()
+    finally:
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+
+
 async def _raw(
     settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
 ) -> ConsumeRow:
-    credits = WorkerConfig.model_fields["credits"].default
     window = _Window(count)
     totals = {"messages": 0, "bytes": 0}
 
@@ -170,16 +194,7 @@ async def _raw(
         window.progress(totals["messages"])
         progress.update(totals["messages"])
 
-    subscriptions = [
-        Subscription(settings, s, on_chunk, Offset.first(), name=f"raw-{i}", initial_credit=credits)
-        for i, s in enumerate(streams)
-    ]
-    try:
-        await asyncio.gather(*(s.start() for s in subscriptions))
-        async with asyncio.timeout(_TIMEOUT_S):
-            await window.done.wait()
-    finally:
-        await asyncio.gather(*(s.stop() for s in subscriptions))
+    await _read_all(settings, streams, on_chunk, "raw", window)
     if not totals["bytes"]:
         raise RuntimeError("the raw reader counted no bytes")
     return window.row("raw delivery (bytes counted, no decode)", totals["messages"])
@@ -263,27 +278,16 @@ async def _rbfly(
     return window.row("RbFly consume (orjson.loads per message)", seen)
 
 
-class _Parsed(msgspec.Struct, gc=False):
-    """A body's twelve wire fields, typed as JSON gives them, unchecked (the parse-only row)."""
+class _Parsed(Tick, rename={"timestamp_us": "timestamp"}, gc=False):
+    """A body's twelve wire fields, typed as JSON gives them (the timestamp as its text),
+    unchecked: the parse-only row."""
 
-    symbol: str
-    exchange: str
-    bid_price: str
-    bid_size: str
-    ask_price: str
-    ask_size: str
-    last_price: str
-    last_size: str
-    volume: str
-    timestamp: str
-    sequence_number: int
-    version: int
+    timestamp_us: str  # type: ignore[assignment]
 
 
 async def _parse_only(
     settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
 ) -> ConsumeRow:
-    credits = WorkerConfig.model_fields["credits"].default
     window = _Window(count)
     parse = msgspec.json.Decoder(list[_Parsed]).decode
     seen = 0
@@ -295,18 +299,7 @@ async def _parse_only(
         window.progress(seen)
         progress.update(seen)
 
-    subscriptions = [
-        Subscription(
-            settings, s, on_chunk, Offset.first(), name=f"parse-{i}", initial_credit=credits
-        )
-        for i, s in enumerate(streams)
-    ]
-    try:
-        await asyncio.gather(*(s.start() for s in subscriptions))
-        async with asyncio.timeout(_TIMEOUT_S):
-            await window.done.wait()
-    finally:
-        await asyncio.gather(*(s.stop() for s in subscriptions))
+    await _read_all(settings, streams, on_chunk, "parse", window)
     return window.row("parse only (msgspec, no checks, no handler)", seen)
 
 
