@@ -1,7 +1,17 @@
 """The three-node RabbitMQ cluster of docker-compose.yml: up/down/status, its TLS certificates
 and least-privilege users, and chaos primitives."""
 
-from cluster.chaos import drain, drain_plan, heal, kill, partition, pause, restart, unpause
+from cluster.chaos import (
+    drain,
+    drain_plan,
+    heal,
+    kill,
+    partition,
+    pause,
+    restart,
+    rolling_restart,
+    unpause,
+)
 from cluster.compose import Cluster, ClusterState, ClusterStatus, NodeStatus
 from cluster.engine import engine_answers, ensure_engine, stop_started_engine
 from cluster.image import ensure_images
@@ -31,6 +41,7 @@ __all__ = [
     "restart",
     "role_permissions",
     "role_users",
+    "rolling_restart",
     "stop_started_engine",
     "unpause",
 ]

@@ -71,6 +71,22 @@ def register(commands: Any) -> None:
         chaos = sub.add_parser(name, help=helptext)
         chaos.add_argument("node", help="rabbit1, rabbit2 or rabbit3")
         chaos.set_defaults(handler=_chaos, chaos=name)
+    rolling = sub.add_parser(
+        "rolling-restart",
+        help="restart the nodes one at a time, each drained first, the next once the cluster "
+        "is whole again (a planned restart: streams keep a leader throughout)",
+    )
+    rolling.set_defaults(handler=_rolling_restart)
+
+
+def _rolling_restart(args: argparse.Namespace) -> int:
+    import cluster as cl
+
+    started = time.monotonic()
+    status = cl.rolling_restart(_cluster(), progress=lambda m: print(m, file=sys.stderr))
+    print(f"rolling restart done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    _print_status(status, as_json=False)
+    return 0
 
 
 def _cluster(exporter: bool = False) -> cl.Cluster:

@@ -115,9 +115,10 @@ def test_unknown_node_is_a_clear_error(cluster: cl.Cluster) -> None:
     assert "rabbit1, rabbit2, rabbit3" in result.stderr
 
 
-def test_external_cluster_refuses_chaos(cluster: cl.Cluster) -> None:
+@pytest.mark.parametrize("action", [["kill", "rabbit2"], ["drain", "rabbit2"], ["rolling-restart"]])
+def test_external_cluster_refuses_chaos(cluster: cl.Cluster, action: list[str]) -> None:
     result = subprocess.run(
-        ["superticks", "cluster", "kill", "rabbit2"],
+        ["superticks", "cluster", *action],
         capture_output=True,
         text=True,
         check=False,
