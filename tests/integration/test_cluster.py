@@ -83,7 +83,6 @@ async def test_stream_created_on_node1_is_replicated_and_read_on_node3(
 async def test_a_drained_node_leads_no_stream_and_keeps_its_replicas(
     cluster: cl.Cluster, connection: ConnectionSettings, unique: str
 ) -> None:
-    # a stream declared through node 1 is led there (the default locator, client-local)
     async with Admin(_on_node(connection, 0)) as admin:
         await admin.create_stream(unique, {"max-length-bytes": 50_000_000})
     try:
