@@ -4,6 +4,7 @@ letters, on the three-node cluster."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -20,6 +21,7 @@ from _streams import (
     write_raw,
 )
 
+import cluster as cl
 from partitioning.codec import Tick
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
@@ -94,6 +96,40 @@ async def test_killed_workers_partition_is_taken_over_and_every_tick_handled_onc
     finally:
         await asyncio.gather(*(w.stop() for w in workers))
     assert verdict(handlers, 400).ok, verdict(handlers, 400).summary()
+
+
+async def test_a_moved_partition_leader_is_followed_without_cancelling_the_dropped_subscription(
+    config: Callable[..., WorkerConfig],
+    connection: ConnectionSettings,
+    super_stream: str,
+    cluster: cl.Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # After a leadership move the broker sends a metadata update and drops the subscription
+    # itself: an unsubscribe then gets no answer, and rstream waited 5 s for one (logging
+    # "exception in unsubscribe") before the worker could subscribe again.
+    handler = CountingHandler()
+    worker = GroupWorker(config("w1"), handler)
+    try:
+        await worker.start()
+        await eventually(lambda: worker.active_partitions == [0, 1, 2], "w1 holds all")
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 50))
+        await eventually(lambda: len(handler) == 50 * len(SYMBOLS), "the first batch is handled")
+        async with Admin(connection) as admin:
+            leader = (await admin.info(f"{super_stream}-0")).leader
+        node = next(n for n in cl.NODES if leader.endswith(f":{n.stream_port}"))
+
+        with caplog.at_level(logging.INFO, logger="rstream"):
+            moves = await asyncio.to_thread(cl.drain, cluster, node.name)
+            await publish_ticks(connection, super_stream, ticks_of_every_symbol(50, 50))
+            await eventually(
+                lambda: len(handler) == 100 * len(SYMBOLS), "the second batch is handled"
+            )
+    finally:
+        await worker.stop()
+    assert f"{super_stream}-0" in [stream for _, stream, _ in moves]  # the fault took effect
+    assert not [r.getMessage() for r in caplog.records if "unsubscribe" in r.getMessage()]
+    assert verdict([handler], 100).ok, verdict([handler], 100).summary()
 
 
 async def test_worker_killed_under_load_loses_nothing_and_redoes_only_unstoredticks_of_every_symbol(
