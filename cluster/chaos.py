@@ -139,9 +139,19 @@ def rolling_restart(
     """Restart the nodes one at a time, as a planned restart (an upgrade, a config change) is
     done: each is drained first (`drain`), then restarted, and the next waits until the three
     run as one cluster again. Streams keep a leader throughout (measured with a live feed and a
-    worker group: the longest any partition went unhandled was 0.71-2.31 s per run)."""
+    worker group: the longest any partition went unhandled was 0.71-2.31 s per run).
+
+    Refuses (ClusterError, nothing touched) unless the three nodes run as one cluster: with a
+    node already down, stopping another would leave one node, which cannot elect a leader."""
     cluster.refuse_external("cluster rolling-restart")
     status = cluster.status()
+    if not status.formed:
+        down = [n.node for n in status.nodes if not n.in_cluster] or ["some node"]
+        raise ClusterError(
+            f"the cluster is not whole ({status.state}; not in it: {', '.join(down)}): "
+            "a rolling restart stops one node at a time and needs the other two; bring it "
+            "back first (`superticks cluster restart NODE`, then `superticks cluster status`)"
+        )
     for node in NODES:
         moves = drain(cluster, node.name)
         if progress is not None:

@@ -1336,7 +1336,6 @@ class Subscription:
         self._delivering = asyncio.Lock()  # held while a chunk is handed to the owner
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconnecting = False
-        self._dropped_by_broker = False  # see `_lose`
         self._stopped = False
         self.failure: BaseException | None = None
         self.reconnects = 0
@@ -1506,22 +1505,22 @@ class Subscription:
         if self._stopped or self._reconnecting:
             return
         self._reconnecting = True
-        # after a metadata update the broker has dropped the subscription itself: it answers
-        # no unsubscribe, and rstream's close() would wait 5 s for that answer (measured: a
-        # stream's leadership moved, its group went 5.6 s unhandled)
-        self._dropped_by_broker = "metadata" in why.lower()
         self._generation += 1  # chunks and updates still arriving on the old one are ignored
         log.warning("subscription to %s lost (%s); subscribing again", self.stream, why)
         if self._on_lost is not None:
             self._on_lost()
-        self._spawn(self._reconnect(), "reconnect")
+        # after a metadata update the broker has dropped the subscription itself: it answers
+        # no unsubscribe, and rstream's close() would wait 5 s for that answer (measured: a
+        # stream's leadership moved, its group went 5.6 s unhandled)
+        dropped_by_broker = "metadata" in why.lower()
+        self._spawn(self._reconnect(unsubscribe=not dropped_by_broker), "reconnect")
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, *, unsubscribe: bool) -> None:
         old, self._consumer = self._consumer, None
         if old is not None:
             async with self._delivering:  # never cut a chunk off in the middle
                 pass
-            await _close_consumer(old, unsubscribe=not self._dropped_by_broker)
+            await _close_consumer(old, unsubscribe=unsubscribe)
         started = time.monotonic()
         attempt = 0
         while not self._stopped:

@@ -12,6 +12,7 @@ from _streams import read_messages
 
 import cluster as cl
 from cluster.management import ManagementClient
+from superticks.errors import ClusterError
 from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.streams import (
     Admin,
@@ -135,6 +136,19 @@ def test_killed_node_restarts_into_the_cluster(cluster: cl.Cluster) -> None:
     status = cl.restart(cluster, "rabbit2")
     assert status.formed
     assert all(n.in_cluster for n in status.nodes)
+
+
+@pytest.mark.chaos
+def test_a_rolling_restart_refuses_to_start_with_a_node_down(cluster: cl.Cluster) -> None:
+    cl.kill(cluster, "rabbit3")
+    try:
+        with pytest.raises(ClusterError, match="not in it: rabbit3"):
+            cl.rolling_restart(cluster)
+        # nothing was touched: the other two still run
+        states = cluster.container_states()
+        assert (states["rabbit1"], states["rabbit2"]) == ("running", "running")
+    finally:
+        assert cl.restart(cluster, "rabbit3").formed
 
 
 @pytest.mark.chaos
