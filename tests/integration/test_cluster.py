@@ -62,6 +62,16 @@ def test_status_reports_one_cluster_of_three_rabbitmq_4_nodes(cluster: cl.Cluste
     assert _version_tuple(status["rabbitmq_version"]) >= (4, 0)
 
 
+def test_no_node_binds_its_scheduler_to_a_core(cluster: cl.Cluster) -> None:
+    # bound (RabbitMQ's +stbt db), each node's one scheduler took core 0: all three on one core
+    result = subprocess.run(
+        ["docker", "exec", cl.NODES[0].container, "rabbitmqctl", "eval",
+         "rpc:multicall(erlang, system_info, [scheduler_bindings])."],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert result.stdout.strip() == "{[{unbound},{unbound},{unbound}],[]}"
+
+
 def test_up_is_idempotent(cluster: cl.Cluster) -> None:
     assert cluster.up().formed
 
