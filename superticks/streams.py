@@ -1509,18 +1509,19 @@ class Subscription:
         log.warning("subscription to %s lost (%s); subscribing again", self.stream, why)
         if self._on_lost is not None:
             self._on_lost()
-        # after a metadata update the broker has dropped the subscription itself: it answers
-        # no unsubscribe, and rstream's close() would wait 5 s for that answer (measured: a
-        # stream's leadership moved, its group went 5.6 s unhandled)
-        dropped_by_broker = "metadata" in why.lower()
-        self._spawn(self._reconnect(unsubscribe=not dropped_by_broker), "reconnect")
+        self._spawn(self._reconnect(), "reconnect")
 
-    async def _reconnect(self, *, unsubscribe: bool) -> None:
+    async def _reconnect(self) -> None:
+        """Drop the lost consumer and subscribe again. The old subscription is forgotten, not
+        cancelled: closing its connection ends it on the broker anyway, and a broker that
+        cannot answer would keep rstream's unsubscribe waiting 5 s (after a metadata update
+        the broker has dropped the subscription itself: measured, a moved leadership left its
+        group 5.6 s unhandled; a paused node or a frozen process answers nothing either)."""
         old, self._consumer = self._consumer, None
         if old is not None:
             async with self._delivering:  # never cut a chunk off in the middle
                 pass
-            await _close_consumer(old, unsubscribe=unsubscribe)
+            await _close_consumer(old, unsubscribe=False)
         started = time.monotonic()
         attempt = 0
         while not self._stopped:
@@ -1558,7 +1559,7 @@ class Subscription:
         while True:
             checkpoint()
             await asyncio.sleep(self._settings.heartbeat_s / 4)
-            if self._stalled():
+            if self.stalled():
                 continue  # lost: subscribing again
             self._alive_at = time.monotonic()
             consumer = self._consumer
@@ -1570,12 +1571,15 @@ class Subscription:
                 mark_silent(node)  # reconnect through another node first
                 self._lose(f"nothing heard from {node} for {silent:.1f} s")
 
-    def _stalled(self) -> bool:
+    def stalled(self) -> bool:
         """Whether this process did not run for 2 heartbeats (frozen: SIGSTOP, a suspended VM,
         a handler that blocked the event loop): the broker has dropped the connection or will
         (~2.7 heartbeats) and activated another member, so a chunk still in hand from before
         is not ours to handle. Then the subscription counts as lost (subscribed again: the
-        broker decides anew), whichever of the watchdog and a delivery runs first."""
+        broker decides anew), whichever of the watchdog, a delivery and the owner asks first.
+        A delivery asks before the owner gets the chunk; an owner asks again right before it
+        acts on the chunk, since the freeze may have come in between (while the chunk waited
+        for the owner's lock, or was being decoded)."""
         stalled = time.monotonic() - self._alive_at
         if stalled <= 2 * self._settings.heartbeat_s or self._stopped:
             return False
@@ -1600,7 +1604,7 @@ class Subscription:
     async def _deliver(self, generation: int, chunk: Chunk) -> None:
         if self.failure is not None or generation != self._generation:
             return
-        if self._stalled():
+        if self.stalled():
             return
         async with self._delivering:
             if generation != self._generation:
@@ -1628,19 +1632,26 @@ class Subscription:
 
 
 async def _close_consumer(consumer: _ChunkConsumer, *, unsubscribe: bool = True) -> None:
-    """Close a consumer, also when its connections are dead (never raises); without
-    `unsubscribe`, its subscriptions are forgotten rather than cancelled (the broker dropped
-    them already: closing the connections is all there is to do)."""
+    """Close a consumer, also when its connections are dead (never raises). Without
+    `unsubscribe`, its connections are treated as lost: closed without a word to the broker
+    (no unsubscribe, no close request, each of which rstream would wait up to 5 s for from a
+    broker that cannot answer); the broker ends their subscriptions with the connections."""
     consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
+    # its connections, collected before close() forgets them
+    pooled = [c for clients in consumer._pool._clients.values() for c in clients]
+    everyone = (*pooled, *consumer._clients.values(), consumer._default_client)
+    clients = {client for client in everyone if client is not None}
     if not unsubscribe:
-        consumer._subscribers.clear()
+        for client in clients:
+            client._is_not_closed = False  # rstream's own mark of a broken connection
+            for subscriber_id in list(client._frames):  # what unsubscribing would stop
+                with contextlib.suppress(Exception):
+                    await client.stop_queue_listener_task(subscriber_id)
     with contextlib.suppress(Exception):
         async with asyncio.timeout(5):
             await consumer.close()
-    pooled = [c for clients in consumer._pool._clients.values() for c in clients]
-    for client in {*pooled, *consumer._clients.values(), consumer._default_client}:
-        if client is not None:
-            await _close(client)  # rstream leaves a dead connection's socket open
+    for client in clients:
+        await _close(client)  # rstream leaves a dead connection's socket open
 
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover

@@ -534,11 +534,15 @@ class GroupWorker:
         ticks: list[Tick]
         bad: list[tuple[int, bytes, str]]
         if self._messages is not None:
+            if self._frozen(part):
+                return
             ticks, bad = [], []
             for offset, error in await self._handle_messages(part.index, first, messages):
                 bad.append((offset, messages[offset - first], error))
         else:
             ticks, offsets, bad = self._decode_each(messages, first)
+            if self._frozen(part):
+                return
         if ticks:
             for offset, error in await self._handle(part.index, offsets, ticks):
                 bad.append((offset, messages[offset - first], error))
@@ -569,6 +573,13 @@ class GroupWorker:
                 await self._write_store(part)
             except StreamError as exc:
                 self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
+
+    @staticmethod
+    def _frozen(part: _Partition) -> bool:
+        """Whether this process was frozen (`Subscription.stalled`) while it held the chunk
+        about to be handled: the partition then counts as lost (its successor handles the
+        chunk), rather than handled here once more after the successor did."""
+        return part.subscription is not None and part.subscription.stalled()
 
     @staticmethod
     def _decode_each(

@@ -10,6 +10,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
 from workers.group import GroupWorker, WorkerConfig
+from workers.handled import handled_path, read_handled_file
 from workers.handlers import CountingHandler
 
 pytestmark = pytest.mark.cluster
@@ -157,3 +160,73 @@ async def test_slow_handler_keeps_its_partition(
     finally:
         stop.set()
         await feed
+
+
+async def test_a_chunk_held_through_a_freeze_is_left_to_the_successor(
+    connection: ConnectionSettings, one_partition: str, tmp_path: Path
+) -> None:
+    """The process freezes (here: its event loop blocked) while it decodes a chunk; the broker
+    drops it and activates the standby, which handles the chunk. Woken, the frozen worker must
+    not hand that chunk to its handler as well (the 5-minute chaos run of seed 7 caught one)."""
+    ss = one_partition
+    stop = asyncio.Event()
+    feed = asyncio.create_task(_feed(connection, ss, stop))
+    handler = CountingHandler()
+    config = WorkerConfig(
+        connection=connection.model_copy(update={"heartbeat_s": 1}),
+        super_stream=ss,
+        group=ss,
+        name="frozen",
+        lag_interval_s=0,
+    )
+    frozen: list[range] = []
+    standby: asyncio.subprocess.Process | None = None
+    try:
+        async with GroupWorker(config, handler) as worker:
+            for _ in range(100):
+                if worker.active_partitions == [0] and len(handler):
+                    break
+                await asyncio.sleep(0.1)
+            assert worker.active_partitions == [0]
+            standby = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "superticks.cli.main", "worker", "--group", ss,
+                "--name", "standby", "--handler", "verify", "--record-dir", str(tmp_path),
+                "--super-stream", ss,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(3.0)  # it joins the group as a standby
+            decode = worker._decode_each
+
+            def freezing(messages: Sequence[bytes], first: int) -> Any:
+                if not frozen:
+                    frozen.append(range(first, first + len(messages)))
+                    time.sleep(5.0)  # on purpose: this process is frozen
+                return decode(messages, first)
+
+            worker._decode_each = freezing  # type: ignore[method-assign]
+            record = handled_path(tmp_path, "standby")
+            for _ in range(300):
+                handled_there = {
+                    h.offset for h in read_handled_file(record)
+                } if record.exists() else set()  # fmt: skip
+                if frozen and set(frozen[0]) <= handled_there:
+                    break
+                await asyncio.sleep(0.1)
+            assert frozen, "no chunk came to freeze on"
+            assert set(frozen[0]) <= handled_there  # the successor handled it
+            handled_here = {offset for *_, offset in handler.records}
+            assert not handled_here & set(frozen[0])
+            subscription = worker._partitions[0].subscription
+            assert subscription is not None
+            for _ in range(150):  # it joined the group again (a standby now): a quiet stop
+                if subscription.reconnects:
+                    break
+                await asyncio.sleep(0.1)
+            assert subscription.reconnects == 1
+    finally:
+        stop.set()
+        await feed
+        if standby is not None and standby.returncode is None:
+            standby.terminate()
+            async with asyncio.timeout(30):
+                await standby.wait()
