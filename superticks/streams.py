@@ -1509,19 +1509,18 @@ class Subscription:
         log.warning("subscription to %s lost (%s); subscribing again", self.stream, why)
         if self._on_lost is not None:
             self._on_lost()
-        self._spawn(self._reconnect(), "reconnect")
+        # after a metadata update the broker has dropped the subscription itself: it answers
+        # no unsubscribe, and rstream's close() would wait 5 s for that answer (measured: a
+        # stream's leadership moved, its group went 5.6 s unhandled)
+        dropped_by_broker = "metadata" in why.lower()
+        self._spawn(self._reconnect(unsubscribe=not dropped_by_broker), "reconnect")
 
-    async def _reconnect(self) -> None:
-        """Drop the lost consumer and subscribe again. The old subscription is forgotten, not
-        cancelled: closing its connection ends it on the broker anyway, and a broker that
-        cannot answer would keep rstream's unsubscribe waiting 5 s (after a metadata update
-        the broker has dropped the subscription itself: measured, a moved leadership left its
-        group 5.6 s unhandled; a paused node or a frozen process answers nothing either)."""
+    async def _reconnect(self, *, unsubscribe: bool) -> None:
         old, self._consumer = self._consumer, None
         if old is not None:
             async with self._delivering:  # never cut a chunk off in the middle
                 pass
-            await _close_consumer(old, unsubscribe=False)
+            await _close_consumer(old, unsubscribe=unsubscribe)
         started = time.monotonic()
         attempt = 0
         while not self._stopped:
@@ -1633,9 +1632,9 @@ class Subscription:
 
 async def _close_consumer(consumer: _ChunkConsumer, *, unsubscribe: bool = True) -> None:
     """Close a consumer, also when its connections are dead (never raises). Without
-    `unsubscribe`, its connections are treated as lost: closed without a word to the broker
-    (no unsubscribe, no close request, each of which rstream would wait up to 5 s for from a
-    broker that cannot answer); the broker ends their subscriptions with the connections."""
+    `unsubscribe` (the broker dropped the subscriptions already), its connections are closed
+    without a word to the broker: no unsubscribe and no close request, each of which rstream
+    would wait up to 5 s for; their delivery tasks are stopped and their sockets closed."""
     consumer._recovery_strategy.disable()  # type: ignore[no-untyped-call]
     # its connections, collected before close() forgets them
     pooled = [c for clients in consumer._pool._clients.values() for c in clients]

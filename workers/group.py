@@ -534,14 +534,14 @@ class GroupWorker:
         ticks: list[Tick]
         bad: list[tuple[int, bytes, str]]
         if self._messages is not None:
-            if self._frozen(part):
+            if self._lost_meanwhile(part):
                 return
             ticks, bad = [], []
             for offset, error in await self._handle_messages(part.index, first, messages):
                 bad.append((offset, messages[offset - first], error))
         else:
             ticks, offsets, bad = self._decode_each(messages, first)
-            if self._frozen(part):
+            if self._lost_meanwhile(part):
                 return
         if ticks:
             for offset, error in await self._handle(part.index, offsets, ticks):
@@ -575,11 +575,14 @@ class GroupWorker:
                 self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
 
     @staticmethod
-    def _frozen(part: _Partition) -> bool:
-        """Whether this process was frozen (`Subscription.stalled`) while it held the chunk
-        about to be handled: the partition then counts as lost (its successor handles the
-        chunk), rather than handled here once more after the successor did."""
-        return part.subscription is not None and part.subscription.stalled()
+    def _lost_meanwhile(part: _Partition) -> bool:
+        """Whether the partition was lost while this process held the chunk about to be
+        handled: its connection dropped, or the process was frozen (`Subscription.stalled`:
+        asked here, or noticed first by the subscription's watchdog, which marks the partition
+        lost). Its successor then handles the chunk; handling it here too would be once more
+        after the successor did."""
+        frozen = part.subscription is not None and part.subscription.stalled()
+        return frozen or not part.active
 
     @staticmethod
     def _decode_each(

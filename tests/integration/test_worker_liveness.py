@@ -162,12 +162,14 @@ async def test_slow_handler_keeps_its_partition(
         await feed
 
 
+@pytest.mark.parametrize("noticed_by", ["the worker", "the watchdog"])
 async def test_a_chunk_held_through_a_freeze_is_left_to_the_successor(
-    connection: ConnectionSettings, one_partition: str, tmp_path: Path
+    connection: ConnectionSettings, one_partition: str, tmp_path: Path, noticed_by: str
 ) -> None:
     """The process freezes (here: its event loop blocked) while it decodes a chunk; the broker
     drops it and activates the standby, which handles the chunk. Woken, the frozen worker must
-    not hand that chunk to its handler as well (the 5-minute chaos run of seed 7 caught one)."""
+    not hand that chunk to its handler as well, whether it notices the freeze itself or its
+    subscription's watchdog runs first (the 5-minute chaos runs of seed 7 caught both)."""
     ss = one_partition
     stop = asyncio.Event()
     feed = asyncio.create_task(_feed(connection, ss, stop))
@@ -196,11 +198,15 @@ async def test_a_chunk_held_through_a_freeze_is_left_to_the_successor(
             )  # fmt: skip
             await asyncio.sleep(3.0)  # it joins the group as a standby
             decode = worker._decode_each
+            subscription = worker._partitions[0].subscription
+            assert subscription is not None
 
             def freezing(messages: Sequence[bytes], first: int) -> Any:
                 if not frozen:
                     frozen.append(range(first, first + len(messages)))
                     time.sleep(5.0)  # on purpose: this process is frozen
+                    if noticed_by == "the watchdog":  # as its first run after the freeze does
+                        assert subscription.stalled()
                 return decode(messages, first)
 
             worker._decode_each = freezing  # type: ignore[method-assign]
@@ -216,8 +222,6 @@ async def test_a_chunk_held_through_a_freeze_is_left_to_the_successor(
             assert set(frozen[0]) <= handled_there  # the successor handled it
             handled_here = {offset for *_, offset in handler.records}
             assert not handled_here & set(frozen[0])
-            subscription = worker._partitions[0].subscription
-            assert subscription is not None
             for _ in range(150):  # it joined the group again (a standby now): a quiet stop
                 if subscription.reconnects:
                     break
