@@ -376,7 +376,7 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
         run.mark(f"restart:{node.name}")
         fault = time.time_ns()
         first_fault = first_fault or fault
-        moves = await run.drain_node(node.name)
+        drain = await run.drain_node(node.name)
         drained = time.time_ns()
         run.coverage[f"{node.name}_led_no_partition_when_stopped"] = await _leader_moved(
             run, node.name, list(range(run.partitions)), 5.0
@@ -388,7 +388,8 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
             node.name,
             fault,
             led=led,
-            drained=[stream for _, stream, _ in moves],
+            drained=[stream for _, stream, _ in drain.moves],
+            not_drained=[stream for _, stream in drain.stuck],
             drained_after_s=_after(fault, drained),
             down_after_s=_after(fault, down),
         )

@@ -292,9 +292,9 @@ class FaultRun:
             down = await asyncio.gather(watch, return_exceptions=True)
         return down[0] if isinstance(down[0], int) else asked
 
-    async def drain_node(self, node: str) -> list[tuple[str, str, str]]:
+    async def drain_node(self, node: str) -> cl.Drain:
         """Move the leadership of every stream `node` leads to the other nodes (`cluster.drain`,
-        before a planned restart); returns the moves."""
+        before a planned restart); returns the moves and what it could not move."""
         return await asyncio.to_thread(cl.drain, self.cluster, node)
 
     async def heal_node(self, node: str) -> None:

@@ -2,6 +2,7 @@
 and least-privilege users, and chaos primitives."""
 
 from cluster.chaos import (
+    Drain,
     drain,
     drain_plan,
     heal,
@@ -23,6 +24,7 @@ __all__ = [
     "Cluster",
     "ClusterState",
     "ClusterStatus",
+    "Drain",
     "Node",
     "NodeStatus",
     "Permissions",

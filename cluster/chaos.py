@@ -19,12 +19,15 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from cluster.compose import Cluster, ClusterStatus
+from cluster.management import StreamPlacement
 from cluster.node import NODES, Node, node_named
 from superticks.errors import ClusterError
 
 __all__ = [
+    "Drain",
     "drain",
     "drain_plan",
     "heal",
@@ -39,6 +42,7 @@ __all__ = [
 
 
 _DRAIN_S = 20.0  # how long `drain` keeps moving streams the broker left where they were
+_DRAIN_TRIES = 3  # transfers asked for one stream before `drain` leaves it where it is
 
 
 def _docker(*args: str) -> None:
@@ -62,61 +66,83 @@ def kill(cluster: Cluster, name: str) -> None:
     _docker("kill", "--signal", "KILL", node.container)
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """What `drain` did: `moves`, (vhost, stream, asked-for leader) of each transfer asked for;
+    `stuck`, (vhost, stream) of the streams the node still led when it gave up (no other member
+    running, or the broker kept electing the node: its other replicas are behind)."""
+
+    moves: tuple[tuple[str, str, str], ...]
+    stuck: tuple[tuple[str, str], ...]
+
+
 def drain_plan(
-    leaders: Iterable[tuple[str, str, str]], node: str, nodes: Iterable[str]
+    placements: Iterable[StreamPlacement], node: str, nodes: Iterable[str]
 ) -> list[tuple[str, str, str]]:
     """Where each stream `node` leads goes: (vhost, stream, new leader), every stream to the
-    other node leading the fewest streams at that point (ties: the first in `nodes`), so the
-    moved leaders spread evenly. `leaders`: (vhost, stream, leader) of every stream; nodes by
-    Erlang name (``rabbit@rabbit1``). Raises ValueError when no other node is left."""
+    other running member leading the fewest streams at that point (ties: the first in `nodes`),
+    so the moved leaders spread evenly. A stream with no other member running has nowhere to go
+    and is left out. Nodes by Erlang name (``rabbit@rabbit1``); a placement that lists no
+    running members (an older broker) counts every node as one. Raises ValueError when no other
+    node is left."""
     others = [n for n in nodes if n != node]
     if not others:
         raise ValueError(f"no node but {node} to lead its streams")
-    leaders = list(leaders)
+    placements = list(placements)
     counts = {n: 0 for n in others}
-    for _, _, leader in leaders:
-        if leader in counts:
-            counts[leader] += 1
+    for p in placements:
+        if p.leader in counts:
+            counts[p.leader] += 1
     plan = []
-    for vhost, stream, leader in sorted(leaders):
-        if leader == node:
-            target = min(others, key=lambda n: (counts[n], others.index(n)))
+    for p in sorted(placements, key=lambda p: (p.vhost, p.stream)):
+        if p.leader != node:
+            continue
+        candidates = [n for n in others if not p.online or n in p.online]
+        if candidates:
+            target = min(candidates, key=lambda n: (counts[n], others.index(n)))
             counts[target] += 1
-            plan.append((vhost, stream, target))
+            plan.append((p.vhost, p.stream, target))
     return plan
 
 
-def drain(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
+def drain(cluster: Cluster, name: str) -> Drain:
     """Move the leadership of every stream the node leads to the other nodes (`drain_plan`),
     one ``rabbitmq-streams transfer_leadership`` each (~1 s; the stream's publishers and
-    consumers reconnect to its new leader at once), until it leads none; returns the moves,
-    (vhost, stream, asked-for leader). Before a planned restart (see the module docstring).
-    The node keeps its replicas and serves clients meanwhile.
+    consumers reconnect to its new leader at once), until it leads none. Before a planned
+    restart (see the module docstring). The node keeps its replicas and serves clients
+    meanwhile.
 
-    The broker may keep a stream's leader where it was when the asked-for node's replica is
-    behind (it elects the member with the longest log): such streams are moved again, to the
-    node then leading the fewest, for up to `_DRAIN_S`; raises ClusterError if the node still
-    leads streams then."""
+    The broker keeps a stream's leader where it was when the asked-for node's replica is behind
+    (it elects the member with the longest log): such streams are asked again, to the node then
+    leading the fewest, up to `_DRAIN_TRIES` times each and for up to `_DRAIN_S`. What still
+    leads on the node then, or has no other member running, is returned as `Drain.stuck`
+    rather than raised: those streams elect a new leader when the node stops, as without a
+    drain (Kafka's controlled shutdown gives up the same way after its retries)."""
     node = _target(cluster, name, "drain")
     nodes = [n.erlang_name for n in NODES]
     moves: list[tuple[str, str, str]] = []
+    tries: dict[tuple[str, str], int] = {}
     deadline = time.monotonic() + _DRAIN_S
     while True:
-        plan = drain_plan(cluster.management.stream_leaders(), node.erlang_name, nodes)
-        if not plan:
-            return moves
-        if time.monotonic() > deadline:
-            streams = ", ".join(stream for _, stream, _ in plan)
-            raise ClusterError(
-                f"{node.name} still leads {streams} after {_DRAIN_S:g} s of transfers: see "
-                f"`superticks cluster logs {node.name}`, and drain it again"
-            )
+        placements = cluster.management.stream_placements()
+        plan = [
+            move
+            for move in drain_plan(placements, node.erlang_name, nodes)
+            if tries.get(move[:2], 0) < _DRAIN_TRIES
+        ]
+        if not plan or time.monotonic() > deadline:
+            stuck = sorted((p.vhost, p.stream) for p in placements if p.leader == node.erlang_name)
+            return Drain(tuple(moves), tuple(stuck))
         for vhost, stream, target in plan:
-            _docker(
-                "exec", node.container,
-                "rabbitmq-streams", "transfer_leadership", "--vhost", vhost, stream, target,
-            )  # fmt: skip
-        moves += plan
+            tries[vhost, stream] = tries.get((vhost, stream), 0) + 1
+            try:
+                _docker(
+                    "exec", node.container,
+                    "rabbitmq-streams", "transfer_leadership", "--vhost", vhost, stream, target,
+                )  # fmt: skip
+            except ClusterError:
+                continue  # deleted meanwhile, or refused: asked again while tries are left
+            moves.append((vhost, stream, target))
         time.sleep(0.3)  # the streams' records follow their new leaders; a replica catches up
 
 
@@ -153,9 +179,17 @@ def rolling_restart(
             "back first (`superticks cluster restart NODE`, then `superticks cluster status`)"
         )
     for node in NODES:
-        moves = drain(cluster, node.name)
+        drained = drain(cluster, node.name)
         if progress is not None:
-            progress(f"{node.name}: drained ({len(moves)} stream leaderships moved); restarting")
+            progress(
+                f"{node.name}: drained ({len(drained.moves)} stream leaderships moved); restarting"
+            )
+            if drained.stuck:
+                streams = ", ".join(stream for _, stream in drained.stuck)
+                progress(
+                    f"{node.name}: still leads {streams} (no other member running, or its "
+                    "replicas are behind): they elect a new leader when it stops, 5-6 s without one"
+                )
         status = restart(cluster, node.name)
         if progress is not None:
             progress(f"{node.name}: back in the cluster")

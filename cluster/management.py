@@ -16,7 +16,17 @@ from typing import Any
 
 from superticks.errors import ClusterError
 
-__all__ = ["ManagementClient", "NodeInfo", "Overview", "QueueInfo"]
+__all__ = ["ManagementClient", "NodeInfo", "Overview", "QueueInfo", "StreamPlacement"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlacement:
+    """A stream's leader and its members that run (Erlang node names, ``rabbit@rabbit1``)."""
+
+    vhost: str
+    stream: str
+    leader: str
+    online: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +126,16 @@ class ManagementClient:
                 counts[node] = counts.get(node, 0) + 1
         return counts
 
-    def stream_leaders(self) -> list[tuple[str, str, str]]:
-        """(vhost, stream, leader node) of every stream, every vhost."""
+    def stream_placements(self) -> list[StreamPlacement]:
+        """Where every stream of every vhost is led, and its members that run."""
         return [
-            (str(q.get("vhost", "/")), str(q["name"]), str(q.get("leader") or q.get("node")))
-            for q in self._get("/api/queues?columns=name,vhost,type,node,leader")
+            StreamPlacement(
+                vhost=str(q.get("vhost", "/")),
+                stream=str(q["name"]),
+                leader=str(q.get("leader") or q.get("node")),
+                online=tuple(str(n) for n in q.get("online") or ()),
+            )
+            for q in self._get("/api/queues?columns=name,vhost,type,node,leader,online")
             if q.get("type") == "stream" and (q.get("leader") or q.get("node"))
         ]
 

@@ -157,7 +157,16 @@ def _chaos(args: argparse.Namespace) -> int:
     print(f"{args.chaos} {args.node}: done in {time.monotonic() - started:.1f} s", file=sys.stderr)
     if isinstance(result, cl.ClusterStatus):
         _print_status(result, as_json=False)
-    elif isinstance(result, list):  # drain's moves
-        for vhost, stream, leader in result:
+    elif isinstance(result, cl.Drain):
+        for vhost, stream, leader in result.moves:
             print(f"  {stream} (vhost {vhost}) -> {leader}")
+        if result.stuck:
+            streams = ", ".join(f"{stream} (vhost {vhost})" for vhost, stream in result.stuck)
+            print(
+                f"{args.node} still leads {streams}: no other member runs, or the broker kept "
+                f"electing {args.node} (its other replicas are behind); see `superticks cluster "
+                f"logs {args.node}` and drain it again",
+                file=sys.stderr,
+            )
+            return 1
     return 0

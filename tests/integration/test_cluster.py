@@ -101,16 +101,37 @@ async def test_a_drained_node_leads_no_stream_and_keeps_its_replicas(
             before = await admin.info(unique)
         led_by = next(n for n in cl.NODES if before.leader.endswith(f":{n.stream_port}"))
 
-        moves = await asyncio.to_thread(cl.drain, cluster, led_by.name)
+        drain = await asyncio.to_thread(cl.drain, cluster, led_by.name)
 
-        assert unique in [stream for _, stream, _ in moves]
-        assert all(target != led_by.erlang_name for _, _, target in moves)
+        assert unique in [stream for _, stream, _ in drain.moves]
+        assert all(target != led_by.erlang_name for _, _, target in drain.moves)
+        assert drain.stuck == ()
         async with Admin(connection) as admin:
             after = await admin.info(unique)
         assert not after.leader.endswith(f":{led_by.stream_port}")
         assert any(r.endswith(f":{led_by.stream_port}") for r in after.replicas)
         await _write(connection, unique, 10)  # the new leader takes publishes
-        assert await asyncio.to_thread(cl.drain, cluster, led_by.name) == []  # nothing left
+        again = await asyncio.to_thread(cl.drain, cluster, led_by.name)
+        assert again == cl.Drain(moves=(), stuck=())  # nothing left
+    finally:
+        async with Admin(connection) as admin:
+            await admin.delete_stream(unique)
+
+
+async def test_a_stream_with_no_other_member_is_reported_by_a_drain_not_raised(
+    cluster: cl.Cluster, connection: ConnectionSettings, unique: str
+) -> None:
+    async with Admin(_on_node(connection, 0)) as admin:  # a member on rabbit1 only
+        await admin.create_stream(unique, {"initial-cluster-size": 1})
+    try:
+        async with Admin(connection) as admin:
+            leader = (await admin.info(unique)).leader
+        led_by = next(n for n in cl.NODES if leader.endswith(f":{n.stream_port}"))
+
+        drain = await asyncio.to_thread(cl.drain, cluster, led_by.name)
+
+        assert ("/", unique) in drain.stuck
+        assert unique not in [stream for _, stream, _ in drain.moves]  # nowhere to go
     finally:
         async with Admin(connection) as admin:
             await admin.delete_stream(unique)

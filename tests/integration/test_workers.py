@@ -120,14 +120,14 @@ async def test_a_moved_partition_leader_is_followed_without_cancelling_the_dropp
         node = next(n for n in cl.NODES if leader.endswith(f":{n.stream_port}"))
 
         with caplog.at_level(logging.INFO, logger="rstream"):
-            moves = await asyncio.to_thread(cl.drain, cluster, node.name)
+            drain = await asyncio.to_thread(cl.drain, cluster, node.name)
             await publish_ticks(connection, super_stream, ticks_of_every_symbol(50, 50))
             await eventually(
                 lambda: len(handler) == 100 * len(SYMBOLS), "the second batch is handled"
             )
     finally:
         await worker.stop()
-    assert f"{super_stream}-0" in [stream for _, stream, _ in moves]  # the fault took effect
+    assert f"{super_stream}-0" in [stream for _, stream, _ in drain.moves]  # it took effect
     assert not [r.getMessage() for r in caplog.records if "unsubscribe" in r.getMessage()]
     assert verdict([handler], 100).ok, verdict([handler], 100).summary()
 

@@ -5,31 +5,52 @@ from __future__ import annotations
 import pytest
 
 from cluster import drain_plan
+from cluster.management import StreamPlacement
 
 R1, R2, R3 = "rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"
 NODES = (R1, R2, R3)
 
 
+def led(
+    stream: str, leader: str, vhost: str = "/", online: tuple[str, ...] = NODES
+) -> StreamPlacement:
+    return StreamPlacement(vhost=vhost, stream=stream, leader=leader, online=online)
+
+
 def test_only_the_streams_the_node_leads_move_and_never_to_itself() -> None:
-    leaders = [("/", "t-0", R1), ("/", "t-1", R2), ("/", "t-2", R3)]
-    assert drain_plan(leaders, R1, NODES) == [("/", "t-0", R2)]
+    placements = [led("t-0", R1), led("t-1", R2), led("t-2", R3)]
+    assert drain_plan(placements, R1, NODES) == [("/", "t-0", R2)]
 
 
 def test_moved_leaders_go_to_the_node_leading_the_fewest_and_spread_evenly() -> None:
-    leaders = [("/", f"a-{i}", R1) for i in range(4)] + [("/", "b-0", R2)]
-    plan = drain_plan(leaders, R1, NODES)
+    placements = [led(f"a-{i}", R1) for i in range(4)] + [led("b-0", R2)]
+    plan = drain_plan(placements, R1, NODES)
     assert [target for _, _, target in plan] == [R3, R2, R3, R2]
 
 
 def test_every_vhost_is_drained() -> None:
-    leaders = [("/", "t-0", R2), ("prod", "t-0", R2)]
-    assert drain_plan(leaders, R2, NODES) == [("/", "t-0", R1), ("prod", "t-0", R3)]
+    placements = [led("t-0", R2), led("t-0", R2, vhost="prod")]
+    assert drain_plan(placements, R2, NODES) == [("/", "t-0", R1), ("prod", "t-0", R3)]
+
+
+def test_a_leader_moves_only_to_a_member_that_runs() -> None:
+    placements = [led("t-0", R1, online=(R1, R3)), led("t-1", R3)]
+    assert drain_plan(placements, R1, NODES) == [("/", "t-0", R3)]
+
+
+def test_a_stream_with_no_other_member_running_is_left_where_it_is() -> None:
+    placements = [led("t-0", R1, online=(R1,)), led("t-1", R1)]
+    assert drain_plan(placements, R1, NODES) == [("/", "t-1", R2)]
+
+
+def test_a_placement_without_running_members_listed_may_go_to_any_node() -> None:
+    assert drain_plan([led("t-0", R1, online=())], R1, NODES) == [("/", "t-0", R2)]
 
 
 def test_a_node_leading_nothing_has_nothing_to_move() -> None:
-    assert drain_plan([("/", "t-0", R2)], R1, NODES) == []
+    assert drain_plan([led("t-0", R2)], R1, NODES) == []
 
 
 def test_a_lone_node_cannot_be_drained() -> None:
     with pytest.raises(ValueError, match="no node but"):
-        drain_plan([("/", "t-0", R1)], R1, (R1,))
+        drain_plan([led("t-0", R1)], R1, (R1,))
