@@ -42,7 +42,6 @@ __all__ = [
 
 
 _DRAIN_S = 20.0  # how long `drain` keeps moving streams the broker left where they were
-_DRAIN_TRIES = 3  # transfers asked for one stream before `drain` leaves it where it is
 
 
 def _docker(*args: str) -> None:
@@ -113,35 +112,30 @@ def drain(cluster: Cluster, name: str) -> Drain:
     meanwhile.
 
     The broker keeps a stream's leader where it was when the asked-for node's replica is behind
-    (it elects the member with the longest log): such streams are asked again, to the node then
-    leading the fewest, up to `_DRAIN_TRIES` times each and for up to `_DRAIN_S`. What still
-    leads on the node then, or has no other member running, is returned as `Drain.stuck`
-    rather than raised: those streams elect a new leader when the node stops, as without a
-    drain (Kafka's controlled shutdown gives up the same way after its retries)."""
+    (it elects the member with the longest log; under a live feed the leader is often ahead):
+    such streams are asked again, to the node then leading the fewest, for up to `_DRAIN_S`. A
+    stream with no other member running is not asked at all. What the node still leads then is
+    returned as `Drain.stuck` rather than raised: those streams elect a new leader when the
+    node stops, as without a drain (Kafka's controlled shutdown gives up the same way after its
+    retries)."""
     node = _target(cluster, name, "drain")
     nodes = [n.erlang_name for n in NODES]
     moves: list[tuple[str, str, str]] = []
-    tries: dict[tuple[str, str], int] = {}
     deadline = time.monotonic() + _DRAIN_S
     while True:
         placements = cluster.management.stream_placements()
-        plan = [
-            move
-            for move in drain_plan(placements, node.erlang_name, nodes)
-            if tries.get(move[:2], 0) < _DRAIN_TRIES
-        ]
+        plan = drain_plan(placements, node.erlang_name, nodes)
         if not plan or time.monotonic() > deadline:
             stuck = sorted((p.vhost, p.stream) for p in placements if p.leader == node.erlang_name)
             return Drain(tuple(moves), tuple(stuck))
         for vhost, stream, target in plan:
-            tries[vhost, stream] = tries.get((vhost, stream), 0) + 1
             try:
                 _docker(
                     "exec", node.container,
                     "rabbitmq-streams", "transfer_leadership", "--vhost", vhost, stream, target,
                 )  # fmt: skip
             except ClusterError:
-                continue  # deleted meanwhile, or refused: asked again while tries are left
+                continue  # deleted meanwhile, or refused: asked again until the deadline
             moves.append((vhost, stream, target))
         time.sleep(0.3)  # the streams' records follow their new leaders; a replica catches up
 
