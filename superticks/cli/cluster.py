@@ -61,7 +61,7 @@ def register(commands: Any) -> None:
             "drain",
             "move the leadership of every stream the node leads to the others (before a planned "
             "restart: a stopping node that still leads streams leaves them without a leader "
-            "for 5-6 s)",
+            "for 5-6 s); exits 1 naming the streams it could not move within 20 s",
         ),
         ("pause", "freeze a node (a hung broker)"),
         ("unpause", "thaw a paused node and wait for the cluster"),
