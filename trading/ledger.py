@@ -1,7 +1,9 @@
 """Rebuild by replay: positions, average cost and P&L as a pure fold over trading events.
 
 `Ledger.apply(event)` folds one event, given as its parsed wire body (a dict with the keys of
-`trading.events.EVENT_FIELDS`), into the state; `rebuild(events, until_us=..., marks=...)` folds
+`trading.events.EVENT_FIELDS`), into the state; `Ledger.apply_json(body)` folds one from its JSON
+body, decoded straight into a `WireEvent` (msgspec: no dict, attribute reads; the replay's path,
+~15% faster), to the same state and refusals; `rebuild(events, until_us=..., marks=...)` folds
 a whole log. Nothing else is read: the same events give the same state, in any process, at any
 time, which is what makes "what did we hold at 15:47?" answerable from the audit log alone.
 
@@ -34,14 +36,38 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from partitioning.model import format_timestamp_us, parse_timestamp_us
 
-__all__ = ["COST_QUANTUM", "Invalid", "Ledger", "Order", "Position", "rebuild"]
+__all__ = ["COST_QUANTUM", "Invalid", "Ledger", "Order", "Position", "WireEvent", "rebuild"]
 
 _ZERO = Decimal(0)
 COST_QUANTUM = Decimal("1e-8")
 """A partial close takes its share of the position's cost rounded to this (half even)."""
 _OPEN = ("open", "partially_filled")
+
+
+class WireEvent(msgspec.Struct, gc=False):
+    """An event's wire body as the fold reads it: every field as the JSON had it (any type,
+    None when absent; unknown keys dropped), checked by the fold itself. Decoding a body
+    straight into it (`Ledger.apply_json`) is the replay's fast path; `Ledger.apply` takes the
+    wire dict."""
+
+    version: Any = None
+    event_id: Any = None
+    timestamp: Any = None
+    type: Any = None
+    order_id: Any = None
+    symbol: Any = None
+    side: Any = None
+    quantity: Any = None
+    price: Any = None
+    reason: Any = None
+
+
+_WIRE_DECODER = msgspec.json.Decoder(WireEvent)
+_WIRE_FIELDS = WireEvent.__struct_fields__
 
 
 @dataclass(slots=True)
@@ -138,18 +164,38 @@ class Ledger:
     def apply(self, event: Mapping[str, Any], index: int | None = None) -> bool:
         """Fold one event (its wire dict); False if it was skipped or refused."""
         where = self.applied + self.skipped + len(self.invalid) if index is None else index
+        if type(event) is not dict and not isinstance(event, Mapping):  # dict: no ABC check
+            kind = type(event).__name__
+            self.refuse(where, event, f"an event must be a JSON object, not {kind}")
+            return False
+        get = event.get
+        return self.apply_wire(WireEvent(*[get(name) for name in _WIRE_FIELDS]), where)
+
+    def apply_json(self, body: bytes, index: int) -> bool:
+        """Fold one event from its JSON body (the replay's path: decoded straight into a
+        `WireEvent`); False if it was skipped or refused (not JSON, not an object, ...)."""
+        try:
+            event = _WIRE_DECODER.decode(body)
+        except msgspec.ValidationError as exc:  # valid JSON, not an object
+            self.refuse(index, None, f"an event must be a JSON object: {exc}")
+            return False
+        except msgspec.DecodeError as exc:
+            self.refuse(index, None, f"not a trading event: {exc}")
+            return False
+        return self.apply_wire(event, index)
+
+    def apply_wire(self, event: WireEvent, index: int) -> bool:
+        """Fold one decoded event; False if it was skipped or refused."""
         try:
             return self._fold(event)
         except _Refused as exc:
-            self.refuse(where, event, str(exc))
+            self.refuse(index, event, str(exc))
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-            self.refuse(where, event, f"malformed event: {type(exc).__name__}: {exc}")
+            self.refuse(index, event, f"malformed event: {type(exc).__name__}: {exc}")
         return False
 
-    def _fold(self, event: Mapping[str, Any]) -> bool:
-        if type(event) is not dict and not isinstance(event, Mapping):  # dict: no ABC check
-            raise _Refused(f"an event must be a JSON object, not {type(event).__name__}")
-        stamp = event.get("timestamp")
+    def _fold(self, event: WireEvent) -> bool:
+        stamp = event.timestamp
         if type(stamp) is not str:
             raise _Refused("timestamp: missing or not a string")
         until = self._until_text
@@ -164,11 +210,11 @@ class Ledger:
             if self.until_us is not None and micros > self.until_us:
                 self.skipped += 1
                 return False
-        if event.get("version") != 1:
-            raise _Refused(f"unknown event schema version {event.get('version')!r}")
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None or not isinstance(kind, str):
+        if event.version != 1:
+            raise _Refused(f"unknown event schema version {event.version!r}")
+        kind = event.type
+        handler = _HANDLERS.get(kind) if type(kind) is str else None
+        if handler is None:
             raise _Refused(f"unknown event type {kind!r}")
         handler(self, event)
         self.applied += 1
@@ -183,8 +229,12 @@ class Ledger:
 
     def refuse(self, where: int, event: object, reason: str) -> None:
         """Record `event` (at position `where`) as refused for `reason`."""
-        get = event.get if isinstance(event, Mapping) else (lambda _k: None)
-        event_id, kind = get("event_id"), get("type")
+        if isinstance(event, WireEvent):
+            event_id, kind = event.event_id, event.type
+        elif isinstance(event, Mapping):
+            event_id, kind = event.get("event_id"), event.get("type")
+        else:
+            event_id = kind = None
         self.invalid.append(
             Invalid(
                 where,
@@ -265,8 +315,7 @@ _DECIMALS: dict[str, Decimal] = {}
 """Cache: decimal strings already parsed and found finite (quantities and prices repeat)."""
 
 
-def _decimal(event: Mapping[str, Any], name: str) -> Decimal:
-    value = event.get(name)
+def _decimal(value: Any, name: str) -> Decimal:
     if type(value) is not str:
         raise _Refused(f"{name}: {'missing' if value is None else 'not a decimal string'}")
     number = _DECIMALS.get(value)
@@ -284,67 +333,66 @@ def _decimal(event: Mapping[str, Any], name: str) -> Decimal:
     return number
 
 
-def _positive(event: Mapping[str, Any], name: str) -> Decimal:
-    number = _decimal(event, name)
+def _positive(value: Any, name: str) -> Decimal:
+    number = _decimal(value, name)
     if number <= 0:
-        raise _Refused(f"{name}={event[name]!r}: must be > 0")
+        raise _Refused(f"{name}={value!r}: must be > 0")
     return number
 
 
-def _string(event: Mapping[str, Any], name: str) -> str:
-    value = event.get(name)
+def _string(value: Any, name: str) -> str:
     if type(value) is not str or not value:
         raise _Refused(f"{name}: missing or not a string")
     return value
 
 
-def _side(event: Mapping[str, Any]) -> str:
-    side = event.get("side")
+def _side(event: WireEvent) -> str:
+    side = event.side
     if side == "buy" or side == "sell":
         return str(side)
     raise _Refused(f"side={side!r}: must be 'buy' or 'sell'")
 
 
-def _known(ledger: Ledger, event: Mapping[str, Any], what: str) -> Order:
-    order_id = _string(event, "order_id")
+def _known(ledger: Ledger, event: WireEvent, what: str) -> Order:
+    order_id = _string(event.order_id, "order_id")
     order = ledger.orders.get(order_id)
     if order is None:
         raise _Refused(f"{what} for unknown order {order_id!r}")
-    symbol = event.get("symbol")
+    symbol = event.symbol
     if symbol is not None and symbol != order.symbol:
         raise _Refused(f"{what} names symbol {symbol!r}, order {order_id!r} is {order.symbol!r}")
     return order
 
 
-def _created(ledger: Ledger, event: Mapping[str, Any]) -> None:
-    order_id = _string(event, "order_id")
-    symbol = _string(event, "symbol")
+def _created(ledger: Ledger, event: WireEvent) -> None:
+    order_id = _string(event.order_id, "order_id")
+    symbol = _string(event.symbol, "symbol")
     side = _side(event)
-    quantity = _positive(event, "quantity")
-    if event.get("price") is not None:
-        _positive(event, "price")
+    quantity = _positive(event.quantity, "quantity")
+    if event.price is not None:
+        _positive(event.price, "price")
     if order_id in ledger.orders:
         raise _Refused(f"duplicate order id {order_id!r}")
     ledger.orders[order_id] = Order(order_id, symbol, side, quantity)
 
 
-def _fill(ledger: Ledger, event: Mapping[str, Any]) -> None:
+def _fill(ledger: Ledger, event: WireEvent) -> None:
     order = _known(ledger, event, "fill")
     if order.status not in _OPEN:
         raise _Refused(f"fill after the order was {order.status}")
-    if event.get("side") is not None and event["side"] != order.side:
-        raise _Refused(f"fill side {event['side']!r} differs from the order's {order.side!r}")
-    quantity = _positive(event, "quantity")
-    price = _positive(event, "price")
+    if event.side is not None and event.side != order.side:
+        raise _Refused(f"fill side {event.side!r} differs from the order's {order.side!r}")
+    quantity = _positive(event.quantity, "quantity")
+    price = _positive(event.price, "price")
     filled = order.filled + quantity
     if filled > order.quantity:
         raise _Refused(
             f"overfill: {filled} of an order for {order.quantity} ({order.filled} filled before)"
         )
     complete = filled == order.quantity
-    if event["type"] == "order_filled" and not complete:
+    if event.type == "order_filled" and not complete:
         raise _Refused(f"order_filled leaves {order.quantity - filled} of {order.quantity} open")
-    if event["type"] == "order_partially_filled" and complete:
+    if event.type == "order_partially_filled" and complete:
         raise _Refused("order_partially_filled completes the order (should be order_filled)")
     pos = ledger.positions.get(order.symbol) or Position(order.symbol)
     signed = quantity if order.side == "buy" else -quantity
@@ -389,25 +437,25 @@ def _after_fill(
     return held, cost if held else _ZERO, realised
 
 
-def _cancelled(ledger: Ledger, event: Mapping[str, Any]) -> None:
+def _cancelled(ledger: Ledger, event: WireEvent) -> None:
     order = _known(ledger, event, "cancel")
     if order.status not in _OPEN:
         raise _Refused(f"cancel after the order was {order.status}")
     order.status = "cancelled"
 
 
-def _rejected(ledger: Ledger, event: Mapping[str, Any]) -> None:
-    order_id = _string(event, "order_id")
+def _rejected(ledger: Ledger, event: WireEvent) -> None:
+    order_id = _string(event.order_id, "order_id")
     order = ledger.orders.get(order_id)
     if order is None:
-        symbol = _string(event, "symbol")
-        side = event.get("side")
-        quantity = event.get("quantity")
+        symbol = _string(event.symbol, "symbol")
+        side = event.side
+        quantity = event.quantity
         ledger.orders[order_id] = Order(
             order_id,
             symbol,
             side if isinstance(side, str) else "",
-            _decimal(event, "quantity") if quantity is not None else _ZERO,
+            _decimal(quantity, "quantity") if quantity is not None else _ZERO,
             status="rejected",
         )
         return
@@ -416,25 +464,25 @@ def _rejected(ledger: Ledger, event: Mapping[str, Any]) -> None:
     order.status = "rejected"
 
 
-def _trade(ledger: Ledger, event: Mapping[str, Any]) -> None:
+def _trade(ledger: Ledger, event: WireEvent) -> None:
     order = _known(ledger, event, "trade")
-    _positive(event, "quantity")
-    _positive(event, "price")
+    _positive(event.quantity, "quantity")
+    _positive(event.price, "price")
     if not order.filled:
         raise _Refused(f"trade for order {order.order_id!r} before any fill of it")
 
 
-def _position(ledger: Ledger, event: Mapping[str, Any]) -> None:
-    symbol = _string(event, "symbol")
-    stated = _decimal(event, "quantity")
+def _position(ledger: Ledger, event: WireEvent) -> None:
+    symbol = _string(event.symbol, "symbol")
+    stated = _decimal(event.quantity, "quantity")
     pos = ledger.positions.get(symbol)
     held = _ZERO if pos is None else pos.quantity
     if stated != held:
         raise _Refused(f"position_updated says {stated} {symbol}, the fills say {held}")
 
 
-def _error(ledger: Ledger, event: Mapping[str, Any]) -> None:
-    _string(event, "reason")
+def _error(ledger: Ledger, event: WireEvent) -> None:
+    _string(event.reason, "reason")
 
 
 _HANDLERS = {

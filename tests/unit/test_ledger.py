@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
+from partitioning.codec import frame_message
 from partitioning.model import parse_timestamp_us
+from trading.audit import fold_messages
 from trading.ledger import Ledger, rebuild
 
 T0 = "2026-11-25T14:30:00.000000Z"
@@ -238,3 +241,42 @@ def test_a_partial_close_takes_its_cost_share_rounded_and_a_full_close_the_rest(
     )
     assert position(ledger) == ("0.0", None, "-0.00500000")
     assert ledger.positions["AAPL"].cost == 0
+
+
+def test_folding_log_messages_equals_folding_their_wire_dicts() -> None:
+    events: list[Any] = [
+        created("a", "buy", "100"),
+        fill("a", "buy", "40", "10.00", last=False),
+        fill("ghost", "buy", "10", "1.00"),  # refused: unknown order
+        created("b", "sell", 5),  # refused: a number, not a decimal string
+        fill("a", "buy", "60", "11.00", n=1),
+        ev("position_updated", n=1, symbol="AAPL", quantity="100", extra="ignored"),
+    ]
+    messages = [frame_message("AAPL", orjson.dumps(e)) for e in events]
+    from_log = Ledger()
+    fold_messages(from_log, 10, messages)
+    from_dicts = Ledger()
+    for offset, event in enumerate(events, start=10):
+        from_dicts.apply(event, offset)
+    assert from_log.summary() == from_dicts.summary()
+    assert [(i.index, i.reason) for i in from_log.invalid] == [
+        (12, "fill for unknown order 'ghost'"),
+        (13, "quantity: not a decimal string"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not a trading event"),
+        (b"[1, 2]", "an event must be a JSON object"),
+    ],
+)
+def test_a_log_message_that_is_not_an_event_object_is_refused_at_its_offset(
+    body: bytes, reason: str
+) -> None:
+    ledger = Ledger()
+    fold_messages(ledger, 7, [frame_message("AAPL", body)])
+    [refused] = ledger.invalid
+    assert refused.index == 7
+    assert refused.reason.startswith(reason)
