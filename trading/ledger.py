@@ -213,7 +213,7 @@ class Ledger:
         if event.version != 1:
             raise _Refused(f"unknown event schema version {event.version!r}")
         kind = event.type
-        handler = _HANDLERS.get(kind) if type(kind) is str else None
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             raise _Refused(f"unknown event type {kind!r}")
         handler(self, event)
