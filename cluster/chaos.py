@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cluster.compose import Cluster, ClusterStatus
-from cluster.management import StreamPlacement
+from cluster.management import QueueInfo
 from cluster.node import NODES, Node, node_named
 from superticks.errors import ClusterError
 
@@ -76,31 +76,31 @@ class Drain:
 
 
 def drain_plan(
-    placements: Iterable[StreamPlacement], node: str, nodes: Iterable[str]
+    streams: Iterable[QueueInfo], node: str, nodes: Iterable[str]
 ) -> list[tuple[str, str, str]]:
     """Where each stream `node` leads goes: (vhost, stream, new leader), every stream to the
     other running member leading the fewest streams at that point (ties: the first in `nodes`),
     so the moved leaders spread evenly. A stream with no other member running has nowhere to go
-    and is left out. Nodes by Erlang name (``rabbit@rabbit1``); a placement that lists no
-    running members (an older broker) counts every node as one. Raises ValueError when no other
+    and is left out. Nodes by Erlang name (``rabbit@rabbit1``); a stream that lists no running
+    members (an older broker) counts every node as one. Raises ValueError when no other
     node is left."""
     others = [n for n in nodes if n != node]
     if not others:
         raise ValueError(f"no node but {node} to lead its streams")
-    placements = list(placements)
+    streams = list(streams)
     counts = {n: 0 for n in others}
-    for p in placements:
-        if p.leader in counts:
-            counts[p.leader] += 1
+    for s in streams:
+        if s.leader in counts:
+            counts[s.leader] += 1
     plan = []
-    for p in sorted(placements, key=lambda p: (p.vhost, p.stream)):
-        if p.leader != node:
+    for s in sorted(streams, key=lambda s: (s.vhost, s.name)):
+        if s.leader != node:
             continue
-        candidates = [n for n in others if not p.online or n in p.online]
+        candidates = [n for n in others if not s.online or n in s.online]
         if candidates:
             target = min(candidates, key=lambda n: (counts[n], others.index(n)))
             counts[target] += 1
-            plan.append((p.vhost, p.stream, target))
+            plan.append((s.vhost, s.name, target))
     return plan
 
 
@@ -123,10 +123,10 @@ def drain(cluster: Cluster, name: str) -> Drain:
     moves: list[tuple[str, str, str]] = []
     deadline = time.monotonic() + _DRAIN_S
     while True:
-        placements = cluster.management.stream_placements()
-        plan = drain_plan(placements, node.erlang_name, nodes)
+        streams = cluster.management.streams()
+        plan = drain_plan(streams, node.erlang_name, nodes)
         if not plan or time.monotonic() > deadline:
-            stuck = sorted((p.vhost, p.stream) for p in placements if p.leader == node.erlang_name)
+            stuck = sorted((s.vhost, s.name) for s in streams if s.leader == node.erlang_name)
             return Drain(tuple(moves), tuple(stuck))
         for vhost, stream, target in plan:
             try:

@@ -16,17 +16,7 @@ from typing import Any
 
 from superticks.errors import ClusterError
 
-__all__ = ["ManagementClient", "NodeInfo", "Overview", "QueueInfo", "StreamPlacement"]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPlacement:
-    """A stream's leader and its members that run (Erlang node names, ``rabbit@rabbit1``)."""
-
-    vhost: str
-    stream: str
-    leader: str
-    online: tuple[str, ...]
+__all__ = ["ManagementClient", "NodeInfo", "Overview", "QueueInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +37,16 @@ class Overview:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
+    """A queue or stream; nodes by Erlang name (``rabbit@rabbit1``), `online`: its members
+    that run."""
+
     name: str
     type: str
     leader: str
     members: tuple[str, ...]
     online: tuple[str, ...]
     messages: int
+    vhost: str = "/"
 
 
 class ManagementClient:
@@ -126,16 +120,19 @@ class ManagementClient:
                 counts[node] = counts.get(node, 0) + 1
         return counts
 
-    def stream_placements(self) -> list[StreamPlacement]:
-        """Where every stream of every vhost is led, and its members that run."""
+    def streams(self) -> list[QueueInfo]:
+        """Every stream of every vhost that has a leader (`messages` not read: 0)."""
         return [
-            StreamPlacement(
-                vhost=str(q.get("vhost", "/")),
-                stream=str(q["name"]),
+            QueueInfo(
+                name=str(q["name"]),
+                type="stream",
                 leader=str(q.get("leader") or q.get("node")),
+                members=tuple(str(n) for n in q.get("members") or ()),
                 online=tuple(str(n) for n in q.get("online") or ()),
+                messages=0,
+                vhost=str(q.get("vhost", "/")),
             )
-            for q in self._get("/api/queues?columns=name,vhost,type,node,leader,online")
+            for q in self._get("/api/queues?columns=name,vhost,type,node,leader,members,online")
             if q.get("type") == "stream" and (q.get("leader") or q.get("node"))
         ]
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cluster import drain_plan
-from cluster.management import StreamPlacement
+from cluster.management import QueueInfo
 
 R1, R2, R3 = "rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"
 NODES = (R1, R2, R3)
 
 
-def led(
-    stream: str, leader: str, vhost: str = "/", online: tuple[str, ...] = NODES
-) -> StreamPlacement:
-    return StreamPlacement(vhost=vhost, stream=stream, leader=leader, online=online)
+def led(stream: str, leader: str, vhost: str = "/", online: tuple[str, ...] = NODES) -> QueueInfo:
+    return QueueInfo(stream, "stream", leader, NODES, online, 0, vhost)
 
 
 def test_only_the_streams_the_node_leads_move_and_never_to_itself() -> None:
