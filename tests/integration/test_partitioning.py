@@ -209,7 +209,7 @@ async def test_a_restarted_producer_continues_its_ids_and_nothing_is_stored_twic
 async def test_connections_the_broker_closes_mid_feed_are_re_sent_and_nothing_is_lost(
     connection: ConnectionSettings, unique: str, super_stream: str
 ) -> None:
-    items = list(_ticks(100_000))
+    items = list(_ticks(400_000))
     web = ManagementClient(
         tuple(f"http://127.0.0.1:{port}" for port in (15672, 15673, 15674)),
         connection.username,
@@ -228,20 +228,33 @@ async def test_connections_the_broker_closes_mid_feed_are_re_sent_and_nothing_is
             assert time.monotonic() < deadline, "the broker never listed the producer's connections"
             await asyncio.sleep(0.5)
 
+        closed = asyncio.Event()
+        sent = 0
+
         async def feed() -> None:
-            for i in range(0, len(items), 2_000):
-                await p.send_batch(items[i : i + 2_000])
+            # flat out until the connections were closed, then 20,000 more: however fast the
+            # broker confirms, the close lands while ticks are in flight (100,000 ticks were
+            # once all confirmed before it did)
+            nonlocal sent
+            after_close = 0
+            while sent < len(items) and after_close < 20_000:
+                await p.send_batch(items[sent : sent + 2_000])
+                sent += 2_000
+                after_close += 2_000 if closed.is_set() else 0
 
         feeding = asyncio.create_task(feed())
-        await asyncio.sleep(0.2)
-        assert p.metrics.in_flight > 0  # the close cuts off unconfirmed ticks
+        deadline = time.monotonic() + 10
+        while p.metrics.in_flight == 0:  # the close cuts off unconfirmed ticks
+            assert time.monotonic() < deadline, "the feed never had ticks in flight"
+            await asyncio.sleep(0.01)
         for name in wanted:
             await asyncio.to_thread(web.close_connection, listed[name])
+        closed.set()
         await feeding
         await p.flush(60)
         assert p.metrics.reconnects >= 1  # the fault took effect
         assert p.metrics.resent > 0
-    result, _ = await _read_back(connection, unique, items)
+    result, _ = await _read_back(connection, unique, items[:sent])
     assert result.ok, result.summary()
 
 
