@@ -162,7 +162,9 @@ def rolling_restart(
     worker group: the longest any partition went unhandled was 0.71-2.31 s per run).
 
     Refuses (ClusterError, nothing touched) unless the three nodes run as one cluster: with a
-    node already down, stopping another would leave one node, which cannot elect a leader."""
+    node already down, stopping another would leave one node, which cannot elect a leader.
+    Streams a drain could not move (`Drain.stuck`) are named through `progress`, and the
+    restart goes on: they elect a new leader when their node stops."""
     cluster.refuse_external("cluster rolling-restart")
     status = cluster.status()
     if not status.formed:
