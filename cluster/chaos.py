@@ -67,12 +67,14 @@ def kill(cluster: Cluster, name: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Drain:
-    """What `drain` did: `moves`, (vhost, stream, asked-for leader) of each transfer asked for;
-    `stuck`, (vhost, stream) of the streams the node still led when it gave up (no other member
-    running, or the broker kept electing the node: its other replicas are behind)."""
+    """What `drain` did: `moves`, (vhost, stream, asked-for leader) of each transfer the broker
+    took; `stuck`, (vhost, stream) of the streams the node still led when it gave up (no other
+    member running, or the broker kept electing the node: its other replicas are behind);
+    `refused`, (vhost, stream, why) of the last transfer refused for each stream still stuck."""
 
     moves: tuple[tuple[str, str, str], ...]
     stuck: tuple[tuple[str, str], ...]
+    refused: tuple[tuple[str, str, str], ...] = ()
 
 
 def drain_plan(
@@ -121,21 +123,25 @@ def drain(cluster: Cluster, name: str) -> Drain:
     node = _target(cluster, name, "drain")
     nodes = [n.erlang_name for n in NODES]
     moves: list[tuple[str, str, str]] = []
+    refused: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + _DRAIN_S
     while True:
         streams = cluster.management.streams()
         plan = drain_plan(streams, node.erlang_name, nodes)
         if not plan or time.monotonic() > deadline:
             stuck = sorted((s.vhost, s.name) for s in streams if s.leader == node.erlang_name)
-            return Drain(tuple(moves), tuple(stuck))
+            why = tuple((*key, refused[key]) for key in stuck if key in refused)
+            return Drain(tuple(moves), tuple(stuck), why)
         for vhost, stream, target in plan:
             try:
                 _docker(
                     "exec", node.container,
                     "rabbitmq-streams", "transfer_leadership", "--vhost", vhost, stream, target,
                 )  # fmt: skip
-            except ClusterError:
-                continue  # deleted meanwhile, or refused: asked again until the deadline
+            except ClusterError as exc:  # deleted meanwhile, or refused: asked again
+                refused[vhost, stream] = str(exc)
+                continue
+            refused.pop((vhost, stream), None)
             moves.append((vhost, stream, target))
         time.sleep(0.3)  # the streams' records follow their new leaders; a replica catches up
 

@@ -49,6 +49,19 @@ class QueueInfo:
     vhost: str = "/"
 
 
+def _queue_info(data: dict[str, Any]) -> QueueInfo:
+    """A queue's JSON (`/api/queues`) as a QueueInfo."""
+    return QueueInfo(
+        name=str(data.get("name", "")),
+        type=str(data.get("type", "")),
+        leader=str(data.get("leader") or data.get("node") or ""),
+        members=tuple(str(n) for n in data.get("members") or ()),
+        online=tuple(str(n) for n in data.get("online") or ()),
+        messages=int(data.get("messages") or 0),
+        vhost=str(data.get("vhost", "/")),
+    )
+
+
 class ManagementClient:
     """Reads the management API of any reachable node (first answering URL wins)."""
 
@@ -101,14 +114,7 @@ class ManagementClient:
         from urllib.parse import quote
 
         data = self._get(f"/api/queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
-        return QueueInfo(
-            name=str(data.get("name", name)),
-            type=str(data.get("type", "")),
-            leader=str(data.get("leader") or data.get("node") or ""),
-            members=tuple(data.get("members") or ()),
-            online=tuple(data.get("online") or ()),
-            messages=int(data.get("messages") or 0),
-        )
+        return _queue_info({"name": name, "vhost": vhost, **data})
 
     def leader_counts(self) -> dict[str, int]:
         """How many queues and streams each node leads, every vhost (what the broker's
@@ -121,20 +127,10 @@ class ManagementClient:
         return counts
 
     def streams(self) -> list[QueueInfo]:
-        """Every stream of every vhost that has a leader (`messages` not read: 0)."""
-        return [
-            QueueInfo(
-                name=str(q["name"]),
-                type="stream",
-                leader=str(q.get("leader") or q.get("node")),
-                members=tuple(str(n) for n in q.get("members") or ()),
-                online=tuple(str(n) for n in q.get("online") or ()),
-                messages=0,
-                vhost=str(q.get("vhost", "/")),
-            )
-            for q in self._get("/api/queues?columns=name,vhost,type,node,leader,members,online")
-            if q.get("type") == "stream" and (q.get("leader") or q.get("node"))
-        ]
+        """Every stream of every vhost that has a leader."""
+        columns = "name,vhost,type,node,leader,members,online,messages"
+        infos = [_queue_info(q) for q in self._get(f"/api/queues?columns={columns}")]
+        return [q for q in infos if q.type == "stream" and q.leader]
 
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
         """PUT/DELETE `path` (JSON `body`) on the first node that answers. Raises ClusterError

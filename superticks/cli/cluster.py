@@ -168,5 +168,7 @@ def _chaos(args: argparse.Namespace) -> int:
                 f"logs {args.node}` and drain it again",
                 file=sys.stderr,
             )
+            for vhost, stream, why in result.refused:
+                print(f"  {stream} (vhost {vhost}): {why}", file=sys.stderr)
             return 1
     return 0
