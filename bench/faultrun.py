@@ -156,8 +156,8 @@ class FaultRun:
         await self.workers.start()
         if not await self.workers.wait_handling(self.partitions):
             raise ClusterError(
-                f"the worker group did not handle every partition within 60 s: see "
-                f"{self.run_dir}/w*.log"
+                f"the worker group did not start handling every partition (60 s at most) "
+                f"(logs: {self.run_dir}/w*.log)\n{self.workers.why_not_handling(self.partitions)}"
             )
         await self._settle()
         self.mark("steady")

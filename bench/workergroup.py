@@ -29,9 +29,11 @@ __all__ = ["HandledTail", "WorkerGroup"]
 _SUPERTICKS = (
     sys.executable,
     "-c",
-    "import sys; from superticks.cli.main import main; sys.exit(main())",
+    "import logging, sys; from superticks.cli.main import main; "
+    "logging.basicConfig(format='%(asctime)s %(message)s'); sys.exit(main())",
 )
-"""The `superticks` command, run by this interpreter (so in this environment)."""
+"""The `superticks` command, run by this interpreter (so in this environment); its warnings
+carry the time, to set them beside the handled logs."""
 
 
 @dataclass(slots=True)
@@ -185,9 +187,12 @@ class WorkerGroup:
         await self.processes[name].wait()
 
     async def wait_handling(self, partitions: int, timeout_s: float = 60.0) -> bool:
-        """Until every partition was handled by someone and every worker made its log."""
+        """Until every partition was handled by someone and every worker made its log; False
+        after `timeout_s`, or at once when a worker exited (see `why_not_handling`)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if any(p.returncode is not None for p in self.processes.values()):
+                return False
             self.tail.poll()
             names = {p.name.removesuffix(SUFFIX) for p in self.handled_dir.glob(f"*{SUFFIX}")}
             if (
@@ -197,6 +202,23 @@ class WorkerGroup:
                 return True
             await asyncio.sleep(0.1)
         return False
+
+    def why_not_handling(self, partitions: int, log_lines: int = 8) -> str:
+        """What `wait_handling` still waited for: the partitions nobody handled, the workers
+        without a handled log, each worker's exit status and the end of its log."""
+        self.tail.poll()
+        names = {p.name.removesuffix(SUFFIX) for p in self.handled_dir.glob(f"*{SUFFIX}")}
+        idle = [p for p in range(partitions) if not self.tail.seen.get(p)]
+        parts = [
+            f"partitions never handled: {idle or 'none'}",
+            f"workers without a handled log: {sorted(set(self.processes) - names) or 'none'}",
+        ]
+        for name, process in self.processes.items():
+            log = self.run_dir / f"{name}.log"
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            parts.append(f"{name} (exit {process.returncode}), last lines of its log:")
+            parts.extend(f"  | {line}" for line in lines[-log_lines:])
+        return "\n".join(parts)
 
     def exits(self) -> dict[str, int | None]:
         """Each worker's exit status but the killed ones' (None: still running). After

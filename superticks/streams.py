@@ -1343,21 +1343,38 @@ class Subscription:
         self._alive_at = time.monotonic()  # when the watchdog last ran (see `_deliver`)
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, leaderless_s: float | None = None) -> None:
         """Subscribe through the first node that answers, retrying for up to
         `connect_timeout_s` while no node answers or the stream has no leader (a node just went
-        down). Raises ConnectionFailed / StreamUnavailable after that, StreamNotFound when the
-        stream does not exist. Cancelling closes what was made."""
-        deadline = time.monotonic() + self._settings.connect_timeout_s
+        down), or for up to `leaderless_s` (`math.inf`: for as long as it takes) while nodes
+        answer but the stream has no leader yet (its leader is being elected or started: a
+        new or moved stream right after a node fault), with a warning every
+        `connect_timeout_s`. Raises ConnectionFailed / StreamUnavailable after that,
+        StreamNotFound when the stream does not exist. Cancelling closes what was made."""
+        started = time.monotonic()
+        patience = self._settings.connect_timeout_s
+        warned_at = started
         attempt = 0
         while True:
             try:
                 await self._open(self._offset)
             except (AuthenticationFailed, TlsError):
                 raise  # no retry makes credentials or certificates right
-            except (ConnectionFailed, StreamUnavailable):
-                if time.monotonic() > deadline:
+            except (ConnectionFailed, StreamUnavailable) as exc:
+                now = time.monotonic()
+                limit = patience
+                if isinstance(exc, StreamUnavailable) and leaderless_s is not None:
+                    limit = max(patience, leaderless_s)
+                if now - started > limit:
                     raise
+                if now - warned_at > patience:
+                    warned_at = now
+                    log.warning(
+                        "%s: not subscribed after %.0f s (%s); trying on",
+                        self.stream,
+                        now - started,
+                        exc,
+                    )
                 attempt += 1
                 await asyncio.sleep(min(0.1 * attempt, 1.0))
                 continue
@@ -1496,9 +1513,10 @@ class Subscription:
         if generation == self._generation and self.stream in (getattr(info, "streams", None) or ()):
             reason = str(getattr(info, "reason", "connection closed"))
             consumer = self._consumer
+            node = consumer.data_nodes.get(self.stream, self.node) if consumer else self.node
             if consumer is not None and "metadata" not in reason.lower():
-                _demote(self._settings, consumer.data_nodes.get(self.stream, self.node))
-            self._lose(reason)
+                _demote(self._settings, node)
+            self._lose(f"{reason}, {node}")
 
     def _lose(self, why: str) -> None:
         """The current consumer is gone: tell the owner, then subscribe again (owned task)."""

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import socket
@@ -251,8 +252,11 @@ class GroupWorker:
     async def start(self) -> None:
         """Connect, create the DLQ stream if missing, and join the group on every partition.
 
-        Raises StreamNotFound if the super stream does not exist. On any failure everything
-        opened so far is closed and the worker is FAILED. Cancelling start() closes too.
+        Raises StreamNotFound if the super stream does not exist. A partition whose stream
+        has no leader yet (one is being elected after a node fault) is waited for, up to
+        `give_up_after_s` (default: for as long as it takes), as a running worker waits. On
+        any failure everything opened so far is closed and the worker is FAILED. Cancelling
+        start() closes too.
         """
         if self.state is not WorkerState.NEW:
             raise RuntimeError(f"a worker starts once (it is {self.state})")
@@ -287,9 +291,12 @@ class GroupWorker:
                 )
             self._intake = True
             # In partition order: the broker spreads partitions by registration order.
+            # A partition without a leader yet (a node fault meanwhile) is waited for as a
+            # running worker waits for one (`give_up_after_s`), not given up on at once.
+            leaderless_s = cfg.give_up_after_s or math.inf
             for part in self._partitions:
                 assert part.subscription is not None
-                await part.subscription.start()
+                await part.subscription.start(leaderless_s=leaderless_s)
             self._spawn(self._store_periodically(), "store-offsets")
             if cfg.lag_interval_s > 0:
                 self._spawn(self._poll_lag(), "poll-lag")
