@@ -52,3 +52,47 @@ def test_a_node_leading_nothing_has_nothing_to_move() -> None:
 def test_a_lone_node_cannot_be_drained() -> None:
     with pytest.raises(ValueError, match="no node but"):
         drain_plan([led("t-0", R1)], R1, (R1,))
+
+
+class _FakeManagement:
+    def __init__(self, streams: list[QueueInfo]) -> None:
+        self._streams = streams
+
+    def streams(self) -> list[QueueInfo]:
+        return self._streams
+
+
+class _FakeCluster:
+    """Just what `drain` asks of a cluster: the streams and their leaders, as the management
+    API would list them (here they never change: every transfer was refused)."""
+
+    def __init__(self, streams: list[QueueInfo]) -> None:
+        self.management = _FakeManagement(streams)
+
+    def refuse_external(self, _what: str) -> None:
+        return None
+
+
+def test_a_drain_that_the_broker_refuses_reports_the_stream_stuck_with_the_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.chaos as chaos
+    from superticks.errors import ClusterError
+
+    asked: list[tuple[str, ...]] = []
+
+    def refuse(*args: str) -> str:
+        asked.append(args)
+        raise ClusterError("Error: stream not found")
+
+    monkeypatch.setattr(chaos, "_docker", refuse)
+    monkeypatch.setattr(chaos, "_DRAIN_S", 0.5)
+    fake = _FakeCluster([led("a", R1), led("b", R2)])
+
+    result = chaos.drain(fake, "rabbit1")  # type: ignore[arg-type]
+
+    assert result.moves == ()
+    assert result.stuck == (("/", "a"),)
+    assert result.refused == (("/", "a", "Error: stream not found"),)
+    assert len(asked) >= 2, "a refused transfer is asked again until the deadline"
+    assert all("a" in call and "b" not in call for call in asked)
