@@ -383,6 +383,8 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
         )
         down = await run.restart_node(node.name)
         run.node_crash_windows(down, stored, f"restart {node.name}")
+        # as a planned restart does: the next node only once this one's replicas run again
+        missing = await asyncio.to_thread(cl.await_members, run.cluster)
         run.log_fault(
             "node-restart",
             node.name,
@@ -392,6 +394,8 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
             not_drained=[stream for _, stream in drain.stuck],
             drained_after_s=_after(fault, drained),
             down_after_s=_after(fault, down),
+            members_missing=missing,
+            members_after_s=_after(fault, time.time_ns()),
         )
         if led:
             moved_any = moved_any or await _leader_moved(run, node.name, led, 5.0)

@@ -3,6 +3,7 @@ and least-privilege users, and chaos primitives."""
 
 from cluster.chaos import (
     Drain,
+    await_members,
     drain,
     drain_plan,
     heal,
@@ -29,6 +30,7 @@ __all__ = [
     "NodeStatus",
     "Permissions",
     "RoleUser",
+    "await_members",
     "drain",
     "drain_plan",
     "engine_answers",

@@ -115,11 +115,12 @@ def drain(cluster: Cluster, name: str) -> Drain:
 
     The broker keeps a stream's leader where it was when the asked-for node's replica is behind
     (it elects the member with the longest log; under a live feed the leader is often ahead):
-    such streams are asked again, to the node then leading the fewest, for up to `_DRAIN_S`. A
-    stream with no other member running is not asked at all. What the node still leads then is
-    returned as `Drain.stuck` rather than raised: those streams elect a new leader when the
-    node stops, as without a drain (Kafka's controlled shutdown gives up the same way after its
-    retries)."""
+    such streams are asked again, to the node then leading the fewest, for up to `_DRAIN_S`; so
+    are streams whose other members do not run at that moment (a node that just rejoined, or a
+    transfer that restarts them), once they do. A stream with no other member is not asked.
+    What the node still leads then is returned as `Drain.stuck` rather than raised: those
+    streams elect a new leader when the node stops, as without a drain (Kafka's controlled
+    shutdown gives up the same way after its retries)."""
     node = _target(cluster, name, "drain")
     nodes = [n.erlang_name for n in NODES]
     moves: list[tuple[str, str, str]] = []
@@ -128,7 +129,10 @@ def drain(cluster: Cluster, name: str) -> Drain:
     while True:
         streams = cluster.management.streams()
         plan = drain_plan(streams, node.erlang_name, nodes)
-        if not plan or time.monotonic() > deadline:
+        # a stream whose other members do not run right now (a node that just rejoined, or
+        # a transfer that restarts them) is asked again once they do
+        movable = [s for s in streams if _movable(s, node.erlang_name)]
+        if not movable or time.monotonic() > deadline:
             stuck = sorted((s.vhost, s.name) for s in streams if s.leader == node.erlang_name)
             why = tuple((*key, refused[key]) for key in stuck if key in refused)
             return Drain(tuple(moves), tuple(stuck), why)
@@ -144,6 +148,27 @@ def drain(cluster: Cluster, name: str) -> Drain:
             refused.pop((vhost, stream), None)
             moves.append((vhost, stream, target))
         time.sleep(0.3)  # the streams' records follow their new leaders; a replica catches up
+
+
+def _movable(stream: QueueInfo, node: str) -> bool:
+    """Whether `stream`, led by `node`, has another member that could lead it, running or
+    not (one that lists no members, an older broker, counts as movable)."""
+    return stream.leader == node and any(m != node for m in stream.members or ("?",))
+
+
+def await_members(cluster: Cluster, timeout_s: float = _DRAIN_S) -> list[str]:
+    """Wait until every member of every stream runs again (after a node restart: the cluster
+    forms before the node's stream replicas have started and caught up), for up to
+    `timeout_s`; returns the streams still missing a member then. A planned restart waits for
+    this before it stops the next node, or that node's streams could not be moved to it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = sorted(
+            s.name for s in cluster.management.streams() if set(s.members) - set(s.online)
+        )
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.3)
 
 
 def restart(cluster: Cluster, name: str) -> ClusterStatus:
@@ -164,8 +189,10 @@ def rolling_restart(
 ) -> ClusterStatus:
     """Restart the nodes one at a time, as a planned restart (an upgrade, a config change) is
     done: each is drained first (`drain`), then restarted, and the next waits until the three
-    run as one cluster again. Streams keep a leader throughout (measured with a live feed and a
-    worker group: the longest any partition went unhandled was 0.71-2.31 s per run).
+    run as one cluster again and every stream's members run (`await_members`: else the next
+    node's streams would have nowhere to go). Streams keep a leader throughout (measured with
+    a live feed and a worker group: the longest any partition went unhandled was 0.71-2.31 s
+    per run).
 
     Refuses (ClusterError, nothing touched) unless the three nodes run as one cluster: with a
     node already down, stopping another would leave one node, which cannot elect a leader.
@@ -193,8 +220,14 @@ def rolling_restart(
                     "replicas are behind): they elect a new leader when it stops, 5-6 s without one"
                 )
         status = restart(cluster, node.name)
+        missing = await_members(cluster)
         if progress is not None:
             progress(f"{node.name}: back in the cluster")
+            if missing:
+                progress(
+                    f"{node.name}: after {_DRAIN_S:g} s, these streams still miss a member: "
+                    f"{', '.join(missing)}"
+                )
     return status
 
 

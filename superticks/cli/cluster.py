@@ -74,7 +74,8 @@ def register(commands: Any) -> None:
     rolling = sub.add_parser(
         "rolling-restart",
         help="restart the nodes one at a time, each drained first, the next once the cluster "
-        "is whole again (a planned restart: streams keep a leader throughout)",
+        "is whole again and every stream's replicas run (a planned restart: streams keep a "
+        "leader throughout)",
     )
     rolling.set_defaults(handler=_rolling_restart)
 

@@ -96,3 +96,64 @@ def test_a_drain_that_the_broker_refuses_reports_the_stream_stuck_with_the_refus
     assert result.refused == (("/", "a", "Error: stream not found"),)
     assert len(asked) >= 2, "a refused transfer is asked again until the deadline"
     assert all("a" in call and "b" not in call for call in asked)
+
+
+class _Rejoining(_FakeCluster):
+    """A stream led by rabbit1 whose other members run only from the third listing on (a
+    node that just rejoined); a transfer to a running member moves the leader."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.listings = 0
+        self.leader = R1
+        self.management = self  # type: ignore[assignment]
+
+    def streams(self) -> list[QueueInfo]:
+        self.listings += 1
+        online = NODES if self.listings >= 3 else (R1,)
+        return [led("a", self.leader, online=online)]
+
+
+def test_a_drain_waits_for_the_other_members_of_a_stream_to_run_and_then_moves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.chaos as chaos
+
+    fake = _Rejoining()
+
+    def transfer(*args: str) -> str:
+        fake.leader = args[-1]
+        return ""
+
+    monkeypatch.setattr(chaos, "_docker", transfer)
+    monkeypatch.setattr(chaos.time, "sleep", lambda _s: None)
+
+    result = chaos.drain(fake, "rabbit1")  # type: ignore[arg-type]
+
+    assert result.stuck == ()
+    assert [target for _, _, target in result.moves] == [R2]
+    assert fake.listings >= 3
+
+
+def test_a_stream_with_no_other_member_is_left_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cluster.chaos as chaos
+
+    lone = QueueInfo("solo", "stream", R1, (R1,), (R1,), 0)
+    fake = _FakeCluster([lone])
+    monkeypatch.setattr(chaos, "_docker", lambda *_a: pytest.fail("nothing to transfer"))
+
+    result = chaos.drain(fake, "rabbit1")  # type: ignore[arg-type]
+
+    assert result.stuck == (("/", "solo"),)
+    assert result.moves == ()
+
+
+def test_await_members_returns_the_streams_still_missing_a_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.chaos as chaos
+
+    monkeypatch.setattr(chaos.time, "sleep", lambda _s: None)
+    fake = _FakeCluster([led("a", R1), led("b", R2, online=(R2, R3))])
+
+    assert chaos.await_members(fake, timeout_s=0.05) == ["b"]  # type: ignore[arg-type]
