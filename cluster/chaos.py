@@ -69,7 +69,8 @@ def kill(cluster: Cluster, name: str) -> None:
 class Drain:
     """What `drain` did: `moves`, (vhost, stream, asked-for leader) of each transfer the broker
     took; `stuck`, (vhost, stream) of the streams the node still led when it gave up (no other
-    member running, or the broker kept electing the node: its other replicas are behind);
+    member, none that ran in time, or the broker kept electing the node: its other replicas are
+    behind);
     `refused`, (vhost, stream, why) of the last transfer refused for each stream still stuck."""
 
     moves: tuple[tuple[str, str, str], ...]
@@ -158,7 +159,7 @@ def _movable(stream: QueueInfo, node: str) -> bool:
 
 def await_members(cluster: Cluster, timeout_s: float = _DRAIN_S) -> list[str]:
     """Wait until every member of every stream runs again (after a node restart: the cluster
-    forms before the node's stream replicas have started and caught up), for up to
+    forms before the node's stream replicas have started), for up to
     `timeout_s`; returns the streams still missing a member then. A planned restart waits for
     this before it stops the next node, or that node's streams could not be moved to it."""
     deadline = time.monotonic() + timeout_s
@@ -216,7 +217,7 @@ def rolling_restart(
             if drained.stuck:
                 streams = ", ".join(stream for _, stream in drained.stuck)
                 progress(
-                    f"{node.name}: still leads {streams} (no other member running, or its "
+                    f"{node.name}: still leads {streams} (no other member ran in time, or its "
                     "replicas are behind): they elect a new leader when it stops, 5-6 s without one"
                 )
         status = restart(cluster, node.name)

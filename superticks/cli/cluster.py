@@ -164,9 +164,9 @@ def _chaos(args: argparse.Namespace) -> int:
         if result.stuck:
             streams = ", ".join(f"{stream} (vhost {vhost})" for vhost, stream in result.stuck)
             print(
-                f"{args.node} still leads {streams}: no other member runs, or the broker kept "
-                f"electing {args.node} (its other replicas are behind); see `superticks cluster "
-                f"logs {args.node}` and drain it again",
+                f"{args.node} still leads {streams}: no other member ran in time, or the broker "
+                f"kept electing {args.node} (its other replicas are behind); see `superticks "
+                f"cluster logs {args.node}` and drain it again",
                 file=sys.stderr,
             )
             for vhost, stream, why in result.refused:
