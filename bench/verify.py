@@ -12,7 +12,8 @@ holds:
   DIR/handled`.
 
 `verify_run` reads every partition back from its first offset (a fresh client, up to the end
-offsets taken when it starts), reads the handled logs, and judges both (`bench.verdict.judge_run`).
+offsets its leaders have when it starts), reads the handled logs, and judges both
+(`bench.verdict.judge_run`).
 """
 
 from __future__ import annotations
