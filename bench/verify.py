@@ -150,11 +150,14 @@ async def _ends_at_leaders(
         streams = await admin.partitions(super_stream)
         if not streams:
             raise StreamNotFound(f"super stream {super_stream!r} does not exist")
-        leaders = [NodeAddress.parse((await admin.info(s)).leader) for s in streams]
-    ends = []
-    for stream, leader in zip(streams, leaders, strict=True):
+        led: dict[NodeAddress, list[int]] = {}  # one connection per leading node
+        for i, stream in enumerate(streams):
+            led.setdefault(NodeAddress.parse((await admin.info(stream)).leader), []).append(i)
+    ends = [-1] * len(streams)
+    for leader, partitions in led.items():
         async with Admin(settings.model_copy(update={"nodes": (leader,)})) as at_leader:
-            ends.append(await at_leader.last_offset(stream))
+            for i in partitions:
+                ends[i] = await at_leader.last_offset(streams[i])
     return streams, ends
 
 
