@@ -30,10 +30,13 @@ _SUPERTICKS = (
     sys.executable,
     "-c",
     "import logging, sys; from superticks.cli.main import main; "
-    "logging.basicConfig(format='%(asctime)s %(message)s'); sys.exit(main())",
+    "logging.basicConfig(format='%(asctime)s %(name)s %(message)s', level=logging.INFO); "
+    "logging.getLogger('rstream').setLevel(logging.WARNING); sys.exit(main())",
 )
-"""The `superticks` command, run by this interpreter (so in this environment); its warnings
-carry the time, to set them beside the handled logs."""
+"""The `superticks` command, run by this interpreter (so in this environment); its log carries
+the time (to set it beside the handled logs) and, besides warnings, each partition's
+activations and moves (with the offset it resumed from), which say who handled what after a
+fault."""
 
 
 @dataclass(slots=True)

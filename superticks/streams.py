@@ -589,6 +589,17 @@ class Admin:
     def _needs(self, permission: str, resource: str) -> _Access:
         return _Access(self._settings, permission, resource)
 
+    def heard_within(self, seconds: float) -> bool:
+        """Whether the connection received anything from its node in the last `seconds`
+        (a store frame has no answer: one written to a node that froze is applied when the
+        node resumes, so its writer may want to know that the node answers)."""
+        client = self._client
+        return (
+            client is not None
+            and client.is_connection_alive()
+            and time.monotonic() - client._last_heartbeat <= seconds
+        )
+
     @property
     def client(self) -> Client:
         if self._client is None or not self._client.is_connection_alive():

@@ -13,9 +13,13 @@ Every worker of group ``G`` subscribes to every partition with the SAC propertie
 
 Offsets: the stored offset of a partition is the offset of the last tick processed (handled or
 dead-lettered). The hot path writes it every `store_every_ticks` ticks without waiting for the
-broker (a store frame has no answer); every `store_every_ms` ms, once a partition has had
-nothing new to handle for 20 ms, on deactivation and on a graceful stop it is written and read
-back, and only an offset read back counts as stored (the fence below). A worker that dies
+broker (a store frame has no answer), if the node answered within the last 50 ms; every
+`store_every_ms` ms, once a partition has had nothing new to handle for 20 ms, on deactivation
+and on a graceful stop, an owned task reads the stored offset (so the frame goes to a node that
+just answered), writes it and reads it back, and only an offset read back counts as stored
+(the fence below). A store frame caught in a node that froze is applied when the node resumes,
+and sets the group's offset back: every `store_every_ms` the worker reads the offsets of its
+active partitions and stores again one that went back. A worker that dies
 (SIGKILL, `abort()`) leaves the stored offset up to ``store_every_ticks`` or
 ``store_every_ms`` behind; its successor handles those ticks again.
 Within one process, redelivered offsets at or below the last processed one are dropped
@@ -50,6 +54,7 @@ another reason to be idempotent on ``(partition, offset)``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -97,6 +102,7 @@ _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": 
 _CONFIRM_STORE_S = 1.0
 _IDLE_STORE_MS = 20  # a partition with nothing new to handle for this long is stored at once
 _ADMIN_TIMEOUT_S = 2.0  # an admin call to a hung node fails after this, then tries another node
+_FRESH_S = 0.05  # the hot path writes a store frame only to a node heard from this recently
 
 
 class _Abandoned(Exception):
@@ -119,7 +125,7 @@ class WorkerConfig(BaseModel):
     start: Literal["first", "last", "next"] = "first"
     """Where a partition starts when the group stored no offset on it."""
     store_every_ticks: int = Field(default=10_000, ge=1)
-    """Write the offset in a store frame every this many ticks (besides every `store_every_ms`):
+    """Store the offset every this many ticks (besides every `store_every_ms`):
     a crash redoes at most this many, or `store_every_ms` worth. 10,000 (67 ms of ticks at 150k
     ticks/s): each store costs the cluster about 1 ms of CPU (the broker appends and replicates
     a tracking entry), so 1,000 cost a busy worker's cluster about 1 us of CPU per tick, taken
@@ -247,6 +253,7 @@ class GroupWorker:
         self._settling = handler if isinstance(handler, Settling) else None
         self._trouble_since: float | None = None  # monotonic time the cluster stopped answering
         self._trouble_said = 0.0
+        self._store_wanted = asyncio.Event()  # the hot path could not write a due store
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -761,25 +768,47 @@ class GroupWorker:
     async def _write_store(self, part: _Partition) -> None:
         """The hot path's store: write the active partition's last processed offset in a store
         frame, without reading it back (no round trip; `part.stored` does not move). It keeps
-        the group's offset within `store_every_ticks` of what was handled; `_store`, run every
-        `store_every_ms` by the periodic task, confirms."""
+        the group's offset within `store_every_ticks` of what was handled; the store task
+        confirms. Only to a node that answered within `_FRESH_S` (the store task's reads keep
+        a busy worker's connection fresh): a store frame has no answer, and one written to a
+        node that froze is applied when it resumes (see `_store`); otherwise the store task
+        is woken to store it (asking first)."""
         offset = self._storable(part)
         if offset <= part.written or not part.active:
+            return
+        if not self._admin.heard_within(_FRESH_S):
+            self._store_wanted.set()
             return
         stream, group = part.stream, self.config.group
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
         part.written = max(part.written, offset)
 
-    async def _store(self, part: _Partition, *, confirm: bool = False, force: bool = False) -> None:
+    async def _store(
+        self, part: _Partition, *, confirm: bool = False, force: bool = False, again: bool = False
+    ) -> None:
         """Store the partition's last processed offset if it is newer than the stored one, and
         read it back: `part.stored` only ever holds an offset the broker confirmed (a store
         frame written to a hung node is lost without an error). With `confirm`, keep reading
         for up to 1 s. Only for an active partition (or with `force`, when it moves away): a
-        worker that lost a partition must never overwrite its successor's offset."""
-        offset = self._storable(part)
-        if offset <= part.stored or not (part.active or force):
+        worker that lost a partition must never overwrite its successor's offset. With
+        `again`, the confirmed offset is stored anew even when nothing new was processed (it
+        went back, see `_verify`).
+
+        The stored offset is read just before the store frame is written, so the frame goes
+        to a node that answered a moment ago (the hot path's `_write_store` writes only to a
+        node heard from within `_FRESH_S`). A store frame has no answer: one written to a
+        node that froze (paused, stalled) sits in that node's socket buffer while this worker
+        moves on to another node, and the broker applies it when the node resumes, seconds
+        or minutes later, setting the group's offset back to what it was then (measured here:
+        a node paused for 8 s set a partition's offset back by 5,767 ticks, and the successor
+        handled them again). Asking first leaves a frame only the moment between the answer
+        and the write to be caught in; `_verify` repairs what still is."""
+        offset = max(self._storable(part), part.stored) if again else self._storable(part)
+        if (offset <= part.stored and not again) or not (part.active or force):
             return
         stream, group = part.stream, self.config.group
+        before = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
+        self._check_went_back(part, before, offset)
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
         part.written = max(part.written, offset)
         deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
@@ -796,6 +825,36 @@ class GroupWorker:
             await asyncio.sleep(0.005)
         if confirm:
             log.warning("partition %d: stored offset %d not read back in time", part.index, offset)
+
+    async def _verify(self, part: _Partition) -> None:
+        """Read the active partition's stored offset back; if it went back below the one
+        confirmed here (a store frame held by a node that froze, applied as it resumed: see
+        `_store`), store the confirmed one again. Run every `store_every_ms` for a partition
+        with nothing new to store (one with something new is checked by `_store`), so an
+        offset set back is repaired within that time, before a successor can read it unless
+        the partition moves in that moment."""
+        if not part.active or part.stored < 0:
+            return
+        stream, group = part.stream, self.config.group
+        stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
+        if self._check_went_back(part, stored, part.stored):
+            await self._store(part, again=True)
+
+    @staticmethod
+    def _check_went_back(part: _Partition, stored: int | None, storing: int) -> bool:
+        """Whether the group's stored offset (`stored`, None: none) is behind the one this
+        worker confirmed for the partition; says so (it is stored again, as `storing`)."""
+        if part.stored < 0 or (stored is not None and stored >= part.stored):
+            return False
+        log.warning(
+            "partition %d: the group's stored offset went back from %d to %s (a store frame "
+            "held by a node that froze, applied as it resumed); storing %d again",
+            part.index,
+            part.stored,
+            "none" if stored is None else stored,
+            storing,
+        )
+        return True
 
     def _storable(self, part: _Partition) -> int:
         """The offset that may be stored: the last processed one, or with a `Settling`
@@ -860,44 +919,58 @@ class GroupWorker:
                 pass
 
     async def _store_periodically(self) -> None:
-        """Owned task: store (write and read back) offsets that are due by time
-        (`store_every_ms`), and at once the offset of a partition that has had nothing new to
-        handle for `_IDLE_STORE_MS` (the end of a burst or of a backlog is stored then, not up
-        to `store_every_ms` later)."""
+        """Owned task: store (read, write and read back) offsets that are due by time
+        (`store_every_ms`), or by count (`store_every_ticks`) when the hot path could not
+        write them, and at once the offset of a partition that has had nothing new to handle
+        for `_IDLE_STORE_MS` (the end of a burst or of a backlog is stored then, not up to
+        `store_every_ms` later); every `store_every_ms`, check that the stored offset of an
+        active partition with nothing new to store did not go back (`_verify`)."""
         cfg = self.config
         next_round = _now_ms() + cfg.store_every_ms
         while True:
             checkpoint()
-            await asyncio.sleep(min(cfg.store_every_ms, _IDLE_STORE_MS) / 1000)
+            woken = False  # by the hot path, which could not write a due store
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(cfg.store_every_ms, _IDLE_STORE_MS) / 1000):
+                    woken = await self._store_wanted.wait()
+            self._store_wanted.clear()
             now = _now_ms()
             round_due = now >= next_round
             if round_due:
                 next_round = now + cfg.store_every_ms
             for part in self._partitions:
-                storable = self._storable(part)
-                if not part.active or storable <= part.stored:
+                if not part.active:
                     continue
-                idle = (
-                    now - part.handled_at_ms >= _IDLE_STORE_MS
-                    and part.idle_stored_for != part.handled_at_ms  # once per quiet spell
-                )
-                if idle:
-                    part.idle_stored_for = part.handled_at_ms
-                if idle or (
-                    round_due
-                    and store_due(
-                        storable,
-                        part.stored,
-                        now,
-                        part.stored_at_ms,
-                        cfg.store_every_ticks,
-                        cfg.store_every_ms,
+                storable = self._storable(part)
+                try:
+                    if storable <= part.stored:
+                        if round_due:
+                            await self._verify(part)
+                        continue
+                    idle = (
+                        now - part.handled_at_ms >= _IDLE_STORE_MS
+                        and part.idle_stored_for != part.handled_at_ms  # once per quiet spell
                     )
-                ):
-                    try:
+                    if idle:
+                        part.idle_stored_for = part.handled_at_ms
+                    if (
+                        idle
+                        or (woken and storable - part.written >= cfg.store_every_ticks)
+                        or (
+                            round_due
+                            and store_due(
+                                storable,
+                                part.stored,
+                                now,
+                                part.stored_at_ms,
+                                cfg.store_every_ticks,
+                                cfg.store_every_ms,
+                            )
+                        )
+                    ):
                         await self._store(part)
-                    except StreamError as exc:
-                        self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
+                except StreamError as exc:
+                    self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
 
     async def _poll_lag(self) -> None:
         """Owned task: the lag metrics of active partitions, every `lag_interval_s`."""

@@ -171,3 +171,50 @@ async def test_a_message_too_large_to_dead_letter_whole_is_dead_lettered_by_refe
     assert letter["original"] == huge[:MAX_ORIGINAL_BYTES]
     assert letter["stream"] == f"{super_stream}-0"
     assert verdict([handler], 20).ok
+
+
+@pytest.mark.chaos
+async def test_a_store_frame_a_frozen_node_applies_late_does_not_set_the_offset_back(
+    connection: ConnectionSettings,
+    super_stream: str,
+    cluster: Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a store frame has no answer: one written to a node that froze waits in its socket buffer
+    # and is applied when the node resumes (a worker that moved on to another node meanwhile
+    # left it there); the worker active on the partition must store its offset again
+    handler = CountingHandler()
+    cfg = _config(connection, super_stream)
+    async with GroupWorker(cfg, handler) as worker:
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 20))
+        await eventually(partial_all(handler, 20), "the ticks are handled")
+        part = max(worker._partitions, key=lambda p: p.processed)
+        await eventually(lambda: part.stored == part.processed, "its offset is stored")
+        confirmed = part.stored
+        async with Admin(connection) as admin:
+            leader = (await admin.info(part.stream)).leader
+        frozen = next(n for n in NODES if not leader.endswith(f":{n.stream_port}"))
+        only = (NodeAddress(host="localhost", port=frozen.stream_port),)
+        async with Admin(connection.model_copy(update={"nodes": only})) as late:
+            await asyncio.to_thread(chaos.pause, cluster, frozen.name)
+            try:
+                await late.store_offset(part.stream, cfg.group, 0)  # waits in the frozen node
+                await asyncio.sleep(0.5)
+            finally:
+                await asyncio.to_thread(chaos.unpause, cluster, frozen.name)
+            await eventually(
+                lambda: "went back" in caplog.text, "the late store set the offset back", 20
+            )
+        async with Admin(connection) as admin:
+            await eventually_stored(admin, part.stream, cfg.group, confirmed)
+        assert worker.state is WorkerState.RUNNING
+
+
+async def eventually_stored(admin: Admin, stream: str, group: str, at_least: int) -> None:
+    stored: int | None = None
+    for _ in range(50):
+        stored = await admin.stored_offset(stream, group)
+        if stored is not None and stored >= at_least:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the group's offset on {stream} stayed at {stored}, behind {at_least}")
