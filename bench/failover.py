@@ -21,6 +21,10 @@ that no partition changed hands from then until `BUSY_WATCH_S` after (no false f
 with `cluster.drain`, then restart it; ``recovery:rabbitN``: waiting for the node to rejoin and
 every partition to be handled again; coverage: each node led no partition when it stopped);
 ``node-restart`` restarts one node leading a partition without draining it first;
+``node-blip`` freezes the node leading the stream coordinator for `BLIP_S` (8 s) and thaws it:
+a stall the cluster rides out without declaring the node down (a frozen node then applies
+what its connections sent meanwhile: late store frames set a group's offset back, which the
+workers must repair before a successor reads it; coverage: the node led the coordinator);
 ``all-nodes-restart`` restarts the three at once.
 
 Figures, each from a record made while the run went on (never polled after the fact):
@@ -64,6 +68,7 @@ SCENARIOS = (
     "worker-hang",
     "node-kill",
     "node-pause",
+    "node-blip",
     "node-partition",
     "node-restart",
     "rolling-restart",
@@ -71,6 +76,11 @@ SCENARIOS = (
     "busy-handler",
     "busy-handler-blocking",
 )
+
+BLIP_S = 8.0
+"""How long ``node-blip`` freezes the node: shorter than the cluster takes to declare it down
+(net_ticktime 10 s: 8-14 s), so no stream leader moves, but long enough for the other nodes to
+elect another leader of the stream coordinator now and then (a VM stalled, a long GC)."""
 
 BUSY_DEFAULT_MS = {"busy-handler": 12_000, "busy-handler-blocking": 4_000}
 """How long each active worker's handler is busy on one chunk, unless `busy_ms` says: awaited,
@@ -407,6 +417,30 @@ async def _rolling_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     return "rabbit1,rabbit2,rabbit3", first_fault, list(range(run.partitions)), None
 
 
+async def _node_blip(run: FaultRun, opts: ScenarioOptions) -> Outcome:
+    coordinator = await asyncio.to_thread(cl.coordinator_leader, run.cluster)
+    leaders = await run.leaders()
+    node = opts.node or coordinator or leaders.get(0) or cl.NODES[0].name
+    if opts.node == "non-leader":  # tests: a node that leads neither the coordinator nor data
+        node = next((n.name for n in cl.NODES if n.name not in (*leaders.values(), coordinator)),
+                    node)  # fmt: skip
+    led = [p for p, n in leaders.items() if n == node]
+    run.coverage["node_led_the_stream_coordinator"] = node == coordinator
+    stored = await run.stored_offsets()
+    run.mark("fault")
+    await run.pause_node(node)
+    fault = run.mark("impact")
+    run.node_crash_windows(fault, stored, f"node-blip {node}")
+    run.log_fault("node-blip", node, fault, led=led, coordinator=coordinator, pause_s=BLIP_S)
+    await asyncio.sleep(BLIP_S)
+    run.mark("heal")
+    await run.heal_node(node)
+    every = list(range(run.partitions))
+    handled = await run.wait_handled_again(time.time_ns(), every, timeout_s=opts.impact_timeout_s)
+    run.coverage["every_partition_handled_again"] = handled
+    return node, fault, every, None
+
+
 async def _node_restart(run: FaultRun, opts: ScenarioOptions) -> Outcome:
     node, leaders = await _pick_node(run, opts)
     led = [p for p, n in leaders.items() if n == node]
@@ -464,6 +498,7 @@ _NODE_FAULTS = {
     "node-kill": _node_fault("node-kill", FaultRun.kill_node),
     "node-pause": _node_fault("node-pause", FaultRun.pause_node),
     "node-partition": _node_fault("node-partition", FaultRun.cut_node),
+    "node-blip": _node_blip,
     "node-restart": _node_restart,
 }
 

@@ -4,6 +4,7 @@ and least-privilege users, and chaos primitives."""
 from cluster.chaos import (
     Drain,
     await_members,
+    coordinator_leader,
     drain,
     drain_plan,
     heal,
@@ -31,6 +32,7 @@ __all__ = [
     "Permissions",
     "RoleUser",
     "await_members",
+    "coordinator_leader",
     "drain",
     "drain_plan",
     "engine_answers",

@@ -28,6 +28,7 @@ from superticks.errors import ClusterError
 
 __all__ = [
     "Drain",
+    "coordinator_leader",
     "drain",
     "drain_plan",
     "heal",
@@ -48,6 +49,29 @@ def _docker(*args: str) -> None:
     result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ClusterError(f"`docker {' '.join(args)}` failed: {result.stderr.strip()}")
+
+
+def coordinator_leader(cluster: Cluster) -> str | None:
+    """The node whose member leads the stream coordinator (the Raft cluster that places stream
+    members and runs the single-active-consumer groups), as the first running node that
+    answers says; None when none does."""
+    states = cluster.container_states()
+    for node in NODES:
+        if states.get(node.name) != "running":
+            continue
+        try:
+            result = subprocess.run(
+                ["docker", "exec", node.container, "rabbitmqctl", "eval",
+                 "ra_leaderboard:lookup_leader(rabbit_stream_coordinator)."],
+                capture_output=True, text=True, check=False, timeout=30,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            continue
+        # "{rabbit_stream_coordinator,rabbit@rabbit2}", or "undefined" while there is none
+        leader = next((n.name for n in NODES if f",{n.erlang_name}}}" in result.stdout), None)
+        if leader is not None:
+            return leader
+    return None
 
 
 def _target(cluster: Cluster, name: str, what: str) -> Node:

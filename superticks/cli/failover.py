@@ -17,6 +17,7 @@ SCENARIO_NAMES = (
     "worker-hang",
     "node-kill",
     "node-pause",
+    "node-blip",
     "node-partition",
     "node-restart",
     "rolling-restart",

@@ -110,3 +110,16 @@ async def test_a_short_chaos_run_logs_each_fault_and_judges_both_sides(
     assert result.verdict.stream.ok, result.verdict.summary()
     assert result.verdict.unhandled == 0, result.verdict.summary()
     assert result.verdict.handled_twice_other == 0, result.verdict.summary()
+
+
+async def test_freezing_a_node_that_leads_no_coordinator_is_a_fault_without_effect(
+    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
+) -> None:
+    options = ScenarioOptions(
+        rate=500, steady_s=0.5, recovery_s=0.5, partitions=1, node="non-leader"
+    )
+
+    result = await run_scenario(connection, cluster, "node-blip", tmp_path, options)
+
+    assert result.verdict.coverage["node_led_the_stream_coordinator"] is False
+    assert not result.ok
