@@ -74,17 +74,25 @@ async def test_killing_a_worker_that_is_active_nowhere_is_a_fault_without_effect
     assert not result.ok
 
 
-async def test_killing_a_node_that_leads_nothing_is_a_fault_without_effect(
-    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
-) -> None:
-    # one partition: two of the three nodes lead nothing
+@pytest.mark.parametrize(
+    ("scenario", "took_effect"),
+    [
+        ("node-kill", "node_led_a_partition"),  # killing a node that leads no partition
+        ("node-blip", "node_led_the_stream_coordinator"),  # freezing one that leads no coordinator
+    ],
+)
+async def test_a_node_fault_on_a_node_that_leads_nothing_is_a_fault_without_effect(
+    scenario: str, took_effect: str, connection: ConnectionSettings, cluster: cl.Cluster,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    # one partition: at least one of the three nodes leads neither it nor the coordinator
     options = ScenarioOptions(
         rate=500, steady_s=0.5, recovery_s=0.5, partitions=1, node="non-leader"
     )
 
-    result = await run_scenario(connection, cluster, "node-kill", tmp_path, options)
+    result = await run_scenario(connection, cluster, scenario, tmp_path, options)
 
-    assert result.verdict.coverage["node_led_a_partition"] is False
+    assert result.verdict.coverage[took_effect] is False
     assert not result.ok
 
 
@@ -110,16 +118,3 @@ async def test_a_short_chaos_run_logs_each_fault_and_judges_both_sides(
     assert result.verdict.stream.ok, result.verdict.summary()
     assert result.verdict.unhandled == 0, result.verdict.summary()
     assert result.verdict.handled_twice_other == 0, result.verdict.summary()
-
-
-async def test_freezing_a_node_that_leads_no_coordinator_is_a_fault_without_effect(
-    connection: ConnectionSettings, cluster: cl.Cluster, tmp_path: Path
-) -> None:
-    options = ScenarioOptions(
-        rate=500, steady_s=0.5, recovery_s=0.5, partitions=1, node="non-leader"
-    )
-
-    result = await run_scenario(connection, cluster, "node-blip", tmp_path, options)
-
-    assert result.verdict.coverage["node_led_the_stream_coordinator"] is False
-    assert not result.ok
