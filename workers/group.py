@@ -217,6 +217,12 @@ class _Partition:
         }
 
 
+def _went_back(part: _Partition, stored: int | None) -> bool:
+    """Whether the group's stored offset on the partition (`stored`, None: none) is behind
+    the one this worker confirmed for it."""
+    return part.stored >= 0 and (stored is None or stored < part.stored)
+
+
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
@@ -808,7 +814,15 @@ class GroupWorker:
             return
         stream, group = part.stream, self.config.group
         before = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
-        self._check_went_back(part, before, offset)
+        if _went_back(part, before):
+            log.warning(
+                "partition %d: the group's stored offset went back from %d to %s (a store "
+                "frame held by a node that froze, applied as it resumed); storing %d again",
+                part.index,
+                part.stored,
+                "none" if before is None else before,
+                offset,
+            )
         await self._admin_call(lambda: self._admin.store_offset(stream, group, offset))
         part.written = max(part.written, offset)
         deadline = time.monotonic() + (_CONFIRM_STORE_S if confirm else 0.0)
@@ -837,24 +851,8 @@ class GroupWorker:
             return
         stream, group = part.stream, self.config.group
         stored = await self._admin_call(lambda: self._admin.stored_offset(stream, group))
-        if self._check_went_back(part, stored, part.stored):
-            await self._store(part, again=True)
-
-    @staticmethod
-    def _check_went_back(part: _Partition, stored: int | None, storing: int) -> bool:
-        """Whether the group's stored offset (`stored`, None: none) is behind the one this
-        worker confirmed for the partition; says so (it is stored again, as `storing`)."""
-        if part.stored < 0 or (stored is not None and stored >= part.stored):
-            return False
-        log.warning(
-            "partition %d: the group's stored offset went back from %d to %s (a store frame "
-            "held by a node that froze, applied as it resumed); storing %d again",
-            part.index,
-            part.stored,
-            "none" if stored is None else stored,
-            storing,
-        )
-        return True
+        if _went_back(part, stored):
+            await self._store(part, again=True)  # which says so
 
     def _storable(self, part: _Partition) -> int:
         """The offset that may be stored: the last processed one, or with a `Settling`
