@@ -173,10 +173,25 @@ class _StreamStats:
 _DELIVER_HEAD = struct.Struct(">HHBbbHIqQQIIII")  # Deliver v1 up to the chunk data
 
 
+_QUIET_S = 1.0  # a connection silent this long has its silence remembered (`_quiet`)
+
+
+def _quiet(conn: Connection | None) -> tuple[float, float]:
+    """(when it ended, monotonic; how long it was, s) of the connection's last silence of
+    `_QUIET_S` or more that a frame ended; (0, 0) for none."""
+    return getattr(conn, "_superticks_quiet", (0.0, 0.0))
+
+
 async def _read_frame(self: Connection) -> schema.Frame:
     """rstream's read_frame, with the two hot frames decoded by `struct` in one go instead of
-    field by field: PublishConfirm (a list of publishing ids) and Deliver (a chunk)."""
+    field by field: PublishConfirm (a list of publishing ids) and Deliver (a chunk). Also
+    remembers the last silence of `_QUIET_S` or more that a frame ended (`_quiet`)."""
     data = await self._read_frame_raw()
+    now = time.monotonic()
+    heard = getattr(self, "_superticks_heard_at", now)
+    self._superticks_heard_at = now  # type: ignore[attr-defined]
+    if now - heard >= _QUIET_S:
+        self._superticks_quiet = (now, now - heard)  # type: ignore[attr-defined]
     head = bytes(data[:4])
     if head == _CONFIRM_KEY:
         count = int.from_bytes(data[5:9], "big")
@@ -1352,6 +1367,7 @@ class Subscription:
         self.reconnects = 0
         self.node = ""  # the node the subscription was made through
         self._alive_at = time.monotonic()  # when the watchdog last ran (see `_deliver`)
+        self._opened_at = self._alive_at  # when the current consumer subscribed
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, *, leaderless_s: float | None = None) -> None:
@@ -1513,7 +1529,7 @@ class Subscription:
             _answered(self._settings, index)
             self._consumer = consumer
             self.node = str(address)
-            self._alive_at = time.monotonic()
+            self._alive_at = self._opened_at = time.monotonic()
             return
         raise ConnectionFailed(
             f"subscribing to {self.stream}: no node answered: " + "; ".join(errors)
@@ -1616,6 +1632,24 @@ class Subscription:
             self._lose(f"this process did not run for {stalled:.1f} s")
         return True
 
+    def _woke_from_silence(self) -> bool:
+        """Whether the connection carrying the stream was silent for 2 heartbeats or more
+        since the subscription was made, and then spoke again. Its node's side was blocked
+        meanwhile (measured: after another node was killed, connections on the nodes that
+        did not fail waited ~7 s on the stream coordinator), so the broker missed our
+        heartbeats: it drops the connection as it wakes, and activates another member, which
+        resumes from the stored offset. The chunks the node sent as it woke would be handled
+        twice: the subscription counts as lost instead, and is made again (as `stalled`)."""
+        consumer = self._consumer
+        client = consumer._clients.get(self.stream) if consumer is not None else None
+        ended, silent = _quiet(client._conn if client is not None else None)
+        if silent <= 2 * self._settings.heartbeat_s or ended < self._opened_at:
+            return False
+        if not self._reconnecting:
+            node = consumer.data_nodes.get(self.stream, self.node) if consumer else self.node
+            self._lose(f"{node} was silent for {silent:.1f} s, then sent again")
+        return True
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=f"subscription-{self.stream}-{name}")
         self._tasks.add(task)
@@ -1632,7 +1666,7 @@ class Subscription:
     async def _deliver(self, generation: int, chunk: Chunk) -> None:
         if self.failure is not None or generation != self._generation:
             return
-        if self.stalled():
+        if self.stalled() or self._woke_from_silence():
             return
         async with self._delivering:
             if generation != self._generation:
