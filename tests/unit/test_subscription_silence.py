@@ -1,17 +1,27 @@
-"""A connection that went silent for 2 heartbeats or more and then spoke again: its node's side
-was blocked, the broker drops it as it wakes and activates another member, so the chunks it
-sent as it woke are not delivered (the subscription is made again). What the broker does is in
-tests/integration; here the connection's silence is set by hand."""
+"""Silent connections. One that went silent for 2 heartbeats or more and then spoke again: its
+node's side was blocked, the broker drops it as it wakes and activates another member, so the
+chunks it sent as it woke are not delivered (the subscription is made again). And our side of
+an idle connection is never silent for a whole interval: heartbeats go out 3 times per
+interval. What the broker does is in tests/integration; here the silences are set by hand."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from types import SimpleNamespace
 
+from rstream import schema
 from rstream.connection import Connection
 
 from superticks.settings import ConnectionSettings
-from superticks.streams import Chunk, Offset, Subscription, _quiet, _read_frame
+from superticks.streams import (
+    Chunk,
+    Offset,
+    Subscription,
+    _heartbeat_often,
+    _quiet,
+    _read_frame,
+)
 
 _HEARTBEAT = b"\x00\x17\x00\x01"  # a Heartbeat frame: key 0x0017, version 1
 
@@ -76,3 +86,28 @@ async def test_a_chunk_after_a_silence_shorter_than_two_heartbeats_is_delivered(
 
     assert len(subscription.delivered) == 1
     assert subscription.lost == []
+
+
+async def test_heartbeats_go_out_three_times_per_interval() -> None:
+    # a process whose loop blocks for a while must not leave an idle connection silent for the
+    # block plus a whole interval: the broker drops a connection silent for two intervals
+    sent: list[float] = []
+    alive = iter([True, True, True, True, False])
+
+    async def send_frame(frame: object) -> None:
+        assert isinstance(frame, schema.Heartbeat)
+        sent.append(time.monotonic())
+
+    client = SimpleNamespace(
+        _heartbeat=0.3,
+        _last_heartbeat=time.monotonic(),
+        host="localhost",
+        port=5552,
+        is_connection_alive=lambda: next(alive),
+        send_frame=send_frame,
+    )
+
+    await _heartbeat_often(client)  # type: ignore[arg-type]
+
+    assert len(sent) == 4
+    assert all(0.08 < b - a < 0.2 for a, b in itertools.pairwise(sent))
