@@ -807,8 +807,8 @@ class GroupWorker:
         moves on to another node, and the broker applies it when the node resumes, seconds
         or minutes later, setting the group's offset back to what it was then (measured here:
         a node paused for 8 s set a partition's offset back by 5,767 ticks; in another run a
-        successor handled 4,322 ticks again). Asking first leaves a frame only the moment between the answer
-        and the write to be caught in; `_verify` repairs what still is."""
+        successor handled 4,322 ticks again). Asking first leaves a frame only the moment
+        between the answer and the write to be caught in; `_verify` repairs what still is."""
         offset = max(self._storable(part), part.stored) if again else self._storable(part)
         if (offset <= part.stored and not again) or not (part.active or force):
             return
