@@ -1,0 +1,78 @@
+"""Offsets stored by a group worker. The hot path writes a store frame (which has no answer)
+only to a node heard from a moment before: one written to a node that froze is applied when it
+thaws and sets the group's offset back. Otherwise the store task is woken to store it, asking
+the node first. And a stored offset found behind the one the worker confirmed is stored again.
+The admin connection is scripted here; what the broker does with a late frame is in
+tests/integration/test_worker_outages.py."""
+
+from __future__ import annotations
+
+from workers.group import GroupWorker, WorkerConfig, _Partition
+from workers.handlers import CountingHandler
+
+
+class _Admin:
+    def __init__(self, fresh: bool, reads: list[int] | None = None) -> None:
+        self.fresh = fresh
+        self.stored: list[int] = []
+        self.reads = reads or []  # what stored_offset answers, in turn
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        return self.reads.pop(0)
+
+    def heard_within(self, seconds: float) -> bool:
+        return self.fresh
+
+    async def store_offset(self, stream: str, reference: str, offset: int) -> None:
+        self.stored.append(offset)
+
+
+def _worker(admin: _Admin) -> tuple[GroupWorker, _Partition]:
+    worker = GroupWorker(WorkerConfig(group="g", lag_interval_s=0), CountingHandler())
+    worker._admin = admin  # type: ignore[assignment]
+    part = _Partition(0, "ticks-0", worker.metrics.partition(0))
+    part.active = True
+    part.processed = 20_000
+    return worker, part
+
+
+async def test_a_due_store_goes_to_a_node_that_answered_a_moment_ago() -> None:
+    admin = _Admin(fresh=True)
+    worker, part = _worker(admin)
+
+    await worker._write_store(part)
+
+    assert admin.stored == [20_000]
+    assert not worker._store_wanted.is_set()
+
+
+async def test_a_due_store_is_not_written_to_a_node_not_heard_from_lately() -> None:
+    admin = _Admin(fresh=False)
+    worker, part = _worker(admin)
+
+    await worker._write_store(part)
+
+    assert admin.stored == []
+    assert worker._store_wanted.is_set()  # the store task asks the node first, then stores
+
+
+async def test_a_stored_offset_that_went_back_is_stored_again() -> None:
+    # read back: 5 (a late frame landed), asked again before storing: 5, after storing: 20,000
+    admin = _Admin(fresh=True, reads=[5, 5, 20_000])
+    worker, part = _worker(admin)
+    part.stored = part.written = 20_000
+
+    await worker._verify(part)
+
+    assert admin.stored == [20_000]
+    assert part.stored == 20_000
+
+
+async def test_a_stored_offset_that_did_not_go_back_is_left_alone() -> None:
+    admin = _Admin(fresh=True, reads=[20_000])
+    worker, part = _worker(admin)
+    part.stored = part.written = 20_000
+
+    await worker._verify(part)
+
+    assert admin.stored == []
