@@ -45,10 +45,17 @@ __all__ = [
 _DRAIN_S = 20.0  # how long `drain` keeps moving streams the broker left where they were
 
 
-def _docker(*args: str) -> None:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+def _docker(*args: str, timeout_s: float | None = None) -> str:
+    """Run `docker ARGS`; its standard output. ClusterError when it fails or times out."""
+    try:
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        raise ClusterError(f"`docker {' '.join(args)}` took over {timeout_s:g} s") from None
     if result.returncode != 0:
         raise ClusterError(f"`docker {' '.join(args)}` failed: {result.stderr.strip()}")
+    return result.stdout
 
 
 def coordinator_leader(cluster: Cluster) -> str | None:
@@ -60,15 +67,15 @@ def coordinator_leader(cluster: Cluster) -> str | None:
         if states.get(node.name) != "running":
             continue
         try:
-            result = subprocess.run(
-                ["docker", "exec", node.container, "rabbitmqctl", "eval",
-                 "ra_leaderboard:lookup_leader(rabbit_stream_coordinator)."],
-                capture_output=True, text=True, check=False, timeout=30,
+            said = _docker(
+                "exec", node.container, "rabbitmqctl", "eval",
+                "ra_leaderboard:lookup_leader(rabbit_stream_coordinator).",
+                timeout_s=30,
             )  # fmt: skip
-        except subprocess.TimeoutExpired:
+        except ClusterError:
             continue
         # "{rabbit_stream_coordinator,rabbit@rabbit2}", or "undefined" while there is none
-        leader = next((n.name for n in NODES if f",{n.erlang_name}}}" in result.stdout), None)
+        leader = next((n.name for n in NODES if f",{n.erlang_name}}}" in said), None)
         if leader is not None:
             return leader
     return None

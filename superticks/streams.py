@@ -1317,6 +1317,12 @@ class _ChunkConsumer(rstream.Consumer):
             return None
         return time.monotonic() - client._last_heartbeat
 
+    def last_silence(self, stream: str) -> tuple[float, float]:
+        """(when it ended, how long it was) of the last silence of `_QUIET_S` or more of the
+        connection carrying `stream` (see `_quiet`)."""
+        client = self._clients.get(stream)
+        return _quiet(client._conn if client is not None else None)
+
 
 class Subscription:
     """A subscription to one stream delivering `Chunk`s, optionally in a SAC group.
@@ -1672,12 +1678,13 @@ class Subscription:
         resumes from the stored offset. The chunks the node sent as it woke would be handled
         twice: the subscription counts as lost instead, and is made again (as `stalled`)."""
         consumer = self._consumer
-        client = consumer._clients.get(self.stream) if consumer is not None else None
-        ended, silent = _quiet(client._conn if client is not None else None)
+        if consumer is None:
+            return False
+        ended, silent = consumer.last_silence(self.stream)
         if silent <= 2 * self._settings.heartbeat_s or ended < self._opened_at:
             return False
         if not self._reconnecting:
-            node = consumer.data_nodes.get(self.stream, self.node) if consumer else self.node
+            node = consumer.data_nodes.get(self.stream, self.node)
             self._lose(f"{node} was silent for {silent:.1f} s, then sent again")
         return True
 

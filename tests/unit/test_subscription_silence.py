@@ -53,9 +53,9 @@ class _Watched(Subscription):
         )
         self.delivered: list[Chunk] = []
         self.lost: list[str] = []
-        conn = SimpleNamespace(_superticks_quiet=(time.monotonic(), silent_s))
+        silence = (time.monotonic(), silent_s)
         self._consumer = SimpleNamespace(  # type: ignore[assignment]
-            _clients={"s-0": SimpleNamespace(_conn=conn)}, data_nodes={"s-0": "localhost:5553"}
+            last_silence=lambda _stream: silence, data_nodes={"s-0": "localhost:5553"}
         )
         self._opened_at = time.monotonic() - 60
 
