@@ -13,7 +13,7 @@ Every worker of group ``G`` subscribes to every partition with the SAC propertie
 
 Offsets: the stored offset of a partition is the offset of the last tick processed (handled or
 dead-lettered). The hot path writes it every `store_every_ticks` ticks without waiting for the
-broker (a store frame has no answer), if the node answered within the last 50 ms; every
+broker (a store frame has no answer), if the node answered within the last 250 ms; every
 `store_every_ms` ms, once a partition has had nothing new to handle for 20 ms, on deactivation
 and on a graceful stop, an owned task reads the stored offset (so the frame goes to a node that
 just answered), writes it and reads it back, and only an offset read back counts as stored
@@ -102,7 +102,7 @@ _DLQ_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": 
 _CONFIRM_STORE_S = 1.0
 _IDLE_STORE_MS = 20  # a partition with nothing new to handle for this long is stored at once
 _ADMIN_TIMEOUT_S = 2.0  # an admin call to a hung node fails after this, then tries another node
-_FRESH_S = 0.05  # the hot path writes a store frame only to a node heard from this recently
+_FRESH_S = 0.25  # the hot path writes a store frame only to a node heard from this recently
 
 
 class _Abandoned(Exception):
