@@ -7,7 +7,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 export UV_LINK_MODE ?= copy
 
-.PHONY: help setup engine browser lint unit integration test test-long demo dashboard-stop down clean
+.PHONY: help setup engine browser node lint unit integration test test-long demo dashboard-stop down clean
 
 help:
 	@echo "make demo   - bring the 3-node cluster up and run the live pipeline"
@@ -25,6 +25,10 @@ engine:
 browser:
 	@bash cluster/scripts/ensure-browser.sh
 
+# Node.js and the official JavaScript stream client for the interop tests.
+node:
+	@bash cluster/scripts/ensure-node.sh
+
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
@@ -33,14 +37,14 @@ lint: setup
 unit: setup
 	$(UV) run pytest tests/unit $(PYTEST_ARGS)
 
-integration: setup engine browser
+integration: setup engine browser node
 	$(UV) run pytest tests/integration $(PYTEST_ARGS)
 
 # One pytest run over both suites; whatever the result, stop a dockerd that this run started.
 # `make test` runs every fault scenario in short form but leaves out the `long` runs (the
 # busy-handler scenarios, the chaos run, node faults that a scenario already covers: CI's
 # budget); `make test-long` runs only those.
-test: lint engine browser
+test: lint engine browser node
 	@status=0; $(UV) run pytest tests -m "not long" $(PYTEST_ARGS) || status=$$?; \
 	  bash cluster/scripts/stop-engine.sh; exit $$status
 
