@@ -2,18 +2,12 @@
 // publisher, routed by its own hash of the symbol (its default routing strategy), each as our
 // wire format has it: the JSON body, content type application/json, application properties
 // symbol and schema_version. Reads {"symbol", "body"} JSON lines on stdin; prints {"sent": N}.
-// Usage: node publish.mjs SUPER_STREAM. Connection: as read.mjs.
-import { connect } from "rabbitmq-stream-js-client";
+// Usage: node publish.mjs SUPER_STREAM. Connection: see connection.mjs.
+import { connectFromEnv } from "./connection.mjs";
 import { createInterface } from "node:readline";
 
 const [superStream] = process.argv.slice(2);
-const client = await connect({
-  hostname: process.env.STREAM_HOST ?? "localhost",
-  port: Number(process.env.STREAM_PORT ?? 5552),
-  username: process.env.STREAM_USER ?? "superticks",
-  password: process.env.STREAM_PASSWORD ?? "superticks",
-  vhost: "/",
-});
+const client = await connectFromEnv();
 const publisher = await client.declareSuperStreamPublisher(
   { superStream },
   (_content, options) => options.applicationProperties.symbol,

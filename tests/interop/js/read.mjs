@@ -2,20 +2,15 @@
 // JavaScript stream client, and prints one JSON line per message:
 // {"stream", "offset", "properties" (application properties), "content_type", "body"}.
 // Usage: node read.mjs SUPER_STREAM COUNT (stops once COUNT messages arrived, or fails after
-// TIMEOUT_MS). Connection: STREAM_HOST, STREAM_PORT, STREAM_USER, STREAM_PASSWORD.
-import { connect, Offset } from "rabbitmq-stream-js-client";
+// TIMEOUT_MS). Connection: see connection.mjs.
+import { Offset } from "rabbitmq-stream-js-client";
+import { connectFromEnv } from "./connection.mjs";
 
 const [superStream, countText] = process.argv.slice(2);
 const expected = Number(countText);
 const timeoutMs = Number(process.env.TIMEOUT_MS ?? 30000);
 
-const client = await connect({
-  hostname: process.env.STREAM_HOST ?? "localhost",
-  port: Number(process.env.STREAM_PORT ?? 5552),
-  username: process.env.STREAM_USER ?? "superticks",
-  password: process.env.STREAM_PASSWORD ?? "superticks",
-  vhost: "/",
-});
+const client = await connectFromEnv();
 const rows = [];
 let done;
 const arrived = new Promise((resolve) => (done = resolve));
