@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _streams import publish_ticks
 
 from partitioning.codec import Tick, decode_body
 from partitioning.model import check_symbol
-from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import Router
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
@@ -30,6 +29,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 
 JS = Path(__file__).parents[1] / "interop" / "js"
 VECTORS = Path(__file__).parents[1] / "data" / "routing_vectors.json"
+ENSURE_NODE = Path(__file__).parents[2] / "cluster" / "scripts" / "ensure-node.sh"
 
 
 def _valid(symbol: str) -> bool:
@@ -46,14 +46,13 @@ SYMBOLS = [v["symbol"] for v in json.loads(VECTORS.read_text()) if _valid(v["sym
 
 @pytest.fixture(scope="session")
 def js_client() -> Path:
-    """tests/interop/js with its pinned client installed (`npm ci` the first time)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js and npm are needed (Debian: apt-get install nodejs npm)")
-    if not (JS / "node_modules" / "rabbitmq-stream-js-client").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=JS, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+    """tests/interop/js with its pinned client installed: what `make node` does
+    (cluster/scripts/ensure-node.sh), for a pytest run started without make."""
+    ensure = subprocess.run(
+        ["bash", str(ENSURE_NODE)], capture_output=True, text=True, check=False, timeout=600
+    )
+    if ensure.returncode != 0:
+        pytest.fail(f"the interop tests' client could not be installed: {ensure.stderr.strip()}")
     return JS
 
 
@@ -89,10 +88,7 @@ async def test_the_js_client_reads_every_tick_our_producer_writes_in_order(
     connection: ConnectionSettings, super_stream: str, js_client: Path
 ) -> None:
     items = MarketSimulator(SYMBOLS, seed=5, zipf_s=0.0).batch(3_000)
-    config = ProducerConfig(connection=connection, super_stream=super_stream, name=super_stream)
-    async with Producer(config) as producer:
-        await producer.send_batch(items)
-        await producer.flush(15)
+    await publish_ticks(connection, super_stream, items)
 
     rows = await _node(js_client, "read.mjs", [super_stream, str(len(items))], connection)
 
