@@ -733,7 +733,8 @@ class GroupWorker:
                 return await call()
         except (ConnectionFailed, TimeoutError) as exc:
             if self.state is not WorkerState.RUNNING:
-                raise ConnectionFailed(f"admin call failed while stopping: {exc}") from None
+                why = str(exc) or f"no answer within {_ADMIN_TIMEOUT_S:g} s"
+                raise ConnectionFailed(f"admin call failed while stopping: {why}") from None
             try:
                 async with self._admin_lock:
                     if generation == self._admin_generation:  # nobody reconnected meanwhile
@@ -909,7 +910,15 @@ class GroupWorker:
                 try:
                     await self._store(part, confirm=confirm)
                 except StreamError as exc:
-                    log.warning("partition %d: storing the offset failed: %s", part.index, exc)
+                    log.warning(
+                        "partition %d: storing the offset failed: %s; the group's offset stays "
+                        "at %d, so a successor handles offsets %d to %d again",
+                        part.index,
+                        exc,
+                        part.stored,
+                        part.stored + 1,
+                        self._storable(part),
+                    )
 
     async def _drain(self) -> None:
         for part in self._partitions:

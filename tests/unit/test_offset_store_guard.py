@@ -7,7 +7,13 @@ tests/integration/test_worker_outages.py."""
 
 from __future__ import annotations
 
-from workers.group import GroupWorker, WorkerConfig, _Partition
+import asyncio
+import logging
+
+import pytest
+
+from workers import group
+from workers.group import GroupWorker, WorkerConfig, WorkerState, _Partition
 from workers.handlers import CountingHandler
 
 
@@ -76,3 +82,31 @@ async def test_a_stored_offset_that_did_not_go_back_is_left_alone() -> None:
     await worker._verify(part)
 
     assert admin.stored == []
+
+
+class _Hung(_Admin):
+    """A node that froze: nothing it is asked is answered."""
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        await asyncio.sleep(3600)
+        return None
+
+
+async def test_a_stopping_worker_that_cannot_store_says_which_offsets_a_successor_redoes(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
+    worker, part = _worker(_Hung(fresh=True))
+    worker._partitions = [part]
+    worker.state = WorkerState.STOPPING
+    part.stored = 18_000
+
+    with caplog.at_level(logging.WARNING, logger="superticks.worker"):
+        await worker._store_all(confirm=True)
+
+    assert part.stored == 18_000
+    assert (
+        "partition 0: storing the offset failed: admin call failed while stopping: no answer "
+        "within 0.01 s; the group's offset stays at 18000, so a successor handles offsets 18001 "
+        "to 20000 again"
+    ) in caplog.messages
