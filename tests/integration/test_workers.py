@@ -23,6 +23,7 @@ from _streams import (
 
 import cluster as cl
 from partitioning.codec import Tick
+from partitioning.producer import ProducerConfig
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
@@ -154,7 +155,11 @@ async def test_worker_killed_under_load_loses_nothing_and_redoes_only_unstoredti
     result = verdict(handlers, 1000, idempotent=True)
     assert result.ok, result.summary()
     redone = sum(len(h) for h in handlers) - _distinct(handlers)
-    assert redone <= 500 + 1500  # unstored: under store_every_ticks plus one chunk
+    # unstored: under store_every_ticks plus the chunk that crossed it, and a chunk holds up to
+    # a producer frame's ticks (the broker keeps a frame in one chunk: 1,984 seen here; the
+    # bound was 1,500 a chunk, and two CI-like runs redid 2,016 = 500 + a chunk of 1,516)
+    chunk_max = ProducerConfig.model_fields["batch_size"].default
+    assert redone <= 500 + chunk_max
 
 
 def _distinct(handlers: Sequence[CountingHandler]) -> int:
