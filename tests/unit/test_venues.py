@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,9 @@ from partitioning.codec import (
     reframe_with,
     split_message,
 )
-from trading.venues import Bbo, BboHandler, Quote, consolidate, venue_stream
+from superticks.settings import ConnectionSettings
+from trading import venues
+from trading.venues import Bbo, BboHandler, Quote, VenueHandler, consolidate, venue_stream
 
 BODY = format_body(
     "AAPL", "NYSE", "187.24", "300", "187.26", "200", "187.25", "100", "123400",
@@ -148,3 +152,45 @@ async def test_the_bbo_handler_keeps_the_latest_quote_per_venue() -> None:
     bbo = handler.best["AAPL"]
     assert (bbo.bid, bbo.bid_venues) == (Decimal("187.25"), ("CBOE",))
     assert bbo.ask_venues == ("CBOE", "NYSE")
+
+
+class SlowStartProducer:
+    """A producer whose start takes a while (as on a loaded machine), counting starts."""
+
+    starts = 0
+    overlapping = 0
+    most_overlapping = 0
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    async def start(self) -> None:
+        cls = SlowStartProducer
+        cls.starts += 1
+        cls.overlapping += 1
+        cls.most_overlapping = max(cls.most_overlapping, cls.overlapping)
+        await asyncio.sleep(0.05)
+        cls.overlapping -= 1
+
+    async def send_with_ids(self, items: Any) -> asyncio.Future[None]:
+        confirm = asyncio.get_running_loop().create_future()
+        confirm.set_result(None)
+        return confirm
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_the_aggregator_starts_the_producers_of_its_source_partitions_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(venues, "Producer", SlowStartProducer)
+    monkeypatch.setattr(SlowStartProducer, "starts", 0)
+    monkeypatch.setattr(SlowStartProducer, "most_overlapping", 0)
+    handler = VenueHandler(ConnectionSettings(), "NYSE")
+    chunk = [frame_message("AAPL", BODY)]
+    await asyncio.gather(*(handler.handle_messages(p, 0, chunk) for p in (0, 1, 2, 0)))
+    assert SlowStartProducer.most_overlapping == 3  # not one partition after another
+    assert SlowStartProducer.starts == 3  # one producer per source partition
+    assert handler.forwarded == 4
+    await handler.close()
