@@ -371,17 +371,30 @@ def _mapped(
 
 async def _close(client: Client) -> None:
     """Close an rstream client, also when its connection is already dead (rstream's close()
-    may then fail before it closes the socket, which would leak it)."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(5):
-            await client.close()
+    may then fail before it closes the socket, which would leak it), when its node froze
+    (after the polite attempts the socket is closed at once, unsent bytes dropped), and when
+    cancelled meanwhile (the socket is closed all the same)."""
+    try:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await client.close()
+        conn = client._conn
+        writer = conn._writer if conn is not None else None
+        if writer is not None and not writer.is_closing():
+            writer.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await writer.wait_closed()
+    finally:
+        _abort(client)
+
+
+def _abort(client: Client) -> None:
+    """Close the client's socket now, dropping what it did not send (a no-op once closed)."""
     conn = client._conn
     writer = conn._writer if conn is not None else None
-    if writer is not None and not writer.is_closing():
-        writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1):
-                await writer.wait_closed()
+    if writer is not None:
+        writer.transport.abort()
 
 
 async def _connect(
@@ -1743,17 +1756,21 @@ async def _close_consumer(consumer: _ChunkConsumer, *, unsubscribe: bool = True)
     pooled = [c for clients in consumer._pool._clients.values() for c in clients]
     everyone = (*pooled, *consumer._clients.values(), consumer._default_client)
     clients = {client for client in everyone if client is not None}
-    if not unsubscribe:
+    try:
+        if not unsubscribe:
+            for client in clients:
+                client._is_not_closed = False  # rstream's own mark of a broken connection
+                for subscriber_id in list(client._frames):  # what unsubscribing would stop
+                    with contextlib.suppress(Exception):
+                        await client.stop_queue_listener_task(subscriber_id)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await consumer.close()
         for client in clients:
-            client._is_not_closed = False  # rstream's own mark of a broken connection
-            for subscriber_id in list(client._frames):  # what unsubscribing would stop
-                with contextlib.suppress(Exception):
-                    await client.stop_queue_listener_task(subscriber_id)
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(5):
-            await consumer.close()
-    for client in clients:
-        await _close(client)  # rstream leaves a dead connection's socket open
+            await _close(client)  # rstream leaves a dead connection's socket open
+    finally:  # also when cancelled meanwhile (the owner stopped): no socket is left open
+        for client in clients:
+            _abort(client)
 
 
 async def _never_called(_message: Any, _context: Any) -> None:  # pragma: no cover

@@ -134,6 +134,9 @@ class WorkerConfig(BaseModel):
     handler_retries: int = Field(default=3, ge=0)
     retry_backoff_ms: int = Field(default=10, ge=0)
     drain_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a stopping worker waits for the chunks being handled, and then as long again
+    for its final offset stores (tried again through another node while its admin's node is
+    frozen, or until a partition whose leader froze has a new one)."""
     dead_letter_stream: str | None = Field(default=None, min_length=1, pattern=_NAME)
     """None: ``<super_stream>-dlq``."""
     credits: int = Field(default=64, ge=1, le=1000)
@@ -249,6 +252,7 @@ class GroupWorker:
         self._admin = Admin(config.connection)
         self._admin_lock = asyncio.Lock()
         self._admin_generation = 0
+        self._admin_closed = False  # set (under the lock) once closing: no more reconnects
         self._dlq: DeadLetterWriter | None = None
         self._partitions: list[_Partition] = []
         self._intake = False
@@ -334,7 +338,8 @@ class GroupWorker:
         """Leave the group gracefully; safe to call twice (or while another stop runs).
 
         Stops intake (chunks that arrive are ignored, a successor reads them), waits up to
-        `drain_timeout_s` for the chunks being handled, stores the last processed offsets, then
+        `drain_timeout_s` for the chunks being handled, stores the last processed offsets
+        (trying again for up to `drain_timeout_s` while the cluster does not answer), then
         closes the subscriptions (the broker activates the group's other workers) and the
         connections. Cancelling stop() skips what is left of the drain and of the stores, but
         still closes everything; the worker ends STOPPED.
@@ -366,7 +371,7 @@ class GroupWorker:
             for part in self._partitions:
                 if part.active:
                     await self._settle(part)
-            await self._store_all(confirm=True)
+            await self._store_all(confirm=True, patience_s=self.config.drain_timeout_s)
             stored = True
         finally:
             await self._close(store=False)
@@ -725,18 +730,21 @@ class GroupWorker:
     # -- offsets ---------------------------------------------------------------------------
     async def _admin_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run an admin call with a timeout; if it fails for want of a connection, reconnect
-        (to another node first) and try once more. Only while running: a closing worker must
-        not open connections that nobody closes."""
+        (to another node first) and try once more. While running or stopping (a stopping
+        worker's final stores go through another node when its admin's node froze), not once
+        closing: a closed worker must not open connections that nobody closes."""
         generation = self._admin_generation
         try:
             async with asyncio.timeout(_ADMIN_TIMEOUT_S):
                 return await call()
         except (ConnectionFailed, TimeoutError) as exc:
-            if self.state is not WorkerState.RUNNING:
-                why = str(exc) or f"no answer within {_ADMIN_TIMEOUT_S:g} s"
+            why = str(exc) or f"no answer within {_ADMIN_TIMEOUT_S:g} s"
+            if self.state not in (WorkerState.RUNNING, WorkerState.STOPPING):
                 raise ConnectionFailed(f"admin call failed while stopping: {why}") from None
             try:
                 async with self._admin_lock:
+                    if self._admin_closed:
+                        raise ConnectionFailed(f"admin call failed while closing: {why}")
                     if generation == self._admin_generation:  # nobody reconnected meanwhile
                         self._admin_generation += 1
                         await self._admin.reconnect(silent=isinstance(exc, TimeoutError))
@@ -904,21 +912,50 @@ class GroupWorker:
                 return
             await asyncio.sleep(0.01)  # stored but not yet readable, or effects unsettled
 
-    async def _store_all(self, *, confirm: bool) -> None:
+    async def _store_all(self, *, confirm: bool, patience_s: float = 0.0) -> None:
+        """Store every active partition's offset. With `patience_s`, a store that fails is
+        tried again, with back-off, for up to that long in all (the admin reconnects to
+        another node; a partition whose leader froze waits for its new one). What is still
+        not stored then is left to the successor, and said."""
+        unstored = {part.index: "" for part in self._partitions if part.active}
+
+        async def store_all() -> None:
+            attempt = 0
+            while True:
+                for part in self._partitions:
+                    if part.index not in unstored:
+                        continue
+                    if not part.active:  # lost meanwhile: the offset is its successor's now
+                        del unstored[part.index]
+                        continue
+                    try:
+                        await self._store(part, confirm=confirm)
+                    except StreamError as exc:
+                        unstored[part.index] = str(exc)
+                    else:
+                        del unstored[part.index]
+                if not unstored or patience_s <= 0:
+                    return
+                attempt += 1
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+
+        if patience_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(patience_s):
+                    await store_all()
+        else:
+            await store_all()
         for part in self._partitions:
-            if part.active:
-                try:
-                    await self._store(part, confirm=confirm)
-                except StreamError as exc:
-                    log.warning(
-                        "partition %d: storing the offset failed: %s; the group's offset stays "
-                        "at %d, so a successor handles offsets %d to %d again",
-                        part.index,
-                        exc,
-                        part.stored,
-                        part.stored + 1,
-                        self._storable(part),
-                    )
+            if part.index in unstored and part.active:
+                log.warning(
+                    "partition %d: storing the offset failed: %s; the group's offset stays "
+                    "at %d, so a successor handles offsets %d to %d again",
+                    part.index,
+                    unstored[part.index] or f"no store succeeded within {patience_s:g} s",
+                    part.stored,
+                    part.stored + 1,
+                    self._storable(part),
+                )
 
     async def _drain(self) -> None:
         for part in self._partitions:
@@ -1019,6 +1056,8 @@ class GroupWorker:
             await self._cancel_tasks()
         if store:
             await self._store_all(confirm=True)
+        async with self._admin_lock:  # a reconnect in progress ends first, and none follows
+            self._admin_closed = True
         closing = [p.subscription.stop() for p in self._partitions if p.subscription is not None]
         if self._dlq is not None:
             closing.append(self._dlq.stop())

@@ -218,3 +218,58 @@ async def eventually_stored(admin: Admin, stream: str, group: str, at_least: int
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"the group's offset on {stream} stayed at {stored}, behind {at_least}")
+
+
+@pytest.mark.chaos
+async def test_a_worker_stopped_while_its_admin_node_is_frozen_stores_through_another_node(
+    connection: ConnectionSettings,
+    super_stream: str,
+    cluster: Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # SIGTERM while the node holding the worker's admin connection is frozen: the final stores
+    # go through another node (and wait, within the drain timeout, for a partition whose
+    # leader froze), so the successor handles nothing the stopped worker handled
+    first, successor = CountingHandler(), CountingHandler()
+    rounds = 0
+    config = ProducerConfig(connection=connection, super_stream=super_stream, name=super_stream)
+    async with Producer(config) as producer:
+        worker = GroupWorker(_config(connection, super_stream, name="first"), first)
+        await worker.start()
+        try:
+            await eventually(lambda: len(worker.active_partitions) == 3, "all partitions active")
+
+            async def feed() -> None:
+                nonlocal rounds
+                while True:  # a tick per symbol every 20 ms; waits only for room
+                    await producer.send_batch(ticks_of_every_symbol(rounds, 1))
+                    rounds += 1
+                    await asyncio.sleep(0.02)
+
+            feeding = asyncio.create_task(feed())
+            await eventually(lambda: len(first) > 10 * len(SYMBOLS), "the feed is handled")
+            port = connection.nodes[worker._admin._node].port
+            frozen = next(n for n in NODES if n.stream_port == port)
+            await asyncio.to_thread(chaos.pause, cluster, frozen.name)
+            try:
+                await asyncio.sleep(1.0)
+                unstored = [p.index for p in worker._partitions if p.processed > p.stored]
+                assert unstored, "no partition had handled ticks left to store: no fault"
+                stopping = asyncio.create_task(worker.stop())
+                await asyncio.sleep(8.0)  # while the worker stores through another node
+            finally:
+                await asyncio.to_thread(chaos.unpause, cluster, frozen.name)
+            await stopping
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeding
+            await producer.flush(60)
+        finally:
+            await worker.stop()
+    async with GroupWorker(_config(connection, super_stream, name="successor"), successor):
+        await eventually(
+            lambda: len(first) + len(successor) >= rounds * len(SYMBOLS), "every tick handled", 60
+        )
+    result = verdict([first, successor], rounds)
+    assert result.ok, result.summary()  # a graceful stop: nothing handled twice
+    assert "storing the offset failed" not in caplog.text

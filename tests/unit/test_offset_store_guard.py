@@ -2,8 +2,9 @@
 only to a node heard from a moment before: one written to a node that froze is applied when it
 thaws and sets the group's offset back. Otherwise the store task is woken to store it, asking
 the node first. And a stored offset found behind the one the worker confirmed is stored again.
-The admin connection is scripted here; what the broker does with a late frame is in
-tests/integration/test_worker_outages.py."""
+A stopping worker stores its last offsets through another node when its admin's node froze.
+The admin connection is scripted here; what the broker does with a late frame, and a worker
+stopped during a freeze, are in tests/integration/test_worker_outages.py."""
 
 from __future__ import annotations
 
@@ -85,28 +86,84 @@ async def test_a_stored_offset_that_did_not_go_back_is_left_alone() -> None:
 
 
 class _Hung(_Admin):
-    """A node that froze: nothing it is asked is answered."""
+    """Nodes that froze: nothing asked is answered, whichever node the admin reconnects to."""
+
+    reconnects = 0
 
     async def stored_offset(self, stream: str, reference: str) -> int | None:
         await asyncio.sleep(3600)
         return None
+
+    async def reconnect(self, *, silent: bool = False) -> None:
+        self.reconnects += 1
+
+
+class _Thawing(_Admin):
+    """The admin's node froze; any other node answers."""
+
+    def __init__(self) -> None:
+        super().__init__(fresh=False, reads=[18_000, 20_000])
+        self.frozen = True
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        if self.frozen:
+            await asyncio.sleep(3600)
+        return await super().stored_offset(stream, reference)
+
+    async def reconnect(self, *, silent: bool = False) -> None:
+        self.frozen = False
+
+
+async def test_a_stopping_worker_stores_its_offsets_through_another_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
+    admin = _Thawing()
+    worker, part = _worker(admin)
+    worker._partitions = [part]
+    worker.state = WorkerState.STOPPING
+    part.stored = 18_000
+
+    await worker._store_all(confirm=True, patience_s=1.0)
+
+    assert admin.stored == [20_000]
+    assert part.stored == 20_000  # the successor starts after the last tick handled here
 
 
 async def test_a_stopping_worker_that_cannot_store_says_which_offsets_a_successor_redoes(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
-    worker, part = _worker(_Hung(fresh=True))
+    admin = _Hung(fresh=True)
+    worker, part = _worker(admin)
     worker._partitions = [part]
     worker.state = WorkerState.STOPPING
     part.stored = 18_000
 
     with caplog.at_level(logging.WARNING, logger="superticks.worker"):
-        await worker._store_all(confirm=True)
+        await worker._store_all(confirm=True, patience_s=0.3)
 
     assert part.stored == 18_000
+    assert admin.reconnects >= 2  # tried again, through other nodes, until its patience ran out
     assert (
-        "partition 0: storing the offset failed: admin call failed while stopping: no answer "
+        "partition 0: storing the offset failed: the cluster did not answer an admin call "
         "within 0.01 s; the group's offset stays at 18000, so a successor handles offsets 18001 "
         "to 20000 again"
     ) in caplog.messages
+
+
+async def test_a_closed_worker_opens_no_connection_to_store(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
+    admin = _Hung(fresh=True)
+    worker, part = _worker(admin)
+    worker._partitions = [part]
+    worker.state = WorkerState.STOPPING
+    worker._admin_closed = True
+
+    with caplog.at_level(logging.WARNING, logger="superticks.worker"):
+        await worker._store_all(confirm=True)
+
+    assert admin.reconnects == 0
+    assert "admin call failed while closing: no answer within 0.01 s" in caplog.text
