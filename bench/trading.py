@@ -13,9 +13,11 @@ speed moves by +-30% from one run to the next); the figures are the rounds' medi
 timestamps) for `seconds`, while a `superticks aggregate` process (its own core) merges them
 into a fresh unified super stream; it reports the rates, whether every tick arrived once, the
 aggregator's lag (per chunk, its last tick's timestamp to the confirm of its republished copy:
-p50, p99, max; it includes the feed's own publishing delay) and its forwarding time (receipt
-to that confirm), the aggregator's CPU time per forwarded tick (from the feed's start until all
-arrived) and the machine's load average (other processes share the cores).
+p50, p99, max; it includes the feed's own publishing delay), its forwarding time (receipt
+to that confirm), the feeds' own confirm time (per batch: its ticks' creation to the broker's
+confirm, the share of the lag before the aggregator could read them), the aggregator's CPU
+time per forwarded tick (from the feed's start until all arrived) and the machine's load
+average (other processes share the cores).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import statistics
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import AuditConfig, audit_arguments, fold_messages, replay_log
 from trading.ledger import Ledger
+from trading.venues import quantiles
 
 __all__ = ["bench_aggregate", "bench_rebuild", "synthetic_log"]
 
@@ -228,8 +232,13 @@ async def bench_aggregate(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     sent = 0
+    feed_s: list[float] = []  # per feed batch: its ticks' creation to the feed's confirm
     try:
         await asyncio.sleep(3.0)  # the aggregator joins its groups
+
+        def confirmed(created: float, future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                feed_s.append(time.time() - created)
 
         async def feed(venue: str, stream: str) -> int:
             simulator = MarketSimulator(symbols, exchanges=[venue], seed=len(venue), realtime=True)
@@ -242,7 +251,9 @@ async def bench_aggregate(
                     ahead = count / rate - elapsed
                     if ahead > 0:
                         await asyncio.sleep(ahead)
-                    await producer.send_batch(simulator.batch(step))
+                    created = time.time()  # the batch's ticks are stamped from here on
+                    confirm = await producer.send_batch(simulator.batch(step))
+                    confirm.add_done_callback(partial(confirmed, created))
                     count += step
                 await producer.flush(60)
             return count
@@ -292,6 +303,7 @@ async def bench_aggregate(
         "drain_after_feed_s": round(drained_s, 2),
         "lag_s": lag,
         "forward_s": status.get("forward_s", {}),
+        "feed_confirm_s": quantiles(feed_s),
         "target_lag_s": 1.0,
         "kept_up": forwarded == sent and p99 is not None and p99 < 1.0,
         "aggregator_cpu_s": round(cpu_after - cpu_before, 2),

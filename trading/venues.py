@@ -300,6 +300,18 @@ def _reframe(tick: Tick, extra: Sequence[tuple[str, str]]) -> bytes:
 _first = operator.itemgetter(0)
 
 
+def quantiles(samples: Iterable[float]) -> dict[str, float | None]:
+    """p50, p99 and max of `samples` (seconds, rounded to 0.1 ms; None each when empty)."""
+    ordered = sorted(samples)
+
+    def at(q: float) -> float | None:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+    if not ordered:
+        return {"p50": None, "p99": None, "max": None}
+    return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
+
+
 class Aggregator:
     """One group worker per venue, each republishing into the unified super stream.
 
@@ -360,15 +372,6 @@ class Aggregator:
         return None
 
     def status(self) -> dict[str, Any]:
-        def quantiles(samples: list[float]) -> dict[str, float | None]:
-            ordered = sorted(samples)
-
-            def at(q: float) -> float | None:
-                return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
-
-            if not ordered:
-                return {"p50": None, "p99": None, "max": None}
-            return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
         return {
             "target": self.config.target,

@@ -16,6 +16,7 @@ from bench.filter import run_filter_bench
 from bench.latency import _Probe, run_latency_bench
 from bench.publish import run_publish_bench
 from bench.scaling import run_scaling_bench
+from bench.trading import bench_aggregate
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
@@ -148,3 +149,19 @@ async def test_filter_bench_the_filter_saves_messages_and_delivers_every_match(
     assert unfiltered == result.partition_ticks  # without the filter: the whole partition
     assert filtered < unfiltered  # with it: strictly fewer
     assert all(read.delivered == matching for read in result.reads)
+
+
+async def test_aggregate_bench_forwards_every_fed_tick_and_times_each_stage(
+    connection: ConnectionSettings,
+) -> None:
+    result = await bench_aggregate(connection, venues=2, rate=1_000, seconds=2.0, symbols=10)
+    # `forwarded` is what the unified super stream holds, counted from its partitions' offsets
+    assert result["sent"] >= 2 * 1_000 * 2 * 0.9
+    assert result["forwarded"] == result["sent"]
+    assert result["lossless"] is True
+    for stage in ("lag_s", "forward_s", "feed_confirm_s"):
+        figures = result[stage]
+        assert figures["p50"] is not None, stage
+        assert 0 <= figures["p50"] <= figures["p99"] <= figures["max"], stage
+    # the lag runs from the tick's creation, so it includes the feed's own confirm
+    assert result["lag_s"]["max"] >= result["feed_confirm_s"]["p50"]
