@@ -372,7 +372,6 @@ class Aggregator:
         return None
 
     def status(self) -> dict[str, Any]:
-
         return {
             "target": self.config.target,
             "group": self.config.group,

@@ -135,8 +135,8 @@ class WorkerConfig(BaseModel):
     retry_backoff_ms: int = Field(default=10, ge=0)
     drain_timeout_s: float = Field(default=10.0, gt=0)
     """How long a stopping worker waits for the chunks being handled, and then as long again
-    for its final offset stores (tried again through another node while its admin's node is
-    frozen, or until a partition whose leader froze has a new one)."""
+    for its final offset stores (tried again, through another node while its admin's node is
+    frozen)."""
     dead_letter_stream: str | None = Field(default=None, min_length=1, pattern=_NAME)
     """None: ``<super_stream>-dlq``."""
     credits: int = Field(default=64, ge=1, le=1000)
@@ -915,8 +915,8 @@ class GroupWorker:
     async def _store_all(self, *, confirm: bool, patience_s: float = 0.0) -> None:
         """Store every active partition's offset. With `patience_s`, a store that fails is
         tried again, with back-off, for up to that long in all (the admin reconnects to
-        another node; a partition whose leader froze waits for its new one). What is still
-        not stored then is left to the successor, and said."""
+        another node). What is still not stored then is left to the successor, and said; a
+        partition lost meanwhile is not stored (its successor may be active already)."""
         unstored = {part.index: "" for part in self._partitions if part.active}
 
         async def store_all() -> None:
