@@ -22,7 +22,8 @@ from trading.reading import read_to_end
 pytestmark = pytest.mark.cluster
 
 VENUES = ("NYSE", "CBOE")
-BACKLOG = 6_000  # per venue, stored before the aggregator starts: it drains them flat out
+BACKLOG = 21_000  # per venue, stored before the aggregator starts: it drains them flat out
+# (both counts are multiples of 300, the feed's batch)
 LIVE = 12_000  # per venue, at 3,000 ticks/s each: 4 s
 RATE = 3_000
 KILL_AT = 1_500  # forwarded ticks: mid-backlog, with many chunks in flight
@@ -87,17 +88,23 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     second = None
     live = None
     try:
-        for _ in range(600):  # until the first aggregator forwards
-            if await stored(connection, target) > 0:
-                break
-            await asyncio.sleep(0.05)
-        live = asyncio.gather(
-            *(feed(connection, s, simulators[v], LIVE, RATE) for v, s in sources.items())
-        )
-        for _ in range(600):
-            if (before_kill := await stored(connection, target)) >= KILL_AT:
-                break
-            await asyncio.sleep(0.01)
+        async with Admin(connection) as admin:  # one connection, open before: polls ms apart
+            partitions = await admin.partitions(target)
+
+            async def forwarded() -> int:
+                return sum([await admin.last_offset(p) + 1 for p in partitions])
+
+            for _ in range(600):  # until the first aggregator forwards
+                if await forwarded() > 0:
+                    break
+                await asyncio.sleep(0.01)
+            live = asyncio.gather(
+                *(feed(connection, s, simulators[v], LIVE, RATE) for v, s in sources.items())
+            )
+            for _ in range(6000):
+                if (before_kill := await forwarded()) >= KILL_AT:
+                    break
+                await asyncio.sleep(0.001)
         assert not live.done(), "the feeds ended before the kill: not mid-stream"
         os.kill(first.pid, signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
@@ -122,7 +129,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
                 await process.wait()
         if live is not None:
             await asyncio.gather(live, return_exceptions=True)
-    assert KILL_AT <= before_kill < len(VENUES) * BACKLOG
+    assert KILL_AT <= before_kill < len(VENUES) * BACKLOG, f"killed after {before_kill} forwarded"
 
     seen: dict[tuple[str, str], list[int]] = {}
     count = 0
