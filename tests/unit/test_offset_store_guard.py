@@ -114,15 +114,22 @@ class _Thawing(_Admin):
         self.frozen = False
 
 
-async def test_a_stopping_worker_stores_its_offsets_through_another_node(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _stopping(admin: _Admin, monkeypatch: pytest.MonkeyPatch) -> tuple[GroupWorker, _Partition]:
+    """A stopping worker whose group's offset is 2,000 ticks behind what it handled; its
+    admin calls time out after 10 ms."""
     monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
-    admin = _Thawing()
     worker, part = _worker(admin)
     worker._partitions = [part]
     worker.state = WorkerState.STOPPING
     part.stored = 18_000
+    return worker, part
+
+
+async def test_a_stopping_worker_stores_its_offsets_through_another_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = _Thawing()
+    worker, part = _stopping(admin, monkeypatch)
 
     await worker._store_all(confirm=True, patience_s=1.0)
 
@@ -133,12 +140,8 @@ async def test_a_stopping_worker_stores_its_offsets_through_another_node(
 async def test_a_stopping_worker_that_cannot_store_says_which_offsets_a_successor_redoes(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
     admin = _Hung(fresh=True)
-    worker, part = _worker(admin)
-    worker._partitions = [part]
-    worker.state = WorkerState.STOPPING
-    part.stored = 18_000
+    worker, part = _stopping(admin, monkeypatch)
 
     with caplog.at_level(logging.WARNING, logger="superticks.worker"):
         await worker._store_all(confirm=True, patience_s=0.3)
@@ -155,11 +158,8 @@ async def test_a_stopping_worker_that_cannot_store_says_which_offsets_a_successo
 async def test_a_closed_worker_opens_no_connection_to_store(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
     admin = _Hung(fresh=True)
-    worker, part = _worker(admin)
-    worker._partitions = [part]
-    worker.state = WorkerState.STOPPING
+    worker, _ = _stopping(admin, monkeypatch)
     worker._admin_closed = True
 
     with caplog.at_level(logging.WARNING, logger="superticks.worker"):
