@@ -378,13 +378,6 @@ async def _close(client: Client) -> None:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await client.close()
-        conn = client._conn
-        writer = conn._writer if conn is not None else None
-        if writer is not None and not writer.is_closing():
-            writer.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await writer.wait_closed()
     finally:
         _abort(client)
 

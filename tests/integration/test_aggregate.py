@@ -49,12 +49,14 @@ async def stored(connection: ConnectionSettings, super_stream: str) -> int:
     """Messages in the super stream now (0 while a node restarts)."""
     try:
         async with Admin(connection) as admin:
-            count = 0
-            for partition in await admin.partitions(super_stream):
-                count += await admin.last_offset(partition) + 1
-            return count
+            return await count_in(admin, await admin.partitions(super_stream))
     except StreamError:
         return 0
+
+
+async def count_in(admin: Admin, partitions: list[str]) -> int:
+    """Messages in `partitions` now, asked on an open connection."""
+    return sum([await admin.last_offset(partition) + 1 for partition in partitions])
 
 
 def aggregator(target: str, sources: dict[str, str], group: str, *extra: str) -> list[str]:
@@ -90,19 +92,15 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     try:
         async with Admin(connection) as admin:  # one connection, open before: polls ms apart
             partitions = await admin.partitions(target)
-
-            async def forwarded() -> int:
-                return sum([await admin.last_offset(p) + 1 for p in partitions])
-
             for _ in range(600):  # until the first aggregator forwards
-                if await forwarded() > 0:
+                if await count_in(admin, partitions) > 0:
                     break
                 await asyncio.sleep(0.01)
             live = asyncio.gather(
                 *(feed(connection, s, simulators[v], LIVE, RATE) for v, s in sources.items())
             )
             for _ in range(6000):
-                if (before_kill := await forwarded()) >= KILL_AT:
+                if (before_kill := await count_in(admin, partitions)) >= KILL_AT:
                     break
                 await asyncio.sleep(0.001)
         assert not live.done(), "the feeds ended before the kill: not mid-stream"

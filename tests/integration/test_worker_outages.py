@@ -228,8 +228,8 @@ async def test_a_worker_stopped_while_its_admin_node_is_frozen_stores_through_an
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # SIGTERM while the node holding the worker's admin connection is frozen: the final stores
-    # go through another node (and wait, within the drain timeout, for a partition whose
-    # leader froze), so the successor handles nothing the stopped worker handled
+    # go through another node (tried again within the drain timeout), so the successor
+    # handles nothing the stopped worker handled
     first, successor = CountingHandler(), CountingHandler()
     rounds = 0
     config = ProducerConfig(connection=connection, super_stream=super_stream, name=super_stream)
