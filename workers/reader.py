@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from partitioning.codec import Tick, decode_message
+from partitioning.codec import Tick, decode_messages
 from partitioning.router import Router
-from superticks.errors import DecodeError, StreamNotFound
+from superticks.errors import StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 
@@ -113,22 +113,18 @@ def decode_chunk(
 ) -> tuple[list[int], list[Tick], int]:
     """(offsets, ticks, undecodable) of a chunk's messages numbered from `first_offset`:
     the ticks whose symbol is in `wanted` (None: all), in offset order, and how many
-    messages were not ticks."""
-    offsets: list[int] = []
-    ticks: list[Tick] = []
-    undecodable = 0
-    offset = first_offset
-    for message in messages:
-        try:
-            tick = decode_message(message)
-        except DecodeError:
-            undecodable += 1
-        else:
-            if wanted is None or tick.symbol in wanted:
-                offsets.append(offset)
-                ticks.append(tick)
-        offset += 1
-    return offsets, ticks, undecodable
+    messages were not ticks. Decoded as the worker decodes a chunk (`decode_messages`)."""
+    ticks, errors = decode_messages(messages)
+    offsets: Sequence[int]
+    if errors:
+        failed = {i for i, _ in errors}
+        offsets = [first_offset + i for i in range(len(messages)) if i not in failed]
+    else:
+        offsets = range(first_offset, first_offset + len(messages))
+    if wanted is None:
+        return list(offsets), ticks, len(errors)
+    kept = [(o, t) for o, t in zip(offsets, ticks, strict=True) if t.symbol in wanted]
+    return [o for o, _ in kept], [t for _, t in kept], len(errors)
 
 
 class TickReader:

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from partitioning.codec import Tick, decode_message
+from partitioning.codec import Tick, decode_messages
 from partitioning.router import Router
-from superticks.errors import DecodeError, ReplayTimeout, StreamNotFound
+from superticks.errors import ReplayTimeout, StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 from workers.vwap import SymbolAggregate, aggregate_by_symbol
@@ -127,23 +127,20 @@ async def replay(
             if stream not in pending:
                 return
             ticks = result.ticks
-            offset = chunk.first_offset
-            for message in chunk.messages:
-                if offset > end:
-                    break
-                result.read += 1
-                offset += 1
-                try:
-                    tick = decode_message(message)
-                except DecodeError:
-                    result.undecodable += 1
-                    continue
+            messages = chunk.messages
+            upto = end + 1 - chunk.first_offset  # how many of them are inside the replay
+            if upto < len(messages):
+                messages = messages[: max(upto, 0)]
+            result.read += len(messages)
+            decoded, errors = decode_messages(messages)  # the chunk decode the worker uses
+            result.undecodable += len(errors)
+            for tick in decoded:
                 if lo <= tick.timestamp_us < hi and (wanted is None or tick.symbol in wanted):
                     bucket = ticks.get(tick.symbol)
                     if bucket is None:
                         bucket = ticks[tick.symbol] = []
                     bucket.append(tick)
-            if offset > end:
+            if chunk.first_offset + len(messages) > end:
                 pending.discard(stream)
                 if not pending:
                     finished.set()

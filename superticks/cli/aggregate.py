@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from superticks.cli.args import linger_ms, name, positive_int, stream_name
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -75,7 +76,6 @@ def register(commands: Any) -> None:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    import uvloop
     from pydantic import ValidationError
 
     from trading.venues import Aggregator, AggregatorConfig
@@ -135,7 +135,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             raise failure
         return aggregator.status()
 
-    summary = uvloop.run(main())
+    summary = run(main())
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0

@@ -17,6 +17,7 @@ from superticks.cli.args import (
     stream_name,
     symbol_list,
 )
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -71,8 +72,6 @@ def register(commands: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import uvloop
-
     if args.since is not None and args.until is not None and args.since > args.until:
         raise ConfigError("--since must not be after --until")
     from superticks.settings import load_settings
@@ -134,7 +133,7 @@ def _replay(args: argparse.Namespace) -> int:
             summary["trades"] = trades
         return summary
 
-    summary = uvloop.run(main())
+    summary = run(main())
     if args.json:
         print(json.dumps(summary))
     else:
@@ -222,8 +221,6 @@ def _print(summary: dict[str, Any]) -> None:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    import uvloop
-
     from superticks.errors import DecodeError
     from superticks.settings import load_settings
     from superticks.streams import Offset
@@ -272,5 +269,5 @@ def _tail(args: argparse.Namespace) -> int:
         )
         return seen
 
-    uvloop.run(main())
+    run(main())
     return 0

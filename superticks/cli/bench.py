@@ -9,6 +9,7 @@ from typing import Any
 
 from superticks.cli import failover
 from superticks.cli.args import linger_ms, positive_float, positive_int
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -155,8 +156,6 @@ def register(commands: Any) -> None:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.publish import CEILING_TARGET, RBFLY_TARGET, run_publish_bench
     from bench.report import plot_bars, table
     from superticks.settings import load_settings
@@ -166,7 +165,7 @@ def _publish(args: argparse.Namespace) -> int:
         k: getattr(args, k)
         for k in ("count", "warmup", "partitions", "symbols", "seed", "pika", "rounds")
     }
-    result = uvloop.run(run_publish_bench(connection, **params, show_progress=not args.json))
+    result = run(run_publish_bench(connection, **params, show_progress=not args.json))
     _emit(args, "publish", params, result.to_dict())
     if args.plot:
         rates = {r.name: r.ticks_per_s for r in result.rows}
@@ -199,14 +198,12 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.consume import WORKER_TARGET, run_consume_bench
     from bench.report import plot_bars, table
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = uvloop.run(
+    result = run(
         run_consume_bench(
             connection,
             count=args.count,
@@ -252,8 +249,6 @@ def _consume(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.latency import P99_TARGET_MS, run_latency_bench
     from bench.report import plot_lines, table
     from superticks.settings import load_settings
@@ -270,7 +265,7 @@ def _latency(args: argparse.Namespace) -> int:
         "linger_ms": args.linger_ms,
         "plain_reader": args.plain_reader,
     }
-    result = uvloop.run(run_latency_bench(connection, **params, show_progress=not args.json))
+    result = run(run_latency_bench(connection, **params, show_progress=not args.json))
     _emit(args, "latency", params, result.to_dict())
     steps = sorted(result.steps, key=lambda s: s.achieved_per_s)
     if args.plot:
@@ -365,8 +360,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def _scaling(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.report import plot_lines, table
     from bench.scaling import run_scaling_bench
     from superticks.settings import load_settings
@@ -380,16 +373,16 @@ def _scaling(args: argparse.Namespace) -> int:
         "symbols": args.symbols,
         "seed": args.seed,
     }
-    result = uvloop.run(run_scaling_bench(connection, **params, show_progress=not args.json))
+    result = run(run_scaling_bench(connection, **params, show_progress=not args.json))
     _emit(args, "scaling", params, result.to_dict())
     if args.plot:
         lag = {}
         rate = {}
-        for run in result.runs:
-            key = f"{run.partitions}p/{run.workers}w"
-            ts = [t for t, _, _ in run.series]
-            lag[key] = (ts, [p - h for _, p, h in run.series])
-            pairs = list(zip(run.series, run.series[1:], strict=False))
+        for one in result.runs:
+            key = f"{one.partitions}p/{one.workers}w"
+            ts = [t for t, _, _ in one.series]
+            lag[key] = (ts, [p - h for _, p, h in one.series])
+            pairs = list(zip(one.series, one.series[1:], strict=False))
             rate[key] = (
                 [b[0] for a, b in pairs],
                 [(b[2] - a[2]) / (b[0] - a[0]) if b[0] > a[0] else 0.0 for a, b in pairs],
@@ -421,13 +414,11 @@ def _scaling(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.filter import run_filter_bench
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = uvloop.run(
+    result = run(
         run_filter_bench(
             connection, count=args.count, symbols=args.symbols, batch=args.batch, seed=args.seed
         )
@@ -454,13 +445,11 @@ def _filter(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.trading import bench_rebuild
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = uvloop.run(bench_rebuild(connection, args.count, args.symbols, rounds=args.rounds))
+    result = run(bench_rebuild(connection, args.count, args.symbols, rounds=args.rounds))
     if args.json:
         print(json.dumps(result))
     else:
@@ -482,15 +471,13 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.trading import bench_aggregate
     from superticks.settings import load_settings
 
     if args.venues > 8:
         raise ConfigError("--venues: at most 8")
     connection, _ = load_settings()
-    result = uvloop.run(
+    result = run(
         bench_aggregate(
             connection,
             venues=args.venues,
@@ -512,13 +499,11 @@ def _aggregate(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.monitor import run_monitor_bench
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = uvloop.run(
+    result = run(
         run_monitor_bench(connection, groups=args.groups, polls=args.polls, count=args.count)
     )
     if args.json:
@@ -562,8 +547,6 @@ def _emit(args: argparse.Namespace, bench: str, params: dict[str, Any], results:
 
 
 def _broker_version() -> str | None:
-    import uvloop
-
     from superticks.errors import SuperticksError
     from superticks.settings import load_settings
     from superticks.streams import Admin
@@ -574,7 +557,7 @@ def _broker_version() -> str | None:
             return admin.broker_version
 
     try:
-        version: str | None = uvloop.run(ask())
+        version: str | None = run(ask())
     except SuperticksError:
         return None
     return version

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from superticks.cli.args import add_run_options, fault_target, positive_float
+from superticks.cli.loop import run
 
 __all__ = ["FAULT_NAMES", "duration_s", "fault_list", "register"]
 
@@ -72,13 +73,11 @@ def register(commands: Any) -> None:
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.chaos import run_chaos
     from bench.verify import strict_json
 
     connection, target, run_dir = fault_target("chaos", args.run_dir, "superticks-chaos-")
-    result = uvloop.run(
+    result = run(
         run_chaos(
             connection,
             target,

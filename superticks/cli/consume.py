@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from superticks.cli.args import positive_float, positive_int, stream_name, symbol_list
+from superticks.cli.loop import run
 
 if TYPE_CHECKING:
     from partitioning.codec import Tick
@@ -180,14 +181,12 @@ async def consume(
 
 
 def _consume(args: argparse.Namespace) -> int:
-    import uvloop
-
     from superticks.settings import load_settings
     from superticks.streams import Offset
 
     connection, _ = load_settings()
     connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
-    summary = uvloop.run(
+    summary = run(
         consume(
             connection,
             args.offset if args.offset is not None else Offset.next(),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from superticks.cli.args import port
+from superticks.cli.loop import run
 from superticks.errors import ConfigError, ConnectionFailed, StreamNotFound
 
 __all__ = ["register", "streamlit_command"]
@@ -125,8 +126,6 @@ def _check_super_stream(name: str) -> None:
     (the dashboard then shows what Prometheus has)."""
     import asyncio
 
-    import uvloop
-
     from partitioning.topology import describe_topology
     from superticks.settings import load_settings
 
@@ -137,7 +136,7 @@ def _check_super_stream(name: str) -> None:
             await describe_topology(connection, name)
 
     try:
-        uvloop.run(describe())
+        run(describe())
     except StreamNotFound:
         raise ConfigError(
             f"--super-stream {name}: no such super stream "

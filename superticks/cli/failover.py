@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from superticks.cli.args import add_run_options, fault_target, positive_float
+from superticks.cli.loop import run
 
 __all__ = ["SCENARIO_NAMES", "register"]
 
@@ -85,8 +86,6 @@ def register(sub: Any) -> None:
 
 
 def _failover(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.failover import FailoverResult, ScenarioOptions, run_failover_bench
     from bench.verify import strict_json
 
@@ -108,9 +107,7 @@ def _failover(args: argparse.Namespace) -> int:
         else:
             print(f"{result.scenario}: {'OK' if result.ok else 'FAIL'}", file=sys.stderr)
 
-    results = uvloop.run(
-        run_failover_bench(connection, target, args.scenario, root, options, progress)
-    )
+    results = run(run_failover_bench(connection, target, args.scenario, root, options, progress))
     if args.json:
         print(strict_json({"scenarios": [r.to_dict() for r in results]}))
     else:

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from superticks.cli.args import port, positive_float, positive_int
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -82,7 +83,6 @@ def _quiet_logs() -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    import uvloop
     from pydantic import ValidationError
 
     from monitoring.exporter import DEFAULT_MANAGEMENT_URLS, Monitor, MonitorConfig, render, serve
@@ -128,4 +128,4 @@ def _monitor(args: argparse.Namespace) -> int:
             await monitor.stop()
         return 0
 
-    return uvloop.run(main())
+    return run(main())

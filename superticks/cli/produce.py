@@ -17,6 +17,7 @@ from superticks.cli.args import (
     rate,
     stream_name,
 )
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -118,7 +119,6 @@ def _produce(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    import uvloop
     from pydantic import ValidationError
 
     from partitioning.feed import run_feed
@@ -192,7 +192,7 @@ def _produce(args: argparse.Namespace) -> int:
                 loop.remove_signal_handler(sig)
         return result.to_dict()
 
-    summary = uvloop.run(main())
+    summary = run(main())
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from superticks.cli.args import iso_time_us, positive_float, stream_name, symbol_list
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -28,8 +29,6 @@ def register(commands: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import uvloop
-
     from superticks.settings import load_settings
     from workers.replay import replay
 
@@ -37,7 +36,7 @@ def _replay(args: argparse.Namespace) -> int:
         raise ConfigError("--to must be after --from")
     connection, _ = load_settings()
     connection = connection.for_role("worker")  # SUPERTICKS_WORKER_USERNAME, else admin
-    result = uvloop.run(
+    result = run(
         replay(
             connection,
             args.super_stream,

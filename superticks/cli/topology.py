@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from superticks.cli.args import positive_float, positive_int, stream_name
+from superticks.cli.loop import run
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -33,7 +34,6 @@ def register(commands: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    import uvloop
     from pydantic import ValidationError
 
     from partitioning.model import StreamConfig
@@ -51,20 +51,18 @@ def _create(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ConfigError(f"invalid topology: {exc.errors()[0]['msg']}") from None
     connection, _ = load_settings()
-    created = uvloop.run(create_topology(connection, config))
+    created = run(create_topology(connection, config))
     state = "created" if created else "already exists"
     print(f"super stream {config.super_stream} ({config.partitions} partitions): {state}")
     return 0
 
 
 def _describe(args: argparse.Namespace) -> int:
-    import uvloop
-
     from partitioning.topology import describe_topology
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    info = uvloop.run(describe_topology(connection, args.super_stream))
+    info = run(describe_topology(connection, args.super_stream))
     if args.json:
         print(json.dumps(info.to_dict()))
         return 0
@@ -79,12 +77,10 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    import uvloop
-
     from partitioning.topology import delete_topology
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    deleted = uvloop.run(delete_topology(connection, args.super_stream))
+    deleted = run(delete_topology(connection, args.super_stream))
     print(f"super stream {args.super_stream}: {'deleted' if deleted else 'did not exist'}")
     return 0

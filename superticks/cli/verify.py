@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from superticks.cli.loop import run
+
 __all__ = ["register"]
 
 
@@ -30,8 +32,6 @@ def register(commands: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bench.verify import strict_json, verify_run
     from superticks.errors import ConfigError
     from superticks.settings import load_settings
@@ -39,7 +39,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.run.is_dir():
         raise ConfigError(f"--run {args.run}: not a directory")
     connection, _ = load_settings()
-    verdict = uvloop.run(verify_run(connection, args.run))
+    verdict = run(verify_run(connection, args.run))
     if args.json:
         print(strict_json(verdict.to_dict()))
     else:

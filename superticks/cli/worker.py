@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from superticks.cli.args import name, port, positive_float, positive_int, stream_name
+from superticks.cli.loop import run
 from superticks.errors import ConfigError, SuperticksError
 
 __all__ = ["register"]
@@ -147,7 +148,6 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--handler verify needs --record-dir DIR (where its log goes)")
     if args.record_dir is not None and args.handler_name != "verify":
         raise ConfigError("--record-dir goes with --handler verify")
-    import uvloop
     from pydantic import ValidationError
 
     from superticks.settings import load_settings
@@ -276,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
                 await handler.close()
 
     try:
-        worker = uvloop.run(main())
+        worker = run(main())
     except SuperticksError as exc:
         if args.json:
             failure = f"{type(exc).__name__}: {exc}"

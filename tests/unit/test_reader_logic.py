@@ -75,6 +75,14 @@ def test_a_message_that_is_not_a_tick_is_counted_and_skipped_not_fatal() -> None
     assert (offsets, len(ticks), bad) == ([1], 1, 1)
 
 
+def test_a_bad_message_between_ticks_leaves_the_other_ticks_offsets_as_they_were() -> None:
+    messages = [_message("AAPL", 0), _message("MSFT", 0), b"not amqp", _message("AAPL", 1)]
+    offsets, ticks, bad = decode_chunk(10, messages, frozenset({"AAPL"}))
+    assert offsets == [10, 13]
+    assert [t.sequence_number for t in ticks] == [0, 1]
+    assert bad == 1
+
+
 def test_filtered_out_is_what_reached_the_client_but_was_not_delivered() -> None:
     metrics = ReaderMetrics(received=100, delivered=30, undecodable=2)
     assert metrics.filtered_out == 68
