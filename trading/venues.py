@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -144,6 +145,7 @@ class VenueHandler:
         self.forward_s: list[float] = []
         self._producers: dict[int, Producer] = {}
         self._starting: dict[int, asyncio.Lock] = {}  # per source partition
+        self._warming: dict[int, asyncio.Task[Producer]] = {}  # starts begun on assignment
         # per source partition: (first source offset of a call, its confirm), in offset order
         self._in_flight: dict[int, deque[tuple[int, asyncio.Future[None]]]] = {}
 
@@ -171,6 +173,35 @@ class VenueHandler:
                 await producer.start()
                 self._producers[partition] = producer
             return producer
+
+    async def partition_assigned(self, partition: int) -> None:
+        """Start the source partition's producer now, in the background (`PartitionAssigning`):
+        its first chunk then finds it started, or waits only for the rest of the start. A start
+        that fails is made again by the first chunk."""
+        if partition in self._producers or partition in self._warming:
+            return
+        task = asyncio.create_task(self._producer(partition), name=f"warm-{self.venue}-{partition}")
+        self._warming[partition] = task
+        task.add_done_callback(partial(self._warmed, partition))
+
+    def _warmed(self, partition: int, task: asyncio.Task[Producer]) -> None:
+        if self._warming.get(partition) is task:
+            del self._warming[partition]
+        if not task.cancelled() and task.exception() is not None:
+            log.info(
+                "%s partition %d: the producer's early start failed (%r); its first chunk "
+                "starts it",
+                self.venue,
+                partition,
+                task.exception(),
+            )
+
+    async def _cool(self, partition: int) -> None:
+        """Cancel and await the partition's early start, if one is under way."""
+        task = self._warming.pop(partition, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _extra(self, received_us: int) -> tuple[tuple[str, str], ...]:
         return (("venue", self.venue), ("received_at", format_timestamp_us(received_us)))
@@ -268,6 +299,7 @@ class VenueHandler:
     async def partition_released(self, partition: int) -> None:
         """The source partition moved to another aggregator: close its producer (the
         successor takes its name and continues its ids)."""
+        await self._cool(partition)
         producer = self._producers.pop(partition, None)
         self._in_flight.pop(partition, None)
         if producer is not None:
@@ -275,6 +307,8 @@ class VenueHandler:
 
     async def close(self) -> None:
         """Flush and close the producers; safe twice."""
+        for partition in list(self._warming):
+            await self._cool(partition)
         producers, self._producers = list(self._producers.values()), {}
         await asyncio.gather(*(p.stop() for p in producers))
 

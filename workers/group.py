@@ -31,17 +31,20 @@ Handlers may do more than `TickHandler` asks (`workers.handlers`): a `MessageHan
 the chunk's messages undecoded (a forwarder need not pay for decoding), a `Settling` one may
 return before its effects are complete (many chunks in flight) and the worker then stores an
 offset only once everything up to it settled, and settles a partition before it moves away or
-the worker stops; a `PartitionReleasing` one is told when a partition moved away.
+the worker stops; a `PartitionAssigning` one is told when a partition became the worker's, a
+`PartitionReleasing` one when a partition moved away.
 
 Outages: every connection starts at any configured node. A partition whose connection drops
 (or whose node goes silent) stops being handled here at once (the broker may activate another
 worker) and is subscribed again through any node that answers, for as long as the worker runs
 or until `give_up_after_s` passes (default: never); the broker then activates this or another
 member. Admin calls (offsets) time out after a few seconds and reconnect to another node.
-A worker never goes on handling a partition whose offsets it cannot store: when the last
-confirmed store is older than `max_unstored_ms`, the next chunk waits (and so does the broker,
-which gets no credit) until a store is read back, or the partition moves away. So a successor
-redoes at most that much of a partition after an outage, not everything since the outage began.
+A worker never goes on handling a partition whose offsets it cannot store: when what it handled
+has gone unstored for `max_unstored_ms` (counted from the last confirmed store, or from the
+first chunk handled after it when the partition was idle in between: a quiet partition's next
+chunks do not wait for a store), the next chunk waits (and so does the broker, which gets no
+credit) until a store is read back, or the partition moves away. So a successor redoes at most
+that much of a partition after an outage, not everything since the outage began.
 
 Failures: a message that does not decode, or whose handler call still raises after
 `handler_retries` retries (exponential back-off from `retry_backoff_ms`), is written to the
@@ -84,7 +87,13 @@ from workers.deadletter import (
     dead_letter_record,
     describe,
 )
-from workers.handlers import MessageHandler, PartitionReleasing, Settling, TickHandler
+from workers.handlers import (
+    MessageHandler,
+    PartitionAssigning,
+    PartitionReleasing,
+    Settling,
+    TickHandler,
+)
 from workers.metrics import PartitionMetrics, WorkerMetrics
 from workers.offsets import fence, processed_after, store_due
 
@@ -146,8 +155,10 @@ class WorkerConfig(BaseModel):
     lag_interval_s: float = Field(default=5.0, ge=0)
     """How often the lag metrics read each active partition's last offset (0: never)."""
     max_unstored_ms: int = Field(default=1000, ge=1)
-    """A partition whose last confirmed offset store is older than this handles nothing more
-    until a store succeeds (bounds what a successor redoes after an outage)."""
+    """A partition that has handled ticks whose offsets went unstored for longer than this
+    (since its last confirmed store, or since the first chunk it handled after that store if
+    it was idle in between) handles nothing more until a store succeeds (bounds what a
+    successor redoes after an outage)."""
     give_up_after_s: float | None = Field(default=None, gt=0)
     """Fail after this long without being able to reach the cluster (None: never give up)."""
 
@@ -186,6 +197,7 @@ class _Partition:
         "stored_at_ms",
         "stream",
         "subscription",
+        "unstored_since_ms",
         "written",
     )
 
@@ -197,7 +209,8 @@ class _Partition:
         self.processed = -1  # offset of the last processed message (-1: none)
         self.stored = -1  # offset last stored and read back for the group (-1: none)
         self.written = -1  # offset last written in a store frame, maybe not yet read back
-        self.stored_at_ms = 0.0
+        self.stored_at_ms = 0.0  # when the last store was read back (monotonic ms)
+        self.unstored_since_ms = 0.0  # when it last handled a chunk with everything stored
         self.handled_at_ms = 0.0  # when the last chunk was processed (monotonic ms)
         self.idle_stored_for = 0.0  # the handled_at_ms whose quiet spell was stored
         self.consumed = 0
@@ -485,7 +498,17 @@ class GroupWorker:
             part.active = self._intake
             part.metrics.active.set(1 if part.active else 0)
         log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
+        if part.active:
+            await self._assign(part.index)
         return offset
+
+    async def _assign(self, partition: int) -> None:
+        """Tell a `PartitionAssigning` handler that the partition is this worker's now."""
+        if isinstance(self.handler, PartitionAssigning):
+            try:
+                await self.handler.partition_assigned(partition)
+            except Exception as exc:  # noqa: BLE001 - the activation goes on whatever the handler says
+                log.warning("partition %d: the handler's assignment failed: %r", partition, exc)
 
     async def _release(self, partition: int) -> None:
         """Tell a `PartitionReleasing` handler that the partition moves away."""
@@ -537,8 +560,10 @@ class GroupWorker:
                 await self._process(part, chunk)
 
     async def _process(self, part: _Partition, chunk: Chunk) -> None:
-        if part.processed > part.stored and (
-            _now_ms() - part.stored_at_ms > self.config.max_unstored_ms
+        if part.processed <= part.stored:  # everything handled is stored: from here it is not
+            part.unstored_since_ms = _now_ms()
+        elif _now_ms() - max(part.stored_at_ms, part.unstored_since_ms) > (
+            self.config.max_unstored_ms
         ):
             try:
                 await self._store_or_wait(part)

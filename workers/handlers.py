@@ -22,6 +22,7 @@ __all__ = [
     "CountHandler",
     "CountingHandler",
     "MessageHandler",
+    "PartitionAssigning",
     "PartitionReleasing",
     "PerTick",
     "PrintHandler",
@@ -58,6 +59,19 @@ class PartitionReleasing(Protocol):
     """
 
     async def partition_released(self, partition: int) -> None: ...
+
+
+@runtime_checkable
+class PartitionAssigning(Protocol):
+    """Optional for a `TickHandler`: told when a partition becomes its worker's.
+
+    `partition_assigned(partition)` is awaited when the broker activated the worker on the
+    partition, before the broker is answered and before the partition's first chunk here: the
+    moment to prepare what handling it needs (e.g. start a producer in the background). It
+    must return quickly (the broker waits for the answer); an exception is logged and ignored.
+    """
+
+    async def partition_assigned(self, partition: int) -> None: ...
 
 
 @runtime_checkable

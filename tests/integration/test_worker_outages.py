@@ -139,9 +139,17 @@ async def test_a_partition_whose_offsets_cannot_be_stored_is_not_handled_further
             raise ConnectionFailed("injected: the node holding the offsets does not answer")
 
         monkeypatch.setattr(admin, "store_offset", refused)
-        publishing = asyncio.create_task(
-            publish_ticks(connection, super_stream, ticks_of_every_symbol(10, 200))
-        )
+
+        async def feed() -> None:  # over ~2 s: the partitions were idle, stored up to date,
+            # so the fence counts from their first chunk after it: 300 ms of handling, then none
+            config = ProducerConfig(connection=connection, super_stream=super_stream, name="f")
+            async with Producer(config) as producer:
+                for first in range(10, 210, 10):
+                    await producer.send_batch(ticks_of_every_symbol(first, 10))
+                    await asyncio.sleep(0.1)
+                await producer.flush(30)
+
+        publishing = asyncio.create_task(feed())
         await asyncio.sleep(2)
         stuck = len(handler)
         await asyncio.sleep(1.5)

@@ -13,6 +13,8 @@ import logging
 
 import pytest
 
+from partitioning.codec import format_body, frame_message
+from superticks.streams import Chunk
 from workers import group
 from workers.group import GroupWorker, WorkerConfig, WorkerState, _Partition
 from workers.handlers import CountingHandler
@@ -167,3 +169,51 @@ async def test_a_closed_worker_opens_no_connection_to_store(
 
     assert admin.reconnects == 0
     assert "admin call failed while closing: no answer within 0.01 s" in caplog.text
+
+
+# --- the fence: handling waits once what was handled went unstored too long -----------------
+def _chunk(first: int, count: int) -> Chunk:
+    messages = [
+        frame_message(
+            "AAPL",
+            format_body(
+                "AAPL", "XNAS", "1.5", "1", "1.6", "1", "1.55", "1", "10", 1_790_000_000_000_000, i
+            ),
+        )
+        for i in range(first, first + count)
+    ]
+    return Chunk("ticks-0", first, 0, messages, count)
+
+
+def _fenced(unstored_for_ms: float) -> tuple[GroupWorker, _Partition]:
+    """A running worker whose nodes froze (no store can succeed), with partition 0 stored up
+    to offset 99 two seconds ago (max_unstored_ms 1000) and `unstored_for_ms` of handling
+    since then not stored (0: it handled nothing after offset 99)."""
+    worker, part = _worker(_Hung(fresh=False))
+    worker._intake = True
+    now = group._now_ms()
+    part.stored = part.written = 99
+    part.stored_at_ms = now - 2_000
+    part.processed = 99 + (100 if unstored_for_ms else 0)
+    part.unstored_since_ms = now - unstored_for_ms
+    return worker, part
+
+
+async def test_a_partition_quiet_since_its_last_store_handles_its_next_chunks_at_once() -> None:
+    worker, part = _fenced(unstored_for_ms=0)
+
+    async with asyncio.timeout(1):  # the old fence waited for a store here, forever
+        await worker._process(part, _chunk(100, 10))
+        await worker._process(part, _chunk(110, 10))
+
+    assert part.processed == 119
+
+
+async def test_a_partition_whose_handled_ticks_went_unstored_too_long_waits_for_a_store() -> None:
+    worker, part = _fenced(unstored_for_ms=1_500)
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await worker._process(part, _chunk(200, 10))
+
+    assert part.processed == 199  # nothing more handled

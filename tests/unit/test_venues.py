@@ -169,8 +169,10 @@ class SlowStartProducer:
         cls.starts += 1
         cls.overlapping += 1
         cls.most_overlapping = max(cls.most_overlapping, cls.overlapping)
-        await asyncio.sleep(0.05)
-        cls.overlapping -= 1
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            cls.overlapping -= 1
 
     async def send_with_ids(self, items: Any) -> asyncio.Future[None]:
         confirm = asyncio.get_running_loop().create_future()
