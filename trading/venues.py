@@ -118,7 +118,9 @@ class VenueHandler:
     those that do not decode are refused (dead-lettered by the worker). A `Settling` handler:
     a call returns once its ticks are handed to the producer (waiting only for room in the
     producer's window of `max_in_flight` ticks), so many chunks are in flight at once, and the
-    worker stores a source offset only once every tick up to it is confirmed.
+    worker stores a source offset only once every tick up to it is confirmed. A
+    `PartitionAssigning` one: a source partition's producer starts as soon as the partition
+    is assigned, not at its first chunk.
 
     `lag_s` keeps, per chunk, the age of its last tick when the broker confirmed its
     republished copy (tick timestamp to confirm: meaningful when the feed stamps ticks with
@@ -150,10 +152,11 @@ class VenueHandler:
         self._in_flight: dict[int, deque[tuple[int, asyncio.Future[None]]]] = {}
 
     async def _producer(self, partition: int) -> Producer:
-        """The source partition's producer, started by its first chunk. Partitions start
-        theirs at the same time: a start (connections to the target's leaders, the name's
-        last id) took 1-2 s on a loaded machine, and one after another the third partition
-        of a venue forwarded nothing for its first 4-6 s (`superticks bench aggregate`)."""
+        """The source partition's producer, started when the partition is assigned (in the
+        background) or else by its first chunk. Partitions start theirs at the same time: a
+        start (connections to the target's leaders, the name's last id) took 1-2 s on a loaded
+        machine, and one after another the third partition of a venue forwarded nothing for
+        its first 4-6 s (`superticks bench aggregate`)."""
         lock = self._starting.get(partition)
         if lock is None:
             lock = self._starting[partition] = asyncio.Lock()
