@@ -505,18 +505,19 @@ class GroupWorker:
     async def _assign(self, partition: int) -> None:
         """Tell a `PartitionAssigning` handler that the partition is this worker's now."""
         if isinstance(self.handler, PartitionAssigning):
-            try:
-                await self.handler.partition_assigned(partition)
-            except Exception as exc:  # noqa: BLE001 - the activation goes on whatever the handler says
-                log.warning("partition %d: the handler's assignment failed: %r", partition, exc)
+            await self._tell(self.handler.partition_assigned, partition, "assignment")
 
     async def _release(self, partition: int) -> None:
         """Tell a `PartitionReleasing` handler that the partition moves away."""
         if isinstance(self.handler, PartitionReleasing):
-            try:
-                await self.handler.partition_released(partition)
-            except Exception as exc:  # noqa: BLE001 - the handover goes on whatever the handler says
-                log.warning("partition %d: the handler's release failed: %r", partition, exc)
+            await self._tell(self.handler.partition_released, partition, "release")
+
+    @staticmethod
+    async def _tell(call: Callable[[int], Awaitable[None]], partition: int, what: str) -> None:
+        try:
+            await call(partition)
+        except Exception as exc:  # noqa: BLE001 - the handover goes on whatever the handler says
+            log.warning("partition %d: the handler's %s failed: %r", partition, what, exc)
 
     def _on_lost(self, part: _Partition) -> None:
         """The partition's connection dropped: the broker may have activated another worker
