@@ -1,7 +1,7 @@
 """`superticks worker` as a separate process, started the way a user starts it.
 
 The benches measure the worker a user runs, not a tuned copy: `CliWorker` starts
-``python -m superticks.cli.main worker --group G ...`` with the connection settings passed
+``python -m superticks worker --group G ...`` with the connection settings passed
 through the same ``SUPERTICKS_*`` environment variables a user sets, and no other option than
 the ones given (so every `WorkerConfig` default applies). `stop()` sends SIGTERM (the worker
 drains, stores its offsets and prints its JSON summary) and returns that summary.
@@ -120,7 +120,7 @@ class CliWorker:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "superticks.cli.main",
+            "superticks",
             *self.args,
             env=settings_env(self.settings),
             stdout=asyncio.subprocess.PIPE,

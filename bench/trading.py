@@ -228,7 +228,7 @@ async def bench_aggregate(
     sources = {v: f"{tag}-{v.lower()}" for v in names}
     for stream in (target, *sources.values()):
         await create_topology(settings, StreamConfig(super_stream=stream, partitions=partitions))
-    command = [sys.executable, "-m", "superticks.cli.main", "aggregate", "--venues",
+    command = [sys.executable, "-m", "superticks", "aggregate", "--venues",
                ",".join(names), "--target", target, "--group", f"{tag}-agg", "--json"]  # fmt: skip
     for venue, stream in sources.items():
         command += ["--source", f"{venue}={stream}"]

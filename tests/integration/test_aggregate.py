@@ -60,7 +60,7 @@ async def count_in(admin: Admin, partitions: list[str]) -> int:
 
 
 def aggregator(target: str, sources: dict[str, str], group: str, *extra: str) -> list[str]:
-    command = [sys.executable, "-m", "superticks.cli.main", "aggregate", "--venues",
+    command = [sys.executable, "-m", "superticks", "aggregate", "--venues",
                ",".join(VENUES), "--target", target, "--group", group, *extra]  # fmt: skip
     for venue, stream in sources.items():
         command += ["--source", f"{venue}={stream}"]

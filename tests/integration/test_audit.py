@@ -124,7 +124,7 @@ async def test_audit_replay_command_marks_positions_to_the_last_tick_at_the_time
     cut = events[len(events) // 2]
     until = format_timestamp_us(cut.timestamp_us)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "superticks.cli.main", "audit", "replay", "--stream",
+        sys.executable, "-m", "superticks", "audit", "replay", "--stream",
         audit_stream, "--ticks", super_stream, "--until", until, "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

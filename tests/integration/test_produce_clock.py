@@ -21,7 +21,7 @@ async def _produce(super_stream: str, *flags: str) -> None:
     """`superticks produce` as its own process (it installs signal handlers)."""
     argv = ["produce", "--super-stream", super_stream, "--count", "300", "--symbols", "5", *flags]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "superticks.cli.main", *argv, stdout=PIPE, stderr=PIPE
+        sys.executable, "-m", "superticks", *argv, stdout=PIPE, stderr=PIPE
     )
     async with asyncio.timeout(60):
         out, err = await process.communicate()

@@ -41,7 +41,7 @@ async def story(connection: ConnectionSettings, unique: str) -> AsyncIterator[st
 async def run(argv: list[str]) -> str:
     assert argv[0] == "superticks"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "superticks.cli.main", *argv[1:],
+        sys.executable, "-m", "superticks", *argv[1:],
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     async with asyncio.timeout(240):

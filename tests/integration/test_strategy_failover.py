@@ -55,7 +55,7 @@ async def feed(
 
 def worker(super_stream: str, group: str, audit: str, name: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "superticks.cli.main", "worker", "--group", group, "--name", name,
+        sys.executable, "-m", "superticks", "worker", "--group", group, "--name", name,
         "--super-stream", super_stream, "--handler", "strategy", "--audit-stream", audit,
         "--strategy-name", PARAMS.name, "--threshold-bps", str(PARAMS.threshold_bps),
         "--quantity", str(PARAMS.quantity), *extra,

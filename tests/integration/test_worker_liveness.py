@@ -62,7 +62,7 @@ async def test_hung_worker_is_replaced_within_10_s_and_rejoins_as_standby(
     hung = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "superticks.cli.main",
+        "superticks",
         "worker",
         "--group",
         ss,
@@ -191,7 +191,7 @@ async def test_a_chunk_held_through_a_freeze_is_left_to_the_successor(
                 await asyncio.sleep(0.1)
             assert worker.active_partitions == [0]
             standby = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "superticks.cli.main", "worker", "--group", ss,
+                sys.executable, "-m", "superticks", "worker", "--group", ss,
                 "--name", "standby", "--handler", "verify", "--record-dir", str(tmp_path),
                 "--super-stream", ss,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
