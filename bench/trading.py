@@ -14,11 +14,10 @@ timestamps) for `seconds`, while a `superticks aggregate` process merges them in
 unified super stream. It reports the rates, whether every tick arrived once, the aggregator's
 lag (per chunk, its last tick's timestamp to the confirm of its republished copy: p50, p99,
 max; it includes the feed's own publishing delay), its forwarding time (receipt to that
-confirm), the feeds' own confirm time (per batch: its ticks' creation until the feed handled the
-broker's confirm; it includes the feed process's own waits for a core, so it can exceed the
-lag), the aggregator's CPU time per
-forwarded tick (from the feed's start until all arrived) and the machine's load average (other
-processes share the cores).
+confirm), the feeds' own confirm time (per batch: its ticks' creation until the feed handled
+the broker's confirm; it includes the feed process's own waits for a core, so it can exceed
+the lag), the aggregator's CPU time per forwarded tick (from the feed's start until all
+arrived) and the machine's load average (other processes share the cores).
 
 The aggregator runs in a session of its own, as a service started by itself does: with the
 kernel's autogroup scheduling (on here), a child in the bench's session shares one CPU share

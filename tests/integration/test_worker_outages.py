@@ -140,8 +140,9 @@ async def test_a_partition_whose_offsets_cannot_be_stored_is_not_handled_further
 
         monkeypatch.setattr(admin, "store_offset", refused)
 
-        async def feed() -> None:  # over ~2 s: the partitions were idle, stored up to date,
-            # so the fence counts from their first chunk after it: 300 ms of handling, then none
+        # The partitions are quiet with every offset stored, so the fence counts from their
+        # next chunk: a feed spread over ~2 s is handled for 300 ms, then no more.
+        async def feed() -> None:
             config = ProducerConfig(connection=connection, super_stream=super_stream, name="f")
             async with Producer(config) as producer:
                 for first in range(10, 210, 10):
