@@ -54,6 +54,7 @@ __all__ = [
     "decode_body",
     "decode_message",
     "decode_messages",
+    "decode_numbered",
     "encode_body",
     "encode_message",
     "format_body",
@@ -864,6 +865,20 @@ def decode_messages(
     merged.sort(key=_first)
     errors.sort(key=_first)
     return [tick for _, tick in merged], errors
+
+
+def decode_numbered(
+    first_offset: int, messages: Sequence[bytes | bytearray | memoryview]
+) -> tuple[Sequence[int], list[Tick], list[tuple[int, ValueError]]]:
+    """`decode_messages` of a chunk whose messages are numbered from `first_offset`:
+    (offsets of the decoded ticks, the ticks, (offset, error) of the others), in offset order.
+    The one chunk decode the worker, the plain reader and replay share."""
+    ticks, errors = decode_messages(messages)
+    if not errors:
+        return range(first_offset, first_offset + len(messages)), ticks, []
+    failed = {i for i, _ in errors}
+    offsets = [first_offset + i for i in range(len(messages)) if i not in failed]
+    return offsets, ticks, [(first_offset + i, exc) for i, exc in errors]
 
 
 def _json_body(message: bytes) -> bytes | None:

@@ -71,7 +71,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import Tick, decode_messages
+from partitioning.codec import Tick, decode_numbered
 from superticks.errors import ConnectionFailed, StreamError, StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import (
@@ -639,12 +639,8 @@ class GroupWorker:
     def _decode_each(
         messages: Sequence[bytes], first: int
     ) -> tuple[list[Tick], Sequence[int], list[tuple[int, bytes, str]]]:
-        ticks, errors = decode_messages(messages)  # errors: (index, DecodeError), in order
-        if not errors:
-            return ticks, range(first, first + len(messages)), []
-        failed = {i for i, _ in errors}
-        offsets = [first + i for i in range(len(messages)) if i not in failed]
-        bad = [(first + i, messages[i], describe(exc)) for i, exc in errors]
+        offsets, ticks, errors = decode_numbered(first, messages)
+        bad = [(offset, messages[offset - first], describe(exc)) for offset, exc in errors]
         return ticks, offsets, bad
 
     async def _handle(

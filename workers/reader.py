@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from partitioning.codec import Tick, decode_messages
+from partitioning.codec import Tick, decode_numbered
 from partitioning.router import Router
 from superticks.errors import StreamNotFound
 from superticks.settings import ConnectionSettings
@@ -113,14 +113,8 @@ def decode_chunk(
 ) -> tuple[list[int], list[Tick], int]:
     """(offsets, ticks, undecodable) of a chunk's messages numbered from `first_offset`:
     the ticks whose symbol is in `wanted` (None: all), in offset order, and how many
-    messages were not ticks. Decoded as the worker decodes a chunk (`decode_messages`)."""
-    ticks, errors = decode_messages(messages)
-    offsets: Sequence[int]
-    if errors:
-        failed = {i for i, _ in errors}
-        offsets = [first_offset + i for i in range(len(messages)) if i not in failed]
-    else:
-        offsets = range(first_offset, first_offset + len(messages))
+    messages were not ticks. Decoded as the worker decodes a chunk (`decode_numbered`)."""
+    offsets, ticks, errors = decode_numbered(first_offset, messages)
     if wanted is None:
         return list(offsets), ticks, len(errors)
     kept = [(o, t) for o, t in zip(offsets, ticks, strict=True) if t.symbol in wanted]

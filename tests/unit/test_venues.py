@@ -196,3 +196,38 @@ async def test_the_aggregator_starts_the_producers_of_its_source_partitions_at_o
     assert SlowStartProducer.starts == 3  # one producer per source partition
     assert handler.forwarded == 4
     await handler.close()
+
+
+@pytest.fixture
+def slow_producers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(venues, "Producer", SlowStartProducer)
+    monkeypatch.setattr(SlowStartProducer, "starts", 0)
+    monkeypatch.setattr(SlowStartProducer, "overlapping", 0)
+
+
+@pytest.mark.usefixtures("slow_producers")
+async def test_the_aggregator_starts_a_partitions_producer_when_the_partition_is_assigned() -> None:
+    handler = VenueHandler(ConnectionSettings(), "NYSE")
+
+    await handler.partition_assigned(1)  # returns at once: the start goes on in the background
+    await asyncio.sleep(0.1)  # a start takes 0.05 s
+    assert SlowStartProducer.starts == 1  # before any chunk
+    await handler.handle_messages(1, 0, [frame_message("AAPL", BODY)])
+
+    assert SlowStartProducer.starts == 1  # the first chunk found it started
+    await asyncio.sleep(0)  # the confirm's callback
+    assert handler.forwarded == 1
+    await handler.close()
+
+
+@pytest.mark.usefixtures("slow_producers")
+async def test_a_partition_released_while_its_producer_starts_keeps_no_producer() -> None:
+    handler = VenueHandler(ConnectionSettings(), "NYSE")
+    await handler.partition_assigned(1)
+    await asyncio.sleep(0)  # the start is under way
+
+    await handler.partition_released(1)
+
+    assert SlowStartProducer.overlapping == 0  # the start was cancelled
+    assert handler._producers == {}
+    await handler.close()
