@@ -382,6 +382,24 @@ async def _close(client: Client) -> None:
         _abort(client)
 
 
+_HELD_MAX = 8  # connections an Admin keeps for `Admin.seal` at most (the oldest let go)
+_SEAL_TIMEOUT_S = 1.0
+
+
+async def _let_go(client: Client) -> None:
+    """Close a connection kept for `Admin.seal`: no close request (its node may not answer)
+    and no reset: what was written to the socket is still delivered, then the end of the
+    connection."""
+    client._is_not_closed = False  # rstream's own mark of a connection it may not use
+    with contextlib.suppress(Exception):
+        for task in ("heartbeat_sender", "listener"):
+            await client.stop_task(task)
+    conn = client._conn
+    writer = conn._writer if conn is not None else None
+    if writer is not None and not writer.is_closing():
+        writer.close()
+
+
 def _abort(client: Client) -> None:
     """Close the client's socket now, dropping what it did not send (a no-op once closed)."""
     conn = client._conn
@@ -609,6 +627,13 @@ class Admin:
         self._client: Client | None = None
         self._node = 0
         self._subscriptions = 0
+        # store frames on this connection (they have no answer): how many were written, how
+        # many of them an answer proved processed, and per (stream, reference) with frames not
+        # proved yet, the number of its latest frame and the highest offset among them
+        self._stores = 0
+        self._proved = 0
+        self._unproved: dict[tuple[str, str], tuple[int, int]] = {}
+        self._held: list[tuple[Client, dict[tuple[str, str], int]]] = []
 
     async def start(self) -> None:
         """Connect to the first node that answers (ConnectionFailed when none does)."""
@@ -618,18 +643,83 @@ class Admin:
     async def reconnect(self, *, silent: bool = False) -> None:
         """Drop the connection, whose node counts as failed (the next connection starts at
         another node; with `silent`, a call on it timed out: it is tried last, see
-        `mark_silent`), and connect to the first node that answers."""
-        if self._client is not None:
+        `mark_silent`), and connect to the first node that answers.
+
+        A connection with store frames that no answer proved processed is kept open, not
+        closed: its node (frozen, or cut off) applies them when it resumes, and `seal` can
+        still put a later offset behind them (see there)."""
+        client, self._client = self._client, None
+        if client is not None:
             _failed(self._settings, self._node)
             if silent:
                 mark_silent(self._settings.nodes[self._node])
-        await self.stop()
+            unproved = self._forget_stores()
+            if unproved:
+                with contextlib.suppress(Exception):  # it would only say the node is silent
+                    await client.stop_task("heartbeat_sender")
+                self._held.append((client, unproved))
+            else:
+                await _close(client)
+            # one whose node closed it had resumed: it applied those frames (in order) already
+            alive = [h for h in self._held if h[0].is_connection_alive()]
+            gone = [h for h in self._held if not h[0].is_connection_alive()]
+            excess = max(0, len(alive) - _HELD_MAX)  # the oldest go
+            self._held = alive[excess:]
+            for kept, _ in (*gone, *alive[:excess]):
+                await _let_go(kept)
         await self.start()
 
     async def stop(self) -> None:
         client, self._client = self._client, None
+        held, self._held = self._held, []
+        self._forget_stores()
+        for kept, _ in held:
+            await _let_go(kept)
         if client is not None:
             await _close(client)
+
+    def _forget_stores(self) -> dict[tuple[str, str], int]:
+        """(stream, reference) -> the highest offset of its store frames that no answer proved
+        processed on the connection being dropped; the count starts again for the next one."""
+        unproved = {pair: highest for pair, (_, highest) in self._unproved.items()}
+        self._stores = self._proved = 0
+        self._unproved = {}
+        return unproved
+
+    def _prove(self, stores: int) -> None:
+        """An answer to a request written after the first `stores` store frames: the node
+        processed them (one connection's frames are processed in order)."""
+        if stores > self._proved:
+            self._proved = stores
+            self._unproved = {k: v for k, v in self._unproved.items() if v[0] > stores}
+
+    async def seal(self, offsets: dict[tuple[str, str], int]) -> int:
+        """Write, to each connection `reconnect` kept open because store frames written to
+        it went unanswered, a store frame of `offsets[(stream, reference)]` for each pair it
+        has such frames of, unless that offset is below one of those frames; returns how many
+        frames were written.
+
+        A store frame has no answer: one written to a node that then froze sits in that
+        node's socket buffer and is applied when the node resumes, seconds or minutes later,
+        setting the offset back to what it was then. The connection's frames are applied in
+        order, so a frame written after them with the final offset is applied last, even when
+        the node resumes after this process has exited (the socket is closed gracefully: what
+        was written is delivered). The caller gives offsets it confirmed through another node,
+        only for partitions it still owns."""
+        written = 0
+        for client, pairs in self._held:
+            if not client.is_connection_alive():  # its node resumed and closed it: applied
+                continue
+            for (stream, reference), highest in sorted(pairs.items()):
+                offset = offsets.get((stream, reference))
+                if offset is None or offset < highest:
+                    continue
+                with contextlib.suppress(StreamError, TimeoutError):
+                    async with asyncio.timeout(_SEAL_TIMEOUT_S):
+                        with _mapped(f"sealing the offset of {reference} on {stream}"):
+                            await client.store_offset(stream, reference, offset)
+                    written += 1
+        return written
 
     async def __aenter__(self) -> Admin:
         await self.start()
@@ -748,18 +838,28 @@ class Admin:
 
     async def stored_offset(self, stream: str, reference: str) -> int | None:
         """The offset stored under `reference` (a consumer group's name), or None."""
+        stores = self._stores
         try:
             what = f"querying offset of {reference} on {stream}"
             with _mapped(what, self._needs("read", stream)):
-                return int(await self.client.query_offset(stream, reference))
+                stored = int(await self.client.query_offset(stream, reference))
         except StreamError as exc:
             if "OffsetNotFound" in str(exc):
+                self._prove(stores)
                 return None
             raise
+        self._prove(stores)
+        return stored
 
     async def store_offset(self, stream: str, reference: str, offset: int) -> None:
+        """Write a store frame (it has no answer: a later `stored_offset` on this
+        connection proves it processed; see `seal` for one that may not be)."""
+        client = self.client
+        self._stores += 1
+        _, highest = self._unproved.get((stream, reference), (0, offset))
+        self._unproved[(stream, reference)] = (self._stores, max(highest, offset))
         with _mapped(f"storing offset of {reference} on {stream}"):
-            await self.client.store_offset(stream, reference, offset)
+            await client.store_offset(stream, reference, offset)
 
     async def publisher_sequence(self, stream: str, reference: str) -> int:
         """The highest publishing id the stream stored for producer `reference` (0 if none)."""

@@ -19,7 +19,9 @@ and on a graceful stop, an owned task reads the stored offset (so the frame goes
 just answered), writes it and reads it back, and only an offset read back counts as stored
 (the fence below). A store frame caught in a node that froze is applied when the node resumes,
 and sets the group's offset back: every `store_every_ms` the worker reads the offsets of its
-active partitions and stores again one that went back. A worker that dies
+active partitions and stores again one that went back; on a graceful stop, the final offsets
+are also written behind such frames, on the connection to that node (`Admin.seal`), so that
+it applies them last when it resumes. A worker that dies
 (SIGKILL, `abort()`) leaves the stored offset up to ``store_every_ticks`` or
 ``store_every_ms`` behind; its successor handles those ticks again.
 Within one process, redelivered offsets at or below the last processed one are dropped
@@ -386,6 +388,7 @@ class GroupWorker:
                     await self._settle(part)
             await self._store_all(confirm=True, patience_s=self.config.drain_timeout_s)
             stored = True
+            await self._seal()
         finally:
             await self._close(store=False)
             self.state = WorkerState.STOPPED
@@ -978,6 +981,25 @@ class GroupWorker:
                     part.stored + 1,
                     self._storable(part),
                 )
+
+    async def _seal(self) -> None:
+        """Put each offset confirmed by the final stores behind the store frames that a node
+        which stopped answering still holds (`Admin.seal`): resuming, possibly after this
+        worker exited, it applies them in order, so it no longer sets the group's offset back
+        for the successor. Only for partitions still active here."""
+        group = self.config.group
+        offsets = {
+            (part.stream, group): part.stored
+            for part in self._partitions
+            if part.active and part.stored >= 0
+        }
+        if offsets and (sealed := await self._admin.seal(offsets)):
+            log.info(
+                "worker %s: %d stored offsets written again behind store frames held by a "
+                "node that stopped answering (it applies them when it resumes)",
+                self.config.name,
+                sealed,
+            )
 
     async def _drain(self) -> None:
         for part in self._partitions:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from _streams import (
 from cluster import Cluster, chaos
 from cluster.node import NODES
 from partitioning.producer import Producer, ProducerConfig
+from superticks import streams
 from superticks.errors import ConnectionFailed
 from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.streams import Admin, Offset
@@ -44,6 +45,20 @@ def _config(connection: ConnectionSettings, super_stream: str, **overrides: Any)
         lag_interval_s=0,
         **overrides,
     )
+
+
+def _first_at(connection: ConnectionSettings, node: str) -> ConnectionSettings:
+    """`connection` with `node`'s address first, which a new connection then tries first:
+    what earlier tests taught the adapter about these nodes (one that failed, one that was
+    silent) is forgotten."""
+    port = next(n.stream_port for n in NODES if n.name == node)
+    at = next(a for a in connection.nodes if a.port == port)
+    settings = connection.model_copy(
+        update={"nodes": (at, *(a for a in connection.nodes if a != at))}
+    )
+    streams._preferred.pop(settings.nodes, None)
+    streams._heard(at)
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -232,21 +247,28 @@ async def eventually_stored(admin: Admin, stream: str, group: str, at_least: int
 @pytest.mark.chaos
 async def test_a_worker_stopped_while_its_admin_node_is_frozen_stores_through_another_node(
     connection: ConnectionSettings,
-    super_stream: str,
+    new_super_stream: Callable[[int], Awaitable[str]],
     cluster: Cluster,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # SIGTERM while the node holding the worker's admin connection is frozen: the final stores
     # go through another node (tried again within the drain timeout), so the successor
-    # handles nothing the stopped worker handled
+    # handles nothing the stopped worker handled. The frozen node leads no partition (two
+    # partitions, three nodes): where it leads one, no store can be made until it resumes.
+    super_stream = await new_super_stream(2)
+    async with Admin(connection) as admin:
+        leaders = [(await admin.info(s)).leader for s in await admin.partitions(super_stream)]
+    frozen = next(n for n in NODES if not any(x.endswith(f":{n.stream_port}") for x in leaders))
+    settings = _first_at(connection, frozen.name)
     first, successor = CountingHandler(), CountingHandler()
     rounds = 0
     config = ProducerConfig(connection=connection, super_stream=super_stream, name=super_stream)
     async with Producer(config) as producer:
-        worker = GroupWorker(_config(connection, super_stream, name="first"), first)
+        worker = GroupWorker(_config(settings, super_stream, name="first"), first)
         await worker.start()
         try:
-            await eventually(lambda: len(worker.active_partitions) == 3, "all partitions active")
+            assert worker._admin._node == 0, "the worker's admin is not on the node to freeze"
+            await eventually(lambda: len(worker.active_partitions) == 2, "all partitions active")
 
             async def feed() -> None:
                 nonlocal rounds
@@ -257,8 +279,6 @@ async def test_a_worker_stopped_while_its_admin_node_is_frozen_stores_through_an
 
             feeding = asyncio.create_task(feed())
             await eventually(lambda: len(first) > 10 * len(SYMBOLS), "the feed is handled")
-            port = connection.nodes[worker._admin._node].port
-            frozen = next(n for n in NODES if n.stream_port == port)
             await asyncio.to_thread(chaos.pause, cluster, frozen.name)
             try:
                 await asyncio.sleep(1.0)
@@ -282,3 +302,54 @@ async def test_a_worker_stopped_while_its_admin_node_is_frozen_stores_through_an
     result = verdict([first, successor], rounds)
     assert result.ok, result.summary()  # a graceful stop: nothing handled twice
     assert "storing the offset failed" not in caplog.text
+
+
+@pytest.mark.chaos
+async def test_a_store_frame_a_frozen_node_holds_is_sealed_behind_the_confirmed_offset(
+    connection: ConnectionSettings, stream: str, cluster: Cluster
+) -> None:
+    # A store frame has no answer: one written to a node that then froze is applied when the
+    # node resumes, setting the offset back. `seal` writes the offset confirmed meanwhile
+    # through another node behind it on the same connection, which the node applies last, even
+    # when the connection was closed before the node resumed.
+    async with Admin(connection) as admin:
+        leader = (await admin.info(stream)).leader
+    frozen = next(n for n in NODES if not leader.endswith(f":{n.stream_port}"))  # a replica
+    sealed, unsealed = f"{stream}-sealed", f"{stream}-unsealed"
+    admin = Admin(_first_at(connection, frozen.name))
+    await admin.start()
+    try:
+        assert admin._node == 0, "the admin is not on the node to freeze"
+        for reference in (sealed, unsealed):
+            await admin.store_offset(stream, reference, 10)
+        assert await admin.stored_offset(stream, unsealed) == 10  # the frames so far: applied
+        await asyncio.to_thread(chaos.pause, cluster, frozen.name)
+        try:
+            for reference in (sealed, unsealed):
+                await admin.store_offset(stream, reference, 20)  # held by the frozen node
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await admin.stored_offset(stream, sealed)
+            await admin.reconnect(silent=True)  # another node; the frozen one's connection kept
+            for reference in (sealed, unsealed):
+                await admin.store_offset(stream, reference, 30)
+                assert await admin.stored_offset(stream, reference) == 30
+            # never below a held frame: 19 is not written behind the 20
+            assert await admin.seal({(stream, sealed): 30, (stream, unsealed): 19}) == 1
+            await admin.stop()  # before the node resumes
+        finally:
+            await asyncio.to_thread(chaos.unpause, cluster, frozen.name)
+    finally:
+        await admin.stop()
+
+    async with Admin(connection) as reader:
+        for _ in range(100):  # until the held frames are applied: the fault took effect
+            if await reader.stored_offset(stream, unsealed) == 20:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the seal, written after them, is applied after them
+        seen = (
+            await reader.stored_offset(stream, sealed),
+            await reader.stored_offset(stream, unsealed),
+        )
+    assert seen == (30, 20), f"(sealed, unsealed) stored offsets after the node resumed: {seen}"

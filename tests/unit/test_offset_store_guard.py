@@ -25,6 +25,7 @@ class _Admin:
         self.fresh = fresh
         self.stored: list[int] = []
         self.reads = reads or []  # what stored_offset answers, in turn
+        self.sealed: list[dict[tuple[str, str], int]] = []
 
     async def stored_offset(self, stream: str, reference: str) -> int | None:
         return self.reads.pop(0)
@@ -34,6 +35,10 @@ class _Admin:
 
     async def store_offset(self, stream: str, reference: str, offset: int) -> None:
         self.stored.append(offset)
+
+    async def seal(self, offsets: dict[tuple[str, str], int]) -> int:
+        self.sealed.append(offsets)
+        return len(offsets)
 
 
 def _worker(admin: _Admin) -> tuple[GroupWorker, _Partition]:
@@ -217,3 +222,21 @@ async def test_a_partition_whose_handled_ticks_went_unstored_too_long_waits_for_
             await worker._process(part, _chunk(200, 10))
 
     assert part.processed == 199  # nothing more handled
+
+
+async def test_a_stopping_worker_seals_the_confirmed_offsets_of_the_partitions_it_still_owns() -> (
+    None
+):
+    # behind store frames a frozen node may still hold (`Admin.seal`): see test_worker_outages
+    admin = _Admin(fresh=True)
+    worker, part = _worker(admin)
+    part.stored = 20_000
+    moved = _Partition(1, "ticks-1", worker.metrics.partition(1))
+    moved.stored = 7_000  # moved away meanwhile: its offset is its successor's now
+    unconfirmed = _Partition(2, "ticks-2", worker.metrics.partition(2))
+    unconfirmed.active = True  # nothing confirmed here: nothing to seal with
+    worker._partitions = [part, moved, unconfirmed]
+
+    await worker._seal()
+
+    assert admin.sealed == [{("ticks-0", "g"): 20_000}]
