@@ -245,7 +245,14 @@ async def bench_aggregate(
     try:
         started = time.monotonic()
         step = max(1, int(rate / 100))
-        pools = {v: _feed_pool(v, symbols, int(rate * seconds) + 2 * step) for v in sources}
+        # the feeds' ticks, made before the timed window and stamped as they are sent: making
+        # them (2-3 us each, a third of a core at 90,000/s) would leave the feeds behind
+        pools = {
+            v: MarketSimulator(symbols, exchanges=[v], seed=len(v)).unstamped(
+                int(rate * seconds) + 2 * step
+            )
+            for v in sources
+        }
         # the aggregator joins its groups (3 s in all)
         await asyncio.sleep(max(0.5, 3.0 - (time.monotonic() - started)))
 
@@ -333,22 +340,6 @@ async def bench_aggregate(
         ),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-_STAMP_CHARS = 27  # a wire timestamp: 2026-11-25T14:03:07.123456Z
-
-
-def _feed_pool(venue: str, symbols: int, count: int) -> list[tuple[str, bytes, bytes]]:
-    """A venue feed's next `count` simulated ticks as (symbol, body before its timestamp, body
-    after it): the feed stamps each batch with the wall clock as it sends it, so that making
-    the ticks (2-3 us each, a third of a core at 90,000/s) is done before the timed window and
-    leaves the machine's cores to the aggregator and the nodes."""
-    simulator = MarketSimulator(symbols, exchanges=[venue], seed=len(venue))
-    pool = []
-    for symbol, body in simulator.batch(count):
-        at = body.rindex(b'Z","sequence_number":') + 1 - _STAMP_CHARS
-        pool.append((symbol, body[:at], body[at + _STAMP_CHARS :]))
-    return pool
 
 
 def _cpu_s(pid: int) -> float:

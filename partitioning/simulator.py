@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 from partitioning.codec import format_body
-from partitioning.model import MarketData, check_symbol
+from partitioning.model import MarketData, check_symbol, format_timestamp_us
 
 __all__ = ["DEFAULT_EXCHANGES", "LARGE_CAPS", "MarketSimulator"]
 
@@ -190,6 +190,18 @@ class MarketSimulator:
         """The next `n` ticks as (symbol, wire body) pairs."""
         next_body = self.next_body
         return [next_body() for _ in range(n)]
+
+    def unstamped(self, n: int) -> list[tuple[str, bytes, bytes]]:
+        """The next `n` ticks as (symbol, body before its timestamp's text, body after it), to
+        be stamped as they are sent: ``head + format_timestamp_us(t).encode() + tail``. For
+        benches that make their ticks before a timed window (2-3 us a tick here) and stamp
+        each batch with the wall clock as it goes out."""
+        cut = len(format_timestamp_us(self._clock))
+        ticks = []
+        for symbol, body in self.batch(n):
+            at = body.rindex(b'Z","sequence_number":') + 1 - cut
+            ticks.append((symbol, body[:at], body[at + cut :]))
+        return ticks
 
     def next_tick(self) -> MarketData:
         """The next tick as a validated model (slow; for tests and examples)."""

@@ -6,11 +6,12 @@ import statistics
 from collections import Counter, defaultdict
 from decimal import Decimal
 
+import msgspec
 import orjson
 import pytest
 
 from partitioning.codec import decode_body
-from partitioning.model import MarketData
+from partitioning.model import MarketData, format_timestamp_us
 from partitioning.simulator import DEFAULT_EXCHANGES, LARGE_CAPS, MarketSimulator
 
 
@@ -165,3 +166,15 @@ def test_batch_returns_n_pairs() -> None:
 def test_bad_arguments_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MarketSimulator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_unstamped_tick_stamped_when_sent_is_the_same_tick_with_that_timestamp() -> None:
+    at_us = 1_796_173_038_245_531
+    stamp = format_timestamp_us(at_us).encode()
+    unstamped = MarketSimulator(10, seed=3).unstamped(500)
+    made = MarketSimulator(10, seed=3).batch(500)
+
+    for (symbol, head, tail), (made_symbol, body) in zip(unstamped, made, strict=True):
+        tick = decode_body(head + stamp + tail)
+        assert symbol == made_symbol == tick.symbol
+        assert tick == msgspec.structs.replace(decode_body(body), timestamp_us=at_us)
