@@ -47,8 +47,8 @@ integration: setup engine browser node
 
 # One pytest run over both suites; whatever the result, stop a dockerd that this run started.
 # `make test` runs every fault scenario in short form but leaves out the `long` runs (the
-# busy-handler scenarios, the chaos run, node faults that a scenario already covers: CI's
-# budget); `make test-long` runs only those.
+# busy-handler scenarios, the chaos run, node faults that a scenario already covers, a second
+# check that a fault without effect fails: CI's budget); `make test-long` runs only those.
 test: lint engine browser node
 	@status=0; $(UV) run pytest tests -m "not long" $(PYTEST_ARGS) || status=$$?; \
 	  bash cluster/scripts/stop-engine.sh; exit $$status
