@@ -386,6 +386,10 @@ _HELD_MAX = 8  # connections an Admin keeps for `Admin.seal` at most (the oldest
 _SEAL_TIMEOUT_S = 1.0
 
 
+async def _closed_quietly(_info: Any) -> None:
+    """A connection-closed handler for a connection nobody uses any more."""
+
+
 async def _let_go(client: Client) -> None:
     """Close a connection kept for `Admin.seal`: no close request (its node may not answer)
     and no reset: what was written to the socket is still delivered, then the end of the
@@ -657,6 +661,8 @@ class Admin:
             if unproved:
                 with contextlib.suppress(Exception):  # it would only say the node is silent
                     await client.stop_task("heartbeat_sender")
+                # the node may close it as it wakes: expected (rstream would log a traceback)
+                client._connection_closed_handler = _closed_quietly
                 self._held.append((client, unproved))
             else:
                 await _close(client)
