@@ -193,6 +193,7 @@ class _Partition:
         "index",
         "last_tick_us",
         "lock",
+        "lost",
         "metrics",
         "processed",
         "stored",
@@ -213,6 +214,7 @@ class _Partition:
         self.written = -1  # offset last written in a store frame, maybe not yet read back
         self.stored_at_ms = 0.0  # when the last store was read back (monotonic ms)
         self.unstored_since_ms = 0.0  # when it last handled a chunk with everything stored
+        self.lost = False  # lost with its connection since the handler was last told
         self.handled_at_ms = 0.0  # when the last chunk was processed (monotonic ms)
         self.idle_stored_for = 0.0  # the handled_at_ms whose quiet spell was stored
         self.consumed = 0
@@ -502,6 +504,9 @@ class GroupWorker:
             part.metrics.active.set(1 if part.active else 0)
         log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
         if part.active:
+            if part.lost:  # another worker may have handled some of it meanwhile
+                part.lost = False
+                await self._release(part.index)
             await self._assign(part.index)
         return offset
 
@@ -529,6 +534,7 @@ class GroupWorker:
             log.warning(
                 "worker %s: partition %d lost with its connection", self.config.name, part.index
             )
+            part.lost = True  # a `PartitionReleasing` handler is told before it is active again
         part.active = False
         part.metrics.active.set(0)
 

@@ -67,6 +67,21 @@ async def test_the_handler_is_told_when_a_partition_moves_away() -> None:
     assert handler.told == [("assigned", 2), ("released", 2)]
 
 
+async def test_a_partition_lost_with_its_connection_is_released_before_it_is_assigned_again() -> (
+    None
+):
+    # another worker may have handled some of it meanwhile: the handler's state for it is stale
+    handler = _Told()
+    worker, part = _worker(handler)
+    await worker._on_activation(part, True)
+    worker._on_lost(part)
+
+    await worker._on_activation(part, True)
+    await worker._on_activation(part, True)  # not lost in between: nothing to release
+
+    assert handler.told == [("assigned", 2), ("released", 2), ("assigned", 2), ("assigned", 2)]
+
+
 async def test_a_stopping_worker_is_not_given_partitions_nor_tells_the_handler() -> None:
     handler = _Told()
     worker, part = _worker(handler)
