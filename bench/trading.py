@@ -48,6 +48,7 @@ from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
 from superticks.errors import StreamError
+from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import AuditConfig, audit_arguments, fold_messages, replay_log
@@ -241,7 +242,7 @@ async def bench_aggregate(
         start_new_session=True,
     )
     sent = 0
-    feed_s: list[float] = []  # per feed batch: its ticks' creation to the feed's confirm
+    feed_s = LatencyHistogram()  # per feed batch: its ticks' creation to the feed's confirm
     try:
         started = time.monotonic()
         step = max(1, int(rate / 100))
@@ -258,7 +259,7 @@ async def bench_aggregate(
 
         def confirmed(created: float, future: asyncio.Future[None]) -> None:
             if not future.cancelled() and future.exception() is None:
-                feed_s.append(time.time() - created)
+                feed_s.record(time.time() - created)
 
         async def feed(venue: str, stream: str) -> tuple[int, float]:
             """(ticks sent, seconds of sending): the producer's start and its last
@@ -331,7 +332,7 @@ async def bench_aggregate(
         "drain_after_feed_s": round(drained_s, 2),
         "lag_s": lag,
         "forward_s": status.get("forward_s", {}),
-        "feed_confirm_s": quantiles(feed_s),
+        "feed_confirm_s": quantiles([feed_s]),
         "target_lag_s": 1.0,
         "kept_up": forwarded == sent and p99 is not None and p99 < 1.0,
         "aggregator_cpu_s": round(cpu_after - cpu_before, 2),

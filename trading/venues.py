@@ -56,6 +56,7 @@ from partitioning.codec import (
 from partitioning.model import format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
 from superticks.errors import DecodeError
+from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
 from workers.deadletter import describe
 from workers.group import GroupWorker, WorkerConfig
@@ -122,11 +123,14 @@ class VenueHandler:
     `PartitionAssigning` one: a source partition's producer starts as soon as the partition
     is assigned, not at its first chunk.
 
-    `lag_s` keeps, per chunk, the age of its last tick when the broker confirmed its
+    `lag` counts, per chunk, the age of its last tick when the broker confirmed its
     republished copy (tick timestamp to confirm: meaningful when the feed stamps ticks with
-    the wall clock; it includes the feed's own publishing delay), `forward_s` the time from
-    receipt to that confirm (the aggregator's own share). Call `close()` after the worker
-    stopped.
+    the wall clock; it includes the feed's own publishing delay), `forward` the time from
+    receipt to that confirm (the aggregator's own share). Both are `LatencyHistogram`s: every
+    chunk of a day-long run counted in fixed memory, a quantile read in microseconds (a list
+    of samples capped at a million stopped moving after ~20 minutes at 90,000 ticks/s, and
+    sorting it for every status line took a tenth of a core). Call `close()` after the
+    worker stopped.
     """
 
     def __init__(
@@ -143,8 +147,8 @@ class VenueHandler:
         self.max_in_flight = max_in_flight
         self.linger_ms = linger_ms
         self.forwarded = 0
-        self.lag_s: list[float] = []
-        self.forward_s: list[float] = []
+        self.lag = LatencyHistogram()
+        self.forward = LatencyHistogram()
         self._producers: dict[int, Producer] = {}
         self._starting: dict[int, asyncio.Lock] = {}  # per source partition
         self._warming: dict[int, asyncio.Task[Producer]] = {}  # starts begun on assignment
@@ -273,11 +277,10 @@ class VenueHandler:
             if future.cancelled() or future.exception() is not None:
                 return
             self.forwarded += count
-            if len(self.forward_s) < 1_000_000:
-                now_us = time.time_ns() // 1000
-                self.forward_s.append((now_us - received_us) / 1e6)
-                if last_us:
-                    self.lag_s.append((now_us - last_us) / 1e6)
+            now_us = time.time_ns() // 1000
+            self.forward.record((now_us - received_us) / 1e6)
+            if last_us:
+                self.lag.record((now_us - last_us) / 1e6)
 
         confirm.add_done_callback(confirmed)
 
@@ -337,16 +340,20 @@ def _reframe(tick: Tick, extra: Sequence[tuple[str, str]]) -> bytes:
 _first = operator.itemgetter(0)
 
 
-def quantiles(samples: Iterable[float]) -> dict[str, float | None]:
-    """p50, p99 and max of `samples` (seconds, rounded to 0.1 ms; None each when empty)."""
-    ordered = sorted(samples)
-
-    def at(q: float) -> float | None:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
-
-    if not ordered:
-        return {"p50": None, "p99": None, "max": None}
-    return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
+def quantiles(histograms: Iterable[LatencyHistogram]) -> dict[str, float | int | None]:
+    """p50, p99 and max of the merged `histograms` (seconds, rounded to 0.1 ms; None each when
+    nothing was recorded) and how many durations they hold (``count``)."""
+    merged = LatencyHistogram()
+    for histogram in histograms:
+        merged.merge(histogram)
+    if not merged.count:
+        return {"p50": None, "p99": None, "max": None, "count": 0}
+    return {
+        "p50": round(merged.quantile(0.5), 4),
+        "p99": round(merged.quantile(0.99), 4),
+        "max": round(merged.max_s, 4),
+        "count": merged.count,
+    }
 
 
 class Aggregator:
@@ -423,8 +430,8 @@ class Aggregator:
                 }
                 for v, w in self.workers.items()
             },
-            "lag_s": quantiles([x for h in self.handlers.values() for x in h.lag_s]),
-            "forward_s": quantiles([x for h in self.handlers.values() for x in h.forward_s]),
+            "lag_s": quantiles(h.lag for h in self.handlers.values()),
+            "forward_s": quantiles(h.forward for h in self.handlers.values()),
             "cpu_s": round(time.process_time(), 3),
         }
 

@@ -18,6 +18,7 @@ from partitioning.codec import (
     reframe_with,
     split_message,
 )
+from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
 from trading import venues
 from trading.venues import Bbo, BboHandler, Quote, VenueHandler, consolidate, venue_stream
@@ -231,3 +232,31 @@ async def test_a_partition_released_while_its_producer_starts_keeps_no_producer(
     assert SlowStartProducer.overlapping == 0  # the start was cancelled
     assert handler._producers == {}
     await handler.close()
+
+
+@pytest.mark.usefixtures("slow_producers")
+async def test_the_aggregators_lag_counts_every_confirmed_chunk_with_no_sample_cap() -> None:
+    handler = VenueHandler(ConnectionSettings(), "NYSE")
+    handler.lag.record(0.5, count=1_000_000)  # as after ~20 minutes at 90,000 ticks/s
+    handler.forward.record(0.1, count=1_000_000)
+    tick = frame_message("AAPL", BODY)  # stamped days ago: its lag is counted as an hour
+
+    for offset in range(3):
+        await handler.handle_messages(0, offset, [tick])
+    await asyncio.sleep(0)  # the confirms' callbacks
+
+    lag = venues.quantiles([handler.lag])
+    forward = venues.quantiles([handler.forward])
+    assert (lag["count"], forward["count"]) == (1_000_003, 1_000_003)
+    assert lag["p50"] == pytest.approx(0.5, rel=1e-3)
+    assert lag["max"] == 3600.0  # the three chunks moved it
+    await handler.close()
+
+
+def test_the_aggregators_quantiles_merge_every_venue_and_say_none_when_empty() -> None:
+    nyse, cboe = LatencyHistogram(), LatencyHistogram()
+    nyse.record(0.010, count=98)
+    cboe.record(2.0, count=2)
+
+    assert venues.quantiles([nyse, cboe]) == {"p50": 0.01, "p99": 2.0, "max": 2.0, "count": 100}
+    assert venues.quantiles([]) == {"p50": None, "p99": None, "max": None, "count": 0}
