@@ -33,6 +33,7 @@ __all__ = [
     "drain_plan",
     "heal",
     "kill",
+    "node_faults",
     "partition",
     "pause",
     "restart",
@@ -81,6 +82,17 @@ def coordinator_leader(cluster: Cluster) -> str | None:
     return None
 
 
+_faults = [0]  # node faults this process made (`node_faults`)
+
+
+def node_faults() -> int:
+    """How many faults this process has made on nodes so far: each `kill`, `pause`,
+    `partition`, and `restart` of a running node (so each node of a `rolling_restart`); not
+    `drain` (leaderships move, every node stays up) nor the repairs. A test suite compares
+    it before and after each test to know whether the test broke a node."""
+    return _faults[0]
+
+
 def _target(cluster: Cluster, name: str, what: str) -> Node:
     cluster.refuse_external(f"cluster {what}")
     return node_named(name)
@@ -93,6 +105,7 @@ def _network(cluster: Cluster) -> str:
 def kill(cluster: Cluster, name: str) -> None:
     """SIGKILL the node's container: a crashed broker process (the page cache survives)."""
     node = _target(cluster, name, "kill")
+    _faults[0] += 1
     _docker("kill", "--signal", "KILL", node.container)
 
 
@@ -210,6 +223,7 @@ def restart(cluster: Cluster, name: str) -> ClusterStatus:
     if state == "paused":
         _docker("unpause", node.container)
     elif state == "running":
+        _faults[0] += 1
         _docker("restart", "--time", "10", node.container)
     else:
         _docker("start", node.container)
@@ -277,6 +291,7 @@ def start_all(cluster: Cluster) -> ClusterStatus:
 def pause(cluster: Cluster, name: str) -> None:
     """Freeze the node (cgroup freezer): a hung broker that holds its connections open."""
     node = _target(cluster, name, "pause")
+    _faults[0] += 1
     _docker("pause", node.container)
 
 
@@ -290,6 +305,7 @@ def unpause(cluster: Cluster, name: str, wait: bool = True) -> ClusterStatus | N
 def partition(cluster: Cluster, name: str) -> None:
     """Cut the node off the cluster network (and so off its published ports too)."""
     node = _target(cluster, name, "partition")
+    _faults[0] += 1
     _docker("network", "disconnect", _network(cluster), node.container)
 
 

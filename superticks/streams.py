@@ -95,6 +95,7 @@ __all__ = [
     "encode_split_frame",
     "encode_sub_entry_record",
     "filter_part",
+    "forget_nodes",
     "frame_runs",
     "record_middle",
 ]
@@ -495,6 +496,16 @@ def _demote(settings: ConnectionSettings, address: NodeAddress | str) -> None:
 
 def _heard(address: NodeAddress | str) -> None:
     _silent.pop(_key(address), None)
+
+
+def forget_nodes(settings: ConnectionSettings) -> None:
+    """Forget what this process learned of `settings`' nodes (which one answered last, which
+    went silent): its next connection tries them in their configured order, each with the
+    full handshake timeout. For a caller that knows better than that history, e.g. a node
+    that is back after maintenance, or a test placing a connection on a chosen node."""
+    _preferred.pop(settings.nodes, None)
+    for address in settings.nodes:
+        _heard(address)
 
 
 def _key(address: NodeAddress | str) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, node_faults
 from superticks.settings import ClusterSettings, ConnectionSettings
 
 
@@ -38,7 +38,7 @@ def compose_cluster(connection: ConnectionSettings) -> Iterator[Cluster]:
             cluster.stop()
 
 
-_unsure = {"whole": True}  # False once checked, until a chaos test runs
+_unsure = {"whole": True}  # False once checked, until a test breaks a node
 
 
 @pytest.fixture
@@ -50,6 +50,24 @@ def cluster(compose_cluster: Cluster, request: pytest.FixtureRequest) -> Cluster
         compose_cluster.up()
     _unsure["whole"] = request.node.get_closest_marker("chaos") is not None
     return compose_cluster
+
+
+@pytest.fixture(autouse=True)
+def node_faults_are_marked_chaos(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that broke a node (`cluster.chaos.node_faults`: kill, pause, partition, a
+    restart) without the `chaos` mark fails: `make test` budgets and `-m` selections rely on
+    the mark, and the `cluster` fixture would not make sure the cluster is whole after it.
+    Whatever the mark, the next test using `cluster` checks the cluster first."""
+    before = node_faults()
+    yield
+    if node_faults() == before:
+        return
+    _unsure["whole"] = True
+    if request.node.get_closest_marker("chaos") is None:
+        pytest.fail(
+            f"{request.node.nodeid} broke a node ({node_faults() - before} faults) but is not "
+            "marked chaos: add @pytest.mark.chaos"
+        )
 
 
 @pytest.fixture

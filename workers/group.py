@@ -481,6 +481,7 @@ class GroupWorker:
                         part.stored + 1,
                     )
                 settled = self._storable(part)
+                part.lost = False  # the handler is told now: not again at the next activation
                 await self._release(part.index)
                 # what did not settle here is redone, by the successor or by us when it returns
                 part.processed = min(part.processed, settled)

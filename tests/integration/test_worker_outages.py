@@ -56,8 +56,7 @@ def _first_at(connection: ConnectionSettings, node: str) -> ConnectionSettings:
     settings = connection.model_copy(
         update={"nodes": (at, *(a for a in connection.nodes if a != at))}
     )
-    streams._preferred.pop(settings.nodes, None)
-    streams._heard(at)
+    streams.forget_nodes(settings)
     return settings
 
 

@@ -82,6 +82,18 @@ async def test_a_partition_lost_with_its_connection_is_released_before_it_is_ass
     assert handler.told == [("assigned", 2), ("released", 2), ("assigned", 2), ("assigned", 2)]
 
 
+async def test_a_lost_partition_that_then_moves_away_is_released_once() -> None:
+    handler = _Told()
+    worker, part = _worker(handler)
+    await worker._on_activation(part, True)
+    worker._on_lost(part)
+
+    await worker._on_activation(part, False)  # the broker's word comes after the loss
+    await worker._on_activation(part, True)
+
+    assert handler.told == [("assigned", 2), ("released", 2), ("assigned", 2)]
+
+
 async def test_a_stopping_worker_is_not_given_partitions_nor_tells_the_handler() -> None:
     handler = _Told()
     worker, part = _worker(handler)
