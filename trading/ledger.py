@@ -27,10 +27,16 @@ its position in the log, and is not applied. The fold never raises for bad input
 
 Events whose timestamp is after `until_us` are skipped (the log is in publish order, which
 interleaves producers, so each event's own timestamp decides).
+
+Memory: a ledger remembers every order, so that an event for a closed one is refused as such.
+A long-lived one (a strategy's, folding its own events all day) sets `Ledger.closed_kept`: it
+then forgets the oldest closed (filled, cancelled, rejected) orders beyond that many, and an
+event for one of those is refused as for an unknown order.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -146,6 +152,8 @@ class Ledger:
     """The state the events so far imply (see the module docstring)."""
 
     until_us: int | None = None
+    closed_kept: int | None = None
+    """How many closed orders to remember (the oldest forgotten first); None: all."""
     orders: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     invalid: list[Invalid] = field(default_factory=list)
@@ -155,10 +163,23 @@ class Ledger:
     last_timestamp_us: int | None = None  # of events not in the fixed-width form
     _until_text: str | None = None
     _last_text: str | None = None  # the latest fixed-width timestamp applied
+    _closed: deque[str] = field(default_factory=deque)  # ids of closed orders, oldest first
 
     def __post_init__(self) -> None:
         if self.until_us is not None:
             self._until_text = format_timestamp_us(self.until_us)
+        if self.closed_kept is not None and self.closed_kept < 0:
+            raise ValueError(f"closed_kept={self.closed_kept}: must be >= 0 (or None: all)")
+
+    def _closing(self, order_id: str) -> None:
+        """`order_id` was just closed: with `closed_kept`, forget the oldest beyond it."""
+        kept = self.closed_kept
+        if kept is None:
+            return
+        closed = self._closed
+        closed.append(order_id)
+        while len(closed) > kept:
+            self.orders.pop(closed.popleft(), None)
 
     # -- folding -------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any], index: int | None = None) -> bool:
@@ -400,6 +421,8 @@ def _fill(ledger: Ledger, event: WireEvent) -> None:
     # nothing above changed the state: now apply
     order.filled = filled
     order.status = "filled" if complete else "partially_filled"
+    if complete:
+        ledger._closing(order.order_id)
     ledger.positions[order.symbol] = pos
     pos.quantity, pos.cost, pos.realised = held, cost, realised
     pos.fills += 1
@@ -442,6 +465,7 @@ def _cancelled(ledger: Ledger, event: WireEvent) -> None:
     if order.status not in _OPEN:
         raise _Refused(f"cancel after the order was {order.status}")
     order.status = "cancelled"
+    ledger._closing(order.order_id)
 
 
 def _rejected(ledger: Ledger, event: WireEvent) -> None:
@@ -458,10 +482,12 @@ def _rejected(ledger: Ledger, event: WireEvent) -> None:
             _decimal(quantity, "quantity") if quantity is not None else _ZERO,
             status="rejected",
         )
+        ledger._closing(order_id)
         return
     if order.status != "open":
         raise _Refused(f"reject after the order was {order.status}")
     order.status = "rejected"
+    ledger._closing(order_id)
 
 
 def _trade(ledger: Ledger, event: WireEvent) -> None:

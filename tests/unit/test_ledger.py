@@ -280,3 +280,41 @@ def test_a_log_message_that_is_not_an_event_object_is_refused_at_its_offset(
     [refused] = ledger.invalid
     assert refused.index == 7
     assert refused.reason.startswith(reason)
+
+
+def test_a_ledger_that_keeps_n_closed_orders_forgets_the_oldest_closed_never_an_open_one() -> None:
+    ledger = Ledger(closed_kept=2)
+    for event in [
+        created("open", "buy", "100", 0),
+        created("a", "buy", "100", 1),
+        fill("a", "buy", "100", "10.00", 1),
+        created("b", "buy", "100", 2),
+        ev("order_cancelled", 2, order_id="b", symbol="AAPL"),
+        ev("order_rejected", 3, order_id="c", symbol="AAPL", side="buy", quantity="100"),
+        created("d", "sell", "50", 4),
+        fill("d", "sell", "50", "11.00", 4),
+    ]:
+        assert ledger.apply(event), event
+
+    assert sorted(ledger.orders) == ["c", "d", "open"]  # a and b, the oldest closed, forgotten
+    assert position(ledger) == ("50", "10.00", "50.00")  # the fills still counted
+
+
+def test_an_event_for_a_forgotten_order_is_refused_as_for_an_unknown_one() -> None:
+    ledger = Ledger(closed_kept=0)
+    ledger.apply(created("a", "buy", "100"))
+    ledger.apply(fill("a", "buy", "100", "10.00"))
+
+    assert not ledger.apply(ev("order_cancelled", 1, order_id="a", symbol="AAPL"))
+    assert ledger.invalid[-1].reason == "cancel for unknown order 'a'"
+
+
+def test_a_ledger_remembers_every_order_unless_told() -> None:
+    ledger = Ledger()
+    ledger.apply(created("a", "buy", "100"))
+    ledger.apply(fill("a", "buy", "100", "10.00"))
+
+    assert not ledger.apply(ev("order_cancelled", 1, order_id="a", symbol="AAPL"))
+    assert ledger.invalid[-1].reason == "cancel after the order was filled"
+    with pytest.raises(ValueError, match="closed_kept=-1"):
+        Ledger(closed_kept=-1)

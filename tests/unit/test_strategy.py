@@ -9,8 +9,8 @@ import pytest
 from partitioning.codec import Tick, decode_body
 from partitioning.simulator import MarketSimulator
 from trading.events import EventType, TradingEvent
-from trading.ledger import rebuild
-from trading.strategy import MeanReversion, StrategyParams, publishing_id
+from trading.ledger import Ledger, rebuild
+from trading.strategy import CLOSED_ORDERS_KEPT, MeanReversion, StrategyParams, publishing_id
 
 
 def ticks(n: int = 5000, symbols: int = 5) -> list[Tick]:
@@ -72,3 +72,18 @@ def test_publishing_ids_increase_with_the_offset_and_refuse_a_17th_event() -> No
     assert publishing_id(0, 15) < publishing_id(1, 0)
     with pytest.raises(ValueError, match="at most 16"):
         publishing_id(3, 16)
+
+
+def test_its_ledger_keeps_a_bounded_number_of_orders_and_decides_as_one_that_keeps_all() -> None:
+    data = ticks(20_000)
+    params = StrategyParams(threshold_bps=2)
+    bounded = MeanReversion(params, partition=0)
+    unbounded = MeanReversion(params, partition=0, ledger=Ledger())
+
+    for offset, tick in enumerate(data):
+        assert bounded.on_tick(offset, tick) == unbounded.on_tick(offset, tick)
+
+    assert len(unbounded.ledger.orders) > 2 * CLOSED_ORDERS_KEPT  # the run closed many
+    open_orders = len(bounded.ledger.open_orders())
+    assert len(bounded.ledger.orders) <= CLOSED_ORDERS_KEPT + open_orders
+    assert bounded.ledger.positions == unbounded.ledger.positions
