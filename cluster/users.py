@@ -37,8 +37,10 @@ So the roles, for super stream S (partitions ``S-0`` .. ``S-N``, dead letters ``
   may, e.g. the admin).
 * strategy (a worker running the paper strategy): the worker's permissions, plus write and read
   on the audit stream A (``trading_audit_log``; read: its publisher sequence and name lock,
-  which is a single-active-consumer group on A, so it can read the log too). No configure:
-  the admin creates A (the first `AuditLog` started as the admin does), or S-dlq.
+  which is a single-active-consumer group on A, so it can read the log too) and on its
+  checkpoints, ``A_checkpoints``. No configure: the admin creates A (the first `AuditLog`
+  started as the admin does), A_checkpoints (the first checkpoint written as the admin), or
+  S-dlq.
 * aggregator: read on the venues' super streams (``market_data_<venue>``: exchanges,
   partitions, their dead-letter streams), write on their dead-letter streams only; write and
   read on S's partitions and read on S's exchange, like the producer. It cannot publish to a
@@ -70,6 +72,7 @@ __all__ = [
 
 DEFAULT_SUPER_STREAM = "ticks"
 DEFAULT_AUDIT_STREAM = "trading_audit_log"  # trading.audit.AUDIT_STREAM (cluster never imports it)
+CHECKPOINTS = "_checkpoints"  # trading.strategy.checkpoint_stream: the audit stream + this
 VENUE_STREAMS = "market_data_"  # trading.venues.venue_stream's prefix
 NOTHING = "^$"
 
@@ -107,7 +110,7 @@ def role_permissions(
     exchange = re.escape(super_stream)
     partitions = f"{exchange}-[0-9]+"
     dlq = re.escape(dead_letters or f"{super_stream}-dlq")
-    audit = re.escape(audit_stream)
+    audit = f"{re.escape(audit_stream)}(?:{CHECKPOINTS})?"  # the log and its checkpoints
     venues = f"{re.escape(venue_streams)}[A-Za-z0-9._-]+"
     if role is Role.ADMIN:
         return Permissions(".*", ".*", ".*")

@@ -387,6 +387,72 @@ _HELD_MAX = 8  # connections an Admin keeps for `Admin.seal` at most (the oldest
 _SEAL_TIMEOUT_S = 1.0
 
 
+class _StoreFrames:
+    """The store frames written on one connection, which have no answer, and what answers
+    proved of them: an answer to a request written after the first n frames proves those n
+    processed (one connection's frames are processed in order)."""
+
+    __slots__ = ("_latest", "proved", "written")
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.proved = 0
+        # per (stream, reference) with frames not proved yet: (number of its latest frame,
+        # the highest offset among them)
+        self._latest: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def wrote(self, stream: str, reference: str, offset: int) -> None:
+        """A store frame of `offset` for (`stream`, `reference`) is being written."""
+        self.written += 1
+        _, highest = self._latest.get((stream, reference), (0, offset))
+        self._latest[(stream, reference)] = (self.written, max(highest, offset))
+
+    def answered(self, written_before: int) -> None:
+        """An answer came to a request written after the first `written_before` frames."""
+        if written_before > self.proved:
+            self.proved = written_before
+            self._latest = {k: v for k, v in self._latest.items() if v[0] > written_before}
+
+    def unproved(self) -> dict[tuple[str, str], int]:
+        """(stream, reference) -> the highest offset of its frames no answer proved."""
+        return {pair: highest for pair, (_, highest) in self._latest.items()}
+
+
+class _Held:
+    """Connections an `Admin` dropped with store frames no answer proved, kept open for
+    `Admin.seal` (their nodes, frozen or cut off, apply those frames when they resume), each
+    with `_StoreFrames.unproved` of it: at most `limit`, the oldest let go first; one whose node
+    closed it had resumed and applied its frames, and is let go."""
+
+    def __init__(self, limit: int = _HELD_MAX) -> None:
+        self.limit = limit
+        self._kept: list[tuple[Client, dict[tuple[str, str], int]]] = []
+
+    async def keep(self, client: Client, unproved: dict[tuple[str, str], int]) -> None:
+        with contextlib.suppress(Exception):  # it would only say the node is silent
+            await client.stop_task("heartbeat_sender")
+        # the node may close it as it wakes: expected (rstream would log a traceback)
+        client._connection_closed_handler = _closed_quietly
+        self._kept.append((client, unproved))
+        await self.prune()
+
+    async def prune(self) -> None:
+        alive = [k for k in self._kept if k[0].is_connection_alive()]
+        gone = [k for k in self._kept if not k[0].is_connection_alive()]
+        excess = max(0, len(alive) - self.limit)  # the oldest go
+        self._kept = alive[excess:]
+        for client, _ in (*gone, *alive[:excess]):
+            await _let_go(client)
+
+    def alive(self) -> list[tuple[Client, dict[tuple[str, str], int]]]:
+        return [k for k in self._kept if k[0].is_connection_alive()]
+
+    async def let_go_all(self) -> None:
+        kept, self._kept = self._kept, []
+        for client, _ in kept:
+            await _let_go(client)
+
+
 async def _closed_quietly(_info: Any) -> None:
     """A connection-closed handler for a connection nobody uses any more."""
 
@@ -642,13 +708,8 @@ class Admin:
         self._client: Client | None = None
         self._node = 0
         self._subscriptions = 0
-        # store frames on this connection (they have no answer): how many were written, how
-        # many of them an answer proved processed, and per (stream, reference) with frames not
-        # proved yet, the number of its latest frame and the highest offset among them
-        self._stores = 0
-        self._proved = 0
-        self._unproved: dict[tuple[str, str], tuple[int, int]] = {}
-        self._held: list[tuple[Client, dict[tuple[str, str], int]]] = []
+        self._frames = _StoreFrames()  # on the current connection
+        self._held = _Held()
 
     async def start(self) -> None:
         """Connect to the first node that answers (ConnectionFailed when none does)."""
@@ -668,47 +729,21 @@ class Admin:
             _failed(self._settings, self._node)
             if silent:
                 mark_silent(self._settings.nodes[self._node])
-            unproved = self._forget_stores()
+            unproved = self._frames.unproved()
+            self._frames = _StoreFrames()
             if unproved:
-                with contextlib.suppress(Exception):  # it would only say the node is silent
-                    await client.stop_task("heartbeat_sender")
-                # the node may close it as it wakes: expected (rstream would log a traceback)
-                client._connection_closed_handler = _closed_quietly
-                self._held.append((client, unproved))
+                await self._held.keep(client, unproved)
             else:
                 await _close(client)
-            # one whose node closed it had resumed: it applied those frames (in order) already
-            alive = [h for h in self._held if h[0].is_connection_alive()]
-            gone = [h for h in self._held if not h[0].is_connection_alive()]
-            excess = max(0, len(alive) - _HELD_MAX)  # the oldest go
-            self._held = alive[excess:]
-            for kept, _ in (*gone, *alive[:excess]):
-                await _let_go(kept)
+                await self._held.prune()
         await self.start()
 
     async def stop(self) -> None:
         client, self._client = self._client, None
-        held, self._held = self._held, []
-        self._forget_stores()
-        for kept, _ in held:
-            await _let_go(kept)
+        self._frames = _StoreFrames()
+        await self._held.let_go_all()
         if client is not None:
             await _close(client)
-
-    def _forget_stores(self) -> dict[tuple[str, str], int]:
-        """(stream, reference) -> the highest offset of its store frames that no answer proved
-        processed on the connection being dropped; the count starts again for the next one."""
-        unproved = {pair: highest for pair, (_, highest) in self._unproved.items()}
-        self._stores = self._proved = 0
-        self._unproved = {}
-        return unproved
-
-    def _prove(self, stores: int) -> None:
-        """An answer to a request written after the first `stores` store frames: the node
-        processed them (one connection's frames are processed in order)."""
-        if stores > self._proved:
-            self._proved = stores
-            self._unproved = {k: v for k, v in self._unproved.items() if v[0] > stores}
 
     async def seal(self, offsets: dict[tuple[str, str], int]) -> int:
         """Write, to each connection `reconnect` kept open because store frames written to
@@ -724,9 +759,7 @@ class Admin:
         was written is delivered). The caller gives offsets it confirmed through another node,
         only for partitions it still owns."""
         written = 0
-        for client, pairs in self._held:
-            if not client.is_connection_alive():  # its node resumed and closed it: applied
-                continue
+        for client, pairs in self._held.alive():  # one its node closed had resumed: applied
             for (stream, reference), highest in sorted(pairs.items()):
                 offset = offsets.get((stream, reference))
                 if offset is None or offset < highest:
@@ -855,26 +888,25 @@ class Admin:
 
     async def stored_offset(self, stream: str, reference: str) -> int | None:
         """The offset stored under `reference` (a consumer group's name), or None."""
-        stores = self._stores
+        frames = self._frames
+        written = frames.written
         try:
             what = f"querying offset of {reference} on {stream}"
             with _mapped(what, self._needs("read", stream)):
                 stored = int(await self.client.query_offset(stream, reference))
         except StreamError as exc:
             if "OffsetNotFound" in str(exc):
-                self._prove(stores)
+                frames.answered(written)
                 return None
             raise
-        self._prove(stores)
+        frames.answered(written)
         return stored
 
     async def store_offset(self, stream: str, reference: str, offset: int) -> None:
         """Write a store frame (it has no answer: a later `stored_offset` on this
         connection proves it processed; see `seal` for one that may not be)."""
         client = self.client
-        self._stores += 1
-        _, highest = self._unproved.get((stream, reference), (0, offset))
-        self._unproved[(stream, reference)] = (self._stores, max(highest, offset))
+        self._frames.wrote(stream, reference, offset)
         with _mapped(f"storing offset of {reference} on {stream}"):
             await client.store_offset(stream, reference, offset)
 

@@ -93,11 +93,12 @@ async def read_partition_ticks(
     stream: str,
     on_ticks: Callable[[list[int], list[Tick]], None],
     *,
+    start: int = 0,
     end: int,
     timeout_s: float = 300.0,
 ) -> None:
-    """The decodable ticks of partition `stream` from its first offset to `end`, in order
-    (messages that are not ticks are left out, as the worker leaves them out)."""
+    """The decodable ticks of partition `stream` from offset `start` (default: its first) to
+    `end`, in order (messages that are not ticks are left out, as the worker leaves them out)."""
 
     def on_messages(first: int, messages: list[bytes]) -> None:
         ticks, errors = decode_messages(messages)
@@ -109,8 +110,8 @@ async def read_partition_ticks(
         if ticks:
             on_ticks(offsets, ticks)
 
-    if end >= 0:
-        await read_to_end(settings, stream, on_messages, end=end, timeout_s=timeout_s)
+    if end >= start:
+        await read_to_end(settings, stream, on_messages, start=start, end=end, timeout_s=timeout_s)
 
 
 async def last_prices(

@@ -32,28 +32,43 @@ Exactly-once effects, and why they hold across a worker killed mid-run:
   reading the partition from its first offset up to the chunk, publishing nothing.
 
 So a successor that resumes behind the last published decision recomputes the same events under
-the same ids, and the broker keeps the first copy. (The rebuild reads the partition from its
-start: its cost grows with the partition's retention; a checkpoint would bound it.)
+the same ids, and the broker keeps the first copy.
+
+Checkpoints bound the rebuild: every `StrategyHandler.checkpoint_every` ticks of a partition
+(1,000,000 by default) the handler publishes `MeanReversion.snapshot` -- the state after a tick,
+itself a function of the ticks up to it -- to ``<audit stream>_checkpoints`` (JSON, one message
+per checkpoint, publishing id offset + 1 under ``<name>-checkpoint-p<partition>``), once the
+decisions up to that tick are confirmed. A rebuild restores the latest checkpoint of the same
+strategy name, parameters and partition before its chunk and replays only the ticks after it,
+to the same state as a replay from the first offset. Without one (none written yet, or
+``--checkpoint-every 0``) it replays from the first offset, and says so in a warning when
+retention has removed ticks there (the positions before them are then unknown).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from partitioning.codec import Tick
+from partitioning.codec import Tick, frame_message, message_body
 from partitioning.model import us_to_timestamp
+from partitioning.producer import Producer, ProducerConfig
+from superticks.errors import PermissionDenied, StreamError, StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import AUDIT_STREAM, AuditConfig, AuditLog
 from trading.events import EventType, Side, TradingEvent
-from trading.ledger import Ledger
-from trading.reading import read_partition_ticks
+from trading.ledger import Ledger, Order, Position
+from trading.reading import read_partition_ticks, read_to_end
 
 __all__ = [
     "CLOSED_ORDERS_KEPT",
@@ -70,6 +85,20 @@ EVENTS_PER_TICK = 16
 """Publishing ids per tick: a tick's k-th event has id ``offset * 16 + k + 1``."""
 
 _TEN_THOUSAND = Decimal(10_000)
+
+CHECKPOINT_EVERY = 1_000_000
+"""Ticks of a partition between two checkpoints of its strategy state (`StrategyHandler`)."""
+_CHECKPOINT_MAX_BYTES = 900_000  # a publish frame holds at most 1 MiB
+_CHECKPOINT_ARGUMENTS = {"max-age": "30D", "max-length-bytes": 10_000_000_000}
+
+
+def checkpoint_stream(audit_stream: str) -> str:
+    """The stream of the strategy checkpoints kept beside `audit_stream`."""
+    return f"{audit_stream}_checkpoints"
+
+
+SNAPSHOT_VERSION = 1
+"""The layout of `MeanReversion.snapshot` (a checkpoint of another layout is not used)."""
 
 CLOSED_ORDERS_KEPT = 1_000
 """Closed orders a partition's ledger remembers: the strategy never refers to one again after
@@ -130,6 +159,111 @@ class MeanReversion:
     ledger: Ledger = field(default_factory=_ledger)
     symbols: dict[str, _Symbol] = field(default_factory=dict)
     ticks: int = 0
+
+    def snapshot(self, offset: int) -> dict[str, Any]:
+        """The state after the tick at `offset` as JSON-able data (decimals as exact strings):
+        what `restore` needs to go on exactly as this machine would. Open orders are kept with
+        the ledger's positions; closed orders are not (the strategy never refers to one)."""
+        ledger = self.ledger
+        return {
+            "version": SNAPSHOT_VERSION,
+            "strategy": self.params.name,
+            "params": self.params.model_dump(),
+            "partition": self.partition,
+            "offset": offset,
+            "ticks": self.ticks,
+            "symbols": {
+                symbol: {
+                    "prices": [str(p) for p in state.prices],
+                    "total": str(state.total),
+                    "refused": state.refused,
+                    "order": None
+                    if state.order is None
+                    else {
+                        "order_id": state.order.order_id,
+                        "side": str(state.order.side),
+                        "quantity": str(state.order.quantity),
+                        "limit": str(state.order.limit),
+                        "filled": str(state.order.filled),
+                        "age": state.order.age,
+                    },
+                }
+                for symbol, state in self.symbols.items()
+            },
+            "positions": {
+                symbol: {
+                    "quantity": str(pos.quantity),
+                    "cost": str(pos.cost),
+                    "realised": str(pos.realised),
+                    "fills": pos.fills,
+                    "bought": str(pos.bought),
+                    "sold": str(pos.sold),
+                }
+                for symbol, pos in ledger.positions.items()
+            },
+            "open_orders": [
+                {
+                    "order_id": o.order_id,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "quantity": str(o.quantity),
+                    "filled": str(o.filled),
+                    "status": o.status,
+                }
+                for o in ledger.open_orders()
+            ],
+        }
+
+    @classmethod
+    def restore(cls, params: StrategyParams, partition: int, snapshot: dict[str, Any]) -> Self:
+        """The machine `snapshot` describes (`snapshot`'s inverse); ValueError if it is not a
+        snapshot of this strategy, these parameters and this partition."""
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"snapshot version {snapshot.get('version')!r} is not {SNAPSHOT_VERSION}"
+            )
+        if snapshot.get("params") != params.model_dump() or snapshot.get("partition") != partition:
+            raise ValueError("the snapshot is of other parameters or another partition")
+        machine = cls(params, partition)
+        machine.ticks = int(snapshot["ticks"])
+        for symbol, data in snapshot["symbols"].items():
+            state = _Symbol(
+                deque((Decimal(p) for p in data["prices"]), maxlen=params.window),
+                Decimal(data["total"]),
+                refused=bool(data["refused"]),
+            )
+            order = data["order"]
+            if order is not None:
+                state.order = _Order(
+                    order["order_id"],
+                    Side(order["side"]),
+                    Decimal(order["quantity"]),
+                    Decimal(order["limit"]),
+                    Decimal(order["filled"]),
+                    int(order["age"]),
+                )
+            machine.symbols[symbol] = state
+        ledger = machine.ledger
+        for symbol, data in snapshot["positions"].items():
+            ledger.positions[symbol] = Position(
+                symbol,
+                Decimal(data["quantity"]),
+                Decimal(data["cost"]),
+                Decimal(data["realised"]),
+                int(data["fills"]),
+                Decimal(data["bought"]),
+                Decimal(data["sold"]),
+            )
+        for data in snapshot["open_orders"]:
+            ledger.orders[data["order_id"]] = Order(
+                data["order_id"],
+                data["symbol"],
+                data["side"],
+                Decimal(data["quantity"]),
+                Decimal(data["filled"]),
+                data["status"],
+            )
+        return machine
 
     def on_tick(self, offset: int, tick: Tick) -> list[TradingEvent]:
         """The events the tick at `offset` causes (also folded into `ledger`)."""
@@ -284,6 +418,13 @@ class _Active:
     machine: MeanReversion
     log: AuditLog
     next_offset: int
+    checkpointed: int  # the offset of the partition's last checkpoint (-1: none)
+    checkpoints: Producer | None = None  # started at the first checkpoint
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        await self.log.stop(timeout_s)
+        if self.checkpoints is not None:
+            await self.checkpoints.stop(timeout_s)
 
 
 class StrategyHandler:
@@ -300,11 +441,19 @@ class StrategyHandler:
         *,
         super_stream: str = "ticks",
         audit_stream: str = AUDIT_STREAM,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
+        if checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every={checkpoint_every}: must be >= 0 (0: none)")
         self.connection = connection
         self.params = params or StrategyParams()
         self.super_stream = super_stream
         self.audit_stream = audit_stream
+        self.checkpoint_every = checkpoint_every
+        """Write the state of a partition every this many of its ticks (0: never)."""
+        self.checkpoint_stream = checkpoint_stream(audit_stream)
+        self.replayed = 0
+        """Ticks re-read by rebuilds (from a checkpoint, or from a partition's first offset)."""
         self._partitions: list[str] = []
         self._active: dict[int, _Active] = {}
         self._closed_positions: dict[str, str] = {}  # of partitions closed here, by symbol
@@ -338,31 +487,143 @@ class StrategyHandler:
         except BaseException:
             # the state has moved past ticks whose decisions may not be stored: rebuild on retry
             self._active.pop(partition, None)
-            await active.log.stop(timeout_s=1.0)
+            await active.stop(timeout_s=1.0)
             raise
+        every = self.checkpoint_every
+        if every and offsets[-1] - active.checkpointed >= every:
+            await self._checkpoint(partition, active, offsets[-1])
+
+    async def _checkpoint(self, partition: int, active: _Active, offset: int) -> None:
+        """Publish the partition's state after `offset` (not awaiting its confirm: a
+        checkpoint that is lost only makes a later rebuild read more ticks). Its publishing
+        id is `offset` + 1 under a name per partition, so a successor that writes it again
+        stores nothing twice."""
+        active.checkpointed = offset
+        body = orjson.dumps(active.machine.snapshot(offset))
+        if len(body) > _CHECKPOINT_MAX_BYTES:
+            log.warning(
+                "strategy partition %d: its state (%d bytes) exceeds a checkpoint's %d: not "
+                "checkpointed",
+                partition,
+                len(body),
+                _CHECKPOINT_MAX_BYTES,
+            )
+            return
+        try:
+            if active.checkpoints is None:
+                async with Admin(self.connection) as admin:
+                    await admin.create_stream(self.checkpoint_stream, _CHECKPOINT_ARGUMENTS)
+                active.checkpoints = Producer(
+                    ProducerConfig(
+                        connection=self.connection,
+                        stream=self.checkpoint_stream,
+                        name=f"{self.params.name}-checkpoint-p{partition}",
+                        name_wait_s=self.name_wait_s,
+                        max_in_flight=4,
+                    )
+                )
+                await active.checkpoints.start()
+            tag = f"p{partition}"
+            confirm = await active.checkpoints.send_with_ids(
+                [(offset + 1, tag, frame_message(tag, body))]
+            )
+        except PermissionDenied as exc:
+            self.checkpoint_every = 0
+            log.warning(
+                "strategy checkpoints off: %s (an admin creates %s, and the strategy's user "
+                "needs write and read on it)",
+                exc,
+                self.checkpoint_stream,
+            )
+            return
+        except StreamError as exc:
+            log.warning(
+                "strategy partition %d: no checkpoint at offset %d: %s", partition, offset, exc
+            )
+            return
+        confirm.add_done_callback(_checkpoint_confirmed)
+
+    async def _restored(self, partition: int, first_offset: int) -> tuple[MeanReversion, int]:
+        """The partition's latest checkpoint before `first_offset` of this strategy and these
+        parameters, restored, and its offset; else a new machine and -1."""
+        best: dict[str, Any] | None = None
+        name, params = self.params.name, self.params.model_dump()
+
+        def on_messages(_first: int, messages: list[bytes]) -> None:
+            nonlocal best
+            for message in messages:
+                try:
+                    data = orjson.loads(message_body(message))
+                except ValueError:
+                    continue
+                if (
+                    type(data) is dict
+                    and data.get("strategy") == name
+                    and data.get("partition") == partition
+                    and data.get("version") == SNAPSHOT_VERSION
+                    and data.get("params") == params
+                    and type(data.get("offset")) is int
+                    and data["offset"] < first_offset
+                    and (best is None or data["offset"] > best["offset"])
+                ):
+                    best = data
+
+        if first_offset > 0 and self.checkpoint_every:
+            with contextlib.suppress(StreamNotFound, PermissionDenied):  # none to read
+                await read_to_end(self.connection, self.checkpoint_stream, on_messages)
+        if best is not None:
+            try:
+                return MeanReversion.restore(self.params, partition, best), int(best["offset"])
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                log.warning(
+                    "strategy partition %d: the checkpoint at offset %s cannot be restored "
+                    "(%r): rebuilding from the first offset",
+                    partition,
+                    best.get("offset"),
+                    exc,
+                )
+        return MeanReversion(self.params, partition), -1
 
     async def _activate(self, partition: int, first_offset: int) -> _Active:
         old = self._active.pop(partition, None)
         if old is not None:
-            await old.log.stop()
+            await old.stop()
         if not self._partitions:
             async with Admin(self.connection) as admin:
                 self._partitions = await admin.partitions(self.super_stream)
-        machine = MeanReversion(self.params, partition)
+        stream = self._partitions[partition]
+        machine, since = await self._restored(partition, first_offset)
+        if since < 0 and first_offset > 0:
+            async with Admin(self.connection) as admin:
+                first = (await admin.stats(stream)).get("first_chunk_id", 0)
+            if first > 0:
+                log.warning(
+                    "strategy partition %d: retention removed its ticks before offset %d and "
+                    "no checkpoint of %s precedes offset %d: the state (positions included) "
+                    "is rebuilt from offset %d on only",
+                    partition,
+                    first,
+                    self.params.name,
+                    first_offset,
+                    first,
+                )
+        replayed = machine.ticks
 
         def replay(offsets: list[int], ticks: list[Tick]) -> None:
             for offset, tick in zip(offsets, ticks, strict=True):
                 machine.on_tick(offset, tick)
 
         await read_partition_ticks(
-            self.connection, self._partitions[partition], replay, end=first_offset - 1
+            self.connection, stream, replay, start=since + 1, end=first_offset - 1
         )
         self.rebuilds += 1
+        self.replayed += machine.ticks - replayed
         log.info(
-            "strategy partition %d: state rebuilt from %d ticks before offset %d",
+            "strategy partition %d: state rebuilt before offset %d from %s and %d ticks",
             partition,
-            machine.ticks,
             first_offset,
+            "the first offset" if since < 0 else f"the checkpoint at offset {since}",
+            machine.ticks - replayed,
         )
         audit = AuditLog(
             AuditConfig(
@@ -373,7 +634,7 @@ class StrategyHandler:
             )
         )
         await audit.start()
-        active = _Active(machine, audit, first_offset)
+        active = _Active(machine, audit, first_offset, checkpointed=max(since, first_offset - 1))
         self._active[partition] = active
         return active
 
@@ -401,11 +662,16 @@ class StrategyHandler:
         if active is not None:
             for symbol, pos in active.machine.ledger.positions.items():
                 self._closed_positions[symbol] = str(pos.quantity)
-            await active.log.stop()
+            await active.stop()
 
     async def close(self) -> None:
         """Flush and close every audit publisher; safe twice."""
         self._closed_positions = self.positions()
         actives, self._active = list(self._active.values()), {}
         for active in actives:
-            await active.log.stop()
+            await active.stop()
+
+
+def _checkpoint_confirmed(confirm: asyncio.Future[None]) -> None:
+    if not confirm.cancelled() and confirm.exception() is not None:
+        log.warning("a strategy checkpoint was not stored: %r", confirm.exception())

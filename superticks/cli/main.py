@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from superticks.cli.stdio import whole_writes
 from superticks.errors import SuperticksError
 
 __all__ = ["build_parser", "main"]
@@ -92,6 +93,7 @@ def _apply_connection_flags(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    whole_writes()  # a long write to a pipe is never cut short (see superticks.cli.stdio)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

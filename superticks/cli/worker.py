@@ -10,7 +10,14 @@ import sys
 import time
 from typing import Any
 
-from superticks.cli.args import name, port, positive_float, positive_int, stream_name
+from superticks.cli.args import (
+    name,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+    stream_name,
+)
 from superticks.cli.loop import run
 from superticks.errors import ConfigError, SuperticksError
 
@@ -73,6 +80,13 @@ def register(commands: Any) -> None:
     )
     strategy.add_argument(
         "--audit-stream", type=stream_name, default="trading_audit_log", help="the audit log"
+    )
+    strategy.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=1_000_000,
+        help="ticks of a partition between checkpoints of its state (in AUDIT-STREAM"
+        "_checkpoints; a rebuild replays only the ticks after the latest; 0: none) (1000000)",
     )
     parser.add_argument(
         "--record-dir",
@@ -219,7 +233,11 @@ def _run(args: argparse.Namespace) -> int:
             )
             raise ConfigError(f"invalid strategy options: {problems}") from None
         handler = StrategyHandler(
-            connection, params, super_stream=config.super_stream, audit_stream=args.audit_stream
+            connection,
+            params,
+            super_stream=config.super_stream,
+            audit_stream=args.audit_stream,
+            checkpoint_every=args.checkpoint_every,
         )
     elif args.handler_name == "bbo":
         from trading.venues import BboHandler

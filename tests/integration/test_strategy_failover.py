@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from partitioning.codec import message_body
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from superticks.errors import StreamError
@@ -22,7 +23,7 @@ from superticks.streams import Admin
 from trading.events import event_body
 from trading.ledger import rebuild
 from trading.reading import read_to_end
-from trading.strategy import StrategyHandler, StrategyParams
+from trading.strategy import StrategyHandler, StrategyParams, checkpoint_stream
 from workers.group import GroupWorker, WorkerConfig
 
 pytestmark = pytest.mark.cluster
@@ -39,7 +40,7 @@ async def audit_streams(connection: ConnectionSettings, unique: str) -> AsyncIte
     async with Admin(connection) as admin:
         for name in names:
             await admin.delete_stream(name)
-            await admin.delete_stream(name)
+            await admin.delete_stream(checkpoint_stream(name))
 
 
 async def feed(
@@ -58,7 +59,9 @@ def worker(super_stream: str, group: str, audit: str, name: str, *extra: str) ->
         sys.executable, "-m", "superticks", "worker", "--group", group, "--name", name,
         "--super-stream", super_stream, "--handler", "strategy", "--audit-stream", audit,
         "--strategy-name", PARAMS.name, "--threshold-bps", str(PARAMS.threshold_bps),
-        "--quantity", str(PARAMS.quantity), *extra,
+        "--quantity", str(PARAMS.quantity),
+        # checkpoints every 3,000 ticks of a partition: the successor's rebuild starts at one
+        "--checkpoint-every", "3000", *extra,
     ]  # fmt: skip
 
 
@@ -169,6 +172,16 @@ async def test_a_killed_strategy_worker_replaced_writes_the_same_log_and_positio
         assert [e["event_id"] for e in killed if e["source"].startswith(tag)] == [
             e["event_id"] for e in whole if e["source"].startswith(tag)
         ]
+    checkpoints: list[dict[str, Any]] = []
+    await read_to_end(
+        connection,
+        checkpoint_stream(failover),
+        lambda _first, messages: checkpoints.extend(
+            orjson.loads(message_body(m)) for m in messages
+        ),
+    )
+    # the partitions with 3,000 ticks or more had checkpoints for a rebuild to start at
+    assert {c["partition"] for c in checkpoints}, "no checkpoint was written"
     after_failover, uninterrupted = rebuild(killed), rebuild(whole)
     assert after_failover.invalid == uninterrupted.invalid == []
     assert after_failover.summary() == uninterrupted.summary()

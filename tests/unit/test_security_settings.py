@@ -15,6 +15,7 @@ from superticks.errors import ConfigError, PermissionDenied, TlsError
 from superticks.settings import TLS_NODES, ConnectionSettings, NodeAddress, Role, load_settings
 from superticks.streams import _Access, _mapped
 from superticks.tls import client_context
+from trading.strategy import checkpoint_stream
 
 
 @pytest.fixture(autouse=True)
@@ -110,6 +111,9 @@ def _allows(pattern: str, name: str) -> bool:
     return re.search(pattern, name) is not None
 
 
+CHECKPOINTS = checkpoint_stream("trading_audit_log")  # the strategy's checkpoints
+
+
 @pytest.mark.parametrize(
     ("role", "kind", "allowed", "refused"),
     [
@@ -123,11 +127,11 @@ def _allows(pattern: str, name: str) -> bool:
         (Role.MONITORING, "write", [], ["ticks", "ticks-0", "ticks-dlq"]),
         (Role.MONITORING, "configure", [], ["ticks", "ticks-0", "ticks-dlq"]),
         (Role.ADMIN, "configure", ["ticks", "ticks-0", "anything"], []),
-        (Role.STRATEGY, "write", ["ticks-dlq", "trading_audit_log"],
-            ["ticks-0", "trading_audit_logx", "market_data_nyse-0"]),
-        (Role.STRATEGY, "read", ["ticks", "ticks-1", "ticks-dlq", "trading_audit_log"],
-            ["market_data_nyse-0", "other-1"]),
-        (Role.STRATEGY, "configure", [], ["ticks", "trading_audit_log"]),
+        (Role.STRATEGY, "write", ["ticks-dlq", "trading_audit_log", CHECKPOINTS],
+            ["ticks-0", "trading_audit_logx", "market_data_nyse-0", "trading_audit_log_c"]),
+        (Role.STRATEGY, "read", ["ticks", "ticks-1", "ticks-dlq", "trading_audit_log",
+            CHECKPOINTS], ["market_data_nyse-0", "other-1"]),
+        (Role.STRATEGY, "configure", [], ["ticks", "trading_audit_log", CHECKPOINTS]),
         (Role.AGGREGATOR, "write", ["ticks-0", "ticks-2", "market_data_nyse-dlq"],
             ["ticks-dlq", "market_data_nyse-0", "market_data_nyse", "trading_audit_log"]),
         (Role.AGGREGATOR, "read", ["ticks", "ticks-0", "market_data_nyse", "market_data_cboe-1",

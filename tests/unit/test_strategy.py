@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pytest
 
 from partitioning.codec import Tick, decode_body
@@ -87,3 +88,33 @@ def test_its_ledger_keeps_a_bounded_number_of_orders_and_decides_as_one_that_kee
     open_orders = len(bounded.ledger.open_orders())
     assert len(bounded.ledger.orders) <= CLOSED_ORDERS_KEPT + open_orders
     assert bounded.ledger.positions == unbounded.ledger.positions
+
+
+def test_a_machine_restored_from_a_snapshot_goes_on_exactly_as_the_original() -> None:
+    params = StrategyParams(threshold_bps=2, quantity=700)
+    data = ticks()
+    original = MeanReversion(params, partition=0)
+    for offset, tick in enumerate(data[:2500]):
+        original.on_tick(offset, tick)
+    stored = orjson.loads(orjson.dumps(original.snapshot(2499)))  # as a checkpoint travels
+
+    restored = MeanReversion.restore(params, 0, stored)
+
+    assert stored["offset"] == 2499
+    for offset, tick in enumerate(data[2500:], start=2500):
+        assert restored.on_tick(offset, tick) == original.on_tick(offset, tick)
+    assert restored.ledger.positions == original.ledger.positions
+    assert restored.snapshot(len(data) - 1) == original.snapshot(len(data) - 1)
+
+
+def test_a_snapshot_of_other_parameters_or_another_partition_is_refused() -> None:
+    params = StrategyParams(threshold_bps=2)
+    machine = MeanReversion(params, partition=1)
+    snapshot = machine.snapshot(-1)
+
+    with pytest.raises(ValueError, match="other parameters or another partition"):
+        MeanReversion.restore(StrategyParams(threshold_bps=3), 1, snapshot)
+    with pytest.raises(ValueError, match="other parameters or another partition"):
+        MeanReversion.restore(params, 2, snapshot)
+    with pytest.raises(ValueError, match="snapshot version"):
+        MeanReversion.restore(params, 1, {**snapshot, "version": 99})

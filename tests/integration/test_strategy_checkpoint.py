@@ -1,0 +1,113 @@
+"""A strategy checkpoints each partition's state, and a rebuild replays only the ticks after the
+latest checkpoint before it: the same state as a replay from the first offset, for a fraction of
+the reading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+import pytest
+
+from partitioning.codec import Tick, message_body
+from partitioning.producer import Producer, ProducerConfig
+from partitioning.simulator import MarketSimulator
+from superticks.settings import ConnectionSettings
+from superticks.streams import Admin
+from trading.reading import read_partition_ticks, read_to_end
+from trading.strategy import StrategyHandler, StrategyParams, checkpoint_stream
+from workers.group import GroupWorker, WorkerConfig
+from workers.handlers import TickHandler
+
+pytestmark = pytest.mark.cluster
+
+TICKS = 9_000
+PARAMS = StrategyParams(name="ckpt", threshold_bps=2, quantity=700)
+
+
+@pytest.fixture
+async def audit_stream(connection: ConnectionSettings, unique: str) -> AsyncIterator[str]:
+    name = f"{unique}-audit"
+    yield name
+    async with Admin(connection) as admin:
+        for stream in (name, checkpoint_stream(name)):
+            await admin.delete_stream(stream)
+
+
+async def partition_ticks(
+    connection: ConnectionSettings, stream: str
+) -> tuple[list[int], list[Tick]]:
+    async with Admin(connection) as admin:
+        end = await admin.last_offset(stream)
+    offsets: list[int] = []
+    ticks: list[Tick] = []
+
+    def add(more_offsets: list[int], more_ticks: list[Tick]) -> None:
+        offsets.extend(more_offsets)
+        ticks.extend(more_ticks)
+
+    await read_partition_ticks(connection, stream, add, end=end)
+    return offsets, ticks
+
+
+async def handled_by_a_group(
+    connection: ConnectionSettings, super_stream: str, group: str, handler: TickHandler
+) -> None:
+    config = WorkerConfig(connection=connection, super_stream=super_stream, group=group)
+    async with GroupWorker(config, handler) as worker:
+        for _ in range(600):
+            if worker.consumed >= TICKS:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the group handled {worker.consumed} of {TICKS} ticks")
+
+
+async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_state(
+    connection: ConnectionSettings,
+    unique: str,
+    new_super_stream: Callable[[int], Awaitable[str]],
+    audit_stream: str,
+) -> None:
+    super_stream = await new_super_stream(1)
+    config = ProducerConfig(connection=connection, super_stream=super_stream, name=unique)
+    async with Producer(config) as producer:
+        await (await producer.send_batch(MarketSimulator(20, seed=3).batch(TICKS)))
+
+    first = StrategyHandler(
+        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
+        checkpoint_every=2_000,
+    )  # fmt: skip
+    await handled_by_a_group(connection, super_stream, f"{unique}-a", first)
+    await first.close()
+
+    checkpoints: list[int] = []
+
+    def on_messages(_first: int, messages: list[bytes]) -> None:
+        checkpoints.extend(orjson.loads(message_body(m))["offset"] for m in messages)
+
+    await read_to_end(connection, checkpoint_stream(audit_stream), on_messages)
+    assert len(checkpoints) >= 3, checkpoints  # one every 2,000 ticks or more
+    assert checkpoints == sorted(checkpoints)
+
+    # a successor given the partition's ticks from 150 after a checkpoint: its state is
+    # rebuilt from that checkpoint and those 150 ticks
+    offsets, ticks = await partition_ticks(connection, f"{super_stream}-0")
+    last = offsets.index(max(c for c in checkpoints if c < offsets[-400])) + 1 + 150
+    successor = StrategyHandler(
+        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
+        checkpoint_every=2_000,
+    )  # fmt: skip
+    await successor.handle_batch(0, offsets[last:], ticks[last:])
+    await successor.close()
+    from_start = StrategyHandler(
+        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
+        checkpoint_every=0,  # no checkpoint read
+    )  # fmt: skip
+    await from_start.handle_batch(0, offsets[last:], ticks[last:])
+    await from_start.close()
+
+    assert successor.replayed == 150
+    assert from_start.replayed == last  # every tick before the chunk
+    assert successor.positions() == from_start.positions() == first.positions()
+    assert successor.published == from_start.published > 0  # the same decisions
