@@ -39,7 +39,8 @@ Checkpoints bound the rebuild: every `StrategyHandler.checkpoint_every` ticks of
 itself a function of the ticks up to it -- to ``<audit stream>_checkpoints`` (JSON, one message
 per checkpoint, publishing id offset + 1 under ``<name>-checkpoint-p<partition>``), once the
 decisions up to that tick are confirmed. A rebuild restores the latest checkpoint of the same
-strategy name, parameters and partition before its chunk and replays only the ticks after it,
+strategy name, parameters and partition before its chunk (read back from the stream's end) and
+replays only the ticks after it,
 to the same state as a replay from the first offset. Without one (none written yet, or
 ``--checkpoint-every 0``) it replays from the first offset, and says so in a warning when
 retention has removed ticks there (the positions before them are then unknown).
@@ -51,7 +52,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Self
@@ -89,6 +90,7 @@ _TEN_THOUSAND = Decimal(10_000)
 CHECKPOINT_EVERY = 1_000_000
 """Ticks of a partition between two checkpoints of its strategy state (`StrategyHandler`)."""
 _CHECKPOINT_MAX_BYTES = 900_000  # a publish frame holds at most 1 MiB
+_CHECKPOINT_WINDOW = 100  # checkpoints a rebuild reads at a time, from the newest back
 _CHECKPOINT_ARGUMENTS = {"max-age": "30D", "max-length-bytes": 10_000_000_000}
 
 
@@ -543,6 +545,25 @@ class StrategyHandler:
             return
         confirm.add_done_callback(_checkpoint_confirmed)
 
+    async def _read_back(
+        self, on_messages: Callable[[int, list[bytes]], None], found: Callable[[], bool]
+    ) -> None:
+        """Read the checkpoint stream backwards, `_CHECKPOINT_WINDOW` messages at a time, until
+        `found()`. A partition's stored checkpoints only go up (a lower publishing id than the
+        last stored under its name is dropped), so the first window from the end with one
+        before the offset sought holds the latest such: a rebuild reads the last few
+        checkpoints, not the stream's whole retention."""
+        stream = self.checkpoint_stream
+        async with Admin(self.connection) as admin:
+            if not await admin.stream_exists(stream):
+                return
+            end = await admin.last_offset(stream)
+            first = max(0, (await admin.stats(stream)).get("first_chunk_id", 0))
+        while end >= first and not found():
+            start = max(first, end - _CHECKPOINT_WINDOW + 1)
+            await read_to_end(self.connection, stream, on_messages, start=start, end=end)
+            end = start - 1
+
     async def _restored(self, partition: int, first_offset: int) -> tuple[MeanReversion, int]:
         """The partition's latest checkpoint before `first_offset` of this strategy and these
         parameters, restored, and its offset; else a new machine and -1."""
@@ -570,7 +591,7 @@ class StrategyHandler:
 
         if first_offset > 0 and self.checkpoint_every:
             with contextlib.suppress(StreamNotFound, PermissionDenied):  # none to read
-                await read_to_end(self.connection, self.checkpoint_stream, on_messages)
+                await self._read_back(on_messages, lambda: best is not None)
         if best is not None:
             try:
                 return MeanReversion.restore(self.params, partition, best), int(best["offset"])

@@ -4,17 +4,18 @@ the reading."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
+from _streams import eventually
 
 from partitioning.codec import Tick, message_body
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
+from trading import strategy
 from trading.reading import read_partition_ticks, read_to_end
 from trading.strategy import StrategyHandler, StrategyParams, checkpoint_stream
 from workers.group import GroupWorker, WorkerConfig
@@ -56,11 +57,7 @@ async def handled_by_a_group(
 ) -> None:
     config = WorkerConfig(connection=connection, super_stream=super_stream, group=group)
     async with GroupWorker(config, handler) as worker:
-        for _ in range(600):
-            if worker.consumed >= TICKS:
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the group handled {worker.consumed} of {TICKS} ticks")
+        await eventually(lambda: worker.consumed >= TICKS, "every tick handled", timeout_s=60)
 
 
 async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_state(
@@ -68,7 +65,10 @@ async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_st
     unique: str,
     new_super_stream: Callable[[int], Awaitable[str]],
     audit_stream: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the checkpoints are read back one at a time from the newest: later ones are passed over
+    monkeypatch.setattr(strategy, "_CHECKPOINT_WINDOW", 1)
     super_stream = await new_super_stream(1)
     config = ProducerConfig(connection=connection, super_stream=super_stream, name=unique)
     async with Producer(config) as producer:
