@@ -63,7 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from partitioning.codec import Tick, frame_message, message_body
 from partitioning.model import us_to_timestamp
 from partitioning.producer import Producer, ProducerConfig
-from superticks.errors import PermissionDenied, StreamError, StreamNotFound
+from superticks.errors import PermissionDenied, StreamNotFound, SuperticksError
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import AUDIT_STREAM, AuditConfig, AuditLog
@@ -538,10 +538,13 @@ class StrategyHandler:
                 self.checkpoint_stream,
             )
             return
-        except StreamError as exc:
+        except SuperticksError as exc:  # a checkpoint never fails the handler
             log.warning(
                 "strategy partition %d: no checkpoint at offset %d: %s", partition, offset, exc
             )
+            producer, active.checkpoints = active.checkpoints, None  # the next one starts anew
+            if producer is not None:
+                await producer.stop(timeout_s=1.0)
             return
         confirm.add_done_callback(_checkpoint_confirmed)
 

@@ -9,6 +9,9 @@ import pytest
 
 from partitioning.codec import Tick, decode_body
 from partitioning.simulator import MarketSimulator
+from superticks.errors import ProducerClosed
+from superticks.settings import ConnectionSettings
+from trading import strategy
 from trading.events import EventType, TradingEvent
 from trading.ledger import Ledger, rebuild
 from trading.strategy import CLOSED_ORDERS_KEPT, MeanReversion, StrategyParams, publishing_id
@@ -118,3 +121,54 @@ def test_a_snapshot_of_other_parameters_or_another_partition_is_refused() -> Non
         MeanReversion.restore(params, 2, snapshot)
     with pytest.raises(ValueError, match="snapshot version"):
         MeanReversion.restore(params, 1, {**snapshot, "version": 99})
+
+
+class _NoAdmin:
+    """`Admin` where the checkpoint stream already exists."""
+
+    def __init__(self, settings: object) -> None:
+        pass
+
+    async def __aenter__(self) -> _NoAdmin:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        pass
+
+    async def create_stream(self, name: str, arguments: object) -> bool:
+        return False
+
+
+class _RefusedProducer:
+    """A checkpoint producer whose sends fail (its producer failed: the cluster went away)."""
+
+    stops = 0
+
+    def __init__(self, config: object) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def send_with_ids(self, items: object) -> None:
+        raise ProducerClosed("the producer failed: reconnecting gave up")
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        _RefusedProducer.stops += 1
+
+
+async def test_a_checkpoint_that_fails_never_fails_the_handler_and_is_tried_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(strategy, "Admin", _NoAdmin)
+    monkeypatch.setattr(strategy, "Producer", _RefusedProducer)
+    monkeypatch.setattr(_RefusedProducer, "stops", 0)
+    handler = strategy.StrategyHandler(ConnectionSettings(), StrategyParams(), checkpoint_every=1)
+    active = strategy._Active(MeanReversion(StrategyParams(), 0), None, 0, -1)  # type: ignore[arg-type]
+
+    await handler._checkpoint(0, active, 10)  # raises nothing
+    await handler._checkpoint(0, active, 20)
+
+    assert active.checkpoints is None  # dropped: the next checkpoint starts a producer again
+    assert _RefusedProducer.stops == 2
+    assert (active.checkpointed, handler.checkpoint_every) == (20, 1)
