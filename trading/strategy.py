@@ -91,6 +91,8 @@ CHECKPOINT_EVERY = 1_000_000
 """Ticks of a partition between two checkpoints of its strategy state (`StrategyHandler`)."""
 _CHECKPOINT_MAX_BYTES = 900_000  # a publish frame holds at most 1 MiB
 _CHECKPOINT_WINDOW = 100  # checkpoints a rebuild reads at a time, from the newest back
+_CHECKPOINT_SCAN = 10_000  # ... and at most this many in all (the stream may hold other
+# strategies' checkpoints: one that has none there must not read the whole retention)
 _CHECKPOINT_ARGUMENTS = {"max-age": "30D", "max-length-bytes": 10_000_000_000}
 
 
@@ -555,13 +557,14 @@ class StrategyHandler:
         `found()`. A partition's stored checkpoints only go up (a lower publishing id than the
         last stored under its name is dropped), so the first window from the end with one
         before the offset sought holds the latest such: a rebuild reads the last few
-        checkpoints, not the stream's whole retention."""
+        checkpoints, not the stream's whole retention (at most the last `_CHECKPOINT_SCAN`)."""
         stream = self.checkpoint_stream
         async with Admin(self.connection) as admin:
             if not await admin.stream_exists(stream):
                 return
             end = await admin.last_offset(stream)
             first = max(0, (await admin.stats(stream)).get("first_chunk_id", 0))
+        first = max(first, end - _CHECKPOINT_SCAN + 1)
         while end >= first and not found():
             start = max(first, end - _CHECKPOINT_WINDOW + 1)
             await read_to_end(self.connection, stream, on_messages, start=start, end=end)

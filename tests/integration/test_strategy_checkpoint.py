@@ -93,7 +93,8 @@ async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_st
     # a successor given the partition's ticks from 150 after a checkpoint: its state is
     # rebuilt from that checkpoint and those 150 ticks
     offsets, ticks = await partition_ticks(connection, f"{super_stream}-0")
-    last = offsets.index(max(c for c in checkpoints if c < offsets[-400])) + 1 + 150
+    # the second-to-last checkpoint: the last one, later than the chunk, is passed over
+    last = offsets.index(checkpoints[-2]) + 1 + 150
     successor = StrategyHandler(
         connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
         checkpoint_every=2_000,
@@ -107,7 +108,18 @@ async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_st
     await from_start.handle_batch(0, offsets[last:], ticks[last:])
     await from_start.close()
 
+    # a rebuild reads back at most _CHECKPOINT_SCAN checkpoints: with none among them, it
+    # replays from the first offset
+    monkeypatch.setattr(strategy, "_CHECKPOINT_SCAN", 1)
+    beyond = StrategyHandler(
+        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
+        checkpoint_every=2_000,
+    )  # fmt: skip
+    await beyond.handle_batch(0, offsets[last:], ticks[last:])
+    await beyond.close()
+
     assert successor.replayed == 150
-    assert from_start.replayed == last  # every tick before the chunk
+    assert from_start.replayed == beyond.replayed == last  # every tick before the chunk
+    assert beyond.positions() == successor.positions()
     assert successor.positions() == from_start.positions() == first.positions()
     assert successor.published == from_start.published > 0  # the same decisions
