@@ -95,31 +95,26 @@ async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_st
     offsets, ticks = await partition_ticks(connection, f"{super_stream}-0")
     # the second-to-last checkpoint: the last one, later than the chunk, is passed over
     last = offsets.index(checkpoints[-2]) + 1 + 150
-    successor = StrategyHandler(
-        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
-        checkpoint_every=2_000,
-    )  # fmt: skip
-    await successor.handle_batch(0, offsets[last:], ticks[last:])
-    await successor.close()
-    from_start = StrategyHandler(
-        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
-        checkpoint_every=0,  # no checkpoint read
-    )  # fmt: skip
-    await from_start.handle_batch(0, offsets[last:], ticks[last:])
-    await from_start.close()
 
+    async def successor(checkpoint_every: int) -> StrategyHandler:
+        """A new handler given the partition's ticks from `last` on: it rebuilds first."""
+        handler = StrategyHandler(
+            connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
+            checkpoint_every=checkpoint_every,
+        )  # fmt: skip
+        await handler.handle_batch(0, offsets[last:], ticks[last:])
+        await handler.close()
+        return handler
+
+    from_checkpoint = await successor(2_000)
+    from_start = await successor(0)  # no checkpoint read
     # a rebuild reads back at most _CHECKPOINT_SCAN checkpoints: with none among them, it
     # replays from the first offset
     monkeypatch.setattr(strategy, "_CHECKPOINT_SCAN", 1)
-    beyond = StrategyHandler(
-        connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
-        checkpoint_every=2_000,
-    )  # fmt: skip
-    await beyond.handle_batch(0, offsets[last:], ticks[last:])
-    await beyond.close()
+    beyond = await successor(2_000)
 
-    assert successor.replayed == 150
+    assert from_checkpoint.replayed == 150
     assert from_start.replayed == beyond.replayed == last  # every tick before the chunk
-    assert beyond.positions() == successor.positions()
-    assert successor.positions() == from_start.positions() == first.positions()
-    assert successor.published == from_start.published > 0  # the same decisions
+    assert beyond.positions() == from_checkpoint.positions()
+    assert from_checkpoint.positions() == from_start.positions() == first.positions()
+    assert from_checkpoint.published == from_start.published > 0  # the same decisions
