@@ -33,11 +33,13 @@ async def read_to_end(
 ) -> int:
     """Deliver `stream`'s messages from offset `start` to `end` (default: the last offset now)
     to `on_messages`, in order; returns the last offset read (-1: nothing). Raises
-    `StreamNotFound`, or `ReplayTimeout` if the end is not reached within `timeout_s`."""
-    async with Admin(settings) as admin:
-        if not await admin.stream_exists(stream):
-            raise StreamNotFound(f"stream {stream!r} does not exist")
-        if end is None:
+    `StreamNotFound` (unless `end` < `start`: nothing to read), or `ReplayTimeout` if the end
+    is not reached within `timeout_s`. With `end` given, it makes one connection, not two (a
+    strategy's rebuild reads its checkpoints back a window at a time)."""
+    if end is None:
+        async with Admin(settings) as admin:
+            if not await admin.stream_exists(stream):
+                raise StreamNotFound(f"stream {stream!r} does not exist")
             end = await admin.last_offset(stream)
     if end < start:
         return end

@@ -423,10 +423,17 @@ class _Active:
     log: AuditLog
     next_offset: int
     checkpointed: int  # the offset of the partition's last checkpoint (-1: none)
-    checkpoints: Producer | None = None  # started at the first checkpoint
+    checkpoints: Producer | None = None  # the checkpoint publisher, once started
+    warming: asyncio.Task[Producer] | None = None  # its start, begun at activation
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         await self.log.stop(timeout_s)
+        if self.warming is not None:  # a start under way is cancelled; one done is stopped
+            self.warming.cancel()
+            started = (await asyncio.gather(self.warming, return_exceptions=True))[0]
+            self.warming = None
+            if isinstance(started, Producer):
+                self.checkpoints = started
         if self.checkpoints is not None:
             await self.checkpoints.stop(timeout_s)
 
@@ -501,7 +508,15 @@ class StrategyHandler:
         """Publish the partition's state after `offset` (not awaiting its confirm: a
         checkpoint that is lost only makes a later rebuild read more ticks). Its publishing
         id is `offset` + 1 under a name per partition, so a successor that writes it again
-        stores nothing twice."""
+        stores nothing twice. The publisher starts in the background when the partition is
+        activated (a start took 1-2 s on a loaded machine, and up to `name_wait_s` while the
+        previous worker still holds the name): until it has, the checkpoint is put off to the
+        next call, so the handler never waits for it."""
+        warming = active.warming
+        if warming is not None:
+            if not warming.done():
+                return  # tried again at the next call
+            active.warming = None
         active.checkpointed = offset
         body = orjson.dumps(active.machine.snapshot(offset))
         if len(body) > _CHECKPOINT_MAX_BYTES:
@@ -515,18 +530,9 @@ class StrategyHandler:
             return
         try:
             if active.checkpoints is None:
-                async with Admin(self.connection) as admin:
-                    await admin.create_stream(self.checkpoint_stream, _CHECKPOINT_ARGUMENTS)
-                active.checkpoints = Producer(
-                    ProducerConfig(
-                        connection=self.connection,
-                        stream=self.checkpoint_stream,
-                        name=f"{self.params.name}-checkpoint-p{partition}",
-                        name_wait_s=self.name_wait_s,
-                        max_in_flight=4,
-                    )
-                )
-                await active.checkpoints.start()
+                # the start begun at activation (what it raised, raised here), or a new one
+                started = warming if warming is not None else self._checkpoints(partition)
+                active.checkpoints = await started
             tag = f"p{partition}"
             confirm = await active.checkpoints.send_with_ids(
                 [(offset + 1, tag, frame_message(tag, body))]
@@ -549,6 +555,22 @@ class StrategyHandler:
                 await producer.stop(timeout_s=1.0)
             return
         confirm.add_done_callback(_checkpoint_confirmed)
+
+    async def _checkpoints(self, partition: int) -> Producer:
+        """The partition's checkpoint publisher, started (the stream created if need be)."""
+        async with Admin(self.connection) as admin:
+            await admin.create_stream(self.checkpoint_stream, _CHECKPOINT_ARGUMENTS)
+        producer = Producer(
+            ProducerConfig(
+                connection=self.connection,
+                stream=self.checkpoint_stream,
+                name=f"{self.params.name}-checkpoint-p{partition}",
+                name_wait_s=self.name_wait_s,
+                max_in_flight=4,
+            )
+        )
+        await producer.start()
+        return producer
 
     async def _read_back(
         self, on_messages: Callable[[int, list[bytes]], None], found: Callable[[], bool]
@@ -662,6 +684,10 @@ class StrategyHandler:
         )
         await audit.start()
         active = _Active(machine, audit, first_offset, checkpointed=max(since, first_offset - 1))
+        if self.checkpoint_every:
+            active.warming = asyncio.create_task(
+                self._checkpoints(partition), name=f"checkpoints-p{partition}"
+            )
         self._active[partition] = active
         return active
 

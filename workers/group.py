@@ -46,7 +46,11 @@ has gone unstored for `max_unstored_ms` (counted from the last confirmed store, 
 first chunk handled after it when the partition was idle in between: a quiet partition's next
 chunks do not wait for a store), the next chunk waits (and so does the broker, which gets no
 credit) until a store is read back, or the partition moves away. So a successor redoes at most
-that much of a partition after an outage, not everything since the outage began.
+that much of a partition after an outage, not everything since the outage began. A partition
+just activated handles its first chunk, then waits for a store of it to be read back before the
+next: that the group's offset could be read proves nothing about stores, which need the stream's
+leader to write them (after a whole-cluster restart, a worker read its offset, then handled 1 s
+of backlog, 9,643 ticks, whose stores all timed out, and its successor handled them again).
 
 Failures: a message that does not decode, or whose handler call still raises after
 `handler_retries` retries (exponential back-off from `retry_backoff_ms`), is written to the
@@ -160,7 +164,8 @@ class WorkerConfig(BaseModel):
     """A partition that has handled ticks whose offsets went unstored for longer than this
     (since its last confirmed store, or since the first chunk it handled after that store if
     it was idle in between) handles nothing more until a store succeeds (bounds what a
-    successor redoes after an outage)."""
+    successor redoes after an outage). A partition just activated waits after its first chunk
+    until a store is read back, whatever this says."""
     give_up_after_s: float | None = Field(default=None, gt=0)
     """Fail after this long without being able to reach the cluster (None: never give up)."""
 
@@ -196,6 +201,7 @@ class _Partition:
         "lost",
         "metrics",
         "processed",
+        "proving",
         "stored",
         "stored_at_ms",
         "stream",
@@ -213,6 +219,7 @@ class _Partition:
         self.stored = -1  # offset last stored and read back for the group (-1: none)
         self.written = -1  # offset last written in a store frame, maybe not yet read back
         self.stored_at_ms = 0.0  # when the last store was read back (monotonic ms)
+        self.proving = False  # activated, and no store read back since: writes unproven
         self.unstored_since_ms = 0.0  # when it last handled a chunk with everything stored
         self.lost = False  # lost with its connection since the handler was last told
         self.handled_at_ms = 0.0  # when the last chunk was processed (monotonic ms)
@@ -498,6 +505,7 @@ class GroupWorker:
                 part.stored = stored
                 part.metrics.committed.set(stored)
             part.written = part.stored
+            part.proving = True  # reading the offset worked; a store has yet to
             known = max(part.processed, part.stored)
             part.processed = known
             offset = Offset.at(known + 1) if known >= 0 else self.config.start_offset()
@@ -573,7 +581,7 @@ class GroupWorker:
     async def _process(self, part: _Partition, chunk: Chunk) -> None:
         if part.processed <= part.stored:  # everything handled is stored: from here it is not
             part.unstored_since_ms = _now_ms()
-        elif _now_ms() - max(part.stored_at_ms, part.unstored_since_ms) > (
+        elif part.proving or _now_ms() - max(part.stored_at_ms, part.unstored_since_ms) > (
             self.config.max_unstored_ms
         ):
             try:
@@ -872,6 +880,7 @@ class GroupWorker:
             if stored is not None and stored >= offset:
                 part.stored = offset
                 part.stored_at_ms = _now_ms()
+                part.proving = False
                 part.metrics.committed.set(offset)
                 self._untroubled()
                 return

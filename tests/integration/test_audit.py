@@ -15,11 +15,13 @@ from partitioning.codec import decode_body
 from partitioning.model import format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
+from superticks.errors import StreamNotFound
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from trading.audit import AuditConfig, AuditLog, replay_log
 from trading.events import TradingEvent
 from trading.ledger import rebuild
+from trading.reading import read_to_end
 from trading.strategy import MeanReversion, StrategyParams
 
 pytestmark = pytest.mark.cluster
@@ -142,3 +144,11 @@ async def test_audit_replay_command_marks_positions_to_the_last_tick_at_the_time
     ).summary({s: Decimal(p) for s, p in last.items()})
     assert summary["symbols"] == direct["symbols"]
     assert summary["unrealised_pnl"] == direct["unrealised_pnl"] is not None
+
+
+@pytest.mark.parametrize("end", [None, 10], ids=["to-the-last-offset", "to-a-given-offset"])
+async def test_reading_a_stream_that_does_not_exist_says_so(
+    connection: ConnectionSettings, unique: str, end: int | None
+) -> None:
+    with pytest.raises(StreamNotFound, match=f"{unique}-missing"):
+        await read_to_end(connection, f"{unique}-missing", lambda _first, _messages: None, end=end)

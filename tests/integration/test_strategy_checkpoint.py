@@ -19,7 +19,6 @@ from trading import strategy
 from trading.reading import read_partition_ticks, read_to_end
 from trading.strategy import StrategyHandler, StrategyParams, checkpoint_stream
 from workers.group import GroupWorker, WorkerConfig
-from workers.handlers import TickHandler
 
 pytestmark = pytest.mark.cluster
 
@@ -52,12 +51,13 @@ async def partition_ticks(
     return offsets, ticks
 
 
-async def handled_by_a_group(
-    connection: ConnectionSettings, super_stream: str, group: str, handler: TickHandler
-) -> None:
-    config = WorkerConfig(connection=connection, super_stream=super_stream, group=group)
-    async with GroupWorker(config, handler) as worker:
-        await eventually(lambda: worker.consumed >= TICKS, "every tick handled", timeout_s=60)
+def checkpoints_started(handler: StrategyHandler) -> bool:
+    """Whether partition 0's checkpoint publisher, started in the background when the
+    partition became the handler's, is up (until then checkpoints are put off)."""
+    active = handler._active.get(0)
+    if active is None:
+        return False
+    return active.checkpoints is not None or (active.warming is not None and active.warming.done())
 
 
 async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_state(
@@ -70,15 +70,23 @@ async def test_a_rebuild_starts_at_the_latest_checkpoint_and_reaches_the_same_st
     # the checkpoints are read back one at a time from the newest: later ones are passed over
     monkeypatch.setattr(strategy, "_CHECKPOINT_WINDOW", 1)
     super_stream = await new_super_stream(1)
-    config = ProducerConfig(connection=connection, super_stream=super_stream, name=unique)
-    async with Producer(config) as producer:
-        await (await producer.send_batch(MarketSimulator(20, seed=3).batch(TICKS)))
-
     first = StrategyHandler(
         connection, PARAMS, super_stream=super_stream, audit_stream=audit_stream,
         checkpoint_every=2_000,
     )  # fmt: skip
-    await handled_by_a_group(connection, super_stream, f"{unique}-a", first)
+    config = ProducerConfig(connection=connection, super_stream=super_stream, name=unique)
+    simulator = MarketSimulator(20, seed=3)
+    async with Producer(config) as producer:
+        # the first tick activates the partition; the rest come once its checkpoints can be
+        # written (a catch-up faster than the publisher's start would put them all off)
+        await (await producer.send_batch(simulator.batch(1)))
+        worker_config = WorkerConfig(
+            connection=connection, super_stream=super_stream, group=f"{unique}-a"
+        )
+        async with GroupWorker(worker_config, first) as worker:
+            await eventually(lambda: checkpoints_started(first), "checkpoints can be written")
+            await (await producer.send_batch(simulator.batch(TICKS - 1)))
+            await eventually(lambda: worker.consumed >= TICKS, "every tick handled", timeout_s=60)
     await first.close()
 
     checkpoints: list[int] = []

@@ -240,3 +240,59 @@ async def test_a_stopping_worker_seals_the_confirmed_offsets_of_the_partitions_i
     await worker._seal()
 
     assert admin.sealed == [{("ticks-0", "g"): 20_000}]
+
+
+# --- a partition just activated proves that its stores go through ---------------------------
+async def _activated(admin: _Admin) -> tuple[GroupWorker, _Partition]:
+    """A running worker given partition 0, whose group's stored offset (read at activation)
+    is 99."""
+    worker, part = _worker(admin)
+    worker._intake = True
+    part.active = False
+    part.processed = -1
+    await worker._on_activation(part, True)
+    assert part.active
+    assert part.processed == 99
+    return worker, part
+
+
+class _WritesHang(_Admin):
+    """The stored offset can be read once (at activation); every later call hangs, as stores
+    did while the restarted cluster's stream leaders recovered."""
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        if self.reads:
+            return self.reads.pop(0)
+        await asyncio.sleep(3600)
+        return None
+
+    async def reconnect(self, *, silent: bool = False) -> None:
+        pass
+
+
+async def test_a_partition_just_activated_handles_no_second_chunk_until_a_store_went_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
+    worker, part = await _activated(_WritesHang(fresh=True, reads=[99]))
+
+    await worker._process(part, _chunk(100, 10))
+    with pytest.raises(TimeoutError):  # within max_unstored_ms (1 s), the old fence let it on
+        async with asyncio.timeout(0.3):
+            await worker._process(part, _chunk(110, 10))
+
+    assert part.processed == 109  # a successor redoes one chunk, not a second of backlog
+
+
+async def test_a_partition_just_activated_stores_its_first_chunk_then_handles_on() -> None:
+    # read at activation: 99; before the store: 99; read back after it: 109
+    admin = _Admin(fresh=True, reads=[99, 99, 109])
+    worker, part = await _activated(admin)
+
+    await worker._process(part, _chunk(100, 10))
+    await worker._process(part, _chunk(110, 10))
+    await worker._process(part, _chunk(120, 10))
+
+    assert admin.stored == [109]  # once, between the first chunk and the second
+    assert part.stored == 109
+    assert part.processed == 129

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import orjson
@@ -172,3 +173,76 @@ async def test_a_checkpoint_that_fails_never_fails_the_handler_and_is_tried_anew
     assert active.checkpoints is None  # dropped: the next checkpoint starts a producer again
     assert _RefusedProducer.stops == 2
     assert (active.checkpointed, handler.checkpoint_every) == (20, 1)
+
+
+class _Publisher:
+    """A started checkpoint publisher: records the ids it is given; confirms at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.stopped = False
+
+    async def send_with_ids(self, items: list[tuple[int, str, bytes]]) -> asyncio.Future[None]:
+        self.sent.extend(item[0] for item in items)
+        confirm = asyncio.get_running_loop().create_future()
+        confirm.set_result(None)
+        return confirm
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        self.stopped = True
+
+
+class _Log:
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        pass
+
+
+def _starting(active: strategy._Active) -> asyncio.Future[_Publisher]:
+    """Give `active` a checkpoint publisher whose start finishes when the result is set."""
+    started: asyncio.Future[_Publisher] = asyncio.get_running_loop().create_future()
+
+    async def start() -> _Publisher:
+        return await started
+
+    active.warming = asyncio.create_task(start())  # type: ignore[arg-type]
+    return started
+
+
+async def test_a_checkpoint_is_put_off_while_its_publisher_starts_never_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(strategy, "Producer", _Publisher)
+    handler = strategy.StrategyHandler(ConnectionSettings(), StrategyParams(), checkpoint_every=1)
+    active = strategy._Active(MeanReversion(StrategyParams(), 0), _Log(), 0, -1)  # type: ignore[arg-type]
+    started = _starting(active)
+
+    async with asyncio.timeout(1):
+        await handler._checkpoint(0, active, 10)  # returns at once: the start is under way
+    publisher = _Publisher()
+    started.set_result(publisher)
+    await asyncio.sleep(0)
+    await handler._checkpoint(0, active, 20)
+
+    assert publisher.sent == [21]  # the first checkpoint after the start, id offset + 1
+    assert active.checkpointed == 20
+    assert active.checkpoints is publisher
+
+
+async def test_a_partition_released_stops_its_checkpoint_publisher_started_or_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(strategy, "Producer", _Publisher)
+    unused = strategy._Active(MeanReversion(StrategyParams(), 0), _Log(), 0, -1)  # type: ignore[arg-type]
+    publisher = _Publisher()
+    _starting(unused).set_result(publisher)
+    await asyncio.sleep(0)
+    starting = strategy._Active(MeanReversion(StrategyParams(), 1), _Log(), 0, -1)  # type: ignore[arg-type]
+    _starting(starting)
+    task = starting.warming
+
+    await unused.stop()
+    await starting.stop()
+
+    assert publisher.stopped  # started, never used: stopped all the same
+    assert task is not None
+    assert task.cancelled()
