@@ -218,9 +218,11 @@ async def bench_aggregate(
     symbols: int = 100,
     partitions: int = 3,
     linger_ms: float | None = None,
+    sub_entry_size: int | None = None,
 ) -> dict[str, Any]:
     """See the module docstring. Streams are made for the run and deleted after it.
-    `linger_ms`: the aggregator's `--linger-ms` (None: its default)."""
+    `linger_ms`, `sub_entry_size`: the aggregator's `--linger-ms`, `--sub-entry-size` (None:
+    its default)."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -235,6 +237,8 @@ async def bench_aggregate(
         command += ["--source", f"{venue}={stream}"]
     if linger_ms is not None:
         command += ["--linger-ms", str(linger_ms)]
+    if sub_entry_size is not None:
+        command += ["--sub-entry-size", str(sub_entry_size)]
     aggregator = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,
@@ -324,6 +328,7 @@ async def bench_aggregate(
         "venues": venues,
         "offered_ticks_per_s_per_venue": rate,
         "aggregator_linger_ms": linger_ms,  # None: the aggregator's default
+        "aggregator_sub_entry_size": sub_entry_size,  # None: the aggregator's default (1)
         "fed_ticks_per_s_per_venue": round(fed_rate, 1),  # while sending
         "seconds": round(fed_s, 2),
         "sent": sent,

@@ -144,7 +144,9 @@ class InFlight(Generic[T]):
             start = 0
 
     def ticket_of(self, pid: int) -> T | None:
-        """The ticket of the record with id `pid` while it is in flight (None: not in flight)."""
+        """The ticket of the record with id `pid` while it is in flight (None: not in flight).
+        In a segment of sub-entry batches under their last message's id (`weights` and a list
+        of ids), a message id is in the first batch whose id is not below it."""
         start = self._done
         for segment in self._segments:
             ids = segment.ids
@@ -153,7 +155,10 @@ class InFlight(Generic[T]):
                     return segment.ticket
             else:
                 at = bisect.bisect_left(ids, pid, lo=start)
-                if at < len(ids) and ids[at] == pid:
+                if at < len(ids) and (
+                    ids[at] == pid
+                    or (segment.weights is not None and not (start and ids[start - 1] >= pid))
+                ):
                     return segment.ticket
             start = 0
         return None

@@ -422,12 +422,18 @@ class Producer:
         this producer, or stored by the broker under this producer name before `start()`): it
         is not sent again, and the future also waits for its confirm if it is still in flight.
         So a caller that derives ids from its input (source offsets) may hand the same input
-        over again: nothing is stored twice. Not for sub-entry batching (`sub_entry_size` 1).
-        Raises `TickTooLarge` (sending nothing of the call) for a message whose publish frame
-        would exceed the broker's frame limit, like `send_batch`.
+        over again: nothing is stored twice. Raises `TickTooLarge` (sending nothing of the
+        call) for a message whose publish frame would exceed the broker's frame limit, like
+        `send_batch`.
+
+        With `sub_entry_size` > 1, each partition's messages of the call go in sub-entry batches
+        of up to that many, each under the id of its last message. Deduplication still holds
+        for a caller that hands input over again (a re-sent batch need not be the same batch):
+        the broker keeps a batch whose id is above the last it stored under the name, and every
+        message of it is above that id too, since messages at or below the partition's next id
+        are dropped here first.
         """
-        if self.config.sub_entry_size > 1:
-            raise ValueError("send_with_ids writes one message per id: set sub_entry_size 1")
+        sub_entries = self.config.sub_entry_size > 1
         limit = _SURELY_FITS
         for _, symbol, message in items:
             if len(message) + 4 * len(symbol) > limit:
@@ -464,7 +470,8 @@ class Producer:
                 if not part.inflight:
                     part.last_progress = time.monotonic()
             batch[1].append(pid)
-            batch[2].append(record_middle(known[1], b"", len(message)))
+            if not sub_entries:
+                batch[2].append(record_middle(known[1], b"", len(message)))
             batch[3].append(message)
             fresh += 1
         ticket.remaining = fresh  # no confirm can arrive before this (no await above)
@@ -475,7 +482,10 @@ class Producer:
         self.metrics.in_flight += fresh
         self._idle.clear()
         for part, ids, heads, messages in touched.values():
-            segment = Segment(ids, heads, messages, ticket)
+            if sub_entries:
+                segment = self._sub_entries(part, messages, ticket, ids)
+            else:
+                segment = Segment(ids, heads, messages, ticket)
             part.inflight.add(segment)
             if part.ready:
                 self._queue(part, segment, 0)
@@ -513,20 +523,39 @@ class Producer:
                     raise TickTooLarge(symbol, size, FRAME_MAX)
 
     def _sub_entries(
-        self, part: _Partition, messages: list[bytes], ticket: _Ticket
+        self,
+        part: _Partition,
+        messages: list[bytes],
+        ticket: _Ticket,
+        ids: list[int] | None = None,
     ) -> Segment[_Ticket]:
-        """`messages` as sub-entry records (each `sub_entry_size` of them under one id)."""
+        """`messages` as sub-entry records (up to `sub_entry_size` of them under one id, and
+        fewer where more would not fit a publish frame): the partition's next ids, or with
+        `ids` (the messages' own, increasing) the id of each record's last message (the
+        partition's next id is already past them)."""
         size = self.config.sub_entry_size
         compression = _COMPRESSION[self.config.compression]
-        heads, weights = [], []
-        for start in range(0, len(messages), size):
-            batch = messages[start : start + size]
+        heads, weights, ends = [], [], []
+        start = 0
+        while start < len(messages):
+            end = start
+            room = _SURELY_FITS - _SUB_ENTRY_HEAD
+            while end < len(messages) and end - start < size:
+                room -= 4 + len(messages[end])
+                if room < 0 and end > start:  # one message alone fits (checked by the caller)
+                    break
+                end += 1
             # the record after its 8-byte id (which the frame encoder writes)
-            heads.append(encode_sub_entry_record(0, batch, compression)[8:])
-            weights.append(len(batch))
+            heads.append(encode_sub_entry_record(0, messages[start:end], compression)[8:])
+            weights.append(end - start)
+            ends.append(end)
+            start = end
+        blanks = [b""] * len(heads)
+        if ids is not None:
+            return Segment([ids[end - 1] for end in ends], heads, blanks, ticket, weights)
         pid = part.next_id
         part.next_id = pid + len(heads)
-        return Segment(range(pid, pid + len(heads)), heads, [b""] * len(heads), ticket, weights)
+        return Segment(range(pid, pid + len(heads)), heads, blanks, ticket, weights)
 
     def _learn(self, symbol: str) -> _Symbol:
         assert self._router is not None

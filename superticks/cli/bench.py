@@ -151,6 +151,13 @@ def register(commands: Any) -> None:
         default=None,
         help="the aggregator's --linger-ms (default: its own default, 20)",
     )
+    aggregate.add_argument(
+        "--sub-entry-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="the aggregator's --sub-entry-size (default: its own default, 1)",
+    )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
 
@@ -484,6 +491,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             rate=args.rate,
             seconds=args.duration,
             linger_ms=args.linger_ms,
+            sub_entry_size=args.sub_entry_size,
         )
     )
     if args.json:

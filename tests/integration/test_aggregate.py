@@ -67,11 +67,19 @@ def aggregator(target: str, sources: dict[str, str], group: str, *extra: str) ->
     return command
 
 
+@pytest.mark.parametrize(
+    "batching",
+    [(), ("--sub-entry-size", "100")],
+    ids=["a-message-per-tick", "sub-entry-batches"],
+)
 async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     connection: ConnectionSettings,
     unique: str,
     new_super_stream: Callable[[int], Awaitable[str]],
+    batching: tuple[str, ...],
 ) -> None:
+    # with sub-entry batches, a re-forwarded chunk's batches need not be the first's: each is
+    # kept or dropped whole by the id of its last tick
     target = await new_super_stream(3)
     sources = {venue: await new_super_stream(2) for venue in VENUES}
     simulators = {
@@ -82,7 +90,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
         await feed(connection, stream, simulators[venue], BACKLOG)
     # the first aggregator never stores its source offsets (until it stops): its successor
     # forwards again everything it forwarded, and deduplication must drop all of it
-    lazy = ("--store-every-ms", "600000", "--store-every-ticks", "1000000")
+    lazy = ("--store-every-ms", "600000", "--store-every-ticks", "1000000", *batching)
     first = await asyncio.create_subprocess_exec(
         *aggregator(target, sources, f"{unique}-agg", *lazy),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -107,7 +115,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
         os.kill(first.pid, signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
         second = await asyncio.create_subprocess_exec(
-            *aggregator(target, sources, f"{unique}-agg"),
+            *aggregator(target, sources, f"{unique}-agg", *batching),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await live

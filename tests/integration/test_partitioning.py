@@ -14,7 +14,7 @@ import pytest
 import cluster as cl
 from bench.verdict import Verdict, VerdictBuilder
 from cluster.management import ManagementClient
-from partitioning.codec import decode_message, format_body
+from partitioning.codec import decode_message, format_body, frame_message
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import partition_for
@@ -354,6 +354,29 @@ async def test_sub_entry_batches_store_every_tick_once_and_read_back(
         await p.send_batch(items[:3_000])
     async with Producer(config) as p:  # ids continue across a restart
         await p.send_batch(items[3_000:])
+        await p.flush(30)
+    result, _ = await _read_back(connection, unique, items)
+    assert result.ok, result.summary()
+
+
+async def test_sub_entry_batches_under_caller_ids_store_every_tick_once_when_handed_over_again(
+    connection: ConnectionSettings, unique: str, super_stream: str
+) -> None:
+    # ids from the input's positions, as the aggregator derives them from source offsets
+    items = list(_ticks(6_000))
+    messages = [
+        (i + 1, symbol, frame_message(symbol, body)) for i, (symbol, body) in enumerate(items)
+    ]
+    config = ProducerConfig(
+        connection=connection, super_stream=unique, name=unique, sub_entry_size=100
+    )
+    async with Producer(config) as p:
+        await (await p.send_with_ids(messages[:3_500]))
+    # a restarted producer handed the input over again from an earlier point, in other calls:
+    # its batches are not the first's, and what was stored must not be stored again
+    async with Producer(config) as p:
+        for start in range(1_000, 6_000, 700):
+            await p.send_with_ids(messages[start : start + 700])
         await p.flush(30)
     result, _ = await _read_back(connection, unique, items)
     assert result.ok, result.summary()

@@ -99,6 +99,16 @@ def test_bad_flags_exit_2_naming_the_flag(
     assert says in capsys.readouterr().err
 
 
+def test_an_aggregator_sub_entry_size_over_1000_is_refused_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["aggregate", "--venues", "NYSE", "--sub-entry-size", "5000"]) == 2
+    assert (
+        "invalid aggregate option --sub-entry-size: Input should be less than or equal to 1000"
+        in capsys.readouterr().err
+    )
+
+
 def test_compression_without_sub_entries_is_refused_before_connecting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -123,6 +123,19 @@ def test_a_sub_entry_record_counts_the_ticks_it_carries() -> None:
     assert finished == [ticket]
 
 
+def test_a_message_id_is_in_flight_with_the_sub_entry_batch_under_its_last_id() -> None:
+    # two batches of caller ids: (3, 5, 9) under id 9, (12, 20) under id 20
+    ticket = Ticket(5)
+    inflight: InFlight[Ticket] = InFlight()
+    inflight.add(Segment([9, 20], [b"a", b"b"], [b"", b""], ticket, [3, 2]))
+    assert inflight.ticket_of(5) is ticket
+    assert inflight.ticket_of(12) is ticket
+    assert inflight.ticket_of(21) is None
+    assert inflight.confirm([9], []) == 3
+    assert inflight.ticket_of(5) is None  # its batch is confirmed
+    assert inflight.ticket_of(12) is ticket
+
+
 def test_clear_hands_back_each_unfinished_call_once() -> None:
     inflight, a, b = _two_calls()
     inflight.confirm([1], [])
