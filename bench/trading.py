@@ -219,10 +219,12 @@ async def bench_aggregate(
     partitions: int = 3,
     linger_ms: float | None = None,
     sub_entry_size: int | None = None,
+    feed_sub_entry_size: int = 1,
 ) -> dict[str, Any]:
     """See the module docstring. Streams are made for the run and deleted after it.
     `linger_ms`, `sub_entry_size`: the aggregator's `--linger-ms`, `--sub-entry-size` (None:
-    its default)."""
+    its default). `feed_sub_entry_size`: the venue feeds' (`superticks produce
+    --sub-entry-size`; the venue streams' only reader is the aggregator)."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -269,7 +271,12 @@ async def bench_aggregate(
             """(ticks sent, seconds of sending): the producer's start and its last
             confirms are outside those seconds."""
             pool = pools[venue]
-            config = ProducerConfig(connection=settings, super_stream=stream, name=f"{tag}-feed")
+            config = ProducerConfig(
+                connection=settings,
+                super_stream=stream,
+                name=f"{tag}-feed",
+                sub_entry_size=feed_sub_entry_size,
+            )
             count = 0
             async with Producer(config) as producer:
                 started = time.monotonic()
@@ -329,6 +336,7 @@ async def bench_aggregate(
         "offered_ticks_per_s_per_venue": rate,
         "aggregator_linger_ms": linger_ms,  # None: the aggregator's default
         "aggregator_sub_entry_size": sub_entry_size,  # None: the aggregator's default (1)
+        "feed_sub_entry_size": feed_sub_entry_size,
         "fed_ticks_per_s_per_venue": round(fed_rate, 1),  # while sending
         "seconds": round(fed_s, 2),
         "sent": sent,

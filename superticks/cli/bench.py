@@ -158,6 +158,14 @@ def register(commands: Any) -> None:
         metavar="N",
         help="the aggregator's --sub-entry-size (default: its own default, 1)",
     )
+    aggregate.add_argument(
+        "--feed-sub-entry-size",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="the venue feeds' --sub-entry-size (default 1; the venue streams' only reader "
+        "is the aggregator, so the JS client's limit does not apply to them)",
+    )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
 
@@ -492,6 +500,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             seconds=args.duration,
             linger_ms=args.linger_ms,
             sub_entry_size=args.sub_entry_size,
+            feed_sub_entry_size=args.feed_sub_entry_size,
         )
     )
     if args.json:

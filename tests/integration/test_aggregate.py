@@ -35,8 +35,14 @@ async def feed(
     simulator: MarketSimulator,
     ticks: int,
     rate: float | None = None,
+    sub_entry_size: int = 1,
 ) -> None:
-    config = ProducerConfig(connection=connection, super_stream=super_stream, name="venue-feed")
+    config = ProducerConfig(
+        connection=connection,
+        super_stream=super_stream,
+        name="venue-feed",
+        sub_entry_size=sub_entry_size,
+    )
     async with Producer(config) as producer:
         for _ in range(ticks // 300):
             await producer.send_batch(simulator.batch(300))
@@ -68,18 +74,19 @@ def aggregator(target: str, sources: dict[str, str], group: str, *extra: str) ->
 
 
 @pytest.mark.parametrize(
-    "batching",
-    [(), ("--sub-entry-size", "100")],
+    "batch",
+    [1, 100],
     ids=["a-message-per-tick", "sub-entry-batches"],
 )
 async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     connection: ConnectionSettings,
     unique: str,
     new_super_stream: Callable[[int], Awaitable[str]],
-    batching: tuple[str, ...],
+    batch: int,
 ) -> None:
-    # with sub-entry batches, a re-forwarded chunk's batches need not be the first's: each is
-    # kept or dropped whole by the id of its last tick
+    # with sub-entry batches (the venue feeds' and the aggregator's), a re-forwarded chunk's
+    # batches need not be the first's: each is kept or dropped whole by its last tick's id
+    batching = ("--sub-entry-size", str(batch))
     target = await new_super_stream(3)
     sources = {venue: await new_super_stream(2) for venue in VENUES}
     simulators = {
@@ -87,7 +94,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     }
     total = len(VENUES) * (BACKLOG + LIVE)
     for venue, stream in sources.items():
-        await feed(connection, stream, simulators[venue], BACKLOG)
+        await feed(connection, stream, simulators[venue], BACKLOG, sub_entry_size=batch)
     # the first aggregator never stores its source offsets (until it stops): its successor
     # forwards again everything it forwarded, and deduplication must drop all of it
     lazy = ("--store-every-ms", "600000", "--store-every-ticks", "1000000", *batching)
@@ -105,7 +112,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
                     break
                 await asyncio.sleep(0.01)
             live = asyncio.gather(
-                *(feed(connection, s, simulators[v], LIVE, RATE) for v, s in sources.items())
+                *(feed(connection, s, simulators[v], LIVE, RATE, batch) for v, s in sources.items())
             )
             for _ in range(6000):
                 if (before_kill := await count_in(admin, partitions)) >= KILL_AT:
