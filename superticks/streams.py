@@ -1326,11 +1326,13 @@ class Chunk:
 
 
 _ENTRY_HEAD = struct.Struct(">I")
+_SUB_ENTRY = struct.Struct(">BHII")  # in a chunk: type, messages, uncompressed size, size
 
 
 def _split_chunk(data: bytes, entries: int) -> list[bytes]:
-    """Messages of a chunk made only of simple entries (what superticks writes); raises
-    ValueError for a sub-entry batch (the entry's top bit) or a truncated chunk."""
+    """Messages of a chunk: of its simple entries and of its sub-entry batches, uncompressed
+    or gzip- or zstd-compressed. Raises ValueError for a truncated chunk or another
+    compression (the caller then lets rstream read it)."""
     out: list[bytes] = []
     append = out.append
     pos = 0
@@ -1339,13 +1341,45 @@ def _split_chunk(data: bytes, entries: int) -> list[bytes]:
         for _ in range(entries):
             (size,) = head(data, pos)  # one call: no slice, no int.from_bytes
             if size & 0x80000000:
-                raise ValueError("sub-entry batch")
+                pos = _split_sub_entry(data, pos, out)
+                continue
             pos += 4
             append(data[pos : pos + size])
             pos += size
     except struct.error:
         raise ValueError("truncated chunk") from None
     return out
+
+
+def _split_sub_entry(data: bytes, pos: int, out: list[bytes]) -> int:
+    """Append the messages of the sub-entry batch at `pos` to `out`; returns where the next
+    entry starts. Uncompressed messages are sliced from `data` itself."""
+    kind, count, raw_size, size = _SUB_ENTRY.unpack_from(data, pos)
+    pos += _SUB_ENTRY.size
+    end: int = pos + size
+    if end > len(data):
+        raise ValueError("truncated chunk")
+    codec = (kind & 0x70) >> 4
+    if codec == Compression.NONE.value:
+        raw, at, stop = data, pos, end
+    elif codec == Compression.GZIP.value:
+        raw, at = gzip.decompress(data[pos:end]), 0
+        stop = len(raw)
+    elif codec == Compression.ZSTD.value:
+        raw, at = _ZstdCodec().uncompress(data[pos:end], raw_size), 0
+        stop = len(raw)
+    else:
+        raise ValueError(f"sub-entry compression {codec}")
+    unpack = _LEN.unpack_from
+    append = out.append
+    for _ in range(count):
+        (length,) = unpack(raw, at)
+        at += 4
+        if at + length > stop:
+            raise ValueError("truncated sub-entry batch")
+        append(raw[at : at + length])
+        at += length
+    return end
 
 
 class _NoRecovery(RecoveryStrategy):
@@ -1394,7 +1428,7 @@ class _ChunkConsumer(rstream.Consumer):
         try:
             messages = _split_chunk(frame.data, frame.num_entries)
         except (ValueError, IndexError):
-            messages = frame.get_messages()  # sub-entry batches from another producer
+            messages = frame.get_messages()  # a compression only rstream reads
         start = 0
         if subscriber.offset_type is OffsetType.OFFSET and subscriber.offset > first:
             start = min(subscriber.offset - first, len(messages))

@@ -135,14 +135,45 @@ def test_a_chunk_of_simple_entries_splits_into_its_messages() -> None:
     assert _split_chunk(data, 3) == messages
 
 
+def _in_chunk(record: bytes) -> bytes:
+    """A sub-entry record as a chunk holds it: without its publishing id."""
+    return record[8:]
+
+
+@pytest.mark.parametrize("compression", list(Compression))
+def test_a_chunk_of_sub_entry_batches_and_simple_entries_splits_into_every_message(
+    compression: Compression,
+) -> None:
+    batch = [b"a", b"", b"c" * 500]
+    simple = b"simple"
+    data = (
+        _in_chunk(encode_sub_entry_record(7, batch, compression))
+        + len(simple).to_bytes(4, "big")
+        + simple
+        + _in_chunk(encode_sub_entry_record(8, [b"last"], compression))
+    )
+    assert _split_chunk(data, 3) == [*batch, simple, b"last"]
+
+
+def test_an_uncompressed_sub_entry_batch_pinned_byte_for_byte() -> None:
+    # type 0x80 (sub-entry, no compression), 2 messages, 9 bytes uncompressed, 9 bytes
+    data = bytes.fromhex("80 0002 00000009 00000009 00000001 61 00000000")
+    assert _split_chunk(data, 1) == [b"a", b""]
+
+
 @pytest.mark.parametrize(
     ("data", "entries", "error"),
     [
-        (b"\x80\x00\x00\x02ab", 1, "sub-entry batch"),  # the top bit
         (b"\x00\x00\x00\x01a\x00\x00", 2, "truncated chunk"),  # a size cut off
+        # a sub-entry batch longer than the chunk
+        (bytes.fromhex("80 0001 00000005 00000009 00000001 61"), 1, "truncated chunk"),
+        # a message longer than its batch
+        (bytes.fromhex("80 0001 00000005 00000005 00000002 61"), 1, "truncated sub-entry"),
+        # a compression rstream may know (snappy, 2): left to it
+        (bytes.fromhex("a0 0001 00000005 00000005 00000001 61"), 1, "compression 2"),
     ],
 )
-def test_a_chunk_that_is_not_simple_entries_is_refused(
+def test_a_chunk_that_cannot_be_split_here_is_refused(
     data: bytes, entries: int, error: str
 ) -> None:
     with pytest.raises(ValueError, match=error):
