@@ -71,9 +71,24 @@ def node_faults_are_marked_chaos(request: pytest.FixtureRequest) -> Iterator[Non
 
 
 @pytest.fixture
-def unique() -> str:
-    """A fresh name for this test's streams and groups."""
-    return f"t{uuid.uuid4().hex[:10]}"
+def unique(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh name for this test's streams and groups. A cluster test that leaves a stream
+    named after it fails: the cluster is shared (by the suite, and by users who keep it up),
+    so its fixtures delete what it made. Fixtures that use the name depend on this one, so
+    they have cleaned up before the check."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    cluster = None
+    if request.node.get_closest_marker("cluster") is not None:
+        cluster = request.getfixturevalue("compose_cluster")
+    yield name
+    if cluster is None:
+        return
+    left = sorted(q.name for q in cluster.management.streams() if q.name.startswith(name))
+    if left:
+        pytest.fail(
+            f"{request.node.nodeid} left streams behind: {', '.join(left)} (delete them in the "
+            "fixture that made them)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import pytest
 from partitioning.topology import delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
+from trading.strategy import checkpoint_stream
 
 pytestmark = pytest.mark.cluster
 
@@ -34,7 +35,8 @@ async def story(connection: ConnectionSettings, unique: str) -> AsyncIterator[st
     yield unique
     await delete_topology(connection, unique)
     async with Admin(connection) as admin:
-        for stream in (f"{unique}_audit", f"{unique}-dlq"):
+        # the strategy's checkpoint stream is made when a partition becomes its worker's
+        for stream in (f"{unique}_audit", checkpoint_stream(f"{unique}_audit"), f"{unique}-dlq"):
             await admin.delete_stream(stream)
 
 
