@@ -109,7 +109,7 @@ class AggregatorConfig(BaseModel):
     sub_entry_size: int = Field(default=1, ge=1, le=1_000)
     """Republished ticks per sub-entry batch (the producers' `sub_entry_size`); 1, the default,
     writes one message per tick, which every client reads. More: the nodes store and replicate
-    a batch as one entry (a third of their work per tick, measured by `bench publish`), the
+    a batch as one entry (about a third of their work per tick, `bench publish`), the
     source offsets stay exact across restarts (see `Producer.send_with_ids`), but the official
     JS client cannot read the unified stream, and consumers cannot filter it by symbol."""
 
