@@ -74,18 +74,20 @@ def aggregator(target: str, sources: dict[str, str], group: str, *extra: str) ->
 
 
 @pytest.mark.parametrize(
-    "batch",
-    [1, 100],
-    ids=["a-message-per-tick", "sub-entry-batches"],
+    ("batch", "then"),
+    [(1, 1), (100, 100), (100, 1)],
+    ids=["a-message-per-tick", "sub-entry-batches", "batches-then-a-message-per-tick"],
 )
 async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
     connection: ConnectionSettings,
     unique: str,
     new_super_stream: Callable[[int], Awaitable[str]],
     batch: int,
+    then: int,
 ) -> None:
     # with sub-entry batches (the venue feeds' and the aggregator's), a re-forwarded chunk's
-    # batches need not be the first's: each is kept or dropped whole by its last tick's id
+    # batches need not be the first's: each is kept or dropped whole by its last tick's id.
+    # `then`: the restarted aggregator's batches (the ids go on either way)
     batching = ("--sub-entry-size", str(batch))
     target = await new_super_stream(3)
     sources = {venue: await new_super_stream(2) for venue in VENUES}
@@ -122,7 +124,7 @@ async def test_an_aggregator_killed_and_restarted_loses_and_duplicates_nothing(
         os.kill(first.pid, signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
         second = await asyncio.create_subprocess_exec(
-            *aggregator(target, sources, f"{unique}-agg", *batching),
+            *aggregator(target, sources, f"{unique}-agg", "--sub-entry-size", str(then)),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await live
