@@ -491,6 +491,10 @@ def _aggregate(args: argparse.Namespace) -> int:
 
     if args.venues > 8:
         raise ConfigError("--venues: at most 8")
+    if args.sub_entry_size is not None and args.sub_entry_size > 1000:
+        raise ConfigError("--sub-entry-size: at most 1000 (the aggregator's limit)")
+    if args.feed_sub_entry_size > 65_535:
+        raise ConfigError("--feed-sub-entry-size: at most 65535")
     connection, _ = load_settings()
     result = run(
         bench_aggregate(

@@ -99,6 +99,20 @@ def test_bad_flags_exit_2_naming_the_flag(
     assert says in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--sub-entry-size", "1001", "--sub-entry-size: at most 1000"),
+        ("--feed-sub-entry-size", "65536", "--feed-sub-entry-size: at most 65535"),
+    ],
+)
+def test_bench_aggregate_refuses_batches_too_big_before_connecting(
+    flag: str, value: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "aggregate", flag, value]) == 2
+    assert says in capsys.readouterr().err
+
+
 def test_an_aggregator_sub_entry_size_over_1000_is_refused_before_connecting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
