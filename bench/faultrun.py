@@ -40,7 +40,7 @@ from bench.verify import read_stored, verify_run, write_run
 from bench.workergroup import WorkerGroup
 from partitioning.model import StreamConfig
 from partitioning.topology import create_topology, delete_topology
-from superticks.errors import ClusterError, ConfigError, StreamError
+from superticks.errors import ClusterError, ConfigError, StreamError, StreamUnavailable
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.handled import read_handled
@@ -225,11 +225,24 @@ class FaultRun:
         return self.settings.model_copy(update={"nodes": nodes or self.settings.nodes})
 
     async def leaders(self) -> dict[int, str]:
-        """Partition -> the node leading it now (asked of a node not faulted); {} on failure."""
+        """Partition -> the node leading it now (asked of a node not faulted); {} on failure
+        (a partition without a leader included)."""
+        now = await self.leaders_or_none()
+        return {} if None in now.values() else {p: n for p, n in now.items() if n is not None}
+
+    async def leaders_or_none(self) -> dict[int, str | None]:
+        """`leaders()`, with None for a partition that has no leader right now (one is being
+        elected, or its node is coming back); {} when the cluster could not be asked."""
         try:
             async with Admin(self._healthy_settings()) as admin:
                 streams = await admin.partitions(self.super_stream)
-                return {i: node_of((await admin.info(s)).leader) for i, s in enumerate(streams)}
+                out: dict[int, str | None] = {}
+                for i, stream in enumerate(streams):
+                    try:
+                        out[i] = node_of((await admin.info(stream)).leader)
+                    except StreamUnavailable:
+                        out[i] = None
+                return out
         except (StreamError, ValueError, StopIteration) as exc:
             log.info("leaders unknown: %s", exc)
             return {}
