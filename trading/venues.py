@@ -62,6 +62,7 @@ from workers.deadletter import describe
 from workers.group import GroupWorker, WorkerConfig
 
 __all__ = [
+    "SUB_ENTRY_MAX",
     "Aggregator",
     "AggregatorConfig",
     "Bbo",
@@ -73,6 +74,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("superticks.aggregate")
+
+SUB_ENTRY_MAX = 1_000
+"""The most ticks the aggregator republishes as one sub-entry batch (`sub_entry_size`)."""
 
 _NAME = r"^[A-Za-z0-9._-]+$"
 
@@ -106,7 +110,7 @@ class AggregatorConfig(BaseModel):
     producers' `linger_ms`). Each source chunk is split over the target partitions, so without
     it the nodes store many small chunks, and their work is per chunk: fewer, fuller chunks
     leave the cores to the aggregator. It adds at most this much to a tick's lag."""
-    sub_entry_size: int = Field(default=1, ge=1, le=1_000)
+    sub_entry_size: int = Field(default=1, ge=1, le=SUB_ENTRY_MAX)
     """Republished ticks per sub-entry batch (the producers' `sub_entry_size`); 1, the default,
     writes one message per tick, which every client reads. More: the nodes store and replicate
     a batch as one entry (about a third of their work per tick, `bench publish`), the

@@ -488,11 +488,12 @@ def _audit(args: argparse.Namespace) -> int:
 def _aggregate(args: argparse.Namespace) -> int:
     from bench.trading import bench_aggregate
     from superticks.settings import load_settings
+    from trading.venues import SUB_ENTRY_MAX
 
     if args.venues > 8:
         raise ConfigError("--venues: at most 8")
-    if args.sub_entry_size is not None and args.sub_entry_size > 1000:
-        raise ConfigError("--sub-entry-size: at most 1000 (the aggregator's limit)")
+    if args.sub_entry_size is not None and args.sub_entry_size > SUB_ENTRY_MAX:
+        raise ConfigError(f"--sub-entry-size: at most {SUB_ENTRY_MAX} (the aggregator's limit)")
     if args.feed_sub_entry_size > 65_535:
         raise ConfigError("--feed-sub-entry-size: at most 65535")
     connection, _ = load_settings()
