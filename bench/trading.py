@@ -12,7 +12,9 @@ speed moves by +-30% from one run to the next); the figures are the rounds' medi
 `bench_aggregate` feeds `venues` venue super streams at `rate` ticks/s each (wall-clock
 timestamps: the simulator's ticks are made before the timed window, and each batch is stamped
 with the wall clock as it is sent) for `seconds`, while a `superticks aggregate` process merges
-them into a fresh unified super stream. It reports the rates, whether every tick arrived once,
+them into a fresh unified super stream. The feeds publish a batch every 10 ms per venue, by
+default as the README recommends for venue feeds (`FEED_SUB_ENTRY_SIZE`, `FEED_LINGER_MS`). It
+reports the rates, whether every tick arrived once,
 the aggregator's lag (per chunk, its last tick's timestamp to the confirm of its republished
 copy: p50, p99, max; it includes the feed's own publishing delay), its forwarding time (receipt
 to that confirm), the feeds' own confirm time (per batch: its ticks' creation until the feed
@@ -55,7 +57,13 @@ from trading.audit import AuditConfig, audit_arguments, fold_messages, replay_lo
 from trading.ledger import Ledger
 from trading.venues import quantiles
 
-__all__ = ["bench_aggregate", "bench_rebuild", "synthetic_log"]
+__all__ = [
+    "FEED_LINGER_MS",
+    "FEED_SUB_ENTRY_SIZE",
+    "bench_aggregate",
+    "bench_rebuild",
+    "synthetic_log",
+]
 
 _START_US = 1_795_617_000_000_000
 
@@ -199,6 +207,14 @@ async def bench_rebuild(
     }
 
 
+FEED_SUB_ENTRY_SIZE = 100
+FEED_LINGER_MS = 50.0
+"""The venue feeds' defaults, as the README recommends publishing a venue feed (`superticks
+produce --sub-entry-size 100 --linger-ms 50`): the venue streams' only reader is the
+aggregator, which reads sub-entry batches, and the nodes' work is mostly per chunk and per
+entry. Feeds that sent a message per tick, or a frame per partition every 10 ms, left the
+aggregator 3 x 30,000 ticks/s behind on these 2 cores (README, Benchmarks)."""
+
 _VENUES = ("NYSE", "NASDAQ", "CBOE", "IEX", "ARCA", "BATS", "EDGX", "MEMX")
 
 
@@ -219,12 +235,13 @@ async def bench_aggregate(
     partitions: int = 3,
     linger_ms: float | None = None,
     sub_entry_size: int | None = None,
-    feed_sub_entry_size: int = 1,
+    feed_sub_entry_size: int = FEED_SUB_ENTRY_SIZE,
+    feed_linger_ms: float = FEED_LINGER_MS,
 ) -> dict[str, Any]:
     """See the module docstring. Streams are made for the run and deleted after it.
     `linger_ms`, `sub_entry_size`: the aggregator's `--linger-ms`, `--sub-entry-size` (None:
-    its default). `feed_sub_entry_size`: the venue feeds' (`superticks produce
-    --sub-entry-size`; the venue streams' only reader is the aggregator)."""
+    its default). `feed_sub_entry_size`, `feed_linger_ms`: the venue feeds' (`superticks produce
+    --sub-entry-size`, `--linger-ms`; the venue streams' only reader is the aggregator)."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -276,6 +293,7 @@ async def bench_aggregate(
                 super_stream=stream,
                 name=f"{tag}-feed",
                 sub_entry_size=feed_sub_entry_size,
+                linger_ms=feed_linger_ms,
             )
             count = 0
             async with Producer(config) as producer:
@@ -337,6 +355,7 @@ async def bench_aggregate(
         "aggregator_linger_ms": linger_ms,  # None: the aggregator's default
         "aggregator_sub_entry_size": sub_entry_size,  # None: the aggregator's default (1)
         "feed_sub_entry_size": feed_sub_entry_size,
+        "feed_linger_ms": feed_linger_ms,
         "fed_ticks_per_s_per_venue": round(fed_rate, 1),  # while sending
         "seconds": round(fed_s, 2),
         "sent": sent,

@@ -161,10 +161,19 @@ def register(commands: Any) -> None:
     aggregate.add_argument(
         "--feed-sub-entry-size",
         type=positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="the venue feeds' --sub-entry-size (default 1; the venue streams' only reader "
-        "is the aggregator, so the JS client's limit does not apply to them)",
+        help="the venue feeds' --sub-entry-size (default 100, as the README recommends for "
+        "venue feeds: the venue streams' only reader is the aggregator, so the JS client's "
+        "limit does not apply to them; 1: a message per tick)",
+    )
+    aggregate.add_argument(
+        "--feed-linger-ms",
+        type=linger_ms,
+        default=None,
+        metavar="MS",
+        help="the venue feeds' --linger-ms (default 50, as the README recommends for venue "
+        "feeds: fewer, fuller chunks; 0: a frame per partition every 10 ms batch)",
     )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
@@ -494,8 +503,13 @@ def _aggregate(args: argparse.Namespace) -> int:
         raise ConfigError("--venues: at most 8")
     if args.sub_entry_size is not None and args.sub_entry_size > SUB_ENTRY_MAX:
         raise ConfigError(f"--sub-entry-size: at most {SUB_ENTRY_MAX} (the aggregator's limit)")
-    if args.feed_sub_entry_size > 65_535:
+    if args.feed_sub_entry_size is not None and args.feed_sub_entry_size > 65_535:
         raise ConfigError("--feed-sub-entry-size: at most 65535")
+    feeds: dict[str, Any] = {}  # given: else bench_aggregate's defaults (the README's advice)
+    if args.feed_sub_entry_size is not None:
+        feeds["feed_sub_entry_size"] = args.feed_sub_entry_size
+    if args.feed_linger_ms is not None:
+        feeds["feed_linger_ms"] = args.feed_linger_ms
     connection, _ = load_settings()
     result = run(
         bench_aggregate(
@@ -505,7 +519,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             seconds=args.duration,
             linger_ms=args.linger_ms,
             sub_entry_size=args.sub_entry_size,
-            feed_sub_entry_size=args.feed_sub_entry_size,
+            **feeds,
         )
     )
     if args.json:

@@ -88,6 +88,7 @@ def test_a_bad_environment_setting_is_refused(
         (["produce", "--linger-ms", "soon"], "--linger-ms: expected milliseconds from 0"),
         (["bench", "latency", "--linger-ms", "2000"], "--linger-ms: expected milliseconds"),
         (["bench", "publish", "--count", "-5"], "expected a number > 0"),
+        (["bench", "aggregate", "--feed-linger-ms", "2000"], "--feed-linger-ms: expected milli"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(
