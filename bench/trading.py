@@ -40,7 +40,7 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -52,12 +52,13 @@ from partitioning.topology import create_topology, delete_topology
 from superticks.errors import StreamError
 from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin
+from superticks.streams import Admin, Chunk, Offset, Subscription
 from trading.audit import AuditConfig, audit_arguments, fold_messages, replay_log
 from trading.ledger import Ledger
 from trading.venues import quantiles
 
 __all__ = [
+    "FEED_COMPRESSION",
     "FEED_LINGER_MS",
     "FEED_SUB_ENTRY_SIZE",
     "bench_aggregate",
@@ -209,20 +210,56 @@ async def bench_rebuild(
 
 FEED_SUB_ENTRY_SIZE = 100
 FEED_LINGER_MS = 50.0
+FEED_COMPRESSION: Literal["none", "gzip", "zstd"] = "zstd"
 """The venue feeds' defaults, as the README recommends publishing a venue feed (`superticks
-produce --sub-entry-size 100 --linger-ms 50`): the venue streams' only reader is the
-aggregator, which reads sub-entry batches, and the nodes' work is mostly per chunk and per
-entry. Feeds that sent a message per tick, or a frame per partition every 10 ms, left the
-aggregator 3 x 30,000 ticks/s behind on these 2 cores (README, Benchmarks)."""
+produce --sub-entry-size 100 --linger-ms 50 --compression zstd`): the venue streams' only
+reader is the aggregator, which reads compressed sub-entry batches. The nodes' work is mostly
+per chunk and per entry, and the bytes they write reach the disk ~30 s later: feeds that sent
+a message per tick, or a frame per partition every 10 ms, left the aggregator 3 x 30,000
+ticks/s behind on these 2 cores, and uncompressed ones did from ~30 s into a run on
+(README, Benchmarks)."""
 
 _VENUES = ("NYSE", "NASDAQ", "CBOE", "IEX", "ARCA", "BATS", "EDGX", "MEMX")
 
 
 async def _count(admin: Admin, super_stream: str) -> int:
+    """One past the last offset of each partition, summed: at least the messages stored (the
+    nodes give offsets to tracking entries too, e.g. one at each new segment file), so it says
+    when all may have arrived, and `_messages` counts them."""
     total = 0
     for partition in await admin.partitions(super_stream):
         total += await admin.last_offset(partition) + 1
     return total
+
+
+async def _messages(settings: ConnectionSettings, super_stream: str) -> int:
+    """The messages the super stream holds, read back from the first offset of every
+    partition up to its last offset now (counted, not decoded)."""
+    async with Admin(settings) as admin:
+        partitions = await admin.partitions(super_stream)
+        lasts = {p: await admin.last_offset(p) for p in partitions}
+    counted = dict.fromkeys(partitions, 0)
+    read = {p: asyncio.Event() for p in partitions}
+    for p, last in lasts.items():
+        if last < 0:
+            read[p].set()
+
+    async def on_chunk(chunk: Chunk) -> None:
+        counted[chunk.stream] += len(chunk.messages)
+        if chunk.first_offset + chunk.record_count - 1 >= lasts[chunk.stream]:
+            read[chunk.stream].set()
+
+    subscriptions = [
+        Subscription(settings, p, on_chunk, Offset.first(), name=f"count-{i}")
+        for i, p in enumerate(partitions)
+    ]
+    try:
+        await asyncio.gather(*(s.start() for s in subscriptions))
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(e.wait() for e in read.values()))
+    finally:
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+    return sum(counted.values())
 
 
 async def bench_aggregate(
@@ -237,11 +274,15 @@ async def bench_aggregate(
     sub_entry_size: int | None = None,
     feed_sub_entry_size: int = FEED_SUB_ENTRY_SIZE,
     feed_linger_ms: float = FEED_LINGER_MS,
+    feed_compression: Literal["none", "gzip", "zstd"] = FEED_COMPRESSION,
 ) -> dict[str, Any]:
     """See the module docstring. Streams are made for the run and deleted after it.
     `linger_ms`, `sub_entry_size`: the aggregator's `--linger-ms`, `--sub-entry-size` (None:
-    its default). `feed_sub_entry_size`, `feed_linger_ms`: the venue feeds' (`superticks produce
-    --sub-entry-size`, `--linger-ms`; the venue streams' only reader is the aggregator)."""
+    its default). `feed_sub_entry_size`, `feed_linger_ms`, `feed_compression`: the venue
+    feeds' (`superticks produce --sub-entry-size`, `--linger-ms`, `--compression`; the venue
+    streams' only reader is the aggregator; compression applies to batches, so with
+    `feed_sub_entry_size` 1 the feeds are uncompressed). `forwarded` is what the unified
+    super stream holds once the aggregator stopped, read back and counted."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -294,6 +335,7 @@ async def bench_aggregate(
                 name=f"{tag}-feed",
                 sub_entry_size=feed_sub_entry_size,
                 linger_ms=feed_linger_ms,
+                compression=feed_compression if feed_sub_entry_size > 1 else "none",
             )
             count = 0
             async with Producer(config) as producer:
@@ -337,6 +379,7 @@ async def bench_aggregate(
         async with asyncio.timeout(60):
             out, _ = await aggregator.communicate()
         status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+        forwarded = await _messages(settings, target)  # the aggregator stopped: nothing shares
     finally:
         if aggregator.returncode is None:
             aggregator.kill()
@@ -356,6 +399,7 @@ async def bench_aggregate(
         "aggregator_sub_entry_size": sub_entry_size,  # None: the aggregator's default (1)
         "feed_sub_entry_size": feed_sub_entry_size,
         "feed_linger_ms": feed_linger_ms,
+        "feed_compression": feed_compression if feed_sub_entry_size > 1 else "none",
         "fed_ticks_per_s_per_venue": round(fed_rate, 1),  # while sending
         "seconds": round(fed_s, 2),
         "sent": sent,

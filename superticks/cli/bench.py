@@ -175,6 +175,13 @@ def register(commands: Any) -> None:
         help="the venue feeds' --linger-ms (default 50, as the README recommends for venue "
         "feeds: fewer, fuller chunks; 0: a frame per partition every 10 ms batch)",
     )
+    aggregate.add_argument(
+        "--feed-compression",
+        choices=["none", "gzip", "zstd"],
+        default=None,
+        help="the venue feeds' --compression (default zstd, as the README recommends for "
+        "venue feeds; none with --feed-sub-entry-size 1)",
+    )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
 
@@ -510,6 +517,12 @@ def _aggregate(args: argparse.Namespace) -> int:
         feeds["feed_sub_entry_size"] = args.feed_sub_entry_size
     if args.feed_linger_ms is not None:
         feeds["feed_linger_ms"] = args.feed_linger_ms
+    if args.feed_compression is not None:
+        if args.feed_compression != "none" and args.feed_sub_entry_size == 1:
+            raise ConfigError(
+                "--feed-compression: applies to sub-entry batches, not to --feed-sub-entry-size 1"
+            )
+        feeds["feed_compression"] = args.feed_compression
     connection, _ = load_settings()
     result = run(
         bench_aggregate(

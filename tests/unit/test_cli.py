@@ -114,6 +114,14 @@ def test_bench_aggregate_refuses_batches_too_big_before_connecting(
     assert says in capsys.readouterr().err
 
 
+def test_bench_aggregate_refuses_compressed_feeds_without_batches_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "aggregate", "--feed-sub-entry-size", "1", "--feed-compression", "zstd"]
+    assert main(argv) == 2
+    assert "--feed-compression: applies to sub-entry batches" in capsys.readouterr().err
+
+
 def test_an_aggregator_sub_entry_size_over_1000_is_refused_before_connecting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
