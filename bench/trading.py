@@ -210,14 +210,14 @@ async def bench_rebuild(
 
 FEED_SUB_ENTRY_SIZE = 100
 FEED_LINGER_MS = 50.0
-FEED_COMPRESSION: Literal["none", "gzip", "zstd"] = "zstd"
+FEED_COMPRESSION: Literal["none", "gzip", "zstd"] = "none"
 """The venue feeds' defaults, as the README recommends publishing a venue feed (`superticks
-produce --sub-entry-size 100 --linger-ms 50 --compression zstd`): the venue streams' only
-reader is the aggregator, which reads compressed sub-entry batches. The nodes' work is mostly
-per chunk and per entry, and the bytes they write reach the disk ~30 s later: feeds that sent
-a message per tick, or a frame per partition every 10 ms, left the aggregator 3 x 30,000
-ticks/s behind on these 2 cores, and uncompressed ones did from ~30 s into a run on
-(README, Benchmarks)."""
+produce --sub-entry-size 100 --linger-ms 50`): the venue streams' only reader is the
+aggregator, which reads sub-entry batches, and the nodes' work is mostly per chunk and per
+entry. Feeds that sent a message per tick, or a frame per partition every 10 ms, left the
+aggregator 3 x 30,000 ticks/s behind on these 2 cores. zstd (`--feed-compression`) cuts the
+bytes the nodes write, which reach the disk ~30 s later, but costs the feeds and the
+aggregator CPU: in 10 s runs it did worse (README, Benchmarks)."""
 
 _VENUES = ("NYSE", "NASDAQ", "CBOE", "IEX", "ARCA", "BATS", "EDGX", "MEMX")
 

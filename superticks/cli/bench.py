@@ -179,8 +179,8 @@ def register(commands: Any) -> None:
         "--feed-compression",
         choices=["none", "gzip", "zstd"],
         default=None,
-        help="the venue feeds' --compression (default zstd, as the README recommends for "
-        "venue feeds; none with --feed-sub-entry-size 1)",
+        help="the venue feeds' --compression (default none; zstd writes fewer bytes for "
+        "long runs, at some CPU)",
     )
     aggregate.add_argument("--json", action="store_true")
     aggregate.set_defaults(handler=_aggregate)
