@@ -6,6 +6,9 @@
 * `table(headers, rows)` lines up rows as text (numbers right-aligned, thousands separated).
 * `Progress` draws a bar on stderr for long runs, only when stderr is a terminal and the bench
   was not asked for JSON; otherwise it draws nothing.
+* `cpu_times()` / `cpu_shares(before, after)`: how the machine's CPU time went between two
+  readings: busy, idle, idle waiting for the disk, and stolen by the hypervisor (on a shared
+  VM every figure of the window moves with it).
 * `plot_lines(...)` writes one PNG of named series (rate vs latency, lag over time, ...), with
   optional vertical marks (faults); `plot_bars(...)` one of named values (contenders' rates).
   Both need matplotlib (``superticks[plot]``).
@@ -32,8 +35,11 @@ from typing import IO, Any
 from superticks.errors import ConfigError
 
 __all__ = [
+    "CpuTimes",
     "Progress",
     "Report",
+    "cpu_shares",
+    "cpu_times",
     "machine",
     "plot_bars",
     "plot_lines",
@@ -69,6 +75,46 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
     }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CpuTimes:
+    """The machine's CPU time so far, in clock ticks summed over its cores (`/proc/stat`)."""
+
+    busy: int
+    idle: int
+    iowait: int  # idle with I/O outstanding (the disk behind)
+    steal: int  # taken by the hypervisor for other guests
+
+
+def cpu_times(stat: str | None = None) -> CpuTimes | None:
+    """The machine's CPU times now (None where `/proc/stat` cannot be read); `stat`: its text."""
+    if stat is None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                stat = f.readline()
+        except OSError:
+            return None
+    fields = stat.split()
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
+    return CpuTimes(user + nice + system + irq + softirq, idle, iowait, steal)
+
+
+def cpu_shares(before: CpuTimes | None, after: CpuTimes | None) -> dict[str, float] | None:
+    """Fractions of the machine's CPU time between two readings: busy, idle, iowait, steal
+    (summing to 1; None without both readings or without time between them)."""
+    if before is None or after is None:
+        return None
+    spent = {
+        name: getattr(after, name) - getattr(before, name)
+        for name in ("busy", "idle", "iowait", "steal")
+    }
+    total = sum(spent.values())
+    if total <= 0:
+        return None
+    return {name: round(value / total, 3) for name, value in spent.items()}
 
 
 def versions(broker: str | None = None) -> dict[str, str | None]:

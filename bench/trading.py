@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import orjson
 
+from bench.report import cpu_shares, cpu_times
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig, format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
@@ -359,6 +360,7 @@ async def bench_aggregate(
 
         started = time.monotonic()
         cpu_before = _cpu_s(aggregator.pid)
+        machine_before = cpu_times()
         feeds = await asyncio.gather(*(feed(v, s) for v, s in sources.items()))
         fed_s = time.monotonic() - started
         sent = sum(count for count, _ in feeds)
@@ -375,6 +377,7 @@ async def bench_aggregate(
                 await asyncio.sleep(0.5)
         drained_s = time.monotonic() - started - fed_s
         cpu_after = _cpu_s(aggregator.pid)
+        machine_cpu = cpu_shares(machine_before, cpu_times())
         aggregator.send_signal(signal.SIGTERM)
         async with asyncio.timeout(60):
             out, _ = await aggregator.communicate()
@@ -416,6 +419,9 @@ async def bench_aggregate(
             round((cpu_after - cpu_before) / forwarded * 1e6, 2) if forwarded > 0 else None
         ),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        # the machine's CPU from the feeds' start until all arrived: steal is time the
+        # hypervisor gave other guests (a slower machine for this run)
+        "machine_cpu": machine_cpu,
     }
 
 

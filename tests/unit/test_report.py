@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import Progress, Report, plot_lines, strict, table
+from bench.report import (
+    CpuTimes,
+    Progress,
+    Report,
+    cpu_shares,
+    cpu_times,
+    plot_lines,
+    strict,
+    table,
+)
 
 
 @dataclass(frozen=True)
@@ -69,3 +78,23 @@ def test_plot_lines_writes_a_png(tmp_path: Path) -> None:
         tmp_path / "p.png", "t", "x", "y", {"a": ([0, 1], [1, 2])}, marks=[(0.5, "kill")]
     )
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cpu_times_reads_the_machine_line_of_proc_stat() -> None:
+    line = "cpu  100 5 50 800 20 3 2 40 0 0\n"  # user nice system idle iowait irq softirq steal
+    assert cpu_times(line) == CpuTimes(busy=160, idle=800, iowait=20, steal=40)
+    assert cpu_times("cpu0 1 2 3 4 5 6 7 8") is None  # a core's line, not the machine's
+    assert cpu_times("") is None
+
+
+def test_cpu_shares_split_the_time_between_two_readings() -> None:
+    before = CpuTimes(busy=1_000, idle=1_000, iowait=10, steal=100)
+    after = CpuTimes(busy=1_500, idle=1_150, iowait=110, steal=350)  # 500, 150, 100, 250
+    assert cpu_shares(before, after) == {"busy": 0.5, "idle": 0.15, "iowait": 0.1, "steal": 0.25}
+
+
+def test_cpu_shares_are_none_without_both_readings_or_time_between() -> None:
+    reading = CpuTimes(busy=1, idle=2, iowait=0, steal=3)
+    assert cpu_shares(None, reading) is None
+    assert cpu_shares(reading, None) is None
+    assert cpu_shares(reading, reading) is None
