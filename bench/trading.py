@@ -53,9 +53,10 @@ from partitioning.topology import create_topology, delete_topology
 from superticks.errors import StreamError
 from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
-from superticks.streams import Admin, Chunk, Offset, Subscription
+from superticks.streams import Admin
 from trading.audit import AuditConfig, audit_arguments, fold_messages, replay_log
 from trading.ledger import Ledger
+from trading.reading import read_to_end
 from trading.venues import quantiles
 
 __all__ = [
@@ -238,29 +239,14 @@ async def _messages(settings: ConnectionSettings, super_stream: str) -> int:
     partition up to its last offset now (counted, not decoded)."""
     async with Admin(settings) as admin:
         partitions = await admin.partitions(super_stream)
-        lasts = {p: await admin.last_offset(p) for p in partitions}
-    counted = dict.fromkeys(partitions, 0)
-    read = {p: asyncio.Event() for p in partitions}
-    for p, last in lasts.items():
-        if last < 0:
-            read[p].set()
+    counted = 0
 
-    async def on_chunk(chunk: Chunk) -> None:
-        counted[chunk.stream] += len(chunk.messages)
-        if chunk.first_offset + chunk.record_count - 1 >= lasts[chunk.stream]:
-            read[chunk.stream].set()
+    def count(_first: int, messages: list[bytes]) -> None:
+        nonlocal counted
+        counted += len(messages)
 
-    subscriptions = [
-        Subscription(settings, p, on_chunk, Offset.first(), name=f"count-{i}")
-        for i, p in enumerate(partitions)
-    ]
-    try:
-        await asyncio.gather(*(s.start() for s in subscriptions))
-        async with asyncio.timeout(120):
-            await asyncio.gather(*(e.wait() for e in read.values()))
-    finally:
-        await asyncio.gather(*(s.stop() for s in subscriptions))
-    return sum(counted.values())
+    await asyncio.gather(*(read_to_end(settings, p, count) for p in partitions))
+    return counted
 
 
 async def bench_aggregate(
