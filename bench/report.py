@@ -1,8 +1,9 @@
 """What every bench hands its reader: a table, a strict JSON report, plots and a progress bar.
 
 * `Report` is one bench's result: its name, the parameters it ran with and its results (any
-  JSON-able values, dataclasses included); `Report.to_json()` adds the machine and the software
-  versions and is strict JSON (an infinite or NaN figure is written as ``null``).
+  JSON-able values, dataclasses included); `Report.to_json()` adds the machine (with how its
+  CPU went during the run, when given) and the software versions and is strict JSON (an
+  infinite or NaN figure is written as ``null``).
 * `table(headers, rows)` lines up rows as text (numbers right-aligned, thousands separated).
 * `Progress` draws a bar on stderr for long runs, only when stderr is a terminal and the bench
   was not asked for JSON; otherwise it draws nothing.
@@ -155,12 +156,14 @@ class Report:
     started: str = dataclasses.field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
+    cpu: dict[str, float] | None = None
+    """How the machine's CPU went during the run (`cpu_shares`), when known."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bench": self.bench,
             "started": self.started,
-            "machine": machine(),
+            "machine": {**machine(), "cpu_during_run": self.cpu},
             "versions": versions(self.broker),
             "parameters": strict(self.parameters),
             "results": strict(self.results),

@@ -17,6 +17,8 @@ __all__ = ["register"]
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("bench", help="benchmarks (JSON out)")
+    # the machine's CPU times as the command line is read, before the bench runs (`_emit`)
+    parser.set_defaults(cpu_at_start=_proc_stat())
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
     publish = sub.add_parser(
         "publish",
@@ -589,10 +591,23 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
 
 def _emit(args: argparse.Namespace, bench: str, params: dict[str, Any], results: Any) -> None:
     """Print the JSON report when asked (the table is the caller's)."""
-    from bench.report import Report
+    from bench.report import Report, cpu_shares, cpu_times
 
     if args.json:
-        print(Report(bench, params, results, broker=_broker_version()).to_json(), flush=True)
+        start = cpu_times(args.cpu_at_start) if args.cpu_at_start else None
+        cpu = cpu_shares(start, cpu_times())  # over the whole command
+        report = Report(bench, params, results, broker=_broker_version(), cpu=cpu)
+        print(report.to_json(), flush=True)
+
+
+def _proc_stat() -> str | None:
+    """The machine's line of /proc/stat now (`bench.report.cpu_times` reads it; the parser
+    imports no bench module)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            return f.readline()
+    except OSError:
+        return None
 
 
 def _broker_version() -> str | None:

@@ -51,6 +51,13 @@ def test_report_json_is_strict_and_carries_machine_versions_and_parameters() -> 
     assert data["machine"]["cores"] >= 1
     assert data["versions"]["rabbitmq"] == "4.3.6"
     assert data["versions"]["rstream"]
+    assert data["machine"]["cpu_during_run"] is None  # none given
+
+
+def test_report_json_says_how_the_machines_cpu_went_during_the_run() -> None:
+    shares = {"busy": 0.9, "idle": 0.05, "iowait": 0.0, "steal": 0.05}
+    report = Report("latency", {}, {}, cpu=shares)
+    assert json.loads(report.to_json())["machine"]["cpu_during_run"] == shares
 
 
 def test_progress_draws_nothing_when_stderr_is_not_a_terminal() -> None:
