@@ -363,7 +363,7 @@ async def bench_aggregate(
                 await asyncio.sleep(0.5)
         drained_s = time.monotonic() - started - fed_s
         cpu_after = _cpu_s(aggregator.pid)
-        machine_cpu = cpu_shares(machine_before, cpu_times())
+        cpu_during_feed = cpu_shares(machine_before, cpu_times())
         aggregator.send_signal(signal.SIGTERM)
         async with asyncio.timeout(60):
             out, _ = await aggregator.communicate()
@@ -407,7 +407,7 @@ async def bench_aggregate(
         "load_average": [round(x, 2) for x in os.getloadavg()],
         # the machine's CPU from the feeds' start until all arrived: steal is time the
         # hypervisor gave other guests (a slower machine for this run)
-        "machine_cpu": machine_cpu,
+        "cpu_during_feed": cpu_during_feed,
     }
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from superticks.cli import failover
 from superticks.cli.args import linger_ms, positive_float, positive_int
 from superticks.cli.loop import run
+from superticks.cli.reporting import emit, measured
 from superticks.errors import ConfigError
 
 __all__ = ["register"]
@@ -17,8 +17,6 @@ __all__ = ["register"]
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("bench", help="benchmarks (JSON out)")
-    # the machine's CPU times as the command line is read, before the bench runs (`_emit`)
-    parser.set_defaults(cpu_at_start=_proc_stat())
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
     publish = sub.add_parser(
         "publish",
@@ -111,7 +109,7 @@ def register(commands: Any) -> None:
     filtering.add_argument("--symbols", type=positive_int, default=50)
     filtering.add_argument("--batch", type=positive_int, default=2_000, help="ticks per send_batch")
     filtering.add_argument("--seed", type=int, default=0)
-    filtering.add_argument("--json", action="store_true")
+    _json_flag(filtering)
     filtering.set_defaults(handler=_filter)
     failover.register(sub)
     monitor = sub.add_parser(
@@ -120,7 +118,7 @@ def register(commands: Any) -> None:
     monitor.add_argument("--groups", type=positive_int, default=10)
     monitor.add_argument("--polls", type=positive_int, default=20)
     monitor.add_argument("--count", type=positive_int, default=60_000, help="ticks to publish")
-    monitor.add_argument("--json", action="store_true")
+    _json_flag(monitor)
     monitor.set_defaults(handler=_monitor)
     audit = sub.add_parser(
         "audit",
@@ -135,7 +133,7 @@ def register(commands: Any) -> None:
         help="time the fold alone and the rebuild from the log this many times, in turns; "
         "figures are medians (default 3)",
     )
-    audit.add_argument("--json", action="store_true")
+    _json_flag(audit)
     audit.set_defaults(handler=_audit)
     aggregate = sub.add_parser(
         "aggregate", help="venue feeds merged by a `superticks aggregate` process: rate and lag"
@@ -184,8 +182,10 @@ def register(commands: Any) -> None:
         help="the venue feeds' --compression (default none; zstd writes fewer bytes for "
         "long runs, at some CPU)",
     )
-    aggregate.add_argument("--json", action="store_true")
+    _json_flag(aggregate)
     aggregate.set_defaults(handler=_aggregate)
+    for bench in sub.choices.values():  # every bench's report says how the machine's CPU went
+        bench.set_defaults(handler=measured(bench.get_default("handler")))
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -199,7 +199,7 @@ def _publish(args: argparse.Namespace) -> int:
         for k in ("count", "warmup", "partitions", "symbols", "seed", "pika", "rounds")
     }
     result = run(run_publish_bench(connection, **params, show_progress=not args.json))
-    _emit(args, "publish", params, result.to_dict())
+    emit(args, "publish", params, result.to_dict())
     if args.plot:
         rates = {r.name: r.ticks_per_s for r in result.rows}
         plot_bars(args.plot / "publish.png", "bench publish: confirmed ticks/s", "ticks/s", rates)
@@ -248,7 +248,7 @@ def _consume(args: argparse.Namespace) -> int:
         )
     )
     params = {k: getattr(args, k) for k in ("count", "partitions", "symbols", "seed", "rounds")}
-    _emit(args, "consume", params, result.to_dict())
+    emit(args, "consume", params, result.to_dict())
     if args.plot:
         rates = {r.name: r.ticks_per_s for r in result.rows}
         plot_bars(
@@ -299,7 +299,7 @@ def _latency(args: argparse.Namespace) -> int:
         "plain_reader": args.plain_reader,
     }
     result = run(run_latency_bench(connection, **params, show_progress=not args.json))
-    _emit(args, "latency", params, result.to_dict())
+    emit(args, "latency", params, result.to_dict())
     steps = sorted(result.steps, key=lambda s: s.achieved_per_s)
     if args.plot:
         xs = [s.achieved_per_s for s in steps]
@@ -407,7 +407,7 @@ def _scaling(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     result = run(run_scaling_bench(connection, **params, show_progress=not args.json))
-    _emit(args, "scaling", params, result.to_dict())
+    emit(args, "scaling", params, result.to_dict())
     if args.plot:
         lag = {}
         rate = {}
@@ -456,8 +456,9 @@ def _filter(args: argparse.Namespace) -> int:
             connection, count=args.count, symbols=args.symbols, batch=args.batch, seed=args.seed
         )
     )
+    params = {k: getattr(args, k) for k in ("count", "symbols", "batch", "seed")}
+    emit(args, "filter", params, result.to_dict())
     if args.json:
-        print(json.dumps(result.to_dict()))
         return 0
     print(
         f"{result.ticks:,} ticks of {result.symbols} symbols (batches of {result.batch:,}); "
@@ -483,9 +484,9 @@ def _audit(args: argparse.Namespace) -> int:
 
     connection, _ = load_settings()
     result = run(bench_rebuild(connection, args.count, args.symbols, rounds=args.rounds))
-    if args.json:
-        print(json.dumps(result))
-    else:
+    params = {k: getattr(args, k) for k in ("count", "symbols", "rounds")}
+    emit(args, "audit", params, result)
+    if not args.json:
         log = result["from_log"]
         print(
             f"rebuilt {log['events_read']:,} of {result['events']:,} events from the log in "
@@ -537,9 +538,11 @@ def _aggregate(args: argparse.Namespace) -> int:
             **feeds,
         )
     )
-    if args.json:
-        print(json.dumps(result))
-    else:
+    params = {
+        k: getattr(args, k) for k in ("venues", "rate", "duration", "linger_ms", "sub_entry_size")
+    } | feeds
+    emit(args, "aggregate", params, result)
+    if not args.json:
         print(
             f"{result['venues']} venues at {result['fed_ticks_per_s_per_venue']:,.0f} ticks/s "
             f"each (offered {result['offered_ticks_per_s_per_venue']:,.0f}): forwarded "
@@ -557,8 +560,9 @@ def _monitor(args: argparse.Namespace) -> int:
     result = run(
         run_monitor_bench(connection, groups=args.groups, polls=args.polls, count=args.count)
     )
+    params = {k: getattr(args, k) for k in ("groups", "polls", "count")}
+    emit(args, "monitor", params, result.to_dict())
     if args.json:
-        print(json.dumps(result.to_dict()))
         return 0
     for key, value in result.to_dict().items():
         print(f"{key:16} {value}")
@@ -580,48 +584,16 @@ def _each(values: Any) -> str:
     return "/".join(f"{v:,.0f}" if v >= 100 else f"{v:g}" for v in values)
 
 
-def _report_flags(parser: argparse.ArgumentParser) -> None:
+def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--json", action="store_true", help="print one JSON report (machine, versions, results)"
+        "--json",
+        action="store_true",
+        help="print one JSON report (machine, versions, parameters, results)",
     )
+
+
+def _report_flags(parser: argparse.ArgumentParser) -> None:
+    _json_flag(parser)
     parser.add_argument(
         "--plot", type=Path, metavar="DIR", default=None, help="write PNG plots into DIR"
     )
-
-
-def _emit(args: argparse.Namespace, bench: str, params: dict[str, Any], results: Any) -> None:
-    """Print the JSON report when asked (the table is the caller's)."""
-    from bench.report import Report, cpu_shares, cpu_times
-
-    if args.json:
-        start = cpu_times(args.cpu_at_start) if args.cpu_at_start else None
-        cpu = cpu_shares(start, cpu_times())  # over the whole command
-        report = Report(bench, params, results, broker=_broker_version(), cpu=cpu)
-        print(report.to_json(), flush=True)
-
-
-def _proc_stat() -> str | None:
-    """The machine's line of /proc/stat now (`bench.report.cpu_times` reads it; the parser
-    imports no bench module)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            return f.readline()
-    except OSError:
-        return None
-
-
-def _broker_version() -> str | None:
-    from superticks.errors import SuperticksError
-    from superticks.settings import load_settings
-    from superticks.streams import Admin
-
-    async def ask() -> str | None:
-        connection, _ = load_settings()
-        async with Admin(connection) as admin:
-            return admin.broker_version
-
-    try:
-        version: str | None = run(ask())
-    except SuperticksError:
-        return None
-    return version

@@ -10,6 +10,7 @@ from typing import Any
 
 from superticks.cli.args import add_run_options, fault_target, positive_float
 from superticks.cli.loop import run
+from superticks.cli.reporting import emit
 
 __all__ = ["SCENARIO_NAMES", "register"]
 
@@ -87,7 +88,6 @@ def register(sub: Any) -> None:
 
 def _failover(args: argparse.Namespace) -> int:
     from bench.failover import FailoverResult, ScenarioOptions, run_failover_bench
-    from bench.verify import strict_json
 
     connection, target, root = fault_target("bench failover", args.run_dir, "superticks-failover-")
     options = ScenarioOptions(
@@ -108,9 +108,9 @@ def _failover(args: argparse.Namespace) -> int:
             print(f"{result.scenario}: {'OK' if result.ok else 'FAIL'}", file=sys.stderr)
 
     results = run(run_failover_bench(connection, target, args.scenario, root, options, progress))
-    if args.json:
-        print(strict_json({"scenarios": [r.to_dict() for r in results]}))
-    else:
+    params = {k: getattr(args, k) for k in ("scenario", "rate", "steady", "recovery", "busy_ms")}
+    emit(args, "failover", params, {"scenarios": [r.to_dict() for r in results]})
+    if not args.json:
         print_table(results)
     return 0 if all(r.ok for r in results) else 1
 
