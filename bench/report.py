@@ -239,6 +239,13 @@ class Progress:
         )
         self._stream.flush()
 
+    def close(self) -> None:
+        """Erase the bar (safe twice)."""
+        if self.enabled:
+            self.enabled = False
+            self._stream.write("\r" + " " * 120 + "\r")
+            self._stream.flush()
+
     def __enter__(self) -> Progress:
         return self
 
@@ -248,9 +255,7 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.enabled:
-            self._stream.write("\r" + " " * 120 + "\r")
-            self._stream.flush()
+        self.close()
 
 
 def _pyplot() -> Any:

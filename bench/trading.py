@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import orjson
 
-from bench.report import cpu_shares, cpu_times
+from bench.report import Progress, cpu_shares, cpu_times
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig, format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
@@ -125,10 +125,12 @@ async def bench_rebuild(
     symbols: int = 200,
     chunk: int = 1000,
     rounds: int = 3,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """See the module docstring. The stream is made for the run and deleted after it. Each of
     `rounds` rounds times the fold alone and then the rebuild from the log, so both meet the
-    same machine; the figures are the rounds' medians, each round listed beside them."""
+    same machine; the figures are the rounds' medians, each round listed beside them.
+    `show_progress`: a bar on stderr (a terminal only): writing, then the rounds."""
     started = time.perf_counter()
     log = synthetic_log(count, symbols)
     encoded_s = time.perf_counter() - started
@@ -139,6 +141,7 @@ async def bench_rebuild(
         await admin.create_stream(config.stream, audit_arguments(config))
     folds: list[tuple[float, float]] = []  # (wall s, CPU s) per round
     replays: list[tuple[float, float, int]] = []  # (wall s, CPU s, events read)
+    bar = Progress("audit", len(log) + rounds * len(log), enabled=show_progress)
     try:
         started = time.perf_counter()
         producer = Producer(
@@ -151,10 +154,12 @@ async def bench_rebuild(
                 await producer.send_with_ids(
                     [(first + i + 1, symbol, m) for i, (symbol, m) in enumerate(part)]
                 )
+                bar.update(first + len(part), "writing the log")
             await producer.flush(300)
         written_s = time.perf_counter() - started
         del log
-        for _ in range(rounds):
+        for round_ in range(rounds):
+            bar.update((round_ + 1) * len(messages), f"round {round_ + 1} of {rounds}")
             memory = Ledger()
             started = time.perf_counter()
             cpu = time.process_time()
@@ -173,6 +178,7 @@ async def bench_rebuild(
             if not same:
                 break
     finally:
+        bar.close()
         async with Admin(settings) as admin:
             await admin.delete_stream(config.stream)
     read = min(r for _, _, r in replays)
@@ -262,6 +268,7 @@ async def bench_aggregate(
     feed_sub_entry_size: int = FEED_SUB_ENTRY_SIZE,
     feed_linger_ms: float = FEED_LINGER_MS,
     feed_compression: Literal["none", "gzip", "zstd"] = FEED_COMPRESSION,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """See the module docstring. Streams are made for the run and deleted after it.
     `linger_ms`, `sub_entry_size`: the aggregator's `--linger-ms`, `--sub-entry-size` (None:
@@ -269,7 +276,8 @@ async def bench_aggregate(
     feeds' (`superticks produce --sub-entry-size`, `--linger-ms`, `--compression`; the venue
     streams' only reader is the aggregator; compression applies to batches, so with
     `feed_sub_entry_size` 1 the feeds are uncompressed). `forwarded` is what the unified
-    super stream holds once the aggregator stopped, read back and counted."""
+    super stream holds once the aggregator stopped, read back and counted. `show_progress`: a
+    bar on stderr (a terminal only): the feeds' seconds, then what has arrived."""
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
@@ -294,6 +302,7 @@ async def bench_aggregate(
     )
     sent = 0
     feed_s = LatencyHistogram()  # per feed batch: its ticks' creation to the feed's confirm
+    bar = Progress("aggregate", seconds, enabled=show_progress)
     try:
         started = time.monotonic()
         step = max(1, int(rate / 100))
@@ -329,6 +338,7 @@ async def bench_aggregate(
                 started = time.monotonic()
                 while (elapsed := time.monotonic() - started) < seconds and count < len(pool):
                     ahead = count / rate - elapsed
+                    bar.update(elapsed, f"feeding {venues} venues")
                     if ahead > 0:
                         await asyncio.sleep(ahead)
                     now_ns = time.time_ns()
@@ -358,6 +368,7 @@ async def bench_aggregate(
                 async with Admin(settings) as admin:
                     while forwarded < sent and time.monotonic() < deadline:
                         forwarded = await _count(admin, target)
+                        bar.update(seconds, f"forwarded {max(forwarded, 0):,} of {sent:,}")
                         await asyncio.sleep(0.2)
             except StreamError:
                 await asyncio.sleep(0.5)
@@ -370,6 +381,7 @@ async def bench_aggregate(
         status = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
         forwarded = await _messages(settings, target)  # the aggregator stopped: nothing shares
     finally:
+        bar.close()
         if aggregator.returncode is None:
             aggregator.kill()
             await aggregator.wait()

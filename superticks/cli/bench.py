@@ -483,7 +483,11 @@ def _audit(args: argparse.Namespace) -> int:
     from superticks.settings import load_settings
 
     connection, _ = load_settings()
-    result = run(bench_rebuild(connection, args.count, args.symbols, rounds=args.rounds))
+    result = run(
+        bench_rebuild(
+            connection, args.count, args.symbols, rounds=args.rounds, show_progress=not args.json
+        )
+    )
     params = {k: getattr(args, k) for k in ("count", "symbols", "rounds")}
     emit(args, "audit", params, result)
     if not args.json:
@@ -535,6 +539,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             seconds=args.duration,
             linger_ms=args.linger_ms,
             sub_entry_size=args.sub_entry_size,
+            show_progress=not args.json,
             **feeds,
         )
     )

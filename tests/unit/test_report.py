@@ -79,6 +79,22 @@ def test_progress_draws_a_bar_on_a_terminal() -> None:
     assert "100%" in out.getvalue()
 
 
+def test_a_closed_progress_bar_is_erased_once_and_draws_no_more() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    progress = Progress("load", 10, stream=out)
+    progress.update(10)
+    progress.close()
+    erased = out.getvalue()
+    assert erased.endswith("\r")
+    progress.close()
+    progress.update(10)
+    assert out.getvalue() == erased
+
+
 def test_plot_lines_writes_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     path = plot_lines(
