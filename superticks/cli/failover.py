@@ -146,8 +146,9 @@ def plot_result(result: Any, directory: Path) -> list[Path]:
 
 def print_table(results: list[Any]) -> None:
     """One line per scenario: the figures the targets are about, and the verdict."""
+    width = max(len(name) for name in SCENARIO_NAMES)
     print(
-        f"{'scenario':18} {'handled again':>13} {'producer gap':>12} {'unavailable':>11} "
+        f"{'scenario':{width}} {'handled again':>13} {'producer gap':>12} {'unavailable':>11} "
         f"{'lost/dup/reord/unknown':>22} {'twice crash/other':>17} {'coverage':>8}  verdict"
     )
     for r in results:
@@ -156,7 +157,7 @@ def print_table(results: list[Any]) -> None:
         twice = f"{v.handled_twice_crash}/{v.handled_twice_other}"
         coverage = "yes" if v.coverage and all(v.coverage.values()) else "NO"
         print(
-            f"{r.scenario:18} {_s(r.handled_again_max_s):>13} {r.producer_max_gap_s:>10.3f} s "
+            f"{r.scenario:{width}} {_s(r.handled_again_max_s):>13} {r.producer_max_gap_s:>10.3f} s "
             f"{r.unavailability_s:>9.3f} s {counts:>22} {twice:>17} {coverage:>8}  "
             f"{'OK' if r.ok else 'FAIL'}"
         )
