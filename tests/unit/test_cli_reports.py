@@ -77,3 +77,30 @@ def test_the_machine_cpu_is_read_as_the_bench_starts_not_as_the_command_line_is_
     assert reads == []
     assert wrapped(SimpleNamespace()) == 0
     assert reads == ["read", "ran"]
+
+
+def test_every_bench_reads_the_machine_cpu_as_it_starts() -> None:
+    """A bench added later gets the report's CPU shares too: its handler is wrapped."""
+    import argparse
+
+    from superticks.cli.main import build_parser
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(action.choices)
+
+    benches = subcommands(subcommands(build_parser())["bench"])
+    known = [
+        "publish",
+        "consume",
+        "latency",
+        "scaling",
+        "filter",
+        "failover",
+        "monitor",
+        "audit",
+        "aggregate",
+    ]
+    assert set(known) <= set(benches)
+    for name, bench in benches.items():
+        assert bench.get_default("handler").__name__ == "run_measured", name
