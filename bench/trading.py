@@ -39,11 +39,11 @@ import sys
 import time
 import uuid
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
+from bench.cliworker import cpu_seconds
 from bench.report import Progress, cpu_shares, cpu_times
 from partitioning.codec import frame_message
 from partitioning.model import StreamConfig, format_timestamp_us
@@ -281,6 +281,7 @@ async def bench_aggregate(
     if not 1 <= venues <= len(_VENUES):
         raise ValueError(f"venues: 1 .. {len(_VENUES)}")
     tag = f"bench-{uuid.uuid4().hex[:6]}"
+    compression = feed_compression if feed_sub_entry_size > 1 else "none"  # batches only
     names = _VENUES[:venues]
     target = f"{tag}-ticks"
     sources = {v: f"{tag}-{v.lower()}" for v in names}
@@ -331,7 +332,7 @@ async def bench_aggregate(
                 name=f"{tag}-feed",
                 sub_entry_size=feed_sub_entry_size,
                 linger_ms=feed_linger_ms,
-                compression=feed_compression if feed_sub_entry_size > 1 else "none",
+                compression=compression,
             )
             count = 0
             async with Producer(config) as producer:
@@ -355,7 +356,7 @@ async def bench_aggregate(
             return count, sending_s
 
         started = time.monotonic()
-        cpu_before = _cpu_s(aggregator.pid)
+        cpu_before = cpu_seconds(aggregator.pid)
         machine_before = cpu_times()
         feeds = await asyncio.gather(*(feed(v, s) for v, s in sources.items()))
         fed_s = time.monotonic() - started
@@ -373,7 +374,7 @@ async def bench_aggregate(
             except StreamError:
                 await asyncio.sleep(0.5)
         drained_s = time.monotonic() - started - fed_s
-        cpu_after = _cpu_s(aggregator.pid)
+        cpu_after = cpu_seconds(aggregator.pid)
         cpu_during_feed = cpu_shares(machine_before, cpu_times())
         aggregator.send_signal(signal.SIGTERM)
         async with asyncio.timeout(60):
@@ -400,7 +401,7 @@ async def bench_aggregate(
         "aggregator_sub_entry_size": sub_entry_size,  # None: the aggregator's default (1)
         "feed_sub_entry_size": feed_sub_entry_size,
         "feed_linger_ms": feed_linger_ms,
-        "feed_compression": feed_compression if feed_sub_entry_size > 1 else "none",
+        "feed_compression": compression,
         "fed_ticks_per_s_per_venue": round(fed_rate, 1),  # while sending
         "seconds": round(fed_s, 2),
         "sent": sent,
@@ -421,9 +422,3 @@ async def bench_aggregate(
         # hypervisor gave other guests (a slower machine for this run)
         "cpu_during_feed": cpu_during_feed,
     }
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
