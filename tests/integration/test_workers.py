@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -23,7 +24,6 @@ from _streams import (
 
 import cluster as cl
 from partitioning.codec import Tick
-from partitioning.producer import ProducerConfig
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
@@ -133,33 +133,60 @@ async def test_a_moved_partition_leader_is_followed_without_cancelling_the_dropp
     assert verdict([handler], 100).ok, verdict([handler], 100).summary()
 
 
-async def test_worker_killed_under_load_loses_nothing_and_redoes_only_unstoredticks_of_every_symbol(
+async def test_a_worker_killed_under_load_loses_nothing_and_its_successor_redoes_its_unstored_ticks(
     config: Callable[..., WorkerConfig], connection: ConnectionSettings, super_stream: str
 ) -> None:
-    handlers = [CountingHandler(), CountingHandler()]
-    workers = [
-        GroupWorker(config(f"w{i}", store_every_ticks=500), h) for i, h in enumerate(handlers)
-    ]
+    doomed_handler, successor_handler = CountingHandler(), CountingHandler()
+    handlers = [doomed_handler, successor_handler]
+    doomed = GroupWorker(config("doomed", store_every_ticks=500), doomed_handler)
+    successor = GroupWorker(config("successor", store_every_ticks=500), successor_handler)
     try:
-        for worker in workers:
-            await worker.start()
+        await doomed.start()
         publishing = asyncio.create_task(
             publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 1000))
         )
-        await eventually(lambda: len(handlers[1]) > 2000, "the doomed worker handled some")
-        await workers[1].abort()  # mid-stream: what it handled after its last store is redone
+        await eventually(
+            lambda: len(doomed_handler) > 2000 and max(_confirmed(doomed)) >= 0,
+            "the doomed worker handled some and stored an offset",
+        )
+        await doomed.abort()  # mid-stream: what it handled after its last store is redone
         await publishing
+        stored = await _settled_offsets(connection, super_stream, doomed.config.group)
+        await successor.start()
         await eventually(lambda: _distinct(handlers) == 1000 * len(SYMBOLS), "all handled")
     finally:
-        await asyncio.gather(*(w.stop() for w in workers))
+        await asyncio.gather(doomed.stop(), successor.stop())
     result = verdict(handlers, 1000, idempotent=True)
     assert result.ok, result.summary()
-    redone = sum(len(h) for h in handlers) - _distinct(handlers)
-    # unstored: under store_every_ticks plus the chunk that crossed it, and a chunk holds up to
-    # a producer frame's ticks (the broker keeps a frame in one chunk: 1,984 seen here; the
-    # bound was 1,500 a chunk, and two CI-like runs redid 2,016 = 500 + a chunk of 1,516)
-    chunk_max = ProducerConfig.model_fields["batch_size"].default
-    assert redone <= 500 + chunk_max
+    # how far the stored offset trails depends on the machine's load (store_every_ticks, or
+    # store_every_ms when stores wait: one CI run redid 5,968 ticks), which benchmarks measure;
+    # this test pins that the successor resumes exactly after it
+    handled = Counter((p, o) for h in handlers for _, _, p, o in h.records)
+    twice = sorted(key for key, times in handled.items() if times > 1)
+    unstored = sorted((p, o) for _, _, p, o in doomed_handler.records if o > stored[p])
+    assert twice == unstored, (stored, twice[:3], unstored[:3])
+
+
+def _confirmed(worker: GroupWorker) -> list[int]:
+    """The offset the worker last confirmed stored on each of its partitions (-1: none)."""
+    return [p["stored_offset"] for p in worker.status()["partitions"]]
+
+
+async def _settled_offsets(
+    connection: ConnectionSettings, super_stream: str, group: str
+) -> dict[int, int]:
+    """The group's stored offset on each partition (-1: none) once three reads 100 ms apart
+    agree (a store frame written just before a worker died is applied a moment later)."""
+    async with Admin(connection) as admin:
+        readings: list[dict[int, int]] = []
+        while len(readings) < 3 or readings[-1] != readings[-3]:
+            offsets = {}
+            for p in range(3):
+                offset = await admin.stored_offset(f"{super_stream}-{p}", group)
+                offsets[p] = -1 if offset is None else offset
+            readings.append(offsets)
+            await asyncio.sleep(0.1)
+        return readings[-1]
 
 
 def _distinct(handlers: Sequence[CountingHandler]) -> int:
