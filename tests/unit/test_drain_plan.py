@@ -77,15 +77,14 @@ def test_a_drain_that_the_broker_refuses_reports_the_stream_stuck_with_the_refus
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import cluster.chaos as chaos
-    from superticks.errors import ClusterError
 
-    asked: list[tuple[str, ...]] = []
+    asked: list[list[str]] = []
 
-    def refuse(*args: str) -> str:
-        asked.append(args)
-        raise ClusterError("Error: stream not found")
+    def refuse(container: str, plan: list[tuple[str, str, str]]) -> list[str | None]:
+        asked.append([stream for _, stream, _ in plan])
+        return ["{error,not_found}"] * len(plan)
 
-    monkeypatch.setattr(chaos, "_docker", refuse)
+    monkeypatch.setattr(chaos, "_transfer", refuse)
     monkeypatch.setattr(chaos, "_DRAIN_S", 0.5)
     fake = _FakeCluster([led("a", R1), led("b", R2)])
 
@@ -93,9 +92,9 @@ def test_a_drain_that_the_broker_refuses_reports_the_stream_stuck_with_the_refus
 
     assert result.moves == ()
     assert result.stuck == (("/", "a"),)
-    assert result.refused == (("/", "a", "Error: stream not found"),)
+    assert result.refused == (("/", "a", "{error,not_found}"),)
     assert len(asked) >= 2, "a refused transfer is asked again until the deadline"
-    assert all("a" in call and "b" not in call for call in asked)
+    assert all(call == ["a"] for call in asked)
 
 
 class _Rejoining(_FakeCluster):
@@ -121,11 +120,12 @@ def test_a_drain_waits_for_the_other_members_of_a_stream_to_run_and_then_moves_i
 
     fake = _Rejoining()
 
-    def transfer(*args: str) -> str:
-        fake.leader = args[-1]
-        return ""
+    def transfer(container: str, plan: list[tuple[str, str, str]]) -> list[str | None]:
+        for _, _, target in plan:
+            fake.leader = target
+        return [None] * len(plan)
 
-    monkeypatch.setattr(chaos, "_docker", transfer)
+    monkeypatch.setattr(chaos, "_transfer", transfer)
     monkeypatch.setattr(chaos.time, "sleep", lambda _s: None)
 
     result = chaos.drain(fake, "rabbit1")  # type: ignore[arg-type]
@@ -140,7 +140,7 @@ def test_a_stream_with_no_other_member_is_left_at_once(monkeypatch: pytest.Monke
 
     lone = QueueInfo("solo", "stream", R1, (R1,), (R1,), 0)
     fake = _FakeCluster([lone])
-    monkeypatch.setattr(chaos, "_docker", lambda *_a: pytest.fail("nothing to transfer"))
+    monkeypatch.setattr(chaos, "_transfer", lambda *_a: pytest.fail("nothing to transfer"))
 
     result = chaos.drain(fake, "rabbit1")  # type: ignore[arg-type]
 
@@ -157,3 +157,50 @@ def test_await_members_returns_the_streams_still_missing_a_member(
     fake = _FakeCluster([led("a", R1), led("b", R2, online=(R2, R3))])
 
     assert chaos.await_members(fake, timeout_s=0.05) == ["b"]  # type: ignore[arg-type]
+
+
+def test_one_eval_asks_for_every_transfer_and_reads_each_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.chaos as chaos
+
+    calls: list[tuple[str, ...]] = []
+
+    def docker(*args: str, timeout_s: float | None = None) -> str:
+        calls.append(args)
+        return (
+            "superticks-transfer 0 {ok,'rabbit@rabbit2'}\n"
+            "superticks-transfer 1 {error,not_found}\n"
+            "ok\n"
+        )
+
+    monkeypatch.setattr(chaos, "_docker", docker)
+    plan = [("/", "t-0", R2), ("/", 'odd "name"', R3), ("prod", "t-9", R2)]
+
+    assert chaos._transfer("superticks-rabbit1", plan) == [
+        None,
+        "{error,not_found}",
+        "no answer",
+    ]
+    [call] = calls
+    assert call[:4] == ("exec", "superticks-rabbit1", "rabbitmqctl", "eval")
+    # names travel as their bytes: no quoting to get wrong
+    assert "<<" + ",".join(str(b) for b in b'odd "name"') + ">>" in call[4]
+    assert 'odd "name"' not in call[4]
+
+
+def test_a_transfer_the_node_cannot_be_asked_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.chaos as chaos
+    from superticks.errors import ClusterError
+
+    def down(*_args: str, timeout_s: float | None = None) -> str:
+        raise ClusterError("`docker exec ...` failed: container is not running")
+
+    monkeypatch.setattr(chaos, "_docker", down)
+
+    assert (
+        chaos._transfer("c", [("/", "a", R2), ("/", "b", R3)])
+        == ["`docker exec ...` failed: container is not running"] * 2
+    )
