@@ -16,7 +16,8 @@ rstream 1.1.1's traps, each handled once, here:
 * every connection bootstraps from any configured node: `_connect_any` and `Subscription` try
   them in turn, starting at the one that answered last;
 * `close()` of a client whose connection broke leaves the socket open (also inside rstream's
-  own connection pool): patched once, so every client closes its socket;
+  own connection pool), and every `close()` sleeps 0.2 s (a subscription took 1 s to stop):
+  patched once, so every client closes its socket, at once;
 * exceptions swallowed in callbacks (delivery and consumer-update handlers only log them): ours
   are caught, kept, and surfaced through `Subscription.failure` / the owner's error callback;
 * unbounded `send()` and no re-send after recovery: we do not use rstream's producer; a
