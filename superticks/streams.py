@@ -1787,6 +1787,11 @@ class Subscription:
                 _demote(self._settings, node)
             self._lose(f"{reason}, {node}")
 
+    def resubscribe(self, why: str) -> None:
+        """Treat the subscription as lost (`why` is logged): the owner is told (`on_lost`), and
+        it is made again, so the broker decides anew which member is active, and from where."""
+        self._lose(why)
+
     def _lose(self, why: str) -> None:
         """The current consumer is gone: tell the owner, then subscribe again (owned task)."""
         if self._stopped or self._reconnecting:

@@ -83,6 +83,7 @@ from superticks.settings import ConnectionSettings
 from superticks.streams import (
     Admin,
     Chunk,
+    ChunkProbe,
     Offset,
     Subscription,
 )
@@ -193,6 +194,7 @@ class _Partition:
         "consumed",
         "dead_letters",
         "duplicates",
+        "expected",
         "handled_at_ms",
         "idle_stored_for",
         "index",
@@ -222,6 +224,7 @@ class _Partition:
         self.proving = False  # activated, and no store read back since: writes unproven
         self.unstored_since_ms = 0.0  # when it last handled a chunk with everything stored
         self.lost = False  # lost with its connection since the handler was last told
+        self.expected: int | None = None  # activated from this offset; its first chunk not seen
         self.handled_at_ms = 0.0  # when the last chunk was processed (monotonic ms)
         self.idle_stored_for = 0.0  # the handled_at_ms whose quiet spell was stored
         self.consumed = 0
@@ -274,6 +277,7 @@ class GroupWorker:
         self.metrics = metrics or WorkerMetrics(config.group, config.name)
         self.failure: BaseException | None = None
         self._admin = Admin(config.connection)
+        self._probe = ChunkProbe(self._admin)  # reads one chunk's header (`_skipped`)
         self._admin_lock = asyncio.Lock()
         self._admin_generation = 0
         self._admin_closed = False  # set (under the lock) once closing: no more reconnects
@@ -509,6 +513,7 @@ class GroupWorker:
             known = max(part.processed, part.stored)
             part.processed = known
             offset = Offset.at(known + 1) if known >= 0 else self.config.start_offset()
+            part.expected = known + 1 if known >= 0 else None
             part.active = self._intake
             part.metrics.active.set(1 if part.active else 0)
         log.info("worker %s: partition %d active from %s", self.config.name, part.index, offset)
@@ -579,6 +584,10 @@ class GroupWorker:
                 await self._process(part, chunk)
 
     async def _process(self, part: _Partition, chunk: Chunk) -> None:
+        if part.expected is not None:
+            expected, part.expected = part.expected, None
+            if chunk.first_offset > expected and await self._skipped(part, expected, chunk):
+                return
         if part.processed <= part.stored:  # everything handled is stored: from here it is not
             part.unstored_since_ms = _now_ms()
         elif part.proving or _now_ms() - max(part.stored_at_ms, part.unstored_since_ms) > (
@@ -642,6 +651,39 @@ class GroupWorker:
                 await self._write_store(part)
             except StreamError as exc:
                 self._trouble(f"storing the offset of partition {part.index} failed: {exc}")
+
+    async def _skipped(self, part: _Partition, expected: int, chunk: Chunk) -> bool:
+        """Whether the broker, asked to deliver from `expected` at the partition's activation,
+        began after ticks stored from there: then the partition is subscribed again (the
+        group's offset, where the broker then starts, is still before them) and the chunk is
+        not handled. A gap of offset-tracking entries alone is no skip (the broker never
+        delivers those): the first chunk of ticks at or after `expected` is asked of the
+        broker (`ChunkProbe`), and compared.
+
+        Seen once (`bench failover --scenario node-blip`, 2026-12-02): a worker deactivated
+        and activated again within 40 ms, on one subscription, answered "from 15,099" and was
+        delivered the live chunk at 16,901; the 1,802 ticks between were never handled."""
+        try:
+            first = await self._admin_call(lambda: self._probe.at(part.stream, expected))
+        except StreamError as exc:
+            first, why = None, f"the ticks from there could not be read ({exc})"
+        else:
+            why = "nothing was read from there within 2 s"
+        if first is not None:
+            if first.first_offset >= chunk.first_offset:
+                return False  # only offset-tracking entries between
+            why = f"ticks from {first.first_offset} are stored there"
+        log.warning(
+            "partition %d: activated from offset %d, the broker delivered from %d and %s: "
+            "subscribing again",
+            part.index,
+            expected,
+            chunk.first_offset,
+            why,
+        )
+        if part.subscription is not None:
+            part.subscription.resubscribe(f"it skipped offsets {expected}-{chunk.first_offset - 1}")
+        return True
 
     @staticmethod
     def _lost_meanwhile(part: _Partition) -> bool:
