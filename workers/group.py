@@ -497,7 +497,13 @@ class GroupWorker:
                 # what did not settle here is redone, by the successor or by us when it returns
                 part.processed = min(part.processed, settled)
             log.info("worker %s: partition %d moves away", self.config.name, part.index)
-            return Offset.next()
+            # The broker applies this answer too if it arrives once the subscription is active
+            # again (it re-reads from whatever an answer processed while active says, stale or
+            # not, rabbit_stream_reader 4.x): where this worker would resume, never the live
+            # tail (NEXT skipped what was stored meanwhile), so such a late answer can only
+            # bring chunks again, which the fence drops.
+            known = max(part.processed, part.stored)
+            return Offset.at(known + 1) if known >= 0 else self.config.start_offset()
         if not self._intake:  # stopping: a successor will be activated once we are gone
             return Offset.next()
         async with part.lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from partitioning.codec import format_body, frame_message
-from superticks.streams import Chunk, ChunkHeader
+from superticks.streams import Chunk, ChunkHeader, Offset
 from workers.group import GroupWorker, WorkerConfig, _Partition
 from workers.handlers import CountingHandler
 
@@ -135,3 +135,24 @@ async def test_only_the_first_chunk_after_an_activation_is_checked() -> None:
     assert probe.asked == [100]
     assert subscription.resubscribed == []
     assert part.processed == 122
+
+
+async def test_a_deactivation_answers_where_the_worker_would_resume_never_the_live_tail() -> None:
+    # the broker re-reads from an answer it processes while the subscription is active, a late
+    # answer to a deactivation included: NEXT there skipped what was stored meanwhile
+    worker, part, _, _ = await _activated(first_tick=None)
+    await worker._process(part, _chunk(100, 10))
+
+    answer = await worker._on_activation(part, False)
+
+    assert answer == Offset.at(110)
+    assert answer != Offset.next()
+
+
+async def test_a_deactivation_of_a_partition_with_nothing_known_answers_the_start_offset() -> None:
+    worker = GroupWorker(WorkerConfig(group="g", lag_interval_s=0), CountingHandler())
+    worker._admin = _Admin()  # type: ignore[assignment]
+    part = _Partition(0, "ticks-0", worker.metrics.partition(0))
+    part.active = True
+
+    assert await worker._on_activation(part, False) == worker.config.start_offset()
