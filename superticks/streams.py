@@ -2086,11 +2086,22 @@ class NameLock:
         self._running = False
 
     async def acquire(self, timeout_s: float) -> bool:
-        """Join the group and wait up to `timeout_s` to be its active member."""
+        """Join the group and wait up to `timeout_s` to be its active member. A stream without
+        a leader at that moment (just created, or its node just went down) is asked again
+        within the same `timeout_s`; StreamUnavailable if it has none by then."""
         self._running = True
+        deadline = time.monotonic() + timeout_s
         try:
-            await self._join()
-            async with asyncio.timeout(timeout_s):
+            while True:
+                try:
+                    await self._join()
+                    break
+                except StreamUnavailable:
+                    await self._leave()
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self.held.wait()
         except TimeoutError:
             await self.release()
