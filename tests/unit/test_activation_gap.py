@@ -7,9 +7,9 @@ showed it is `superticks bench failover --scenario node-blip`."""
 from __future__ import annotations
 
 import pytest
+from _chunks import chunk_of_ticks
 
-from partitioning.codec import format_body, frame_message
-from superticks.streams import Chunk, ChunkHeader, Offset
+from superticks.streams import ChunkHeader, Offset
 from workers.group import GroupWorker, WorkerConfig, _Partition
 from workers.handlers import CountingHandler
 
@@ -53,19 +53,6 @@ class _Subscription:
         self.resubscribed.append(why)
 
 
-def _chunk(first: int, count: int) -> Chunk:
-    messages = [
-        frame_message(
-            "AAPL",
-            format_body(
-                "AAPL", "XNAS", "1.5", "1", "1.6", "1", "1.55", "1", "10", 1_790_000_000_000_000, i
-            ),
-        )
-        for i in range(first, first + count)
-    ]
-    return Chunk("ticks-0", first, 0, messages, count)
-
-
 async def _activated(
     first_tick: int | None,
 ) -> tuple[GroupWorker, _Partition, _Probe, _Subscription]:
@@ -87,7 +74,7 @@ async def _activated(
 async def test_a_first_chunk_after_offset_tracking_entries_only_is_handled() -> None:
     worker, part, probe, subscription = await _activated(first_tick=102)
 
-    await worker._process(part, _chunk(102, 10))
+    await worker._process(part, chunk_of_ticks(102, 10))
 
     assert probe.asked == [100]
     assert subscription.resubscribed == []
@@ -99,7 +86,7 @@ async def test_a_first_chunk_past_stored_ticks_is_not_handled_and_the_partition_
 ):
     worker, part, probe, subscription = await _activated(first_tick=100)
 
-    await worker._process(part, _chunk(300, 10))
+    await worker._process(part, chunk_of_ticks(300, 10))
 
     assert probe.asked == [100]
     assert subscription.resubscribed == ["it skipped offsets 100-299"]
@@ -110,7 +97,7 @@ async def test_a_first_chunk_past_stored_ticks_is_not_handled_and_the_partition_
 async def test_when_the_broker_cannot_say_what_comes_first_the_partition_resubscribes() -> None:
     worker, part, _, subscription = await _activated(first_tick=None)
 
-    await worker._process(part, _chunk(300, 10))
+    await worker._process(part, chunk_of_ticks(300, 10))
 
     assert len(subscription.resubscribed) == 1
     assert part.processed == 99
@@ -120,7 +107,7 @@ async def test_when_the_broker_cannot_say_what_comes_first_the_partition_resubsc
 async def test_a_first_chunk_holding_the_offset_asks_nothing(first: int) -> None:
     worker, part, probe, _ = await _activated(first_tick=None)
 
-    await worker._process(part, _chunk(first, 10))
+    await worker._process(part, chunk_of_ticks(first, 10))
 
     assert probe.asked == []
     assert part.processed == first + 9
@@ -129,8 +116,10 @@ async def test_a_first_chunk_holding_the_offset_asks_nothing(first: int) -> None
 async def test_only_the_first_chunk_after_an_activation_is_checked() -> None:
     worker, part, probe, subscription = await _activated(first_tick=102)
 
-    await worker._process(part, _chunk(102, 10))
-    await worker._process(part, _chunk(113, 10))  # a tracking entry at 112: as the broker has it
+    await worker._process(part, chunk_of_ticks(102, 10))
+    await worker._process(
+        part, chunk_of_ticks(113, 10)
+    )  # a tracking entry at 112: as the broker has it
 
     assert probe.asked == [100]
     assert subscription.resubscribed == []
@@ -141,7 +130,7 @@ async def test_a_deactivation_answers_where_the_worker_would_resume_never_the_li
     # the broker re-reads from an answer it processes while the subscription is active, a late
     # answer to a deactivation included: NEXT there skipped what was stored meanwhile
     worker, part, _, _ = await _activated(first_tick=None)
-    await worker._process(part, _chunk(100, 10))
+    await worker._process(part, chunk_of_ticks(100, 10))
 
     answer = await worker._on_activation(part, False)
 

@@ -12,9 +12,8 @@ import asyncio
 import logging
 
 import pytest
+from _chunks import chunk_of_ticks
 
-from partitioning.codec import format_body, frame_message
-from superticks.streams import Chunk
 from workers import group
 from workers.group import GroupWorker, WorkerConfig, WorkerState, _Partition
 from workers.handlers import CountingHandler
@@ -177,19 +176,6 @@ async def test_a_closed_worker_opens_no_connection_to_store(
 
 
 # --- the fence: handling waits once what was handled went unstored too long -----------------
-def _chunk(first: int, count: int) -> Chunk:
-    messages = [
-        frame_message(
-            "AAPL",
-            format_body(
-                "AAPL", "XNAS", "1.5", "1", "1.6", "1", "1.55", "1", "10", 1_790_000_000_000_000, i
-            ),
-        )
-        for i in range(first, first + count)
-    ]
-    return Chunk("ticks-0", first, 0, messages, count)
-
-
 def _fenced(unstored_for_ms: float) -> tuple[GroupWorker, _Partition]:
     """A running worker whose nodes froze (no store can succeed), with partition 0 stored up
     to offset 99 two seconds ago (max_unstored_ms 1000) and `unstored_for_ms` of handling
@@ -208,8 +194,8 @@ async def test_a_partition_quiet_since_its_last_store_handles_its_next_chunks_at
     worker, part = _fenced(unstored_for_ms=0)
 
     async with asyncio.timeout(1):  # the old fence waited for a store here, forever
-        await worker._process(part, _chunk(100, 10))
-        await worker._process(part, _chunk(110, 10))
+        await worker._process(part, chunk_of_ticks(100, 10))
+        await worker._process(part, chunk_of_ticks(110, 10))
 
     assert part.processed == 119
 
@@ -219,7 +205,7 @@ async def test_a_partition_whose_handled_ticks_went_unstored_too_long_waits_for_
 
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.3):
-            await worker._process(part, _chunk(200, 10))
+            await worker._process(part, chunk_of_ticks(200, 10))
 
     assert part.processed == 199  # nothing more handled
 
@@ -276,10 +262,10 @@ async def test_a_partition_just_activated_handles_no_second_chunk_until_a_store_
     monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.01)
     worker, part = await _activated(_WritesHang(fresh=True, reads=[99]))
 
-    await worker._process(part, _chunk(100, 10))
+    await worker._process(part, chunk_of_ticks(100, 10))
     with pytest.raises(TimeoutError):  # within max_unstored_ms (1 s), the old fence let it on
         async with asyncio.timeout(0.3):
-            await worker._process(part, _chunk(110, 10))
+            await worker._process(part, chunk_of_ticks(110, 10))
 
     assert part.processed == 109  # a successor redoes one chunk, not a second of backlog
 
@@ -289,9 +275,9 @@ async def test_a_partition_just_activated_stores_its_first_chunk_then_handles_on
     admin = _Admin(fresh=True, reads=[99, 99, 109])
     worker, part = await _activated(admin)
 
-    await worker._process(part, _chunk(100, 10))
-    await worker._process(part, _chunk(110, 10))
-    await worker._process(part, _chunk(120, 10))
+    await worker._process(part, chunk_of_ticks(100, 10))
+    await worker._process(part, chunk_of_ticks(110, 10))
+    await worker._process(part, chunk_of_ticks(120, 10))
 
     assert admin.stored == [109]  # once, between the first chunk and the second
     assert part.stored == 109
