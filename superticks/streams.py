@@ -960,7 +960,7 @@ class Admin:
             return -1
         client = self.client
         self._subscriptions += 1
-        sub_id = 200 + self._subscriptions % 50
+        sub_id = _LAST_OFFSET_IDS[self._subscriptions % len(_LAST_OFFSET_IDS)]
         result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         def on_deliver(frame: schema.Deliver) -> None:
@@ -2223,6 +2223,13 @@ class ChunkHeader:
     @property
     def last_offset(self) -> int:
         return self.first_offset + self.record_count - 1
+
+
+_LAST_OFFSET_IDS = range(201, 251)
+"""The subscription ids `Admin.last_offset` takes on its connection: apart from a `ChunkProbe`'s
+on the same connection (0-199, and 200, the name its deliveries are queued under; sharing 200
+removed the probe's delivery handler when a read of the tail ended, and its reads then timed
+out)."""
 
 
 class ChunkProbe:

@@ -689,6 +689,8 @@ class GroupWorker:
         )
         if part.subscription is not None:
             part.subscription.resubscribe(f"it skipped offsets {expected}-{chunk.first_offset - 1}")
+        else:  # nothing to subscribe again: the next chunk is checked the same way
+            part.expected = expected
         return True
 
     @staticmethod

@@ -145,3 +145,15 @@ async def test_a_deactivation_of_a_partition_with_nothing_known_answers_the_star
     part.active = True
 
     assert await worker._on_activation(part, False) == worker.config.start_offset()
+
+
+def test_the_probes_subscription_ids_are_apart_from_those_reading_a_streams_tail() -> None:
+    # both share the worker's admin connection: a tail read that ended under the probe's id
+    # removed the probe's delivery handler, and every later probe timed out
+    from superticks import streams
+
+    probe = streams.ChunkProbe(object())  # type: ignore[arg-type]
+    probe_ids = {*probe._ids, probe._handler_id}
+
+    assert probe_ids.isdisjoint(streams._LAST_OFFSET_IDS)
+    assert max(streams._LAST_OFFSET_IDS) <= 255  # a subscription id is one byte
