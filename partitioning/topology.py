@@ -5,6 +5,11 @@ each replicated on the cluster's nodes with the retention of `StreamConfig`. Dec
 with the same partition count does nothing; with another count it is a `TopologyMismatch`,
 never a silent change (re-partitioning would move symbols and break per-symbol order).
 
+A super stream whose partition streams were deleted on their own (through the management UI,
+say) leaves its exchange behind. With none of them left there is nothing to lose: declaring it
+removes the exchange and makes the super stream anew. With some left it is a
+`TopologyMismatch` that names the missing ones: their symbols would have nowhere to go.
+
 The topology also holds the dead-letter stream ``<super_stream>-dlq``: the admin creates it
 here, so the workers' least-privilege user needs no configure permission (cluster/users.py).
 """
@@ -12,11 +17,12 @@ here, so the workers' least-privilege user needs no configure permission (cluste
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from partitioning.model import StreamConfig
-from superticks.errors import StreamNotFound, TopologyMismatch
+from superticks.errors import StreamNotFound, TopologyError, TopologyMismatch
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
@@ -29,6 +35,8 @@ __all__ = [
     "describe_topology",
 ]
 
+
+log = logging.getLogger(__name__)
 
 DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 
@@ -53,23 +61,53 @@ class TopologyInfo:
 
 async def create_topology(settings: ConnectionSettings, config: StreamConfig) -> bool:
     """Declare the super stream and its dead-letter stream; True if the super stream was
-    created, False if it already existed as asked."""
+    created (or made anew: see the module docstring), False if it already existed as asked."""
+    ss = config.super_stream
     async with Admin(settings) as admin:
-        existing = await admin.partitions(config.super_stream)
+        existing = await admin.partitions(ss)
         if existing:
             if len(existing) != config.partitions:
-                raise TopologyMismatch(
-                    f"super stream {config.super_stream!r} exists with {len(existing)} partitions, "
-                    f"not {config.partitions}: use --partitions {len(existing)}, or delete it "
-                    f"(`superticks topology delete`) and lose its data"
-                )
+                raise TopologyMismatch(_mismatch(ss, existing, config))
             created = False
         else:
-            created = await admin.create_super_stream(
-                config.super_stream, config.partition_names(), config.stream_arguments()
-            )
+            names, arguments = config.partition_names(), config.stream_arguments()
+            created = await admin.create_super_stream(ss, names, arguments)
+            if not created:  # its exchange, with no partition left
+                log.warning(
+                    "super stream %r had no partition streams left (deleted on their own?): "
+                    "making it anew",
+                    ss,
+                )
+                await admin.delete_super_stream(ss)
+                if not await admin.create_super_stream(ss, names, arguments):
+                    raise TopologyError(
+                        f"super stream {ss!r} exists without partitions and could not be made "
+                        f"anew: delete it (`superticks topology delete --super-stream {ss}`) "
+                        f"and create it again"
+                    )
+                created = True
         await admin.create_stream(config.dead_letter_stream(), DEAD_LETTER_ARGUMENTS)
         return created
+
+
+def _mismatch(super_stream: str, existing: list[str], config: StreamConfig) -> str:
+    """What is wrong with a super stream of another partition count, and what to do."""
+    ours = [f"{super_stream}-{i}" for i in range(max(len(existing), config.partitions) + 1)]
+    if set(existing) <= set(ours) and existing != ours[: len(existing)]:
+        # a gap in our own names: partition streams deleted on their own
+        last = max(ours.index(name) for name in existing)
+        missing = [name for name in ours[:last] if name not in existing]
+        return (
+            f"super stream {super_stream!r} has lost partition streams "
+            f"{', '.join(missing)} (deleted on their own?): their symbols have nowhere to go. "
+            f"Delete it (`superticks topology delete --super-stream {super_stream}`, losing "
+            f"the data of {', '.join(existing)}) and create it again"
+        )
+    return (
+        f"super stream {super_stream!r} exists with {len(existing)} partitions, "
+        f"not {config.partitions}: use --partitions {len(existing)}, or delete it "
+        f"(`superticks topology delete`) and lose its data"
+    )
 
 
 async def describe_topology(settings: ConnectionSettings, super_stream: str) -> TopologyInfo:

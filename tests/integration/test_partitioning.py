@@ -140,6 +140,37 @@ async def test_topology_with_another_partition_count_is_a_clear_error(
     await delete_topology(connection, unique)
 
 
+async def test_a_super_stream_whose_partition_streams_were_all_deleted_is_made_anew(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    config = StreamConfig(super_stream=unique, partitions=3)
+    await create_topology(connection, config)
+    try:
+        async with Admin(connection) as admin:
+            for name in config.partition_names():
+                assert await admin.delete_stream(name)
+            assert await admin.partitions(unique) == []  # only the exchange is left
+        assert await create_topology(connection, config) is True
+        info = await describe_topology(connection, unique)
+        assert [p.stream for p in info.partitions] == config.partition_names()
+    finally:
+        await delete_topology(connection, unique)
+
+
+async def test_a_super_stream_that_lost_some_partition_streams_is_a_clear_error(
+    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+) -> None:
+    config = StreamConfig(super_stream=unique, partitions=3)
+    await create_topology(connection, config)
+    try:
+        async with Admin(connection) as admin:
+            assert await admin.delete_stream(f"{unique}-1")
+        with pytest.raises(TopologyMismatch, match=f"lost partition streams {unique}-1 "):
+            await create_topology(connection, config)
+    finally:
+        await delete_topology(connection, unique)
+
+
 @pytest.mark.parametrize("filter_values", [True, False])
 async def test_every_tick_lands_once_in_its_symbols_partition_in_order(
     connection: ConnectionSettings, unique: str, super_stream: str, filter_values: bool
