@@ -45,6 +45,7 @@ __all__ = [
     "plot_bars",
     "plot_lines",
     "strict",
+    "strict_json",
     "table",
     "versions",
 ]
@@ -145,6 +146,13 @@ def strict(value: Any) -> Any:
     return value
 
 
+def strict_json(value: Any) -> str:
+    """`value` as one line of strict JSON (`strict`: a non-finite float becomes null, never
+    Infinity or NaN, which JSON parsers refuse): the one JSON writer of the benches, `verify`
+    and `chaos`."""
+    return json.dumps(strict(value), allow_nan=False)
+
+
 @dataclasses.dataclass
 class Report:
     """One bench run: `bench` (its name), `parameters` and `results`."""
@@ -170,8 +178,8 @@ class Report:
         }
 
     def to_json(self) -> str:
-        """One line of strict JSON (raises ValueError rather than write Infinity or NaN)."""
-        return json.dumps(self.to_dict(), allow_nan=False)
+        """One line of strict JSON (`strict_json`)."""
+        return strict_json(self.to_dict())
 
 
 def _cell(value: Any) -> str:

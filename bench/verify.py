@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.report import strict_json
 from bench.verdict import CrashWindow, RunVerdict, StoredTick, judge_run
 from partitioning.codec import decode_message
 from superticks.errors import (
@@ -41,7 +42,7 @@ from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.streams import Admin, Chunk, Offset, Subscription
 from workers.handled import read_handled
 
-__all__ = ["RUN_FILE", "StoredStream", "read_stored", "strict_json", "verify_run", "write_run"]
+__all__ = ["RUN_FILE", "StoredStream", "read_stored", "verify_run", "write_run"]
 
 log = logging.getLogger("superticks.verify")
 
@@ -159,11 +160,6 @@ async def _ends_at_leaders(
             for i in partitions:
                 ends[i] = await at_leader.last_offset(streams[i])
     return streams, ends
-
-
-def strict_json(data: Any) -> str:
-    """JSON without Infinity/NaN (a float that is not finite is an error here, not output)."""
-    return json.dumps(data, allow_nan=False)
 
 
 def write_run(directory: Path, data: Mapping[str, Any]) -> None:

@@ -74,7 +74,7 @@ def register(commands: Any) -> None:
 
 def _chaos(args: argparse.Namespace) -> int:
     from bench.chaos import run_chaos
-    from bench.verify import strict_json
+    from bench.report import strict_json
 
     connection, target, run_dir = fault_target("chaos", args.run_dir, "superticks-chaos-")
     result = run(

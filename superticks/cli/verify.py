@@ -32,7 +32,8 @@ def register(commands: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from bench.verify import strict_json, verify_run
+    from bench.report import strict_json
+    from bench.verify import verify_run
     from superticks.errors import ConfigError
     from superticks.settings import load_settings
 

@@ -18,6 +18,7 @@ from bench.report import (
     cpu_times,
     plot_lines,
     strict,
+    strict_json,
     table,
 )
 
@@ -40,6 +41,15 @@ def test_table_aligns_columns_and_formats_numbers() -> None:
 def test_strict_turns_dataclasses_and_non_finite_floats_into_json_values() -> None:
     value = strict({"rows": [_Row("a", math.inf)], "nan": math.nan, "t": (1, 2)})
     assert value == {"rows": [{"name": "a", "rate": None}], "nan": None, "t": [1, 2]}
+
+
+def test_strict_json_writes_null_for_a_non_finite_float_rather_than_fail_or_write_infinity() -> (
+    None
+):
+    text = strict_json({"unavailable_s": math.inf, "rows": (_Row("a", math.nan),)})
+    assert "Infinity" not in text
+    assert "NaN" not in text
+    assert json.loads(text) == {"unavailable_s": None, "rows": [{"name": "a", "rate": None}]}
 
 
 def test_report_json_is_strict_and_carries_machine_versions_and_parameters() -> None:
