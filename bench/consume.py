@@ -14,7 +14,11 @@ the other, each contender reads all of them from the first offset:
     bodies (cut at their first ``{``) parsed as one JSON array by msgspec (C) into structs of
     the wire's twelve fields, with no check and no handler: the bound of any reader of our
     JSON wire format in Python, beside which the worker's ratio to raw delivery reads;
-(d) **RbFly** (another Python stream client, Cython codec) with `orjson.loads` per message,
+(d) **worker machinery**: the worker's own `GroupWorker` in this process, with every
+    `WorkerConfig` default (credits, offset storing, lag polling) and a handler that takes each
+    chunk's messages undecoded (`MessageHandler`), counting their bytes like (a): what the
+    worker costs before any tick is decoded. Between it and (b) lie decoding and the handler;
+(e) **RbFly** (another Python stream client, Cython codec) with `orjson.loads` per message,
     when it is installed (`uv sync --group compare`; GPL, never a runtime dependency).
 
 Rounds (`rounds`, default 3): the stream is filled once, then every reader reads it once per
@@ -25,7 +29,7 @@ the per-round ratios.
 Beside each rate, the reader's CPU time per tick in the same window (its process's user +
 system time): on a shared machine it moves less than the rates do.
 
-Each row's count is read back, not echoed: (a) and (c) count what they received, (b) is the
+Each row's count is read back, not echoed: (a), (c) and (d) count what they received, (b) is the
 `consumed` total of the worker's own JSON summary, and its stored offsets reached every
 partition's last tick. Rates are steady-state: from the first evidence of progress (the end of
 the first delivered chunk; for the worker process, its first stored offset, which it writes
@@ -42,7 +46,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +63,7 @@ from partitioning.simulator import MarketSimulator
 from partitioning.topology import create_topology, delete_topology
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
-from workers.group import WorkerConfig
+from workers.group import GroupWorker, WorkerConfig
 
 __all__ = ["ConsumeBench", "ConsumeRow", "run_consume_bench"]
 
@@ -92,6 +96,7 @@ class ConsumeBench:
     worker_vs_raw: float
     worker_vs_rbfly: float | None  # None when RbFly is not installed
     parse_vs_raw: float = 0.0  # the parse-only reader / raw delivery: the bound of worker_vs_raw
+    machinery_vs_raw: float = 0.0  # the worker undecoded / raw delivery: its cost before decoding
     rounds: int = 1
     worker_vs_raw_rounds: tuple[float, ...] = ()
     targets: dict[str, float] = field(
@@ -112,6 +117,7 @@ class ConsumeBench:
             "worker_vs_raw": self.worker_vs_raw,
             "worker_vs_rbfly": self.worker_vs_rbfly,
             "parse_vs_raw": self.parse_vs_raw,
+            "machinery_vs_raw": self.machinery_vs_raw,
             "rounds": self.rounds,
             "worker_vs_raw_rounds": list(self.worker_vs_raw_rounds),
             "targets": self.targets,
@@ -236,6 +242,48 @@ async def _worker(
     return window.row("superticks worker (CLI defaults, vwap)", consumed, window.first_at - started)
 
 
+class _CountMessages:
+    """The worker machinery row's handler: each chunk's new messages undecoded
+    (`MessageHandler`), their bytes counted like the raw reader's."""
+
+    def __init__(self, window: _Window, progress: Progress) -> None:
+        self.window = window
+        self.progress = progress
+        self.messages = 0
+        self.bytes = 0
+
+    async def handle_batch(
+        self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
+    ) -> None:
+        raise AssertionError("the worker hands a MessageHandler undecoded messages")
+
+    async def handle_messages(
+        self, partition: int, first_offset: int, messages: Sequence[bytes]
+    ) -> list[tuple[int, str]]:
+        self.messages += len(messages)
+        self.bytes += sum(map(len, messages))
+        self.window.progress(self.messages)
+        self.progress.update(self.messages)
+        return []
+
+
+async def _machinery(
+    settings: ConnectionSettings, ss: str, group: str, count: int, progress: Progress
+) -> ConsumeRow:
+    window = _Window(count)
+    handler = _CountMessages(window, progress)
+    worker = GroupWorker(WorkerConfig(connection=settings, super_stream=ss, group=group), handler)
+    await worker.start()
+    try:
+        async with asyncio.timeout(_TIMEOUT_S):
+            await window.done.wait()
+    finally:
+        await worker.stop()
+    if not handler.bytes:
+        raise RuntimeError("the worker machinery counted no bytes")
+    return window.row("worker machinery (undecoded, bytes counted)", handler.messages)
+
+
 async def _rbfly(
     settings: ConnectionSettings, streams: list[str], count: int, progress: Progress
 ) -> ConsumeRow | None:
@@ -340,6 +388,10 @@ async def run_consume_bench(
                 lambda r, bar: _worker(settings, ss, f"{ss}-worker-{r}", ends, count, bar),
             ),
             ("parse", lambda r, bar: _parse_only(settings, streams, count, bar)),
+            (
+                "machinery",
+                lambda r, bar: _machinery(settings, ss, f"{ss}-machinery-{r}", count, bar),
+            ),
             ("rbfly", lambda r, bar: _rbfly(settings, streams, count, bar)),
         ]
         runs: dict[str, list[ConsumeRow]] = {key: [] for key, _ in readers}
@@ -355,14 +407,15 @@ async def run_consume_bench(
             await admin.delete_stream(f"{ss}-dlq")  # the worker's dead-letter stream
     rows = {key: _median_row(found) for key, found in runs.items() if found}
     raw, worker, parse = rows["raw"], rows["worker"], rows["parse"]
-    rbfly = rows.get("rbfly")
+    machinery, rbfly = rows["machinery"], rows.get("rbfly")
     return ConsumeBench(
         count=count,
         partitions=partitions,
-        rows=[raw, worker, parse] + ([rbfly] if rbfly is not None else []),
+        rows=[raw, worker, parse, machinery] + ([rbfly] if rbfly is not None else []),
         worker_vs_raw=paired_ratio(worker.rates, raw.rates),
         worker_vs_rbfly=None if rbfly is None else paired_ratio(worker.rates, rbfly.rates),
         parse_vs_raw=paired_ratio(parse.rates, raw.rates),
+        machinery_vs_raw=paired_ratio(machinery.rates, raw.rates),
         rounds=rounds,
         worker_vs_raw_rounds=tuple(
             round(a / b, 2) for a, b in zip(worker.rates, raw.rates, strict=True)

@@ -276,7 +276,9 @@ def _consume(args: argparse.Namespace) -> int:
         print(
             f"worker / raw delivery = {result.worker_vs_raw}x (target >= {WORKER_TARGET}x; "
             f"per round {_each(result.worker_vs_raw_rounds)}){rbfly}; parse only / raw delivery "
-            f"= {result.parse_vs_raw}x (the bound of any reader that parses every body)"
+            f"= {result.parse_vs_raw}x (the bound of any reader that parses every body); "
+            f"worker machinery / raw delivery = {result.machinery_vs_raw}x (the worker before "
+            f"it decodes)"
         )
     return 0
 

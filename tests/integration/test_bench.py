@@ -45,7 +45,7 @@ async def test_consume_bench_reads_every_tick_with_each_reader(
 ) -> None:
     result = await run_consume_bench(connection, count=5_000, rounds=2)
     names = [row.name.split(" ")[0] for row in result.rows]
-    assert names[:3] == ["raw", "superticks", "parse"]
+    assert names[:4] == ["raw", "superticks", "parse", "worker"]
     # counts read back in every round (the worker joined a fresh group each round): the
     # readers' own tallies, the worker process's JSON summary
     assert [row.ticks for row in result.rows] == [5_000] * len(result.rows)
@@ -55,6 +55,7 @@ async def test_consume_bench_reads_every_tick_with_each_reader(
     assert worker.startup_s > 0
     assert result.worker_vs_raw > 0
     assert result.parse_vs_raw > 0
+    assert result.machinery_vs_raw > 0
 
 
 async def test_latency_bench_times_every_tick_it_created_at_the_worker(
