@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bench.faultrun import FaultRun
 from bench.verdict import RunVerdict
 from superticks.settings import ConnectionSettings
 
-__all__ = ["FAULTS", "ChaosResult", "draw", "run_chaos"]
+__all__ = ["FAULTS", "ChaosResult", "describe_gap", "draw", "run_chaos"]
 
 FAULTS = ("kill", "pause", "partition", "restart", "worker-kill", "worker-hang")
 NODE_FAULTS = ("kill", "pause", "partition", "restart")
@@ -42,6 +42,9 @@ class ChaosResult:
     producer_reconnects: int
     phases: list[dict[str, Any]]
     run_dir: str
+    worst_gap: dict[str, Any] = field(default_factory=dict)
+    """Where the worst unavailability was: ``partition``, ``from_s``, ``to_s`` (from the run's
+    start) and the ``faults`` held or healing meanwhile (`bench.phases.faults_during`)."""
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,7 @@ class ChaosResult:
             "seed": self.seed,
             "duration_s": self.duration_s,
             "worst_unavailability_s": self.unavailability_s,
+            "worst_gap": self.worst_gap,
             "producer_max_gap_s": self.producer_max_gap_s,
             "producer_reconnects": self.producer_reconnects,
             "faults": self.faults,
@@ -60,6 +64,18 @@ class ChaosResult:
             "phases": self.phases,
             "run_dir": self.run_dir,
         }
+
+
+def describe_gap(gap: dict[str, Any]) -> str:
+    """`ChaosResult.worst_gap` in words: "partition 1, 261.8-294.0 s: pause rabbit1 at
+    261.7 s, worker-hang w3 at 281.9 s" (or "no fault held or healing")."""
+    if not gap:
+        return ""
+    faults = ", ".join(f"{f['kind']} {f['target']} at {f['at_s']:.1f} s" for f in gap["faults"])
+    return (
+        f"partition {gap['partition']}, {gap['from_s']:.1f}-{gap['to_s']:.1f} s: "
+        f"{faults or 'no fault held or healing'}"
+    )
 
 
 async def run_chaos(
@@ -125,6 +141,7 @@ async def run_chaos(
         producer_reconnects=figures["producer_reconnects"],
         phases=figures["phases"],
         run_dir=str(run_dir),
+        worst_gap=figures["worst_gap"],
     )
 
 

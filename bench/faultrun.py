@@ -29,9 +29,10 @@ import cluster as cl
 from bench.livefeed import LiveFeed
 from bench.phases import (
     Phase,
+    faults_during,
     handling_times,
     handover_times,
-    longest_gap_s,
+    longest_gap,
     phase_figures,
     producer_gap_s,
 )
@@ -425,15 +426,25 @@ class FaultRun:
         run_phases = [p for p in self.phases if p.name != "drain"]
         start = run_phases[0].start_ns if run_phases else self.started_ns
         stop = run_phases[-1].end_ns if run_phases else end
+        gaps = {p: longest_gap(times.get(p, []), start, stop) for p in range(self.partitions)}
+        worst = max(gaps, key=lambda p: gaps[p][1] - gaps[p][0])
+        gap_from, gap_to = ((t - self.started_ns) / 1e9 for t in gaps[worst])
         figures = {
             "phases": phase_figures(
                 run_phases, self.feed.gaps, times, self.partitions, handover_times(handled)
             ),
             "producer_max_gap_s": round(producer_gap_s(self.feed.gaps, start, stop), 3),
-            "unavailability_s": round(
-                max(longest_gap_s(times.get(p, []), start, stop) for p in range(self.partitions)),
-                3,
-            ),
+            "unavailability_s": round(gap_to - gap_from, 3),
+            # where the worst unavailability was, and the faults it may be put down to
+            "worst_gap": {
+                "partition": worst,
+                "from_s": round(gap_from, 3),
+                "to_s": round(gap_to, 3),
+                "faults": [
+                    {k: f[k] for k in ("kind", "target", "at_s", "healed_after_s")}
+                    for f in faults_during(self.faults, gap_from, gap_to)
+                ],
+            },
             "producer_reconnects": self.feed.reconnects,
             "handled": handled,
         }

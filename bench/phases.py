@@ -26,10 +26,12 @@ from workers.handled import Handled
 __all__ = [
     "Phase",
     "Timeline",
+    "faults_during",
     "handled_again_s",
     "handled_timeline",
     "handling_times",
     "handover_times",
+    "longest_gap",
     "longest_gap_s",
     "phase_figures",
     "producer_gap_s",
@@ -51,20 +53,37 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
     return max(0, min(a1, b1) - max(a0, b0))
 
 
-def longest_gap_s(times_ns: Sequence[int], start_ns: int, end_ns: int) -> float:
-    """The longest part of [start_ns, end_ns) with no time of `times_ns` (sorted) in it; the
-    whole interval when none falls in it."""
-    longest = 0
+def longest_gap(times_ns: Sequence[int], start_ns: int, end_ns: int) -> tuple[int, int]:
+    """The longest part ``(from_ns, to_ns)`` of [start_ns, end_ns) with no time of `times_ns`
+    (sorted) in it (the first of equal ones); the whole interval when none falls in it."""
+    best = (start_ns, start_ns)
     previous = start_ns
     for t in times_ns:
         if t <= start_ns:
             continue
         if t >= end_ns:
             break
-        longest = max(longest, t - previous)
+        if t - previous > best[1] - best[0]:
+            best = (previous, t)
         previous = t
-    longest = max(longest, end_ns - previous)
-    return longest / 1e9
+    if end_ns - previous > best[1] - best[0]:
+        best = (previous, end_ns)
+    return best
+
+
+def longest_gap_s(times_ns: Sequence[int], start_ns: int, end_ns: int) -> float:
+    """The length of `longest_gap`, in seconds."""
+    gap_from, gap_to = longest_gap(times_ns, start_ns, end_ns)
+    return (gap_to - gap_from) / 1e9
+
+
+def faults_during(
+    faults: Iterable[Mapping[str, Any]], from_s: float, to_s: float
+) -> list[Mapping[str, Any]]:
+    """The faults (entries with ``at_s`` and ``healed_after_s``, seconds from the run's start)
+    whose time from injection to healing overlaps [from_s, to_s], in order: what a gap in the
+    handling may be put down to."""
+    return [f for f in faults if f["at_s"] <= to_s and f["at_s"] + f["healed_after_s"] >= from_s]
 
 
 def producer_gap_s(gaps: Iterable[ConfirmGap], start_ns: int, end_ns: int) -> float:

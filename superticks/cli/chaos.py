@@ -73,7 +73,7 @@ def register(commands: Any) -> None:
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    from bench.chaos import run_chaos
+    from bench.chaos import describe_gap, run_chaos
     from bench.report import strict_json
 
     connection, target, run_dir = fault_target("chaos", args.run_dir, "superticks-chaos-")
@@ -97,6 +97,8 @@ def _chaos(args: argparse.Namespace) -> int:
     else:
         print(f"chaos seed {result.seed}, {result.duration_s:.0f} s, {len(result.faults)} faults")
         print(f"  worst unavailability  {result.unavailability_s:.3f} s (longest unhandled)")
+        if result.worst_gap:
+            print(f"    {describe_gap(result.worst_gap)}")
         print(f"  producer max gap      {result.producer_max_gap_s:.3f} s")
         print(f"  verdict: {result.verdict.summary()}")
         for failure in result.verdict.failures():

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.chaos import FAULTS, draw
+from bench.chaos import FAULTS, describe_gap, draw
 from bench.failover import SCENARIOS
 from bench.phases import handled_timeline
 from superticks.cli.chaos import FAULT_NAMES, duration_s
@@ -102,6 +102,23 @@ def test_the_same_seed_draws_the_same_faults_on_the_same_targets() -> None:
         assert target in (
             workers if kind.startswith("worker") else ["rabbit1", "rabbit2", "rabbit3"]
         )
+
+
+def test_the_worst_gap_is_said_with_its_partition_times_and_faults() -> None:
+    gap = {
+        "partition": 1,
+        "from_s": 261.84,
+        "to_s": 293.99,
+        "faults": [
+            {"kind": "pause", "target": "rabbit1", "at_s": 261.705, "healed_after_s": 13.8},
+            {"kind": "worker-hang", "target": "w3", "at_s": 281.86, "healed_after_s": 12.0},
+        ],
+    }
+    assert describe_gap(gap) == (
+        "partition 1, 261.8-294.0 s: pause rabbit1 at 261.7 s, worker-hang w3 at 281.9 s"
+    )
+    assert describe_gap({**gap, "faults": []}).endswith(": no fault held or healing")
+    assert describe_gap({}) == ""
 
 
 def test_bench_failover_plots_lag_and_handled_rate_per_scenario(tmp_path: Path) -> None:

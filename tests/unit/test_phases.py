@@ -6,10 +6,12 @@ from __future__ import annotations
 from bench.livefeed import ConfirmGap
 from bench.phases import (
     Phase,
+    faults_during,
     handled_again_s,
     handled_timeline,
     handling_times,
     handover_times,
+    longest_gap,
     longest_gap_s,
     phase_figures,
     producer_gap_s,
@@ -27,6 +29,25 @@ def test_the_longest_gap_counts_the_edges_of_the_interval() -> None:
 def test_an_interval_without_any_time_is_one_gap() -> None:
     assert longest_gap_s([], S, 4 * S) == 3.0
     assert longest_gap_s([0, 10 * S], S, 4 * S) == 3.0
+
+
+def test_the_longest_gap_says_where_it_was() -> None:
+    assert longest_gap([2 * S, 3 * S], 0, 10 * S) == (3 * S, 10 * S)
+    assert longest_gap([1 * S, 6 * S, 7 * S], 0, 8 * S) == (1 * S, 6 * S)
+    assert longest_gap([4 * S], 0, 8 * S) == (0, 4 * S)  # the first of two equal gaps
+    assert longest_gap([], S, 4 * S) == (S, 4 * S)
+
+
+def test_a_gap_is_put_down_to_the_faults_held_or_healing_while_it_lasted() -> None:
+    faults = [
+        {"kind": "pause", "target": "rabbit2", "at_s": 241.7, "healed_after_s": 14.3},
+        {"kind": "pause", "target": "rabbit1", "at_s": 261.7, "healed_after_s": 13.8},
+        {"kind": "worker-hang", "target": "w3", "at_s": 281.9, "healed_after_s": 12.0},
+        {"kind": "worker-kill", "target": "w1", "at_s": 300.0, "healed_after_s": 12.0},
+    ]
+    # the first fault healed at 256.0 s, before the gap; the last began after it
+    assert [f["target"] for f in faults_during(faults, 261.8, 294.0)] == ["rabbit1", "w3"]
+    assert faults_during(faults, 100.0, 120.0) == []
 
 
 def test_producer_gaps_are_clipped_to_the_phase() -> None:
