@@ -441,7 +441,7 @@ class FaultRun:
                 "from_s": round(gap_from, 3),
                 "to_s": round(gap_to, 3),
                 "faults": [
-                    {k: f[k] for k in ("kind", "target", "at_s", "healed_after_s")}
+                    {k: f[k] for k in ("kind", "target", "at_s", "healed_after_s") if k in f}
                     for f in faults_during(self.faults, gap_from, gap_to)
                 ],
             },

@@ -15,6 +15,7 @@ other than the victim, for a worker fault).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,10 +81,14 @@ def longest_gap_s(times_ns: Sequence[int], start_ns: int, end_ns: int) -> float:
 def faults_during(
     faults: Iterable[Mapping[str, Any]], from_s: float, to_s: float
 ) -> list[Mapping[str, Any]]:
-    """The faults (entries with ``at_s`` and ``healed_after_s``, seconds from the run's start)
-    whose time from injection to healing overlaps [from_s, to_s], in order: what a gap in the
-    handling may be put down to."""
-    return [f for f in faults if f["at_s"] <= to_s and f["at_s"] + f["healed_after_s"] >= from_s]
+    """The faults (entries with ``at_s`` and, once healed, ``healed_after_s``: seconds from the
+    run's start) whose time from injection to healing overlaps [from_s, to_s], in order: what a
+    gap in the handling may be put down to. A fault without a healing time counts as lasting."""
+    return [
+        f
+        for f in faults
+        if f["at_s"] <= to_s and f["at_s"] + f.get("healed_after_s", math.inf) >= from_s
+    ]
 
 
 def producer_gap_s(gaps: Iterable[ConfirmGap], start_ns: int, end_ns: int) -> float:

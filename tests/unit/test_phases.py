@@ -48,6 +48,9 @@ def test_a_gap_is_put_down_to_the_faults_held_or_healing_while_it_lasted() -> No
     # the first fault healed at 256.0 s, before the gap; the last began after it
     assert [f["target"] for f in faults_during(faults, 261.8, 294.0)] == ["rabbit1", "w3"]
     assert faults_during(faults, 100.0, 120.0) == []
+    unhealed = {"kind": "node-kill", "target": "rabbit1", "at_s": 10.0}  # no healing time
+    assert faults_during([unhealed], 50.0, 60.0) == [unhealed]
+    assert faults_during([unhealed], 1.0, 9.0) == []
 
 
 def test_producer_gaps_are_clipped_to_the_phase() -> None:
