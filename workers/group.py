@@ -401,6 +401,9 @@ class GroupWorker:
                     await self._settle(part)
             await self._store_all(confirm=True, patience_s=self.config.drain_timeout_s)
             stored = True
+            # a partition the broker moved away meanwhile was left to its deactivation, which
+            # stores its offset under the partition's lock: it finishes before the admin closes
+            await self._drain()
             await self._seal()
         finally:
             await self._close(store=False)
@@ -824,6 +827,8 @@ class GroupWorker:
         worker's final stores go through another node when its admin's node froze), not once
         closing: a closed worker must not open connections that nobody closes."""
         generation = self._admin_generation
+        if self._admin_closed:  # closing: the call would wait out its timeout for nothing
+            raise ConnectionFailed("admin call after the worker closed its admin connection")
         try:
             async with asyncio.timeout(_ADMIN_TIMEOUT_S):
                 return await call()
@@ -1205,7 +1210,9 @@ async def run_worker(
         done = asyncio.ensure_future(worker.wait())
         try:
             while not (stop.is_set() or done.done()):
-                await asyncio.wait({stopping, done}, timeout=progress_every_s)
+                await asyncio.wait(
+                    {stopping, done}, timeout=progress_every_s, return_when=asyncio.FIRST_COMPLETED
+                )
                 if progress is not None:
                     progress(worker)
         finally:
