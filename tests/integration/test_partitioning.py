@@ -141,34 +141,26 @@ async def test_topology_with_another_partition_count_is_a_clear_error(
 
 
 async def test_a_super_stream_whose_partition_streams_were_all_deleted_is_made_anew(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
-    config = StreamConfig(super_stream=unique, partitions=3)
-    await create_topology(connection, config)
-    try:
-        async with Admin(connection) as admin:
-            for name in config.partition_names():
-                assert await admin.delete_stream(name)
-            assert await admin.partitions(unique) == []  # only the exchange is left
-        assert await create_topology(connection, config) is True
-        info = await describe_topology(connection, unique)
-        assert [p.stream for p in info.partitions] == config.partition_names()
-    finally:
-        await delete_topology(connection, unique)
+    config = StreamConfig(super_stream=await new_super_stream(3), partitions=3)
+    async with Admin(connection) as admin:
+        for name in config.partition_names():
+            assert await admin.delete_stream(name)
+        assert await admin.partitions(config.super_stream) == []  # only the exchange is left
+    assert await create_topology(connection, config) is True
+    info = await describe_topology(connection, config.super_stream)
+    assert [p.stream for p in info.partitions] == config.partition_names()
 
 
 async def test_a_super_stream_that_lost_some_partition_streams_is_a_clear_error(
-    connection: ConnectionSettings, unique: str, cluster: cl.Cluster
+    connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
-    config = StreamConfig(super_stream=unique, partitions=3)
-    await create_topology(connection, config)
-    try:
-        async with Admin(connection) as admin:
-            assert await admin.delete_stream(f"{unique}-1")
-        with pytest.raises(TopologyMismatch, match=f"lost partition streams {unique}-1 "):
-            await create_topology(connection, config)
-    finally:
-        await delete_topology(connection, unique)
+    config = StreamConfig(super_stream=await new_super_stream(3), partitions=3)
+    async with Admin(connection) as admin:
+        assert await admin.delete_stream(f"{config.super_stream}-1")
+    with pytest.raises(TopologyMismatch, match=f"lost partition streams {config.super_stream}-1 "):
+        await create_topology(connection, config)
 
 
 @pytest.mark.parametrize("filter_values", [True, False])
