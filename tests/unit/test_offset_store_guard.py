@@ -282,3 +282,57 @@ async def test_a_partition_just_activated_stores_its_first_chunk_then_handles_on
     assert admin.stored == [109]  # once, between the first chunk and the second
     assert part.stored == 109
     assert part.processed == 129
+
+
+class _Closing(_Admin):
+    """Answers a call on ticks-0 after 20 ms, on ticks-1 after 100 ms; once stopped, never
+    again (its connection is gone)."""
+
+    def __init__(self) -> None:
+        super().__init__(fresh=True)
+        self.offsets: dict[str, int] = {}
+        self.asked = asyncio.Event()
+        self.closed = False
+
+    async def _answer(self, stream: str) -> None:
+        self.asked.set()
+        await asyncio.sleep(0.02 if stream == "ticks-0" else 0.1)
+        if self.closed:  # no answer comes any more
+            await asyncio.Event().wait()
+
+    async def stored_offset(self, stream: str, reference: str) -> int | None:
+        await self._answer(stream)
+        return self.offsets.get(stream)
+
+    async def store_offset(self, stream: str, reference: str, offset: int) -> None:
+        await self._answer(stream)
+        self.offsets[stream] = offset
+        self.stored.append(offset)
+
+    async def stop(self) -> None:
+        self.closed = True
+
+
+async def test_a_partition_moved_away_while_the_worker_stops_is_stored_before_the_admin_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The final stores run (partition 0 first) when the broker moves partition 1 away: the
+    # final stores skip it (no longer active), its deactivation stores it, and the worker
+    # must not close the admin under that store (its successor would redo 2,000 ticks).
+    monkeypatch.setattr(group, "_ADMIN_TIMEOUT_S", 0.5)
+    admin = _Closing()
+    worker, p0 = _worker(admin)
+    p1 = _Partition(1, "ticks-1", worker.metrics.partition(1))
+    p1.active = True
+    p0.stored, p1.processed, p1.stored = 18_000, 30_000, 28_000
+    worker._partitions = [p0, p1]
+    worker.state = WorkerState.RUNNING
+
+    stopping = asyncio.create_task(worker.stop())
+    await admin.asked.wait()  # the final stores are under way
+    moved = asyncio.create_task(worker._on_activation(p1, False))
+    async with asyncio.timeout(10):
+        await stopping
+        await moved
+
+    assert admin.offsets == {"ticks-0": 20_000, "ticks-1": 30_000}
