@@ -6,8 +6,9 @@ with the same partition count does nothing; with another count it is a `Topology
 never a silent change (re-partitioning would move symbols and break per-symbol order).
 
 A super stream whose partition streams were deleted on their own (through the management UI,
-say) leaves its exchange behind. With none of them left there is nothing to lose: declaring it
-removes the exchange and makes the super stream anew. With some left it is a
+say) leaves its exchange behind. With none of them left (still none after `_SETTLE_S`, so
+another create under way is not taken for one) there is nothing to lose: declaring it removes
+the exchange and makes the super stream anew. With some left it is a
 `TopologyMismatch` that names the missing ones: their symbols would have nowhere to go.
 
 The topology also holds the dead-letter stream ``<super_stream>-dlq``: the admin creates it
@@ -22,7 +23,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from partitioning.model import StreamConfig
-from superticks.errors import StreamNotFound, TopologyError, TopologyMismatch
+from superticks.errors import (
+    ConnectionFailed,
+    PermissionDenied,
+    StreamError,
+    StreamNotFound,
+    TopologyError,
+    TopologyMismatch,
+)
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 
@@ -37,6 +45,10 @@ __all__ = [
 
 
 log = logging.getLogger(__name__)
+
+_SETTLE_S = 1.0
+"""How long a super stream that exists without partitions is given to get them (another
+create under way binds them within milliseconds) before it is taken for damaged."""
 
 DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 
@@ -71,8 +83,27 @@ async def create_topology(settings: ConnectionSettings, config: StreamConfig) ->
             created = False
         else:
             names, arguments = config.partition_names(), config.stream_arguments()
-            created = await admin.create_super_stream(ss, names, arguments)
-            if not created:  # its exchange, with no partition left
+            failure: StreamError | None = None
+            try:
+                created = await admin.create_super_stream(ss, names, arguments)
+            except (ConnectionFailed, PermissionDenied):
+                raise
+            except StreamError as exc:  # two creates at once: the broker fails one (InternalError)
+                created, failure = False, exc
+            if not created:  # someone else's create under way, or an exchange left alone
+                await asyncio.sleep(_SETTLE_S)
+                existing = await admin.partitions(ss)
+            if existing:  # another create made it meanwhile
+                if len(existing) != config.partitions:
+                    raise TopologyMismatch(_mismatch(ss, existing, config))
+            elif failure is not None:
+                raise TopologyError(
+                    f"{failure}. If another `topology create` of {ss!r} ran at the same time: "
+                    f"RabbitMQ (4.3.6) undoes the loser's create by deleting the exchange both "
+                    f"made, leaving streams {', '.join(names)} unbound. Delete those streams "
+                    f"(management UI or API) and create the super stream again, once"
+                ) from None
+            elif not created:  # its exchange, with no partition left
                 log.warning(
                     "super stream %r had no partition streams left (deleted on their own?): "
                     "making it anew",
