@@ -63,13 +63,16 @@ from partitioning.codec import data_header, message_prefix
 from partitioning.inflight import InFlight, Segment
 from partitioning.router import Router
 from superticks.errors import (
+    AuthenticationFailed,
     ConnectionFailed,
     ProducerClosed,
     ProducerNameInUse,
     PublishTimeout,
     StreamError,
     StreamNotFound,
+    StreamUnavailable,
     TickTooLarge,
+    TlsError,
 )
 from superticks.histogram import LatencyHistogram
 from superticks.settings import ConnectionSettings
@@ -95,6 +98,7 @@ log = logging.getLogger("superticks.producer")
 # as property and filter value, in up to 4 UTF-8 bytes a character; 512: the rest of a frame).
 _SURELY_FITS = FRAME_MAX - 512
 _SUB_ENTRY_HEAD = 19  # a sub-entry record's id, type, count and sizes
+_START_RETRY_S = 15.0  # a partition's leader not reachable at start: tried again this long
 
 
 class ProducerConfig(BaseModel):
@@ -271,7 +275,7 @@ class Producer:
         self._router = Router(len(streams))
         self._partitions = [self._partition(i, stream) for i, stream in enumerate(streams)]
         try:
-            lasts = await asyncio.gather(*(p.link.start() for p in self._partitions))
+            lasts = await asyncio.gather(*(self._start_link(p) for p in self._partitions))
         except BaseException:
             await asyncio.gather(*(p.link.stop() for p in self._partitions))
             await lock.release()
@@ -284,6 +288,29 @@ class Producer:
         self._idle.set()
         self._watchdog = asyncio.create_task(self._watch(), name="producer-watchdog")
         self.state = ProducerState.RUNNING
+
+    async def _start_link(self, part: _Partition) -> int:
+        """The partition link's start (its last stored id), tried again for up to
+        `_START_RETRY_S` while the leader's node does not answer or the stream has no leader:
+        a node restarting refuses connections for a few seconds, and its streams' leaders move
+        meanwhile (seen in CI: a producer started just after a node-partition scenario's heal
+        failed on "connecting to localhost:5554: connection failed"). A refused login, TLS
+        handshake or permission, and a missing stream, raise at once."""
+        deadline = time.monotonic() + _START_RETRY_S
+        delay = self.config.reconnect_delay_s
+        while True:
+            try:
+                return await part.link.start()
+            except (AuthenticationFailed, TlsError):
+                raise
+            except (ConnectionFailed, StreamUnavailable) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "partition %d (%s): %s; trying again", part.index, part.link.stream, exc
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _partition(self, index: int, stream: str) -> _Partition:
         part = _Partition(index)
