@@ -77,48 +77,51 @@ async def create_topology(settings: ConnectionSettings, config: StreamConfig) ->
     ss = config.super_stream
     async with Admin(settings) as admin:
         existing = await admin.partitions(ss)
-        if existing:
-            if len(existing) != config.partitions:
-                raise TopologyMismatch(_mismatch(ss, existing, config))
-            created = False
-        else:
-            names, arguments = config.partition_names(), config.stream_arguments()
-            failure: StreamError | None = None
-            try:
-                created = await admin.create_super_stream(ss, names, arguments)
-            except (ConnectionFailed, PermissionDenied):
-                raise
-            except StreamError as exc:  # two creates at once: the broker fails one (InternalError)
-                created, failure = False, exc
-            if not created:  # someone else's create under way, or an exchange left alone
-                await asyncio.sleep(_SETTLE_S)
-                existing = await admin.partitions(ss)
-            if existing:  # another create made it meanwhile
-                if len(existing) != config.partitions:
-                    raise TopologyMismatch(_mismatch(ss, existing, config))
-            elif failure is not None:
-                raise TopologyError(
-                    f"{failure}. If another `topology create` of {ss!r} ran at the same time: "
-                    f"RabbitMQ (4.3.6) undoes the loser's create by deleting the exchange both "
-                    f"made, leaving streams {', '.join(names)} unbound. Delete those streams "
-                    f"(management UI or API) and create the super stream again, once"
-                ) from None
-            elif not created:  # its exchange, with no partition left
-                log.warning(
-                    "super stream %r had no partition streams left (deleted on their own?): "
-                    "making it anew",
-                    ss,
-                )
-                await admin.delete_super_stream(ss)
-                if not await admin.create_super_stream(ss, names, arguments):
-                    raise TopologyError(
-                        f"super stream {ss!r} exists without partitions and could not be made "
-                        f"anew: delete it (`superticks topology delete --super-stream {ss}`) "
-                        f"and create it again"
-                    )
-                created = True
+        created = False
+        if not existing:
+            created, existing = await _create(admin, config)
+        if existing and len(existing) != config.partitions:
+            raise TopologyMismatch(_mismatch(ss, existing, config))
         await admin.create_stream(config.dead_letter_stream(), DEAD_LETTER_ARGUMENTS)
         return created
+
+
+async def _create(admin: Admin, config: StreamConfig) -> tuple[bool, list[str]]:
+    """Create the super stream found without partitions: (True, []) once made (or made anew,
+    see the module docstring), (False, its partitions) when another create made it meanwhile."""
+    ss = config.super_stream
+    names, arguments = config.partition_names(), config.stream_arguments()
+    failure: StreamError | None = None
+    try:
+        if await admin.create_super_stream(ss, names, arguments):
+            return True, []
+    except (ConnectionFailed, PermissionDenied):
+        raise
+    except StreamError as exc:  # two creates at once: the broker fails one (InternalError)
+        failure = exc
+    # someone else's create under way, or an exchange left alone
+    await asyncio.sleep(_SETTLE_S)
+    existing = await admin.partitions(ss)
+    if existing:  # another create made it meanwhile
+        return False, existing
+    if failure is not None:
+        raise TopologyError(
+            f"{failure}. If another `topology create` of {ss!r} ran at the same time: "
+            f"RabbitMQ (4.3.6) undoes the loser's create by deleting the exchange both "
+            f"made, leaving streams {', '.join(names)} unbound. Delete those streams "
+            f"(management UI or API) and create the super stream again, once"
+        ) from None
+    log.warning(
+        "super stream %r had no partition streams left (deleted on their own?): making it anew",
+        ss,
+    )
+    await admin.delete_super_stream(ss)
+    if not await admin.create_super_stream(ss, names, arguments):
+        raise TopologyError(
+            f"super stream {ss!r} exists without partitions and could not be made anew: delete "
+            f"it (`superticks topology delete --super-stream {ss}`) and create it again"
+        )
+    return True, []
 
 
 def _mismatch(super_stream: str, existing: list[str], config: StreamConfig) -> str:
