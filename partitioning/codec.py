@@ -48,6 +48,7 @@ from superticks.errors import DecodeError
 
 __all__ = [
     "CONTENT_TYPE",
+    "OWN_LAYOUT",
     "SCHEMA_VERSION",
     "Tick",
     "data_header",
@@ -443,6 +444,11 @@ _HEAD_LEN: Final = len(_OWN_HEAD)
 _KEY_END: Final = _HEAD_LEN + 1 + len(_OWN_SYMBOL_KEY)
 _TAIL_LEN: Final = len(_OWN_TAIL)
 _MAP_SIZE_BASE: Final = len(_OWN_SYMBOL_KEY) + 1 + len(b"".join(_VERSION_PROPERTY))
+OWN_LAYOUT: Final = (_OWN_HEAD, _OWN_SYMBOL_KEY, _OWN_TAIL, _MAP_SIZE_BASE)
+"""Our layout's fixed parts, for a compiled reader (`workers._fold`): the bytes before the
+application-properties map's size byte, those between it and the symbol's length byte, those
+between the symbol and the data section's type code, and the map size less the symbol's length.
+"""
 
 
 _OWN_PREFIXES: set[bytes] = set()

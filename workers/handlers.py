@@ -12,8 +12,9 @@ from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, Protocol, runtime_checkable
 
-from partitioning.codec import Tick
+from partitioning.codec import Tick, decode_numbered
 from superticks.errors import TickError
+from workers.deadletter import describe
 from workers.vwap import RunningVwap, SymbolAggregate
 
 __all__ = [
@@ -145,6 +146,11 @@ class VwapHandler:
     handler keeps a reference to the last chunk of each partition (nothing per tick) and
     `figures()` reads the symbols' last ticks from those chunks, so a symbol that had no tick in
     its partition's last chunk keeps the price it had at the previous call.
+
+    A `MessageHandler`: the worker hands it each chunk undecoded, and the compiled fold
+    (`RunningVwap.update_messages`) reads, checks and sums it in one pass; a chunk it does not
+    vouch for (another client's layout, a tick that does not decode) is decoded as the worker
+    would, its undecodable messages returned for the worker to dead-letter.
     """
 
     def __init__(self) -> None:
@@ -152,7 +158,31 @@ class VwapHandler:
         self._applied: dict[int, int] = {}
         self._lock = threading.Lock()
         self._last_chunks: dict[int, Sequence[Tick]] = {}
+        self._last_pairs: dict[int, list[tuple[str, str]]] = {}
         self._last_prices: dict[str, str] = {}
+
+    async def handle_messages(
+        self, partition: int, first_offset: int, messages: Sequence[bytes]
+    ) -> Sequence[tuple[int, str]]:
+        with self._lock:
+            skip = self._applied.get(partition, -1) + 1 - first_offset
+            if skip > 0:
+                messages = messages[skip:]
+                first_offset += skip
+            if not messages:
+                return ()
+            chunk = messages if type(messages) is list else list(messages)
+            pairs = self.vwap.update_messages(chunk)
+            if pairs is not None:
+                self._applied[partition] = first_offset + len(chunk) - 1
+                self._last_pairs[partition] = pairs
+                self._last_chunks.pop(partition, None)
+                return ()
+        offsets, ticks, errors = decode_numbered(first_offset, chunk)
+        if ticks:
+            with self._lock:
+                self._fold(partition, offsets, ticks)
+        return [(offset, describe(exc)) for offset, exc in errors]
 
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
@@ -179,6 +209,7 @@ class VwapHandler:
             raise
         self._applied[partition] = offsets[-1]
         self._last_chunks[partition] = ticks
+        self._last_pairs.pop(partition, None)
 
     def snapshot(self) -> dict[str, SymbolAggregate]:
         """Every symbol's aggregate so far."""
@@ -193,6 +224,9 @@ class VwapHandler:
             self._last_chunks.clear()
             for chunk in chunks:
                 self._last_prices.update((t.symbol, t.last_price) for t in chunk)
+            for pairs in self._last_pairs.values():
+                self._last_prices.update(pairs)
+            self._last_pairs.clear()
             return self.vwap.snapshot(), dict(self._last_prices)
 
 

@@ -52,12 +52,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from partitioning.codec import OWN_LAYOUT
 from superticks.errors import TickError
 
 if TYPE_CHECKING:
     from partitioning.codec import Tick
 
+try:
+    from workers import _fold as _compiled
+except ImportError:  # not compiled (hatch_build.py): RunningVwap.update_messages declines all
+    _compiled = None  # type: ignore[assignment]
+else:
+    _compiled.configure(*OWN_LAYOUT)
+
 __all__ = [
+    "COMPILED_FOLD",
     "EXACT_CONTEXT",
     "VWAP_CONTEXT",
     "RunningVwap",
@@ -141,6 +150,9 @@ _COUNT_BITS = 64
 """The tick count shares an int with the volume coefficient: ``(coefficient << 64) | count``."""
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
 _CACHE_LIMIT = 1 << 16
+COMPILED_FOLD = _compiled is not None
+"""Whether `RunningVwap.update_messages` has its compiled fold (`workers/_fold.c`, built by
+`hatch_build.py` when the project is installed); without it, it declines every chunk."""
 
 _Price = tuple[int, int, float, Decimal]
 """A parsed plain number as a price: its coefficient, exponent, float and Decimal."""
@@ -166,6 +178,15 @@ def _size(text: object) -> _Size | None:
         return None
     entry = _SIZES.get(text)
     return entry if entry is not None or not _plain(text) else _SIZES[text]
+
+
+def _plain_price(text: str) -> _Price:
+    """The price entry of a number the compiled fold read (plain: digits, at most 18 after
+    the point)."""
+    entry = _price(text)
+    if entry is None:
+        raise TickError(f"the compiled fold returned {text!r}, which is not a plain number")
+    return entry
 
 
 def _plain(text: object) -> bool:
@@ -392,6 +413,70 @@ class RunningVwap:
                 st.first_us = ts
             if not st.lo_f < pf < st.hi_f and p is not st.hi and p is not st.lo:
                 st.add_extremes(p, p)
+
+    def update_messages(self, messages: list[bytes]) -> list[tuple[str, str]] | None:
+        """Add a chunk's undecoded messages (AMQP 1.0, as stored) if the compiled fold vouches
+        for every one of them; returns each symbol's last ``last_price`` in the chunk, or None
+        when it does not (then nothing is added: decode the chunk and call `update_batch`).
+
+        It vouches for ticks exactly as `partitioning.codec.frame_message` and `format_body`
+        write them that `MarketData` accepts (see `workers/_fold.c`), and adds them with the
+        same results as decoding and `update_batch`, through the same merge as `merge`, for
+        about a fifth of the cost.
+        """
+        if _compiled is None:
+            return None
+        rows = _compiled.fold(messages)
+        if rows is None:
+            return None
+        fast = self._fast
+        last: list[tuple[str, str]] = []
+        for row in rows:
+            symbol, count, n, en, v, ev, high, high_f, low, low_f, first_us, last_us, price = row
+            state = fast.get(symbol)
+            if state is None:
+                self._add_row(row)
+            else:  # what `_Fast.merge` does, parsing the extremes only when they may count
+                if en == state.pe + state.qe and ev == state.qe:
+                    state.n += n
+                    state.vc += v << _COUNT_BITS | count
+                else:
+                    state.add_sums(n, en, v << _COUNT_BITS | count, ev)
+                if high_f >= state.hi_f:
+                    state.add_extremes(_plain_price(high), state.lo)
+                if low_f <= state.lo_f:
+                    state.add_extremes(state.hi, _plain_price(low))
+                if first_us < state.first_us:
+                    state.first_us = first_us
+                if last_us > state.last_us:
+                    state.last_us = last_us
+            last.append((symbol, price))
+        return last
+
+    def _add_row(
+        self, row: tuple[str, int, int, int, int, int, str, float, str, float, int, int, str]
+    ) -> None:
+        """Add a compiled fold's row (see `update_messages`) through `_Fast.merge`."""
+        symbol, count, n, en, v, ev, high, _, low, _, first_us, last_us, _ = row
+        part = _Fast.__new__(_Fast)
+        part.n = n
+        part.pe = en - ev
+        part.vc = v << _COUNT_BITS | count
+        part.qe = ev
+        part.first_us = first_us
+        part.last_us = last_us
+        part.hi = _plain_price(high)
+        part.lo = _plain_price(low)
+        part.hi_f = part.hi[2]
+        part.lo_f = part.lo[2]
+        state = self._accs.get(symbol)
+        if state is None:
+            self._accs[symbol] = self._fast[symbol] = part
+        elif isinstance(state, _Fast):
+            state.merge(part)
+        else:
+            with decimal.localcontext(EXACT_CONTEXT):
+                _merge_accs(state, part.to_acc())
 
     def _add(self, tick: Tick) -> None:
         """Add one tick by the general path: parse and cache new numbers, create states,

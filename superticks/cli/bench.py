@@ -39,7 +39,9 @@ def register(commands: Any) -> None:
         "consume",
         help="raw delivery vs `superticks worker` (CLI defaults, vwap) vs RbFly, same ticks",
     )
-    consume.add_argument("--count", type=positive_int, default=300_000)
+    consume.add_argument(
+        "--count", type=positive_int, default=1_000_000, help="ticks stored and read (1,000,000)"
+    )
     consume.add_argument("--partitions", type=positive_int, default=3)
     consume.add_argument("--symbols", type=positive_int, default=200)
     consume.add_argument("--seed", type=int, default=0)

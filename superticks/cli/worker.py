@@ -176,6 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         handler_named,
     )
     from workers.metrics import SymbolCollector, WorkerMetrics
+    from workers.vwap import COMPILED_FOLD
 
     connection, _ = load_settings()
     # SUPERTICKS_WORKER_USERNAME (a strategy: SUPERTICKS_STRATEGY_USERNAME), else the admin
@@ -249,6 +250,13 @@ def _run(args: argparse.Namespace) -> int:
     metrics = WorkerMetrics(config.group, config.name)
     if isinstance(handler, VwapHandler):
         metrics.registry.register(SymbolCollector(config.group, handler))
+        if not COMPILED_FOLD:
+            print(
+                "warning: workers/_fold.c is not compiled (no C compiler when the project was "
+                "installed): the VWAP worker decodes in Python, about 3x slower; install a C "
+                "compiler, then `uv sync --reinstall-package superticks`",
+                file=sys.stderr,
+            )
     if args.metrics_port is not None:
         from prometheus_client import start_http_server
 

@@ -1,0 +1,6 @@
+"""Type stub of the compiled fold (workers/_fold.c)."""
+
+def configure(head: bytes, symbol_key: bytes, tail: bytes, map_base: int, /) -> None: ...
+def fold(
+    messages: list[bytes], /
+) -> list[tuple[str, int, int, int, int, int, str, float, str, float, int, int, str]] | None: ...
