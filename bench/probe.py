@@ -1,7 +1,8 @@
 """``python -m bench.probe``: a group worker that also times each tick from creation to handler.
 
 It runs `run_worker` (what `superticks worker` runs, GC tuned the same way) with `WorkerConfig`
-defaults and the `vwap` handler, wrapped by `LatencyProbe`: when a chunk's ticks reach the
+defaults and the `vwap` handler, wrapped by `LatencyProbe` (`MessageLatencyProbe`: the vwap
+handler takes each chunk undecoded, as in `superticks worker`): when a chunk's ticks reach the
 handler, each tick's latency is the wall clock then minus the tick's own timestamp (the
 producer stamps it when it creates the tick), recorded in the histogram of the time window its
 timestamp falls into. The bench and this process run on one host: one wall clock.
@@ -11,7 +12,7 @@ Where the time goes, per tick (`STAGES`; the three add up to the end-to-end late
 the leader's chunk building; the broker's clock is this host's, in ms, so +-1 ms);
 ``leader to worker``, chunk timestamp to the chunk reaching the worker (`TimedWorker`:
 replication to a quorum, commit, delivery, the client's queue); ``in worker``, from there to the
-handler (the partition's lock: a chunk or offset store in progress, the offset fence; decoding).
+handler (the partition's lock: a chunk or offset store in progress, the offset fence).
 A window counts as `skewed` the ticks whose chunk timestamp cannot be on this host's clock (a
 chunk stamped more than 2 ms before its tick was made, or after it reached the worker): 0 for
 the compose cluster, whose containers share this host's clock. Beside the stages, each window
@@ -48,11 +49,12 @@ from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from partitioning.codec import Tick
+from partitioning.codec import Tick, decode_messages
 from superticks.histogram import Histogram
 from superticks.streams import Chunk
 from workers.group import GroupWorker
-from workers.handlers import TickHandler
+from workers.handlers import MessageHandler, TickHandler
+from workers.vwap import message_timestamps
 
 __all__ = [
     "STAGES",
@@ -216,11 +218,17 @@ class LatencyProbe:
     async def handle_batch(
         self, partition: int, offsets: Sequence[int], ticks: Sequence[Tick]
     ) -> None:
+        if self.windows:
+            self._record(partition, [t.timestamp_us for t in ticks])
+        await self.inner.handle_batch(partition, offsets, ticks)
+        self.handled += len(ticks)
+
+    def _record(self, partition: int, stamps: list[int]) -> None:
+        """Record the latencies of a chunk's ticks (their timestamps) reaching the handler now."""
         windows = self.windows
         if windows:
             now_ns = time.time_ns()
             now = now_ns // 1000
-            stamps = [t.timestamp_us for t in ticks]
             low, high = min(stamps, default=0), max(stamps, default=-1)
             for window in windows:
                 start, end = window.start_us, window.end_us
@@ -251,8 +259,29 @@ class LatencyProbe:
                     window.first_s = now_ns / 1e9
                 window.count += n
                 window.last_s = now_ns / 1e9
-        await self.inner.handle_batch(partition, offsets, ticks)
-        self.handled += len(ticks)
+
+
+class MessageLatencyProbe(LatencyProbe):
+    """A `LatencyProbe` of a handler that takes undecoded messages (`MessageHandler`, as the
+    vwap handler does): the ticks' timestamps are read by the compiled pass of
+    `workers.vwap.message_timestamps` (a chunk it declines is decoded for them)."""
+
+    def __init__(self, inner: MessageHandler) -> None:
+        super().__init__(inner)  # type: ignore[arg-type]  # also a TickHandler
+        self.messages = inner
+
+    async def handle_messages(
+        self, partition: int, first_offset: int, messages: Sequence[bytes]
+    ) -> Sequence[tuple[int, str]]:
+        if self.windows:
+            chunk = list(messages)
+            stamps = message_timestamps(chunk)
+            if stamps is None:
+                stamps = [t.timestamp_us for t in decode_messages(chunk)[0]]
+            self._record(partition, stamps)
+        refused = await self.messages.handle_messages(partition, first_offset, messages)
+        self.handled += len(messages) - len(refused)
+        return refused
 
 
 class TimedWorker(GroupWorker):
@@ -319,7 +348,7 @@ async def _main(args: argparse.Namespace) -> None:
     config = WorkerConfig(
         connection=connection, group=args.group, super_stream=args.super_stream, name=args.name
     )
-    probe = LatencyProbe(VwapHandler())
+    probe = MessageLatencyProbe(VwapHandler())  # the vwap handler takes undecoded chunks
     ready = False
 
     def progress(worker: GroupWorker) -> None:

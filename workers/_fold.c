@@ -25,6 +25,9 @@
  * integer arithmetic (more than 18 digits in a summed or compared decimal, a sum beyond 128
  * bits).
  *
+ * timestamps(messages) -> list | None: each message's timestamp in microseconds since the epoch,
+ * when fold() would vouch for every message (else None): for a latency probe.
+ *
  * configure(head, symbol_key, tail, map_base) sets the layout (partitioning.codec's
  * _OWN_HEAD, _OWN_SYMBOL_KEY, _OWN_TAIL, _MAP_SIZE_BASE); fold() declines everything before.
  */
@@ -496,6 +499,37 @@ done:
     return result;
 }
 
+static PyObject *timestamps(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "timestamps() takes a list of bytes");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(arg);
+    if (layout_head_len < 0)
+        Py_RETURN_NONE;
+    PyObject *result = PyList_New(count);
+    if (!result)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(arg, i);
+        Parsed t;
+        if (!PyBytes_CheckExact(item) ||
+            !parse_message((const unsigned char *)PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item),
+                           &t)) {
+            Py_DECREF(result);
+            Py_RETURN_NONE;
+        }
+        PyObject *micros = PyLong_FromLongLong(t.micros);
+        if (!micros) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, i, micros);
+    }
+    return result;
+}
+
 static int copy_layout(PyObject *b, unsigned char *dst, size_t cap, Py_ssize_t *len) {
     if (!PyBytes_Check(b) || (size_t)PyBytes_GET_SIZE(b) > cap) {
         PyErr_SetString(PyExc_ValueError, "configure(): a layout part is not short bytes");
@@ -524,6 +558,8 @@ static PyObject *configure(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"fold", fold, METH_O, "fold(messages) -> per-symbol sums of a chunk, or None"},
+    {"timestamps", timestamps, METH_O,
+     "timestamps(messages) -> each tick's timestamp (us since the epoch), or None"},
     {"configure", configure, METH_VARARGS, "configure(head, symbol_key, tail, map_base)"},
     {NULL, NULL, 0, NULL}};
 

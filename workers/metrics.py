@@ -14,7 +14,10 @@ metric                                                          meaning
                                                                 the last processed one
 ``superticks_consumer_lag_seconds{group,partition}``            now minus the timestamp of the
                                                                 last processed tick (0 when
-                                                                caught up)
+                                                                caught up; for a handler of
+                                                                undecoded chunks, such as the
+                                                                VWAP one: the time its chunk
+                                                                was stored)
 ``superticks_handler_seconds``                                  duration of one handler call
 ``superticks_dead_letters_total{group}``                        records written to the DLQ
 ``superticks_duplicates_dropped_total{group,partition}``        redelivered offsets skipped
@@ -109,7 +112,8 @@ class WorkerMetrics:
         )
         self.lag_seconds = Gauge(
             "superticks_consumer_lag_seconds",
-            "Now minus the timestamp of the last processed tick (0 when caught up).",
+            "Now minus the timestamp of the last processed tick, or of its chunk for a handler "
+            "of undecoded chunks (0 when caught up).",
             ["group", "partition"],
             registry=r,
         )

@@ -72,6 +72,7 @@ __all__ = [
     "RunningVwap",
     "SymbolAggregate",
     "aggregate_by_symbol",
+    "message_timestamps",
 ]
 
 VWAP_CONTEXT = decimal.Context(
@@ -550,6 +551,12 @@ class RunningVwap:
 
     def __repr__(self) -> str:
         return f"RunningVwap(symbols={len(self._accs)})"
+
+
+def message_timestamps(messages: list[bytes]) -> list[int] | None:
+    """Each message's tick timestamp (us since the epoch) when `RunningVwap.update_messages`
+    would take the chunk, read by the same compiled pass; else None (decode the chunk)."""
+    return None if _compiled is None else _compiled.timestamps(messages)
 
 
 def aggregate_by_symbol(batch: Iterable[Tick]) -> dict[str, SymbolAggregate]:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from partitioning.codec import decode_messages, format_body, frame_message
 from partitioning.simulator import MarketSimulator
 from workers.handlers import VwapHandler
-from workers.vwap import COMPILED_FOLD, RunningVwap
+from workers.vwap import COMPILED_FOLD, RunningVwap, message_timestamps
 
 pytestmark = pytest.mark.skipif(not COMPILED_FOLD, reason="workers/_fold.c is not compiled")
 
@@ -241,3 +241,10 @@ async def test_the_handler_folds_a_chunk_and_returns_what_does_not_decode() -> N
     agg = handler.snapshot()["AAPL"]
     assert (agg.count, agg.high) == (3, 30)
     assert handler.figures()[1] == {"AAPL": "30"}
+
+
+def test_the_timestamps_read_are_the_decoded_ones_or_none() -> None:
+    messages = [frame_message(s, b) for s, b in MarketSimulator(10, seed=5).batch(200)]
+    ticks, _ = decode_messages(messages)
+    assert message_timestamps(messages) == [t.timestamp_us for t in ticks]
+    assert message_timestamps([*messages, GOOD.replace(b'"version":1', b'"version":2')]) is None

@@ -8,14 +8,17 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
 from bench.latency import _Probe
-from bench.probe import LatencyProbe, Window, scheduler_times_us
-from partitioning.codec import Tick
+from bench.probe import LatencyProbe, MessageLatencyProbe, Window, scheduler_times_us
+from partitioning.codec import Tick, format_body, frame_message
 from superticks.histogram import Histogram
 from superticks.settings import ConnectionSettings
+from workers.handlers import VwapHandler
+from workers.vwap import COMPILED_FOLD
 
 
 def _tick(ts: int) -> Tick:
@@ -207,3 +210,26 @@ async def test_waiting_for_handled_ticks_fails_once_the_probe_makes_no_progress(
             await probe.wait_handled(10, stalled_s=0.3)
     finally:
         await probe.stop()
+
+
+@pytest.mark.skipif(not COMPILED_FOLD, reason="workers/_fold.c is not compiled")
+async def test_a_message_handlers_chunk_is_timed_by_its_ticks_own_stamps() -> None:
+    now = time.time_ns() // 1000
+    inner = VwapHandler()
+    probe = MessageLatencyProbe(inner)
+    probe.open(Window("w", now - 10_000_000, now + 1))
+    body = format_body("AAPL", "NYSE", "1.00", "1", "1.01", "1", "1.00", "1", "1", 0, 0)
+    messages = [
+        frame_message("AAPL", body.replace(b"1970-01-01T00:00:00.000000Z", _iso(ts)))
+        for ts in (now - 3_000_000, now - 2_000_000)
+    ]
+    assert not await probe.handle_messages(0, 0, messages)
+    window = probe.window("w")
+    assert window is not None
+    assert window.count == probe.handled == 2
+    assert 3_000_000 <= window.histogram.max < 3_100_000
+    assert inner.snapshot()["AAPL"].count == 2
+
+
+def _iso(us: int) -> bytes:
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
