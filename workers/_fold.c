@@ -92,43 +92,60 @@ static const unsigned char *read_string(const unsigned char *p, const unsigned c
     return p + 1; /* after the quote */
 }
 
-/* A decimal string field: digits, optionally '.' and digits, then the closing quote. */
-static const unsigned char *read_decimal(const unsigned char *p, const unsigned char *end,
-                                         Dec *d) {
-    const unsigned char *s = p;
-    uint64_t coef = 0;
-    int sig = 0, frac = 0, seen_point = 0, int_digits = 0;
-    while (p < end) {
-        unsigned char c = *p;
-        if (c >= '0' && c <= '9') {
-            if (seen_point)
-                frac++;
-            else
-                int_digits++;
-            if (sig || c != '0') {
-                sig++;
-                if (sig <= MAX_DIGITS)
-                    coef = coef * 10 + (uint64_t)(c - '0');
-            }
-        } else if (c == '.' && !seen_point) {
-            if (!int_digits)
-                return NULL;
-            seen_point = 1;
-        } else {
-            break;
-        }
+/* The end of a run of digits at p (none: p). */
+static inline const unsigned char *digits(const unsigned char *p, const unsigned char *end) {
+    while (p < end && (unsigned)*p - '0' < 10)
         p++;
+    return p;
+}
+
+/* A decimal string field: digits, optionally '.' and digits, then the closing quote; after
+ * the quote, or NULL. Sets *frac to the number of fraction digits. */
+static inline const unsigned char *skip_decimal(const unsigned char *p, const unsigned char *end,
+                                                int *frac) {
+    const unsigned char *s = p;
+    p = digits(p, end);
+    if (p == s)
+        return NULL;
+    *frac = 0;
+    if (p < end && *p == '.') {
+        const unsigned char *f = ++p;
+        p = digits(p, end);
+        if (p == f)
+            return NULL;
+        *frac = (int)(p - f);
     }
-    if (p >= end || *p != '"' || !int_digits || (seen_point && !frac))
+    if (p >= end || *p != '"' || p - s > MAX_DECIMAL_CHARS)
         return NULL;
-    d->len = p - s;
-    if (d->len > MAX_DECIMAL_CHARS)
+    return p + 1;
+}
+
+/* A decimal string field read as a number (see Dec): its coefficient holds every significant
+ * digit when there are at most MAX_DIGITS of them and of fraction digits (`small`). */
+static inline const unsigned char *read_decimal(const unsigned char *p, const unsigned char *end,
+                                                Dec *d) {
+    int frac;
+    const unsigned char *after = skip_decimal(p, end, &frac);
+    if (!after)
         return NULL;
-    d->text = s;
+    const unsigned char *q = p, *stop = after - 1; /* the closing quote */
+    while (q < stop && (*q == '0' || *q == '.'))
+        q++; /* leading zeros, in the whole part or the fraction */
+    uint64_t coef = 0;
+    int sig = 0;
+    for (; q < stop; q++) {
+        if (*q == '.')
+            continue;
+        if (++sig > MAX_DIGITS)
+            break;
+        coef = coef * 10 + (unsigned)(*q - '0');
+    }
+    d->text = p;
+    d->len = stop - p;
     d->coef = coef;
     d->exp = -frac;
     d->small = sig <= MAX_DIGITS && frac <= MAX_DIGITS;
-    return p + 1;
+    return after;
 }
 
 /* Compare two small decimals exactly: -1, 0, 1. */
@@ -139,9 +156,36 @@ static int dec_cmp(const Dec *a, const Dec *b) {
     return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-static const unsigned char *expect(const unsigned char *p, const unsigned char *end,
-                                   const char *lit, size_t n) {
-    if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0)
+/* Whether n bytes at a and b are equal (short lengths, inline: 8 bytes at a time, the last
+ * 8 overlapping the previous ones). */
+static inline __attribute__((always_inline)) int same(const unsigned char *a,
+                                                      const unsigned char *b, Py_ssize_t n) {
+    uint64_t x, y;
+    if (n < 8) {
+        while (n-- > 0)
+            if (*a++ != *b++)
+                return 0;
+        return 1;
+    }
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    if (i < n) {
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+static inline __attribute__((always_inline)) const unsigned char *
+expect(const unsigned char *p, const unsigned char *end, const char *lit, size_t n) {
+    if ((size_t)(end - p) < n || !same(p, (const unsigned char *)lit, (Py_ssize_t)n))
         return NULL;
     return p + n;
 }
@@ -163,22 +207,38 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* The last date read (its 10 characters) and its day number: ticks mostly share one. */
+static unsigned char last_date[10];
+static int64_t last_days;
+static int have_last_date;
+
 /* A timestamp field: YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z then the closing quote. */
-static const unsigned char *read_timestamp(const unsigned char *p, const unsigned char *end,
-                                           int64_t *micros) {
+static inline const unsigned char *read_timestamp(const unsigned char *p, const unsigned char *end,
+                                                  int64_t *micros) {
     if (end - p < 21)
         return NULL;
-    int c1 = two(p), c2 = two(p + 2), mo = two(p + 5), dd = two(p + 8);
+    int64_t days;
+    if (have_last_date && same(p, last_date, 10)) {
+        days = last_days;
+    } else {
+        int c1 = two(p), c2 = two(p + 2), mo = two(p + 5), dd = two(p + 8);
+        if (c1 < 0 || c2 < 0 || mo < 0 || dd < 0 || p[4] != '-' || p[7] != '-')
+            return NULL;
+        int year = c1 * 100 + c2;
+        static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        if (year < 1 || mo < 1 || mo > 12 || dd < 1)
+            return NULL;
+        int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        if (dd > dim[mo - 1] + (mo == 2 && leap))
+            return NULL;
+        days = days_from_civil(year, (unsigned)mo, (unsigned)dd);
+        memcpy(last_date, p, 10);
+        last_days = days;
+        have_last_date = 1;
+    }
     int hh = two(p + 11), mi = two(p + 14), ss = two(p + 17);
-    if (c1 < 0 || c2 < 0 || mo < 0 || dd < 0 || hh < 0 || mi < 0 || ss < 0 || p[4] != '-' ||
-        p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':')
-        return NULL;
-    int year = c1 * 100 + c2;
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (year < 1 || mo < 1 || mo > 12 || dd < 1 || hh > 23 || mi > 59 || ss > 59)
-        return NULL;
-    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    if (dd > dim[mo - 1] + (mo == 2 && leap))
+    if (hh < 0 || mi < 0 || ss < 0 || p[10] != 'T' || p[13] != ':' || p[16] != ':' || hh > 23 ||
+        mi > 59 || ss > 59)
         return NULL;
     p += 19;
     int64_t frac = 0;
@@ -198,7 +258,6 @@ static const unsigned char *read_timestamp(const unsigned char *p, const unsigne
     }
     if (end - p < 2 || p[0] != 'Z' || p[1] != '"')
         return NULL;
-    int64_t days = days_from_civil(year, (unsigned)mo, (unsigned)dd);
     *micros = ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1000000) + frac;
     return p + 2;
 }
@@ -233,8 +292,8 @@ static int symbol_char(unsigned char c) {
 /* One message; 1 when it is vouched for (and `out` filled), else 0. */
 static int parse_message(const unsigned char *m, Py_ssize_t len, Parsed *out) {
     Py_ssize_t key_end = layout_head_len + 1 + layout_key_len;
-    if (len <= key_end || memcmp(m, layout_head, (size_t)layout_head_len) != 0 ||
-        memcmp(m + layout_head_len + 1, layout_key, (size_t)layout_key_len) != 0)
+    if (len <= key_end || !same(m, layout_head, layout_head_len) ||
+        !same(m + layout_head_len + 1, layout_key, layout_key_len))
         return 0;
     Py_ssize_t sym_len = m[key_end];
     if (m[layout_head_len] != layout_map_base + sym_len)
@@ -246,7 +305,7 @@ static int parse_message(const unsigned char *m, Py_ssize_t len, Parsed *out) {
         if (m[pos + i] >= 0x80)
             return 0; /* the routing symbol: ASCII is valid UTF-8; leave the rest */
     pos += sym_len;
-    if (memcmp(m + pos, layout_tail, (size_t)layout_tail_len) != 0)
+    if (!same(m + pos, layout_tail, layout_tail_len))
         return 0;
     pos += layout_tail_len;
     Py_ssize_t size;
@@ -267,7 +326,8 @@ static int parse_message(const unsigned char *m, Py_ssize_t len, Parsed *out) {
 
     const unsigned char *p = m + pos, *end = m + len;
     Py_ssize_t n;
-    Dec bid, bid_size, ask, ask_size, volume;
+    Dec bid, ask;
+    int frac;
     if (!EXPECT("{\"symbol\":\""))
         return 0;
     const unsigned char *sym = p;
@@ -282,17 +342,17 @@ static int parse_message(const unsigned char *m, Py_ssize_t len, Parsed *out) {
         return 0;
     if (!EXPECT(",\"bid_price\":\"") || !(p = read_decimal(p, end, &bid)))
         return 0;
-    if (!EXPECT(",\"bid_size\":\"") || !(p = read_decimal(p, end, &bid_size)))
+    if (!EXPECT(",\"bid_size\":\"") || !(p = skip_decimal(p, end, &frac)))
         return 0;
     if (!EXPECT(",\"ask_price\":\"") || !(p = read_decimal(p, end, &ask)))
         return 0;
-    if (!EXPECT(",\"ask_size\":\"") || !(p = read_decimal(p, end, &ask_size)))
+    if (!EXPECT(",\"ask_size\":\"") || !(p = skip_decimal(p, end, &frac)))
         return 0;
     if (!EXPECT(",\"last_price\":\"") || !(p = read_decimal(p, end, &out->last_price)))
         return 0;
     if (!EXPECT(",\"last_size\":\"") || !(p = read_decimal(p, end, &out->last_size)))
         return 0;
-    if (!EXPECT(",\"volume\":\"") || !(p = read_decimal(p, end, &volume)))
+    if (!EXPECT(",\"volume\":\"") || !(p = skip_decimal(p, end, &frac)))
         return 0;
     if (!EXPECT(",\"timestamp\":\"") || !(p = read_timestamp(p, end, &out->micros)))
         return 0;
@@ -380,18 +440,21 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         return NULL;
     }
     Py_ssize_t count = PyList_GET_SIZE(arg);
-    if (layout_head_len < 0 || count == 0)
+    if (layout_head_len < 0 || count == 0 || count > INT32_MAX / 4)
         Py_RETURN_NONE;
     Py_ssize_t cap = 16;
     while (cap < 2 * count)
         cap <<= 1;
-    Entry *table = PyMem_Calloc((size_t)cap, sizeof(Entry));
-    Py_ssize_t *order = PyMem_Malloc((size_t)count * sizeof(Py_ssize_t));
-    if (!table || !order) {
-        PyMem_Free(table);
-        PyMem_Free(order);
+    /* slots: index into entries, or -1; entries: the symbols in first-seen order (only those
+       used are touched, so a chunk costs what its symbols do, not what its length might) */
+    int32_t *slots = PyMem_Malloc((size_t)cap * sizeof(int32_t));
+    Entry *entries = PyMem_Malloc((size_t)count * sizeof(Entry));
+    if (!slots || !entries) {
+        PyMem_Free(slots);
+        PyMem_Free(entries);
         return PyErr_NoMemory();
     }
+    memset(slots, 0xFF, (size_t)cap * sizeof(int32_t));
     Py_ssize_t symbols = 0;
     int ok = 1;
     for (Py_ssize_t i = 0; i < count && ok; i++) {
@@ -408,17 +471,23 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         }
         uint64_t h = hash_bytes(t.sym, t.sym_len);
         Py_ssize_t slot = (Py_ssize_t)(h & (uint64_t)(cap - 1));
-        Entry *e;
+        Entry *e = NULL;
         for (;;) {
-            e = &table[slot];
-            if (!e->sym || (e->hash == h && e->sym_len == t.sym_len &&
-                            memcmp(e->sym, t.sym, (size_t)t.sym_len) == 0))
+            int32_t at = slots[slot];
+            if (at < 0)
                 break;
+            e = &entries[at];
+            if (e->hash == h && e->sym_len == t.sym_len &&
+                same(e->sym, t.sym, t.sym_len))
+                break;
+            e = NULL;
             slot = (slot + 1) & (cap - 1);
         }
         i128 product = (i128)t.last_price.coef * (i128)t.last_size.coef;
         int pexp = t.last_price.exp + t.last_size.exp;
-        if (!e->sym) {
+        if (!e) {
+            slots[slot] = (int32_t)symbols;
+            e = &entries[symbols++];
             e->sym = t.sym;
             e->sym_len = t.sym_len;
             e->hash = h;
@@ -429,7 +498,6 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             e->ev = t.last_size.exp;
             e->hi = e->lo = e->last = t.last_price;
             e->first_us = e->last_us = t.micros;
-            order[symbols++] = slot;
             continue;
         }
         if (!add_at(&e->n, &e->en, product, pexp) ||
@@ -460,7 +528,7 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     if (!result)
         goto done;
     for (Py_ssize_t k = 0; k < symbols; k++) {
-        Entry *e = &table[order[k]];
+        Entry *e = &entries[k];
         PyObject *row = PyTuple_New(13);
         if (!row) {
             Py_CLEAR(result);
@@ -494,8 +562,8 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         }
     }
 done:
-    PyMem_Free(table);
-    PyMem_Free(order);
+    PyMem_Free(slots);
+    PyMem_Free(entries);
     return result;
 }
 

@@ -24,12 +24,17 @@ from partitioning.simulator import MarketSimulator
 from workers.handlers import VwapHandler
 from workers.vwap import COMPILED_FOLD, RunningVwap, message_timestamps
 
-pytestmark = pytest.mark.skipif(not COMPILED_FOLD, reason="workers/_fold.c is not compiled")
-
 FUZZ = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
 T0_US = 1_795_617_000_000_000
+
+
+def test_the_fold_is_compiled() -> None:
+    assert COMPILED_FOLD, (
+        "workers/_fold.c was not compiled when the project was installed (hatch_build.py): "
+        "install a C compiler, then `uv sync --reinstall-package superticks`"
+    )
 
 
 def _message(

@@ -18,7 +18,6 @@ from partitioning.codec import Tick, format_body, frame_message
 from superticks.histogram import Histogram
 from superticks.settings import ConnectionSettings
 from workers.handlers import VwapHandler
-from workers.vwap import COMPILED_FOLD
 
 
 def _tick(ts: int) -> Tick:
@@ -212,7 +211,6 @@ async def test_waiting_for_handled_ticks_fails_once_the_probe_makes_no_progress(
         await probe.stop()
 
 
-@pytest.mark.skipif(not COMPILED_FOLD, reason="workers/_fold.c is not compiled")
 async def test_a_message_handlers_chunk_is_timed_by_its_ticks_own_stamps() -> None:
     now = time.time_ns() // 1000
     inner = VwapHandler()
