@@ -296,18 +296,40 @@ class Producer:
         meanwhile (seen in CI: a producer started just after a node-partition scenario's heal
         failed on "connecting to localhost:5554: connection failed"). A refused login, TLS
         handshake or permission, and a missing stream, raise at once."""
-        deadline = time.monotonic() + _START_RETRY_S
+        return await self._link_started(
+            part,
+            retried=(ConnectionFailed, StreamUnavailable),
+            fatal=(AuthenticationFailed, TlsError),
+            deadline=time.monotonic() + _START_RETRY_S,
+        )
+
+    async def _link_started(
+        self,
+        part: _Partition,
+        *,
+        retried: tuple[type[Exception], ...],
+        fatal: tuple[type[Exception], ...],
+        deadline: float | None,
+    ) -> int:
+        """`part.link.start()` (its last stored id), tried again after `retried` errors with
+        a back-off from `reconnect_delay_s` doubling up to 0.5 s, until `deadline` (monotonic;
+        None: for ever); `fatal` errors, and the last error at the deadline, raise."""
         delay = self.config.reconnect_delay_s
         while True:
+            checkpoint()
             try:
                 return await part.link.start()
-            except (AuthenticationFailed, TlsError):
+            except fatal:
                 raise
-            except (ConnectionFailed, StreamUnavailable) as exc:
-                if time.monotonic() + delay > deadline:
+            except retried as exc:
+                if deadline is not None and time.monotonic() + delay > deadline:
                     raise
-                log.warning(
-                    "partition %d (%s): %s; trying again", part.index, part.link.stream, exc
+                log.log(
+                    logging.WARNING if deadline is not None else logging.INFO,
+                    "partition %d (%s): %s; trying again",
+                    part.index,
+                    part.link.stream,
+                    exc,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -738,19 +760,16 @@ class Producer:
             )
 
     async def _recover(self, part: _Partition) -> None:
-        delay = self.config.reconnect_delay_s
-        while True:
-            checkpoint()
-            try:
-                last = await part.link.start()
-                break
-            except StreamNotFound as exc:
-                self._fail(exc)
-                return
-            except (ConnectionFailed, StreamError) as exc:
-                log.info("partition %d: reconnect failed (%s); retrying", part.index, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)
+        try:
+            last = await self._link_started(
+                part,
+                retried=(ConnectionFailed, StreamError),
+                fatal=(StreamNotFound,),
+                deadline=None,
+            )
+        except StreamNotFound as exc:
+            self._fail(exc)
+            return
         self.metrics.reconnects += 1
         # Everything up to `last` was stored (its confirm was lost with the connection).
         finished: list[_Ticket] = []

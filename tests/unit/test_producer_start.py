@@ -1,6 +1,7 @@
 """A producer's start when a partition's leader does not answer yet (its node restarting):
 the partition's link is started again for a while, then the error stands; a refused login is
-not tried again. The link is scripted here; a node killed under a running producer is in
+not tried again; a running producer reconnects for ever, but not to a deleted stream. The link
+is scripted here; a node killed under a running producer is in
 tests/integration/test_partitioning.py."""
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import pytest
 
 from partitioning import producer as producer_module
 from partitioning.producer import Producer, ProducerConfig
-from superticks.errors import AuthenticationFailed, ConnectionFailed, StreamUnavailable
+from superticks.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    StreamNotFound,
+    StreamUnavailable,
+)
 
 
 class _Link:
@@ -65,3 +71,16 @@ async def test_a_refused_login_is_not_tried_again() -> None:
     with pytest.raises(AuthenticationFailed):
         await producer._start_link(_part(link))
     assert link.starts == 1
+
+
+async def test_a_running_producer_reconnects_for_ever_but_fails_on_a_deleted_stream() -> None:
+    producer = Producer(ProducerConfig(reconnect_delay_s=0.001))
+    link = _Link(
+        [ConnectionFailed("connection failed ()"), StreamUnavailable("no leader")] * 5
+        + [StreamNotFound("stream 'ticks-2' does not exist")]
+    )
+
+    await producer._recover(_part(link))
+
+    assert link.starts == 11  # every error but the last was tried again
+    assert isinstance(producer._failure, StreamNotFound)
