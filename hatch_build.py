@@ -2,7 +2,8 @@
 Python itself was built with, into the source tree (editable installs) and the wheel.
 
 Optional: without a compiler, the build goes on with a warning and the worker folds ticks in
-Python (`workers.vwap`), slower but with identical results; `superticks worker` logs which.
+Python (`workers.vwap`), slower but with identical results; `superticks worker --handler vwap`
+warns that it does.
 """
 
 from __future__ import annotations
