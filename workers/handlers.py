@@ -145,7 +145,9 @@ class VwapHandler:
     per chunk makes it see whole chunks only. It also gives each symbol's last price: the
     handler keeps a reference to the last chunk of each partition (nothing per tick) and
     `figures()` reads the symbols' last ticks from those chunks, so a symbol that had no tick in
-    its partition's last chunk keeps the price it had at the previous call.
+    its partition's last chunk keeps the price it had at the previous call. (A chunk read by
+    the compiled fold, below, gives each of its symbols' last price at once: every symbol
+    handled has one.)
 
     A `MessageHandler`: the worker hands it each chunk undecoded, and the compiled fold
     (`RunningVwap.update_messages`) reads, checks and sums it in one pass; a chunk it does not
@@ -158,7 +160,6 @@ class VwapHandler:
         self._applied: dict[int, int] = {}
         self._lock = threading.Lock()
         self._last_chunks: dict[int, Sequence[Tick]] = {}
-        self._last_pairs: dict[int, list[tuple[str, str]]] = {}
         self._last_prices: dict[str, str] = {}
 
     async def handle_messages(
@@ -175,7 +176,7 @@ class VwapHandler:
             pairs = self.vwap.update_messages(chunk)
             if pairs is not None:
                 self._applied[partition] = first_offset + len(chunk) - 1
-                self._last_pairs[partition] = pairs
+                self._last_prices.update(pairs)  # a few symbols a chunk: kept at once
                 self._last_chunks.pop(partition, None)
                 return ()
         offsets, ticks, errors = decode_numbered(first_offset, chunk)
@@ -209,7 +210,6 @@ class VwapHandler:
             raise
         self._applied[partition] = offsets[-1]
         self._last_chunks[partition] = ticks
-        self._last_pairs.pop(partition, None)
 
     def snapshot(self) -> dict[str, SymbolAggregate]:
         """Every symbol's aggregate so far."""
@@ -224,9 +224,6 @@ class VwapHandler:
             self._last_chunks.clear()
             for chunk in chunks:
                 self._last_prices.update((t.symbol, t.last_price) for t in chunk)
-            for pairs in self._last_pairs.values():
-                self._last_prices.update(pairs)
-            self._last_pairs.clear()
             return self.vwap.snapshot(), dict(self._last_prices)
 
 

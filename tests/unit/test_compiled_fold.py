@@ -253,3 +253,10 @@ def test_the_timestamps_read_are_the_decoded_ones_or_none() -> None:
     ticks, _ = decode_messages(messages)
     assert message_timestamps(messages) == [t.timestamp_us for t in ticks]
     assert message_timestamps([*messages, GOOD.replace(b'"version":1', b'"version":2')]) is None
+
+
+async def test_every_symbol_handled_has_a_last_price_not_only_the_last_chunks() -> None:
+    handler = VwapHandler()
+    await handler.handle_messages(0, 0, [_message("AAPL", price="10"), _message("MSFT", "20")])
+    await handler.handle_messages(0, 2, [_message("MSFT", price="21")])
+    assert handler.figures()[1] == {"AAPL": "10", "MSFT": "21"}
