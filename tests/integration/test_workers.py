@@ -27,7 +27,7 @@ from partitioning.codec import Tick
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin
 from workers.group import GroupWorker, WorkerConfig
-from workers.handlers import CountingHandler
+from workers.handlers import CountingHandler, VwapHandler
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
@@ -273,6 +273,25 @@ async def test_poison_message_is_dead_lettered_and_the_worker_keeps_going(
     assert before < letter["offset"] < after  # offsets are not dense: tracking chunks take some
     assert letter["group"] == f"{super_stream}-g"
     assert letter["worker"] == "w"
+
+
+async def test_the_default_vwap_handler_dead_letters_a_poison_message_and_counts_the_rest(
+    config: Callable[..., WorkerConfig], connection: ConnectionSettings, super_stream: str
+) -> None:
+    # the vwap handler takes chunks undecoded (its compiled fold declines this one's chunk)
+    handler = VwapHandler()
+    async with GroupWorker(config("w"), handler) as worker:
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(0, 50))
+        await write_raw(connection, f"{super_stream}-0", b"not a tick")
+        await publish_ticks(connection, super_stream, ticks_of_every_symbol(50, 50))
+        await eventually(lambda: worker.consumed == 100 * len(SYMBOLS), "every good tick")
+        assert worker.dead_letters == 1
+
+    assert {agg.count for agg in handler.snapshot().values()} == {100}
+    assert len(handler.snapshot()) == len(SYMBOLS)
+    [letter] = await read_dead_letters(connection, f"{super_stream}-dlq", 1)
+    assert letter["original"] == b"not a tick"
+    assert letter["error"].startswith("DecodeError")
 
 
 class _FailsOn(CountingHandler):
