@@ -433,12 +433,19 @@ static PyObject *dec_float(const Dec *d) {
     return PyFloat_FromDouble(x);
 }
 
+/* Whether `arg` is a list (else a TypeError naming `function` is set). */
+static int is_list(PyObject *arg, const char *function) {
+    if (PyList_Check(arg))
+        return 1;
+    PyErr_Format(PyExc_TypeError, "%s() takes a list of bytes, not %.100s", function,
+                 Py_TYPE(arg)->tp_name);
+    return 0;
+}
+
 static PyObject *fold(PyObject *self, PyObject *arg) {
     (void)self;
-    if (!PyList_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "fold() takes a list of bytes");
+    if (!is_list(arg, "fold"))
         return NULL;
-    }
     Py_ssize_t count = PyList_GET_SIZE(arg);
     if (layout_head_len < 0 || count == 0 || count > INT32_MAX / 4)
         Py_RETURN_NONE;
@@ -569,10 +576,8 @@ done:
 
 static PyObject *timestamps(PyObject *self, PyObject *arg) {
     (void)self;
-    if (!PyList_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "timestamps() takes a list of bytes");
+    if (!is_list(arg, "timestamps"))
         return NULL;
-    }
     Py_ssize_t count = PyList_GET_SIZE(arg);
     if (layout_head_len < 0)
         Py_RETURN_NONE;

@@ -159,6 +159,10 @@ _Price = tuple[int, int, float, Decimal]
 """A parsed plain number as a price: its coefficient, exponent, float and Decimal."""
 _Size = tuple[int, int, int]
 """A parsed plain number as a size: its coefficient, exponent and ``coefficient << 64 | 1``."""
+_Row = tuple[str, int, int, int, int, int, str, float, str, float, int, int, str]
+"""A symbol's sums over a chunk, as the compiled fold gives them (`workers/_fold.c`): symbol,
+count, notional ``n * 10**en``, volume ``v * 10**ev``, high and its float, low and its float,
+first and last timestamp, last price."""
 
 _PRICES: dict[str, _Price] = {}
 """Plain numbers by their text; both caches are cleared when they reach _CACHE_LIMIT entries."""
@@ -284,6 +288,41 @@ class _Fast:
         self.add_extremes(other.hi, other.lo)
         self.first_us = min(self.first_us, other.first_us)
         self.last_us = max(self.last_us, other.last_us)
+
+    @staticmethod
+    def of_row(row: _Row) -> _Fast:
+        """The state of a compiled fold's row (see `RunningVwap.update_messages`)."""
+        _, count, n, en, v, ev, high, _, low, _, first_us, last_us, _ = row
+        new = object.__new__(_Fast)
+        new.n = n
+        new.pe = en - ev
+        new.vc = v << _COUNT_BITS | count
+        new.qe = ev
+        new.first_us = first_us
+        new.last_us = last_us
+        new.hi = _plain_price(high)
+        new.lo = _plain_price(low)
+        new.hi_f = new.hi[2]
+        new.lo_f = new.lo[2]
+        return new
+
+    def merge_row(self, row: _Row) -> None:
+        """`merge` of a compiled fold's row, parsing its high and low only when they may
+        count."""
+        _, count, n, en, v, ev, high, high_f, low, low_f, first_us, last_us, _ = row
+        if en == self.pe + self.qe and ev == self.qe:
+            self.n += n
+            self.vc += v << _COUNT_BITS | count
+        else:
+            self.add_sums(n, en, v << _COUNT_BITS | count, ev)
+        if high_f >= self.hi_f:
+            self.add_extremes(_plain_price(high), self.lo)
+        if low_f <= self.lo_f:
+            self.add_extremes(self.hi, _plain_price(low))
+        if first_us < self.first_us:
+            self.first_us = first_us
+        if last_us > self.last_us:
+            self.last_us = last_us
 
     def notional(self) -> Decimal:
         return Decimal(self.n).scaleb(self.pe + self.qe, EXACT_CONTEXT)
@@ -433,51 +472,25 @@ class RunningVwap:
         fast = self._fast
         last: list[tuple[str, str]] = []
         for row in rows:
-            symbol, count, n, en, v, ev, high, high_f, low, low_f, first_us, last_us, price = row
+            symbol = row[0]
             state = fast.get(symbol)
-            if state is None:
+            if state is not None:
+                state.merge_row(row)
+            else:
                 self._add_row(row)
-            else:  # what `_Fast.merge` does, parsing the extremes only when they may count
-                if en == state.pe + state.qe and ev == state.qe:
-                    state.n += n
-                    state.vc += v << _COUNT_BITS | count
-                else:
-                    state.add_sums(n, en, v << _COUNT_BITS | count, ev)
-                if high_f >= state.hi_f:
-                    state.add_extremes(_plain_price(high), state.lo)
-                if low_f <= state.lo_f:
-                    state.add_extremes(state.hi, _plain_price(low))
-                if first_us < state.first_us:
-                    state.first_us = first_us
-                if last_us > state.last_us:
-                    state.last_us = last_us
-            last.append((symbol, price))
+            last.append((symbol, row[12]))
         return last
 
-    def _add_row(
-        self, row: tuple[str, int, int, int, int, int, str, float, str, float, int, int, str]
-    ) -> None:
-        """Add a compiled fold's row (see `update_messages`) through `_Fast.merge`."""
-        symbol, count, n, en, v, ev, high, _, low, _, first_us, last_us, _ = row
-        part = _Fast.__new__(_Fast)
-        part.n = n
-        part.pe = en - ev
-        part.vc = v << _COUNT_BITS | count
-        part.qe = ev
-        part.first_us = first_us
-        part.last_us = last_us
-        part.hi = _plain_price(high)
-        part.lo = _plain_price(low)
-        part.hi_f = part.hi[2]
-        part.lo_f = part.lo[2]
+    def _add_row(self, row: _Row) -> None:
+        """Add a compiled fold's row of a symbol new here or in Decimal mode."""
+        symbol = row[0]
+        part = _Fast.of_row(row)
         state = self._accs.get(symbol)
         if state is None:
             self._accs[symbol] = self._fast[symbol] = part
-        elif isinstance(state, _Fast):
-            state.merge(part)
-        else:
+        else:  # not in `_fast`: a Decimal-mode state
             with decimal.localcontext(EXACT_CONTEXT):
-                _merge_accs(state, part.to_acc())
+                _merge_accs(state, part.to_acc())  # type: ignore[arg-type]
 
     def _add(self, tick: Tick) -> None:
         """Add one tick by the general path: parse and cache new numbers, create states,
