@@ -25,6 +25,11 @@ How it keeps that promise:
   in id order. Deduplication (producer name + id) makes re-sends invisible to consumers, also
   across restarts: ids continue from the broker's stored sequence.
 
+It routes by the super stream's partition streams as `partition_streams` finds them: a super
+stream that lost partition streams in the middle (deleted on their own) is refused with
+`TopologyMismatch` before anything is sent, since routing by what is left would move every
+symbol to another partition than every other client's producer puts it in.
+
 One live producer per name (`ProducerConfig.name`) and super stream: two producers under one
 name would share publishing ids, and deduplication would drop (and confirm) whatever the second
 sends. So before sending anything, the producer takes its name with a broker-arbitrated lock
@@ -62,6 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from partitioning.codec import data_header, message_prefix
 from partitioning.inflight import InFlight, Segment
 from partitioning.router import Router
+from partitioning.topology import partition_streams
 from superticks.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -253,16 +259,12 @@ class Producer:
             raise ProducerClosed(f"a producer starts once (it is {self.state})")
         cfg = self.config
         async with Admin(cfg.connection) as admin:
-            if cfg.stream is not None:
-                streams = [cfg.stream] if await admin.stream_exists(cfg.stream) else []
+            if cfg.stream is None:
+                streams = await partition_streams(admin, cfg.super_stream)
+            elif await admin.stream_exists(cfg.stream):
+                streams = [cfg.stream]
             else:
-                streams = await admin.partitions(cfg.super_stream)
-        if not streams:
-            if cfg.stream is not None:
                 raise StreamNotFound(f"stream {cfg.stream!r} does not exist")
-            raise StreamNotFound(
-                f"super stream {cfg.super_stream!r} does not exist: `superticks topology create`"
-            )
         lock = NameLock(
             cfg.connection,
             streams[0],

@@ -10,6 +10,12 @@ say) leaves its exchange behind. With none of them left (still none after `_SETT
 another create under way is not taken for one) there is nothing to lose: declaring it removes
 the exchange and makes the super stream anew. With some left it is a
 `TopologyMismatch` that names the missing ones: their symbols would have nowhere to go.
+The producer, the symbol reader and replay take a super stream's partitions through
+`partition_streams`, which refuses one with such a gap the same way: routing by what is left
+(`Router(len(streams))`) would put every symbol where no other client looks for it. A gap
+shows in the names (``<super_stream>-<i>``); the last ones deleted leave none, and the broker
+keeps no partition count (the bindings go with their streams): that looks like a super stream
+made with fewer partitions, and only the operator who deleted them can tell.
 
 The topology also holds the dead-letter stream ``<super_stream>-dlq``: the admin creates it
 here, so the workers' least-privilege user needs no configure permission (cluster/users.py).
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,6 +48,8 @@ __all__ = [
     "create_topology",
     "delete_topology",
     "describe_topology",
+    "missing_partitions",
+    "partition_streams",
 ]
 
 
@@ -80,7 +89,7 @@ async def create_topology(settings: ConnectionSettings, config: StreamConfig) ->
         created = False
         if not existing:
             created, existing = await _create(admin, config)
-        if existing and len(existing) != config.partitions:
+        if existing and (len(existing) != config.partitions or missing_partitions(ss, existing)):
             raise TopologyMismatch(_mismatch(ss, existing, config))
         await admin.create_stream(config.dead_letter_stream(), DEAD_LETTER_ARGUMENTS)
         return created
@@ -124,24 +133,67 @@ async def _create(admin: Admin, config: StreamConfig) -> tuple[bool, list[str]]:
     return True, []
 
 
+def missing_partitions(super_stream: str, streams: Sequence[str]) -> list[str]:
+    """The partition streams missing from a super stream's `streams`: with every name one of
+    ours (``<super_stream>-<i>``), those below the highest index that are not there. Names of
+    another form (another tool's routing keys) say nothing: []."""
+    indexes = [_index(super_stream, name) for name in streams]
+    if not indexes or min(indexes) < 0:
+        return []
+    present = set(indexes)
+    return [f"{super_stream}-{i}" for i in range(max(indexes)) if i not in present]
+
+
+def _index(super_stream: str, name: str) -> int:
+    """i for ``<super_stream>-<i>`` (digits, no leading zero), else -1."""
+    tail = name.removeprefix(f"{super_stream}-")
+    return int(tail) if tail.isdigit() and tail == str(int(tail)) else -1
+
+
+def _lost(super_stream: str, streams: Sequence[str], missing: Sequence[str]) -> str:
+    return (
+        f"super stream {super_stream!r} has lost partition streams {', '.join(missing)} "
+        f"(deleted on their own?): their symbols have nowhere to go, and routing by the "
+        f"{len(streams)} left would move every other symbol too. Delete it (`superticks "
+        f"topology delete --super-stream {super_stream}`, losing the data of "
+        f"{', '.join(streams)}) and create it again"
+    )
+
+
+async def partition_streams(admin: Admin, super_stream: str) -> list[str]:
+    """The super stream's partition streams in routing order, whole (see the module docstring):
+    `StreamNotFound` when it does not exist, `TopologyMismatch` naming the partition streams
+    deleted on their own when some left a gap."""
+    streams = await admin.partitions(super_stream)
+    if not streams:
+        raise StreamNotFound(
+            f"super stream {super_stream!r} does not exist: `superticks topology create`"
+        )
+    missing = missing_partitions(super_stream, streams)
+    if missing:
+        raise TopologyMismatch(_lost(super_stream, streams, missing))
+    return streams
+
+
 def _mismatch(super_stream: str, existing: list[str], config: StreamConfig) -> str:
     """What is wrong with a super stream of another partition count, and what to do."""
-    ours = [f"{super_stream}-{i}" for i in range(max(len(existing), config.partitions) + 1)]
-    if set(existing) <= set(ours) and existing != ours[: len(existing)]:
-        # a gap in our own names: partition streams deleted on their own
-        last = max(ours.index(name) for name in existing)
-        missing = [name for name in ours[:last] if name not in existing]
-        return (
-            f"super stream {super_stream!r} has lost partition streams "
-            f"{', '.join(missing)} (deleted on their own?): their symbols have nowhere to go. "
-            f"Delete it (`superticks topology delete --super-stream {super_stream}`, losing "
-            f"the data of {', '.join(existing)}) and create it again"
-        )
-    return (
+    missing = missing_partitions(super_stream, existing)
+    if missing:
+        return _lost(super_stream, existing, missing)
+    ours = [f"{super_stream}-{i}" for i in range(config.partitions)]
+    message = (
         f"super stream {super_stream!r} exists with {len(existing)} partitions, "
         f"not {config.partitions}: use --partitions {len(existing)}, or delete it "
         f"(`superticks topology delete`) and lose its data"
     )
+    if len(existing) < config.partitions and existing == ours[: len(existing)]:
+        # the broker keeps no partition count: the last ones may have been deleted
+        message += (
+            f". If it had {config.partitions} and {', '.join(ours[len(existing) :])} were "
+            f"deleted on their own, their symbols have nowhere to go: delete it and create it "
+            f"again"
+        )
+    return message
 
 
 async def describe_topology(settings: ConnectionSettings, super_stream: str) -> TopologyInfo:

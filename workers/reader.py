@@ -36,7 +36,7 @@ from enum import StrEnum
 
 from partitioning.codec import Tick, decode_numbered
 from partitioning.router import Router
-from superticks.errors import StreamNotFound
+from partitioning.topology import partition_streams
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 
@@ -173,8 +173,10 @@ class TickReader:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Find the partitions and subscribe to each. Raises `StreamNotFound` if the super
-        stream does not exist, `ConnectionFailed`/`StreamError` if a subscription fails (the
-        ones already made are closed again). Cancelling it closes them too."""
+        stream does not exist, `TopologyMismatch` if partition streams of it were deleted on
+        their own (see `partitioning.topology`), `ConnectionFailed`/`StreamError` if a
+        subscription fails (the ones already made are closed again). Cancelling it closes
+        them too."""
         if self.state is not ReaderState.NEW:
             raise RuntimeError(f"a reader starts once (it is {self.state})")
         self.state = ReaderState.STARTING
@@ -191,9 +193,7 @@ class TickReader:
 
     async def _subscribe(self) -> None:
         async with Admin(self._settings) as admin:
-            streams = await admin.partitions(self.super_stream)
-        if not streams:
-            raise StreamNotFound(f"super stream {self.super_stream!r} does not exist")
+            streams = await partition_streams(admin, self.super_stream)
         self.partitions = plan_partitions(streams, self.symbols)
         self._subscriptions = [
             Subscription(

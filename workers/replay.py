@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 from partitioning.codec import Tick, decode_messages
 from partitioning.router import Router
-from superticks.errors import ReplayTimeout, StreamNotFound
+from partitioning.topology import partition_streams
+from superticks.errors import ReplayTimeout
 from superticks.settings import ConnectionSettings
 from superticks.streams import Admin, Chunk, Offset, Subscription
 from workers.vwap import SymbolAggregate, aggregate_by_symbol
@@ -107,9 +108,7 @@ async def replay(
     wanted = frozenset(symbols) if symbols is not None else None
     started = time.monotonic()
     async with Admin(settings) as admin:
-        streams = await admin.partitions(super_stream)
-        if not streams:
-            raise StreamNotFound(f"super stream {super_stream!r} does not exist")
+        streams = await partition_streams(admin, super_stream)
         if wanted is not None:
             router = Router(len(streams))
             streams = [streams[i] for i in sorted({router.route(s) for s in wanted})]

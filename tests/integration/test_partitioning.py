@@ -14,7 +14,7 @@ import pytest
 import cluster as cl
 from bench.verdict import Verdict, VerdictBuilder
 from cluster.management import ManagementClient
-from partitioning.codec import decode_message, format_body, frame_message
+from partitioning.codec import Tick, decode_message, format_body, frame_message
 from partitioning.model import StreamConfig
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.router import partition_for
@@ -22,6 +22,8 @@ from partitioning.topology import create_topology, delete_topology, describe_top
 from superticks.errors import StreamError, TopologyMismatch
 from superticks.settings import ConnectionSettings, NodeAddress
 from superticks.streams import Admin, Chunk, Offset, PartitionPublisher, Subscription
+from workers.reader import TickReader
+from workers.replay import replay
 
 pytestmark = pytest.mark.cluster
 
@@ -161,6 +163,41 @@ async def test_a_super_stream_that_lost_some_partition_streams_is_a_clear_error(
         assert await admin.delete_stream(f"{config.super_stream}-1")
     with pytest.raises(TopologyMismatch, match=f"lost partition streams {config.super_stream}-1 "):
         await create_topology(connection, config)
+
+
+async def test_a_super_stream_that_lost_some_partition_streams_is_refused_by_producer_and_readers(
+    connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
+) -> None:
+    ss = await new_super_stream(4)
+    async with Admin(connection) as admin:
+        assert await admin.delete_stream(f"{ss}-1")
+    lost = f"lost partition streams {ss}-1 "
+    with pytest.raises(TopologyMismatch, match=lost):  # three left: the count alone agrees
+        await create_topology(connection, StreamConfig(super_stream=ss, partitions=3))
+    with pytest.raises(TopologyMismatch, match=lost):
+        await Producer(ProducerConfig(connection=connection, super_stream=ss, name=ss)).start()
+    with pytest.raises(TopologyMismatch, match=lost):
+        await TickReader(
+            connection, _ignore, offset=Offset.first(), super_stream=ss, symbols=["AAPL"]
+        ).start()
+    with pytest.raises(TopologyMismatch, match=lost):
+        await replay(connection, ss, symbols=["AAPL"], timeout_s=10)
+
+
+async def _ignore(_stream: str, _offsets: list[int], _ticks: list[Tick]) -> None:
+    return None
+
+
+async def test_a_super_stream_that_lost_its_last_partition_streams_is_named_in_the_count_error(
+    connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
+) -> None:
+    ss = await new_super_stream(3)
+    async with Admin(connection) as admin:
+        assert await admin.delete_stream(f"{ss}-2")
+    with pytest.raises(
+        TopologyMismatch, match=f"exists with 2 partitions, not 3: .* If it had 3 and {ss}-2 "
+    ):
+        await create_topology(connection, StreamConfig(super_stream=ss, partitions=3))
 
 
 @pytest.mark.parametrize("filter_values", [True, False])
