@@ -261,14 +261,18 @@ class LatencyProbe:
                 window.last_s = now_ns / 1e9
 
 
+class _MessageAndTickHandler(TickHandler, MessageHandler, Protocol):
+    """A `MessageHandler` is a `TickHandler` with `handle_messages` (see `workers.handlers`)."""
+
+
 class MessageLatencyProbe(LatencyProbe):
     """A `LatencyProbe` of a handler that takes undecoded messages (`MessageHandler`, as the
     vwap handler does): the ticks' timestamps are read by the compiled pass of
     `workers.vwap.message_timestamps` (a chunk it declines is decoded for them)."""
 
-    def __init__(self, inner: MessageHandler) -> None:
-        super().__init__(inner)  # type: ignore[arg-type]  # also a TickHandler
-        self.messages = inner
+    def __init__(self, inner: _MessageAndTickHandler) -> None:
+        super().__init__(inner)
+        self.messages: MessageHandler = inner
 
     async def handle_messages(
         self, partition: int, first_offset: int, messages: Sequence[bytes]
