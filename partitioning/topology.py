@@ -17,6 +17,13 @@ shows in the names (``<super_stream>-<i>``); the last ones deleted leave none, a
 keeps no partition count (the bindings go with their streams): that looks like a super stream
 made with fewer partitions, and only the operator who deleted them can tell.
 
+Two creates of a new super stream at the same moment (two processes) can make RabbitMQ (4.3.6)
+fail one (an internal error, or its connection closed) and, undoing it, delete the exchange
+both made: the partition streams are left unbound, empty. A create that finds the super stream
+without partitions deletes what is left (only streams that are empty: it never deletes a tick;
+otherwise its error says what is left and what to do) and makes it anew, up to `_ATTEMPTS`
+times, each after a random moment so that two creates fall apart.
+
 The topology also holds the dead-letter stream ``<super_stream>-dlq``: the admin creates it
 here, so the workers' least-privilege user needs no configure permission (cluster/users.py).
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,8 +64,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SETTLE_S = 1.0
-"""How long a super stream that exists without partitions is given to get them (another
-create under way binds them within milliseconds) before it is taken for damaged."""
+"""How long (at least; up to twice, at random, so that two creates fall apart) a super stream
+that exists without partitions is given to get them (another create under way binds them
+within milliseconds) before it is taken for damaged."""
+
+_ATTEMPTS = 3
+"""How often a create tries again after finding the super stream without partitions."""
 
 DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"max-length-bytes": 1_000_000_000, "max-age": "7D"}
 
@@ -100,37 +112,56 @@ async def _create(admin: Admin, config: StreamConfig) -> tuple[bool, list[str]]:
     see the module docstring), (False, its partitions) when another create made it meanwhile."""
     ss = config.super_stream
     names, arguments = config.partition_names(), config.stream_arguments()
-    failure: StreamError | None = None
-    try:
-        if await admin.create_super_stream(ss, names, arguments):
-            return True, []
-    except (ConnectionFailed, PermissionDenied):
-        raise
-    except StreamError as exc:  # two creates at once: the broker fails one (InternalError)
-        failure = exc
-    # someone else's create under way, or an exchange left alone
-    await asyncio.sleep(_SETTLE_S)
-    existing = await admin.partitions(ss)
-    if existing:  # another create made it meanwhile
-        return False, existing
-    if failure is not None:
-        raise TopologyError(
-            f"{failure}. If another `topology create` of {ss!r} ran at the same time: "
-            f"RabbitMQ (4.3.6) undoes the loser's create by deleting the exchange both "
-            f"made, leaving streams {', '.join(names)} unbound. Delete those streams "
-            f"(management UI or API) and create the super stream again, once"
-        ) from None
-    log.warning(
-        "super stream %r had no partition streams left (deleted on their own?): making it anew",
-        ss,
-    )
-    await admin.delete_super_stream(ss)
-    if not await admin.create_super_stream(ss, names, arguments):
-        raise TopologyError(
-            f"super stream {ss!r} exists without partitions and could not be made anew: delete "
-            f"it (`superticks topology delete --super-stream {ss}`) and create it again"
+    for _ in range(_ATTEMPTS):
+        failure: StreamError | None = None
+        try:
+            if await admin.create_super_stream(ss, names, arguments):
+                return True, []
+        except PermissionDenied:
+            raise
+        except ConnectionFailed as exc:
+            # two creates at once: RabbitMQ (4.3.6) may also close the connection of one (its
+            # connection process fails formatting the error): see what is left on a new one
+            failure = exc
+            await admin.reconnect()
+        except StreamError as exc:  # two creates at once: the broker fails one (InternalError)
+            failure = exc
+        # someone else's create under way (given a moment, apart from any other's), or what a
+        # failed one left: an exchange alone, or its partition streams unbound
+        await asyncio.sleep(_SETTLE_S * random.uniform(1.0, 2.0))
+        existing = await admin.partitions(ss)
+        if existing:  # another create made it meanwhile
+            return False, existing
+        log.warning(
+            "super stream %r has no partition streams (%s): making it anew",
+            ss,
+            f"a create at the same time failed: {failure}"
+            if failure is not None
+            else "deleted on their own?",
         )
-    return True, []
+        await _clear(admin, ss, names)
+    raise TopologyError(
+        f"super stream {ss!r} could not be made in {_ATTEMPTS} attempts (creates of it at the "
+        f"same time?): create it again, once"
+    )
+
+
+async def _clear(admin: Admin, ss: str, names: Sequence[str]) -> None:
+    """Delete what a super stream without partitions left: its exchange, and its partition
+    streams if they exist unbound and empty (a failed create's); a tick in one is never lost."""
+    present = [name for name in names if await admin.stream_exists(name)]
+    for name in present:
+        if (await admin.stats(name)).get("committed_chunk_id", -1) >= 0:
+            raise TopologyError(
+                f"super stream {ss!r} has no partitions, but its partition stream {name} "
+                f"exists unbound and holds data (two creates at the same time: RabbitMQ "
+                f"(4.3.6) undoes the loser's by deleting the exchange both made). Keep what you "
+                f"need of {', '.join(present)}, delete them (management UI or API) and create "
+                f"the super stream again, once"
+            )
+    for name in present:
+        await admin.delete_stream(name)
+    await admin.delete_super_stream(ss)
 
 
 def missing_partitions(super_stream: str, streams: Sequence[str]) -> list[str]:

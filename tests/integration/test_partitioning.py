@@ -155,6 +155,27 @@ async def test_a_super_stream_whose_partition_streams_were_all_deleted_is_made_a
     assert [p.stream for p in info.partitions] == config.partition_names()
 
 
+@pytest.mark.parametrize("attempt", range(3))
+async def test_two_creates_at_once_leave_one_whole_super_stream(
+    connection: ConnectionSettings, unique: str, attempt: int
+) -> None:
+    # RabbitMQ (4.3.6) may fail one of them and, undoing it, delete the exchange both made
+    # (its partition streams left unbound, empty): the failed one then makes it anew
+    config = StreamConfig(super_stream=f"{unique}-{attempt}", partitions=3)
+    try:
+        created = await asyncio.gather(
+            create_topology(connection, config), create_topology(connection, config)
+        )
+        assert True in created
+        info = await describe_topology(connection, config.super_stream)
+        assert [p.stream for p in info.partitions] == config.partition_names()
+    finally:
+        await delete_topology(connection, config.super_stream)
+        async with Admin(connection) as admin:  # what a failed run may have left unbound
+            for name in config.partition_names():
+                await admin.delete_stream(name)
+
+
 async def test_a_super_stream_that_lost_some_partition_streams_is_a_clear_error(
     connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
