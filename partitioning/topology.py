@@ -87,6 +87,9 @@ class PartitionInfo:
 class TopologyInfo:
     super_stream: str
     partitions: tuple[PartitionInfo, ...]
+    missing: tuple[str, ...] = ()
+    """Partition streams deleted on their own (a gap in our names: see `missing_partitions`);
+    while any is missing, the producer and the readers refuse the super stream."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,7 +231,8 @@ def _mismatch(super_stream: str, existing: list[str], config: StreamConfig) -> s
 
 
 async def describe_topology(settings: ConnectionSettings, super_stream: str) -> TopologyInfo:
-    """Partitions with their leader, replicas and message count."""
+    """Partitions with their leader, replicas and message count, and the partition streams
+    missing from them (it describes a super stream with a gap; using one is refused)."""
     async with Admin(settings) as admin:
         streams = await admin.partitions(super_stream)
         if not streams:
@@ -243,6 +247,7 @@ async def describe_topology(settings: ConnectionSettings, super_stream: str) -> 
             PartitionInfo(i, s, info.leader, info.replicas, last + 1)
             for i, (s, info, last) in enumerate(zip(streams, infos, lasts, strict=True))
         ),
+        tuple(missing_partitions(super_stream, streams)),
     )
 
 

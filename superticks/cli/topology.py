@@ -73,6 +73,11 @@ def _describe(args: argparse.Namespace) -> int:
             f"  {p.stream:16} leader {p.leader:16} replicas {replicas:34} "
             f"next offset {p.next_offset:,}"
         )
+    if info.missing:
+        print(
+            f"  missing: {', '.join(info.missing)} (deleted on their own?): producers and "
+            f"readers refuse this super stream; delete it and create it again"
+        )
     return 0
 
 

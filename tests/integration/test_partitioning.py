@@ -193,6 +193,7 @@ async def test_a_super_stream_that_lost_some_partition_streams_is_refused_by_pro
     async with Admin(connection) as admin:
         assert await admin.delete_stream(f"{ss}-1")
     lost = f"lost partition streams {ss}-1 "
+    assert (await describe_topology(connection, ss)).missing == (f"{ss}-1",)
     with pytest.raises(TopologyMismatch, match=lost):  # three left: the count alone agrees
         await create_topology(connection, StreamConfig(super_stream=ss, partitions=3))
     with pytest.raises(TopologyMismatch, match=lost):
