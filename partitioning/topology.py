@@ -194,16 +194,18 @@ def _lost(super_stream: str, streams: Sequence[str], missing: Sequence[str]) -> 
     )
 
 
-async def partition_streams(admin: Admin, super_stream: str) -> list[str]:
-    """The super stream's partition streams in routing order, whole (see the module docstring):
-    `StreamNotFound` when it does not exist, `TopologyMismatch` naming the partition streams
-    deleted on their own when some left a gap."""
+async def partition_streams(admin: Admin, super_stream: str, *, routed: bool = True) -> list[str]:
+    """The super stream's partition streams in routing order (see the module docstring):
+    `StreamNotFound` when it does not exist; when `routed` (symbols are routed by them),
+    `TopologyMismatch` naming the partition streams deleted on their own when some left a gap.
+    Not `routed`, what is left of them (reading all of them, as a replay of every symbol does,
+    salvages what a gap left)."""
     streams = await admin.partitions(super_stream)
     if not streams:
         raise StreamNotFound(
             f"super stream {super_stream!r} does not exist: `superticks topology create`"
         )
-    missing = missing_partitions(super_stream, streams)
+    missing = missing_partitions(super_stream, streams) if routed else []
     if missing:
         raise TopologyMismatch(_lost(super_stream, streams, missing))
     return streams

@@ -174,9 +174,9 @@ class TickReader:
     async def start(self) -> None:
         """Find the partitions and subscribe to each. Raises `StreamNotFound` if the super
         stream does not exist, `TopologyMismatch` if partition streams of it were deleted on
-        their own (see `partitioning.topology`), `ConnectionFailed`/`StreamError` if a
-        subscription fails (the ones already made are closed again). Cancelling it closes
-        them too."""
+        their own and `symbols` are routed to the rest (see `partitioning.topology`),
+        `ConnectionFailed`/`StreamError` if a subscription fails (the ones already made are
+        closed again). Cancelling it closes them too."""
         if self.state is not ReaderState.NEW:
             raise RuntimeError(f"a reader starts once (it is {self.state})")
         self.state = ReaderState.STARTING
@@ -193,7 +193,9 @@ class TickReader:
 
     async def _subscribe(self) -> None:
         async with Admin(self._settings) as admin:
-            streams = await partition_streams(admin, self.super_stream)
+            streams = await partition_streams(
+                admin, self.super_stream, routed=self.symbols is not None
+            )
         self.partitions = plan_partitions(streams, self.symbols)
         self._subscriptions = [
             Subscription(

@@ -108,7 +108,7 @@ async def replay(
     wanted = frozenset(symbols) if symbols is not None else None
     started = time.monotonic()
     async with Admin(settings) as admin:
-        streams = await partition_streams(admin, super_stream)
+        streams = await partition_streams(admin, super_stream, routed=wanted is not None)
         if wanted is not None:
             router = Router(len(streams))
             streams = [streams[i] for i in sorted({router.route(s) for s in wanted})]

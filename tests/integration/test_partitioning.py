@@ -204,6 +204,9 @@ async def test_a_super_stream_that_lost_some_partition_streams_is_refused_by_pro
         ).start()
     with pytest.raises(TopologyMismatch, match=lost):
         await replay(connection, ss, symbols=["AAPL"], timeout_s=10)
+    # every symbol: what is left is read (salvage for an audit)
+    salvaged = await replay(connection, ss, timeout_s=10)
+    assert salvaged.end_offsets == {f"{ss}-{i}": -1 for i in (0, 2, 3)}
 
 
 async def _ignore(_stream: str, _offsets: list[int], _ticks: list[Tick]) -> None:
