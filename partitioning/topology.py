@@ -154,7 +154,7 @@ async def _clear(admin: Admin, ss: str, names: Sequence[str]) -> None:
     streams if they exist unbound and empty (a failed create's); a tick in one is never lost."""
     present = [name for name in names if await admin.stream_exists(name)]
     for name in present:
-        if (await admin.stats(name)).get("committed_chunk_id", -1) >= 0:
+        if not await admin.is_empty(name):
             raise TopologyError(
                 f"super stream {ss!r} has no partitions, but its partition stream {name} "
                 f"exists unbound and holds data (two creates at the same time: RabbitMQ "
@@ -236,11 +236,7 @@ async def describe_topology(settings: ConnectionSettings, super_stream: str) -> 
     """Partitions with their leader, replicas and message count, and the partition streams
     missing from them (it describes a super stream with a gap; using one is refused)."""
     async with Admin(settings) as admin:
-        streams = await admin.partitions(super_stream)
-        if not streams:
-            raise StreamNotFound(
-                f"super stream {super_stream!r} does not exist: `superticks topology create`"
-            )
+        streams = await partition_streams(admin, super_stream, routed=False)
         infos = [await admin.info(s) for s in streams]
         lasts = await asyncio.gather(*(admin.last_offset(s, timeout_s=1.0) for s in streams))
     return TopologyInfo(

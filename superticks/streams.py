@@ -949,6 +949,10 @@ class Admin:
             response.check_response_code()
         return dict(response.stats)
 
+    async def is_empty(self, stream: str) -> bool:
+        """Whether nothing is committed in the stream (StreamStats' `committed_chunk_id`)."""
+        return (await self.stats(stream)).get("committed_chunk_id", -1) < 0
+
     async def last_offset(self, stream: str, timeout_s: float = 5.0) -> int:
         """The offset of the stream's last message now (-1 when the stream is empty).
 
@@ -956,7 +960,7 @@ class Admin:
         connection delivers the last chunk: its first offset plus its record count is one past
         the end. (Every node of the compose cluster holds a replica of every stream.)
         """
-        if (await self.stats(stream)).get("committed_chunk_id", -1) < 0:
+        if await self.is_empty(stream):
             return -1
         client = self.client
         self._subscriptions += 1
