@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cliworker import settings_env
-from bench.report import Progress
+from bench.report import CpuTimes, Progress, cpu_shares, cpu_times
 from partitioning.model import StreamConfig, format_timestamp_us
 from partitioning.producer import Producer, ProducerConfig
 from partitioning.simulator import MarketSimulator
@@ -75,6 +75,10 @@ class LatencyStep:
     # with a plain reader (`bench.probe.PlainReader`): per tick, its chunk's leader timestamp
     # to the chunk reaching a reader that does nothing else (the broker's share), in ms
     plain_reader_ms: dict[str, float | int] = field(default_factory=dict)
+    # the whole machine's CPU over the recorded window (`bench.report.cpu_shares`: busy, idle,
+    # iowait, steal; None where `/proc/stat` cannot be read): a tail that comes with a busy
+    # machine or with steal (the hypervisor running other guests on these cores) is theirs
+    machine_cpu: dict[str, float] | None = None
 
     @property
     def complete(self) -> bool:
@@ -283,10 +287,13 @@ async def _step(
     in_window = 0
     sent = 0
     late = 0.0
+    cpu_before: CpuTimes | None = None
     started = last = time.monotonic()
     while (elapsed := time.monotonic() - started) < total_s:
         late = max(late, started + elapsed - last - _TICK_S)
         last = started + elapsed
+        if cpu_before is None and elapsed >= warmup_s:
+            cpu_before = cpu_times()  # the recorded window begins
         due = min(int(rate * elapsed), len(ticks)) - sent
         if due > 0:
             stamp = time.time_ns() // 1000  # the batch's creation, now
@@ -309,6 +316,7 @@ async def _step(
 
                 future.add_done_callback(confirmed)
         await asyncio.sleep(_TICK_S)
+    machine_cpu = cpu_shares(cpu_before, cpu_times())
     await producer.flush(120)
     await probe.wait_handled(sent_before + sent)
     report = await probe.report(window)
@@ -340,6 +348,7 @@ async def _step(
         worker_ran=round(ran_us / window_us, 3) if ran_us >= 0 else None,
         worker_waited=round(waited_us / window_us, 3) if waited_us >= 0 else None,
         plain_reader_ms=plain_ms,
+        machine_cpu=machine_cpu,
     )
     return step, sent
 

@@ -349,6 +349,7 @@ def _latency(args: argparse.Namespace) -> int:
             plain = any(s.plain_reader_ms for s in steps)
             headers = ["rate", *stages, "worker loop lag", "worker ran / waited"]
             headers += ["plain reader"] if plain else []
+            headers += ["machine busy / steal"]
             cells = []
             for s in steps:
                 p = s.plain_reader_ms
@@ -363,6 +364,11 @@ def _latency(args: argparse.Namespace) -> int:
                     + [f"{s.stages_ms[n]['p50']} / {s.stages_ms[n]['p99']}" for n in stages]
                     + [f"{lag.get('p50', '-')} / {lag.get('p99', '-')}", cpu]
                     + ([f"{p.get('p50', '-')} / {p.get('p99', '-')}"] if plain else [])
+                    + [
+                        f"{s.machine_cpu['busy']:.0%} / {s.machine_cpu['steal']:.0%}"
+                        if s.machine_cpu is not None
+                        else "-"
+                    ]
                 )
             print(table(headers, cells))
             print(
@@ -370,10 +376,12 @@ def _latency(args: argparse.Namespace) -> int:
                 "ready to run but waited for a core"
                 + (
                     "; plain reader: leader to a reader of the same chunks that does nothing "
-                    "else, the broker's share of leader to worker)"
+                    "else, the broker's share of leader to worker"
                     if plain
-                    else ")"
+                    else ""
                 )
+                + "; machine busy / steal: of the machine's CPU time in the recorded window, "
+                "busy, and taken by the hypervisor for other guests)"
             )
             skewed = sum(s.clock_skewed for s in steps)
             if skewed:

@@ -90,6 +90,10 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     # the plain reader timed the window's chunks too (by the chunks' timestamps: the ticks
     # made at the window's edges may fall into chunks stamped on the other side of them)
     assert 0.5 * step.sent <= step.plain_reader_ms["count"] <= 1.5 * step.sent
+    # and how the whole machine's CPU went in the window (the feed and the cluster ran: busy)
+    assert step.machine_cpu is not None
+    assert step.machine_cpu["busy"] > 0
+    assert sum(step.machine_cpu.values()) == pytest.approx(1, abs=0.01)
 
 
 async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owner_is_gone(
