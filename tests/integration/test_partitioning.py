@@ -179,19 +179,29 @@ async def test_two_creates_at_once_leave_one_whole_super_stream(
 async def test_a_super_stream_that_lost_some_partition_streams_is_a_clear_error(
     connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
-    config = StreamConfig(super_stream=await new_super_stream(3), partitions=3)
+    ss = await _lost_partition(connection, new_super_stream, partitions=3, index=1)
+    with pytest.raises(TopologyMismatch, match=f"lost partition streams {ss}-1 "):
+        await create_topology(connection, StreamConfig(super_stream=ss, partitions=3))
+
+
+async def _lost_partition(
+    connection: ConnectionSettings,
+    new_super_stream: Callable[[int], Awaitable[str]],
+    *,
+    partitions: int,
+    index: int,
+) -> str:
+    """A new super stream of `partitions` whose partition stream `index` was deleted on its own."""
+    ss = await new_super_stream(partitions)
     async with Admin(connection) as admin:
-        assert await admin.delete_stream(f"{config.super_stream}-1")
-    with pytest.raises(TopologyMismatch, match=f"lost partition streams {config.super_stream}-1 "):
-        await create_topology(connection, config)
+        assert await admin.delete_stream(f"{ss}-{index}")
+    return ss
 
 
 async def test_a_super_stream_that_lost_some_partition_streams_is_refused_by_producer_and_readers(
     connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
-    ss = await new_super_stream(4)
-    async with Admin(connection) as admin:
-        assert await admin.delete_stream(f"{ss}-1")
+    ss = await _lost_partition(connection, new_super_stream, partitions=4, index=1)
     lost = f"lost partition streams {ss}-1 "
     assert (await describe_topology(connection, ss)).missing == (f"{ss}-1",)
     with pytest.raises(TopologyMismatch, match=lost):  # three left: the count alone agrees
@@ -216,9 +226,7 @@ async def _ignore(_stream: str, _offsets: list[int], _ticks: list[Tick]) -> None
 async def test_a_super_stream_that_lost_its_last_partition_streams_is_named_in_the_count_error(
     connection: ConnectionSettings, new_super_stream: Callable[[int], Awaitable[str]]
 ) -> None:
-    ss = await new_super_stream(3)
-    async with Admin(connection) as admin:
-        assert await admin.delete_stream(f"{ss}-2")
+    ss = await _lost_partition(connection, new_super_stream, partitions=3, index=2)
     with pytest.raises(
         TopologyMismatch, match=f"exists with 2 partitions, not 3: .* If it had 3 and {ss}-2 "
     ):
