@@ -1,6 +1,7 @@
 """`superticks bench latency`: end-to-end latency, tick creation to handler, at several rates.
 
-One fresh super stream, the producer (`ProducerConfig` defaults) in this process and one worker
+One fresh super stream, the producer (`ProducerConfig` defaults but for the given `linger_ms`
+and `sub_entry_size`) in this process and one worker
 in its own process (`bench.probe`: `run_worker` with `WorkerConfig` defaults and the vwap
 handler, timing each tick as its chunk reaches the handler). Ticks carry the wall clock of
 their creation (the moment their batch goes to the producer), so a tick's
@@ -365,6 +366,7 @@ async def run_latency_bench(
     symbols: int = 200,
     seed: int = 0,
     linger_ms: float = 0.0,
+    sub_entry_size: int = 1,
     plain_reader: bool = False,
     show_progress: bool = False,
 ) -> LatencyBench:
@@ -383,7 +385,11 @@ async def run_latency_bench(
                 await plain.ready.wait()
         simulator = MarketSimulator(symbols, seed=seed, realtime=True)
         config = ProducerConfig(
-            connection=settings, super_stream=ss, name=f"{ss}-feed", linger_ms=linger_ms
+            connection=settings,
+            super_stream=ss,
+            name=f"{ss}-feed",
+            linger_ms=linger_ms,
+            sub_entry_size=sub_entry_size,
         )
         async with Producer(config) as producer:
             total = 0

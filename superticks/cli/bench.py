@@ -80,6 +80,15 @@ def register(commands: Any) -> None:
         help="the producer's linger_ms: how long a frame not full waits for more ticks (0)",
     )
     latency.add_argument(
+        "--sub-entry-size",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="the producer's sub_entry_size: up to N ticks in one sub-entry batch (1: a message "
+        "per tick, the default, which every client reads; the official JS client cannot read "
+        "sub-entry batches)",
+    )
+    latency.add_argument(
         "--plain-reader",
         action="store_true",
         help="also time the chunks at a reader that does nothing with them (the broker's share)",
@@ -290,6 +299,8 @@ def _latency(args: argparse.Namespace) -> int:
     from bench.report import plot_lines, table
     from superticks.settings import load_settings
 
+    if args.sub_entry_size > 65_535:
+        raise ConfigError("--sub-entry-size: at most 65535")
     connection, _ = load_settings()
     params: dict[str, Any] = {
         "duration_s": args.duration,
@@ -300,6 +311,7 @@ def _latency(args: argparse.Namespace) -> int:
         "symbols": args.symbols,
         "seed": args.seed,
         "linger_ms": args.linger_ms,
+        "sub_entry_size": args.sub_entry_size,
         "plain_reader": args.plain_reader,
     }
     result = run(run_latency_bench(connection, **params, show_progress=not args.json))

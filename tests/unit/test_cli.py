@@ -87,6 +87,7 @@ def test_a_bad_environment_setting_is_refused(
         (["bench", "latency", "--linger-ms", "-1"], "--linger-ms: expected milliseconds from 0"),
         (["produce", "--linger-ms", "soon"], "--linger-ms: expected milliseconds from 0"),
         (["bench", "latency", "--linger-ms", "2000"], "--linger-ms: expected milliseconds"),
+        (["bench", "latency", "--sub-entry-size", "0"], "--sub-entry-size: expected a number > 0"),
         (["bench", "publish", "--count", "-5"], "expected a number > 0"),
         (["bench", "aggregate", "--feed-linger-ms", "2000"], "--feed-linger-ms: expected milli"),
     ],
@@ -112,6 +113,13 @@ def test_bench_aggregate_refuses_batches_too_big_before_connecting(
 ) -> None:
     assert main(["bench", "aggregate", flag, value]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_bench_latency_refuses_a_sub_entry_size_over_65535_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "latency", "--sub-entry-size", "65536"]) == 2
+    assert "--sub-entry-size: at most 65535" in capsys.readouterr().err
 
 
 def test_bench_aggregate_refuses_compressed_feeds_without_batches_before_connecting(
