@@ -96,6 +96,25 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     assert sum(step.machine_cpu.values()) == pytest.approx(1, abs=0.01)
 
 
+async def test_latency_bench_with_sub_entry_batches_times_every_tick_too(
+    connection: ConnectionSettings, cluster: cl.Cluster
+) -> None:
+    result = await run_latency_bench(
+        connection,
+        duration_s=1.0,
+        warmup_s=0.5,
+        flood=3_000,
+        shares=(0.5,),
+        fixed_rates=(),
+        sub_entry_size=50,
+    )
+    (step,) = result.steps
+    # the worker read each batch's ticks and their stamps, every one of them once
+    assert step.sent > 0
+    assert step.handled == step.sent
+    assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
+
+
 async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owner_is_gone(
     connection: ConnectionSettings, super_stream: str
 ) -> None:
