@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ import cluster as cl
 from bench.cliworker import stored_offsets
 from bench.consume import run_consume_bench
 from bench.filter import run_filter_bench
-from bench.latency import _Probe, run_latency_bench
+from bench.latency import LatencyBench, _Probe, run_latency_bench
 from bench.publish import run_publish_bench
 from bench.scaling import run_scaling_bench
 from bench.trading import bench_aggregate
@@ -61,15 +62,7 @@ async def test_consume_bench_reads_every_tick_with_each_reader(
 async def test_latency_bench_times_every_tick_it_created_at_the_worker(
     connection: ConnectionSettings, cluster: cl.Cluster
 ) -> None:
-    result = await run_latency_bench(
-        connection,
-        duration_s=1.0,
-        warmup_s=0.5,
-        flood=3_000,
-        shares=(0.5,),
-        fixed_rates=(),
-        plain_reader=True,
-    )
+    result = await _short_latency_run(connection, plain_reader=True)
     assert result.max_rate > 0
     (step,) = result.steps
     # the probe worker recorded exactly the ticks the feed created in the window
@@ -99,20 +92,24 @@ async def test_latency_bench_times_every_tick_it_created_at_the_worker(
 async def test_latency_bench_with_sub_entry_batches_times_every_tick_too(
     connection: ConnectionSettings, cluster: cl.Cluster
 ) -> None:
-    result = await run_latency_bench(
+    (step,) = (await _short_latency_run(connection, sub_entry_size=50)).steps
+    # the worker read each batch's ticks and their stamps, every one of them once
+    assert step.sent > 0
+    assert step.handled == step.sent
+    assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
+
+
+async def _short_latency_run(connection: ConnectionSettings, **options: Any) -> LatencyBench:
+    """The latency bench in short: a 3,000-tick flood, then one step at 50% of its max."""
+    return await run_latency_bench(
         connection,
         duration_s=1.0,
         warmup_s=0.5,
         flood=3_000,
         shares=(0.5,),
         fixed_rates=(),
-        sub_entry_size=50,
+        **options,
     )
-    (step,) = result.steps
-    # the worker read each batch's ticks and their stamps, every one of them once
-    assert step.sent > 0
-    assert step.handled == step.sent
-    assert all(stage["count"] == step.sent for stage in step.stages_ms.values())
 
 
 async def test_the_latency_probe_runs_in_its_own_session_and_stops_when_its_owner_is_gone(
