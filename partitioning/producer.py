@@ -96,7 +96,14 @@ from superticks.streams import (
 )
 from superticks.tasks import checkpoint
 
-__all__ = ["Producer", "ProducerConfig", "ProducerMetrics", "ProducerState", "group_by_symbol"]
+__all__ = [
+    "SUB_ENTRY_SIZE_MAX",
+    "Producer",
+    "ProducerConfig",
+    "ProducerMetrics",
+    "ProducerState",
+    "group_by_symbol",
+]
 
 log = logging.getLogger("superticks.producer")
 
@@ -105,6 +112,7 @@ log = logging.getLogger("superticks.producer")
 _SURELY_FITS = FRAME_MAX - 512
 _SUB_ENTRY_HEAD = 19  # a sub-entry record's id, type, count and sizes
 _START_RETRY_S = 15.0  # a partition's leader not reachable at start: tried again this long
+SUB_ENTRY_SIZE_MAX = 65_535  # messages in one sub-entry batch: its count is 16 bits on the wire
 
 
 class ProducerConfig(BaseModel):
@@ -134,7 +142,7 @@ class ProducerConfig(BaseModel):
     means fewer, fuller frames and chunks, at the price of up to that long per tick."""
     confirm_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=0.05, gt=0)
-    sub_entry_size: int = Field(default=1, ge=1, le=65_535)
+    sub_entry_size: int = Field(default=1, ge=1, le=SUB_ENTRY_SIZE_MAX)
     """Ticks per sub-entry batch; 1 (the default) writes one message per tick with its own
     publishing id, which every client reads. >1 packs that many ticks of a partition under one
     publishing id (one sub-entry), optionally compressed: smaller on the wire and on disk, but

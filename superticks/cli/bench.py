@@ -294,13 +294,20 @@ def _consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_big_sub_entries(flag: str, size: int) -> None:
+    """A producer's sub-entry size over its limit, refused before anything starts."""
+    from partitioning.producer import SUB_ENTRY_SIZE_MAX
+
+    if size > SUB_ENTRY_SIZE_MAX:
+        raise ConfigError(f"{flag}: at most {SUB_ENTRY_SIZE_MAX}")
+
+
 def _latency(args: argparse.Namespace) -> int:
     from bench.latency import P99_TARGET_MS, run_latency_bench
     from bench.report import plot_lines, table
     from superticks.settings import load_settings
 
-    if args.sub_entry_size > 65_535:
-        raise ConfigError("--sub-entry-size: at most 65535")
+    _refuse_big_sub_entries("--sub-entry-size", args.sub_entry_size)
     connection, _ = load_settings()
     params: dict[str, Any] = {
         "duration_s": args.duration,
@@ -541,8 +548,8 @@ def _aggregate(args: argparse.Namespace) -> int:
         raise ConfigError("--venues: at most 8")
     if args.sub_entry_size is not None and args.sub_entry_size > SUB_ENTRY_MAX:
         raise ConfigError(f"--sub-entry-size: at most {SUB_ENTRY_MAX} (the aggregator's limit)")
-    if args.feed_sub_entry_size is not None and args.feed_sub_entry_size > 65_535:
-        raise ConfigError("--feed-sub-entry-size: at most 65535")
+    if args.feed_sub_entry_size is not None:
+        _refuse_big_sub_entries("--feed-sub-entry-size", args.feed_sub_entry_size)
     feeds: dict[str, Any] = {}  # given: else bench_aggregate's defaults (the README's advice)
     if args.feed_sub_entry_size is not None:
         feeds["feed_sub_entry_size"] = args.feed_sub_entry_size
